@@ -1,0 +1,43 @@
+"""The one exception tree; the CLI maps it to exit codes in one place."""
+
+from __future__ import annotations
+
+
+class DevtrackError(Exception):
+    """Base of every error devtrack raises on purpose. ``str()`` is the user's message."""
+
+    exit_code = 2
+
+
+class UsageError(DevtrackError):
+    """Bad input from the user: a malformed spec, an unknown name, a wrong option."""
+
+
+class WorkspaceError(DevtrackError):
+    """No workspace, or one devtrack cannot use (e.g. a database from a newer devtrack)."""
+
+
+class NotFoundError(UsageError):
+    """A model, release, profile or dataset that does not exist."""
+
+
+class DuplicateError(UsageError):
+    """Something that must be unique already exists."""
+
+
+class InvalidModelError(UsageError):
+    """A file that is not a valid ONNX or TFLite model."""
+
+
+class ProfileError(UsageError):
+    """A device profile that does not validate."""
+
+
+class RuntimeUnavailableError(DevtrackError):
+    """A runtime (onnxruntime, LiteRT) is missing or cannot run the model."""
+
+
+class CheckFailed(DevtrackError):
+    """A budget or regression check failed: exit code 1, not a usage error."""
+
+    exit_code = 1
