@@ -1,0 +1,349 @@
+"""Device profiles as plain data: schema, defaults, one-line validation errors, a stable hash."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, NoReturn
+
+from devtrack.errors import ProfileError
+
+FORMATS = ("onnx", "tflite")
+TARGETS = ("local",)  # ssh and adb targets are planned, not built
+ORT_GRAPH_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+ORT_EXECUTION_MODES = ("sequential", "parallel")
+LITERT_APIS = ("interpreter", "compiled_model")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """Where and how the worker process runs."""
+
+    target: str = "local"  # one of TARGETS
+    threads: int = 1  # intra-op threads given to the runtime, >= 1
+    cpu_affinity: tuple[int, ...] = ()  # sorted core ids; () = no pinning
+    memory_limit_mb: int | None = None  # resident-memory cap in MiB; None = no cap
+    timeout_s: float = 120.0  # wall-clock limit for the whole worker, > 0
+
+    def effective_affinity(self, available: Iterable[int]) -> tuple[int, ...]:
+        """The cores to pin to on a host that offers ``available`` cores; () = do not pin.
+
+        A profile describes the device, not this host, so its core ids may not exist here
+        (``phone-4t`` asks for 0-3 on a 2-core CI machine). The requested cores that exist
+        are kept; if none exist, the lowest available cores are used, as many as requested.
+        """
+        if not self.cpu_affinity:
+            return ()
+        have = sorted(set(available))
+        kept = tuple(c for c in self.cpu_affinity if c in have)
+        return kept or tuple(have[: len(self.cpu_affinity)])
+
+
+@dataclass(frozen=True)
+class OrtSettings:
+    """onnxruntime session options."""
+
+    graph_optimization_level: str = "all"  # one of ORT_GRAPH_OPTIMIZATION_LEVELS
+    execution_mode: str = "sequential"  # one of ORT_EXECUTION_MODES
+
+
+@dataclass(frozen=True)
+class LiteRTSettings:
+    """LiteRT interpreter options."""
+
+    xnnpack: bool = True  # use the XNNPACK delegate
+    api: str = "interpreter"  # one of LITERT_APIS
+
+
+@dataclass(frozen=True)
+class MeasurementSettings:
+    """How long and how often to measure; see DESIGN.md, "Measurement"."""
+
+    warmup_runs: int = 10  # >= 0, untimed inferences after the cold one
+    min_runs: int = 50  # >= 1
+    min_time_s: float = 2.0  # >= 0, <= max_time_s
+    max_time_s: float = 20.0  # > 0, < execution.timeout_s
+    target_rel_ci: float = 0.01  # stop when the 95% CI of the median is within this fraction
+    cooldown_s: float = 0.0  # >= 0, idle pause before measuring
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Limits a release must meet on this profile; None = not checked. All values >= 0."""
+
+    latency_p90_ms: float | None = None
+    peak_memory_mb: float | None = None
+    model_size_mb: float | None = None
+    min_accuracy: float | None = None
+    max_latency_regression_pct: float | None = None  # vs the deployed release, in percent
+    max_accuracy_drop: float | None = None  # vs the deployed release, absolute
+
+    def items(self) -> dict[str, float]:
+        """The budgets that are set, by key."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One validated device profile. Section attribute names equal the TOML table names."""
+
+    name: str
+    description: str = ""
+    formats: tuple[str, ...] = FORMATS  # in FORMATS order, no duplicates, not empty
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    onnxruntime: OrtSettings = field(default_factory=OrtSettings)
+    litert: LiteRTSettings = field(default_factory=LiteRTSettings)
+    measurement: MeasurementSettings = field(default_factory=MeasurementSettings)
+    budgets: Budgets = field(default_factory=Budgets)
+    # Where it came from; not part of to_dict(), the hash or equality.
+    source: str = field(default="", compare=False)  # file path or other label
+    origin: str = field(default="", compare=False)  # "workspace" | "shipped" | "file" | ""
+
+    def runs_format(self, fmt: str) -> bool:
+        """Whether releases of format ``fmt`` ("onnx", "tflite") are benchmarked here."""
+        return fmt.lower().lstrip(".") in self.formats
+
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical snapshot with every default filled in; ``validate_profile`` reads it back."""
+        data = asdict(self)
+        del data["source"], data["origin"]
+        data["formats"] = list(self.formats)
+        data["execution"]["cpu_affinity"] = list(self.execution.cpu_affinity)
+        return data
+
+    @property
+    def hash(self) -> str:
+        """sha256 (hex) of the canonical settings; ``description`` is not a setting."""
+        data = self.to_dict()
+        del data["description"]
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def short_hash(self) -> str:
+        return self.hash[:12]
+
+
+_SECTIONS: dict[str, type] = {
+    "execution": ExecutionSettings,
+    "onnxruntime": OrtSettings,
+    "litert": LiteRTSettings,
+    "measurement": MeasurementSettings,
+    "budgets": Budgets,
+}
+_TOP_KEYS = ("name", "description", "formats", *_SECTIONS)
+
+
+def validate_profile(data: Mapping[str, Any], source: str) -> Profile:
+    """Check a parsed profile table and fill in defaults.
+
+    Raises ProfileError with one line, ``SOURCE: KEY.PATH: problem``, on the first problem.
+    """
+    if not isinstance(data, Mapping):
+        raise ProfileError(f"{source}: expected a table of settings, got {_kind(data)}")
+    top = _Table(source, "", data, _TOP_KEYS)
+    if "name" not in data:
+        top.fail("name", 'missing; every profile needs name = "..." equal to its file name')
+    name = top.string("name", "")
+    if not NAME_PATTERN.match(name):
+        top.fail("name", f"{name!r} is not a valid profile name; use letters, digits, '.', "
+                         "'_' and '-', starting with a letter or digit")
+    tables = {key: _Table(source, key, top.table(key), [f.name for f in fields(cls)])
+              for key, cls in _SECTIONS.items()}
+    execution = _execution(tables["execution"])
+    measurement = _measurement(tables["measurement"], execution)
+    ort, lite, budgets = tables["onnxruntime"], tables["litert"], tables["budgets"]
+    return Profile(
+        name=name,
+        description=top.string("description", ""),
+        formats=_formats(top),
+        execution=execution,
+        onnxruntime=OrtSettings(
+            graph_optimization_level=ort.choice(
+                "graph_optimization_level", "all", ORT_GRAPH_OPTIMIZATION_LEVELS),
+            execution_mode=ort.choice("execution_mode", "sequential", ORT_EXECUTION_MODES),
+        ),
+        litert=LiteRTSettings(
+            xnnpack=lite.boolean("xnnpack", True),
+            api=lite.choice("api", "interpreter", LITERT_APIS),
+        ),
+        measurement=measurement,
+        budgets=Budgets(**{
+            f.name: budgets.optional_number(f.name, "must be >= 0; a budget is a limit")
+            for f in fields(Budgets)
+        }),
+        source=source,
+    )
+
+
+def _formats(top: _Table) -> tuple[str, ...]:
+    values = top.array("formats", list(FORMATS))
+    if not values:
+        top.fail("formats", f"is empty; list at least one of: {', '.join(FORMATS)}")
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            top.fail(f"formats[{i}]", f"expected a string, got {_kind(value)}")
+        if value not in FORMATS:
+            top.fail(f"formats[{i}]", _unknown_value(value, FORMATS))
+        if value in values[:i]:
+            top.fail(f"formats[{i}]", f"{value!r} is listed twice")
+    return tuple(f for f in FORMATS if f in values)
+
+
+def _execution(t: _Table) -> ExecutionSettings:
+    target = t.string("target", "local")
+    if target not in TARGETS:
+        t.fail("target", f"unsupported target {target!r}; supported: {', '.join(TARGETS)} "
+                         "(remote targets such as ssh and adb are not built yet)")
+    cores = t.array("cpu_affinity", [])
+    for i, core in enumerate(cores):
+        if not _is_int(core) or core < 0:
+            t.fail(f"cpu_affinity[{i}]", f"expected a core id (integer >= 0), got {_show(core)}")
+        if core in cores[:i]:
+            t.fail(f"cpu_affinity[{i}]", f"core {core} is listed twice")
+    memory = t.get("memory_limit_mb")
+    if memory is not None:
+        memory = t.integer("memory_limit_mb", 0, minimum=1)
+    return ExecutionSettings(
+        target=target,
+        threads=t.integer("threads", 1, minimum=1),
+        cpu_affinity=tuple(sorted(cores)),
+        memory_limit_mb=memory,
+        timeout_s=t.number("timeout_s", 120.0, positive=True),
+    )
+
+
+def _measurement(t: _Table, execution: ExecutionSettings) -> MeasurementSettings:
+    m = MeasurementSettings(
+        warmup_runs=t.integer("warmup_runs", 10, minimum=0),
+        min_runs=t.integer("min_runs", 50, minimum=1),
+        min_time_s=t.number("min_time_s", 2.0),
+        max_time_s=t.number("max_time_s", 20.0, positive=True),
+        target_rel_ci=t.number("target_rel_ci", 0.01, positive=True),
+        cooldown_s=t.number("cooldown_s", 0.0),
+    )
+    if m.target_rel_ci >= 1:
+        t.fail("target_rel_ci", f"{m.target_rel_ci} is not a fraction below 1; "
+                                "write 0.01 for 1%")
+    if m.min_time_s > m.max_time_s:
+        t.fail("min_time_s", f"{m.min_time_s} is greater than measurement.max_time_s "
+                             f"({m.max_time_s})")
+    if m.max_time_s >= execution.timeout_s:
+        t.fail("max_time_s", f"{m.max_time_s} s does not fit in execution.timeout_s "
+                             f"({execution.timeout_s} s); raise the timeout or shorten the window")
+    return m
+
+
+class _Table:
+    """One TOML table being read: rejects unknown keys and wrong types, names the key path."""
+
+    def __init__(self, source: str, prefix: str, data: Mapping[str, Any],
+                 valid: Sequence[str]) -> None:
+        self.source, self.prefix, self.data = source, prefix, data
+        for key in data:
+            if key not in valid:
+                close = difflib.get_close_matches(str(key), valid, n=1)
+                hint = (f"did you mean {close[0]!r}?" if close
+                        else f"valid keys: {', '.join(valid)}")
+                self.fail(str(key), f"unknown key ({hint})")
+
+    def fail(self, key: str, problem: str) -> NoReturn:
+        path = f"{self.prefix}.{key}" if self.prefix else key
+        raise ProfileError(f"{self.source}: {path}: {problem}")
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def table(self, key: str) -> Mapping[str, Any]:
+        value = self.data.get(key, {})
+        if not isinstance(value, Mapping):
+            self.fail(key, f"expected a table ([{key}]), got {_kind(value)} {_show(value)}")
+        return value
+
+    def array(self, key: str, default: list[Any]) -> list[Any]:
+        value = self.data.get(key, default)
+        if not isinstance(value, list | tuple):
+            self.fail(key, f"expected an array, got {_kind(value)} {_show(value)}")
+        return list(value)
+
+    def string(self, key: str, default: str) -> str:
+        value = self.data.get(key, default)
+        if not isinstance(value, str):
+            self.fail(key, f"expected a string, got {_kind(value)} {_show(value)}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(key, f"expected true or false, got {_kind(value)} {_show(value)}")
+        return value
+
+    def choice(self, key: str, default: str, allowed: Sequence[str]) -> str:
+        value = self.string(key, default)
+        if value not in allowed:
+            self.fail(key, _unknown_value(value, allowed))
+        return value
+
+    def integer(self, key: str, default: int, minimum: int) -> int:
+        value = self.data.get(key, default)
+        if not _is_int(value):
+            self.fail(key, f"expected an integer, got {_kind(value)} {_show(value)}")
+        if value < minimum:
+            self.fail(key, f"must be >= {minimum}, got {value}")
+        return int(value)
+
+    def number(self, key: str, default: float, positive: bool = False) -> float:
+        value = self.data.get(key, default)
+        if not _is_number(value):
+            self.fail(key, f"expected a number, got {_kind(value)} {_show(value)}")
+        if positive and value <= 0:
+            self.fail(key, f"must be > 0, got {value}")
+        if value < 0:
+            self.fail(key, f"must be >= 0, got {value}")
+        return float(value)
+
+    def optional_number(self, key: str, negative_problem: str) -> float | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not _is_number(value):
+            self.fail(key, f"expected a number, got {_kind(value)} {_show(value)}")
+        if value < 0:
+            self.fail(key, f"{negative_problem}, got {value}")
+        return float(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # bool is an int subclass
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _unknown_value(value: str, allowed: Sequence[str]) -> str:
+    close = difflib.get_close_matches(value, allowed, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown value {value!r}; allowed: {', '.join(allowed)}{hint}"
+
+
+def _kind(value: Any) -> str:
+    """The TOML name of a value's type, for messages."""
+    if value is None:
+        return "nothing"
+    for kind, name in ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"),
+                       (list, "array"), (tuple, "array"), (Mapping, "table")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return f"({text if len(text) <= 40 else text[:37] + '...'})"
