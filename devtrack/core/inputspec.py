@@ -64,7 +64,7 @@ def parse_input_spec(text: str) -> InputSpec:
     if dims_text in ("scalar", "()"):
         return InputSpec(name, (), dtype or None)
     dims: list[int] = []
-    for part in dims_text.lower().split("x"):
+    for part in dims_text.replace("X", "x").split("x"):
         if not part.isdigit() or int(part) <= 0:
             raise UsageError(f"bad --input spec {text!r}: dimension {part!r} is not a positive "
                              f"integer; {hint}")

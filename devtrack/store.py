@@ -1,0 +1,288 @@
+"""The one module that owns the SQLite database: schema, migrations, queries, events."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from devtrack.core.audit import GENESIS_HASH, ChainProblem, event_hash, verify_chain
+from devtrack.errors import WorkspaceError
+
+DB_FILENAME = "devtrack.db"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _migration_1(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(
+        """CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            task TEXT NOT NULL DEFAULT 'other',
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE artifacts (
+            sha256 TEXT PRIMARY KEY,
+            format TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE releases (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models(id),
+            version TEXT NOT NULL,
+            artifact_sha256 TEXT NOT NULL REFERENCES artifacts(sha256),
+            parent_id INTEGER REFERENCES releases(id),
+            status TEXT NOT NULL DEFAULT 'candidate',
+            notes TEXT NOT NULL DEFAULT '',
+            data_version TEXT,
+            data_sha256 TEXT,
+            config TEXT,
+            run_id TEXT,
+            tags TEXT NOT NULL DEFAULT '{}',
+            input_specs TEXT NOT NULL DEFAULT '[]',
+            fills TEXT NOT NULL DEFAULT '[]',
+            source_name TEXT,
+            git_commit TEXT,
+            git_dirty INTEGER,
+            created_by TEXT NOT NULL,
+            host TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            devtrack_version TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            UNIQUE (model_id, version)
+        )"""
+    )
+    db.execute("CREATE INDEX idx_releases_artifact ON releases(artifact_sha256)")
+    db.execute(
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            model TEXT,
+            version TEXT,
+            payload TEXT NOT NULL,
+            reason TEXT,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX idx_events_model ON events(model)")
+
+
+def _migration_2(db: sqlite_utils.Database) -> None:
+    """Benchmark runs: one row per (release, profile) measurement, samples as a blob."""
+    db.execute(
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            release_id INTEGER NOT NULL REFERENCES releases(id),
+            profile TEXT NOT NULL,
+            profile_hash TEXT NOT NULL,
+            profile_snapshot TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            host TEXT NOT NULL,
+            runtime TEXT,
+            runtime_version TEXT,
+            import_ms REAL, init_ms REAL, first_ms REAL, warmup_ms REAL,
+            n INTEGER,
+            p50_ms REAL, p90_ms REAL, p95_ms REAL, p99_ms REAL,
+            mean_ms REAL, std_ms REAL, min_ms REAL, max_ms REAL, cv REAL,
+            ci_low_ms REAL, ci_high_ms REAL,
+            stop_reason TEXT,
+            baseline_rss_mb REAL, load_peak_mb REAL, load_delta_mb REAL,
+            inference_peak_mb REAL, peak_rss_mb REAL, memory_method TEXT,
+            samples BLOB,
+            inputs TEXT,
+            environment TEXT,
+            warnings TEXT NOT NULL DEFAULT '[]',
+            op_profile TEXT,
+            details TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX idx_runs_release_profile ON runs(release_id, profile)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+class Store:
+    """An open workspace database. Create with :func:`open_store` or :func:`create_store`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self.db = sqlite_utils.Database(conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction: everything inside commits together or not at all."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.conn.commit()
+
+    # -- queries --------------------------------------------------------------------------
+
+    def query(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+    ) -> list[dict[str, Any]]:
+        return list(self.db.query(sql, params))
+
+    def one(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+    ) -> dict[str, Any] | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def meta(self, key: str) -> str | None:
+        row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        cursor = self.conn.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(row.values())
+        )
+        return int(cursor.lastrowid or 0)
+
+    # -- audit trail ----------------------------------------------------------------------
+
+    def append_event(
+        self,
+        *,
+        actor: str,
+        kind: str,
+        model: str | None,
+        version: str | None,
+        payload: dict[str, Any],
+        reason: str | None = None,
+        ts: str | None = None,
+    ) -> dict[str, Any]:
+        """Append one chained event. Call inside :meth:`transaction`."""
+        last = self.one("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
+        prev_hash = last["hash"] if last else GENESIS_HASH
+        event: dict[str, Any] = {
+            "id": (last["id"] + 1) if last else 1,
+            "ts": ts or utc_now(),
+            "actor": actor,
+            "kind": kind,
+            "model": model,
+            "version": version,
+            "payload": json.dumps(payload, sort_keys=True, ensure_ascii=False),
+            "reason": reason,
+            "prev_hash": prev_hash,
+        }
+        event["hash"] = event_hash(prev_hash, event)
+        self.insert("events", event)
+        self.set_meta("events_head", json.dumps([event["id"], event["hash"]]))
+        return event
+
+    def events(self, model: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        clauses, params = [], []
+        if model is not None:
+            clauses.append("model = ?")
+            params.append(model)
+        if kind is not None:
+            clauses.append("kind = ?")
+            params.append(kind)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self.query(f"SELECT * FROM events {where} ORDER BY id", tuple(params))
+
+    def verify_events(self) -> ChainProblem | None:
+        head_text = self.meta("events_head")
+        head = tuple(json.loads(head_text)) if head_text else (0, GENESIS_HASH)
+        return verify_chain(self.events(), (int(head[0]), str(head[1])))
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, current: int) -> None:
+    store_db = sqlite_utils.Database(conn)
+    for number in range(current, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[number](store_db)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+
+def open_store(path: Path) -> Store:
+    """Open an existing database, upgrading an older schema; refuse a newer one untouched."""
+    if not path.is_file():
+        raise WorkspaceError(
+            f"no devtrack database at {path}; run 'devtrack init' to create a workspace"
+        )
+    try:
+        conn = _connect(path)
+        version = _schema_version(conn)
+    except sqlite3.DatabaseError as exc:
+        raise WorkspaceError(f"{path} is not a usable devtrack database ({exc})") from None
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise WorkspaceError(
+            f"{path} was written by a newer devtrack (schema {version}; this devtrack knows up "
+            f"to {SCHEMA_VERSION}); upgrade devtrack with 'pip install -U devtrack' — the "
+            "database was not modified"
+        )
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if version < SCHEMA_VERSION:
+        _migrate(conn, version)
+    return Store(conn, path)
+
+
+def create_store(path: Path) -> Store:
+    """Create a new database at ``path`` with the current schema."""
+    if path.exists():
+        return open_store(path)
+    conn = _connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    _migrate(conn, 0)
+    return Store(conn, path)
