@@ -1,6 +1,6 @@
 """Entry point for ``python -m devtrack``."""
 
-from devtrack.cli import main
+from devtrack.cli import entry_point
 
 if __name__ == "__main__":
-    main()
+    entry_point()

@@ -1,0 +1,84 @@
+"""The ``devtrack`` command line: a thin layer over the library; errors map to exit codes here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from devtrack import __version__
+from devtrack.errors import DevtrackError
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+@click.group(
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--workspace",
+    "-w",
+    "workspace_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Workspace folder (default: search upward from here, or $DEVTRACK_WORKSPACE).",
+)
+@click.version_option(__version__, prog_name="devtrack")
+@click.pass_context
+def cli(ctx: click.Context, workspace_dir: Path | None) -> None:
+    """Track, benchmark, compare, gate and roll back on-device model releases.
+
+    \b
+    Start here:
+      devtrack init                      create a workspace in this folder
+      devtrack register model.onnx --model kws --version 1.0.0 --notes "first build"
+      devtrack releases                  list what is registered
+      devtrack show kws@latest           everything about one release
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["workspace_dir"] = workspace_dir
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+def _register_commands() -> None:
+    from devtrack.cli import bench_cmds, registry_cmds
+
+    for module in (registry_cmds, bench_cmds):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code: 0 ok, 1 a check failed, 2 bad input, 130 Ctrl-C."""
+    try:
+        result = cli.main(args=argv, prog_name="devtrack", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except DevtrackError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except BrokenPipeError:
+        return EXIT_OK
+    if isinstance(result, int):
+        return result
+    return EXIT_OK
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Shared CLI plumbing: the workspace option, JSON output, the console, literal text."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from devtrack.workspace import Workspace, open_workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def workspace_option(func: F) -> F:
+    """``--workspace DIR``: use this workspace instead of searching from the current folder."""
+    return click.option(
+        "--workspace",
+        "-w",
+        "workspace_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Workspace folder (default: search upward from here, or $DEVTRACK_WORKSPACE).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(
+        func
+    )
+
+
+def open_ws(ctx: click.Context, workspace_dir: Path | None) -> Workspace:
+    """Open the workspace chosen by the command's option, else the group's, else by search."""
+    chosen = workspace_dir or (ctx.obj or {}).get("workspace_dir")
+    ws = open_workspace(chosen)
+    ctx.call_on_close(ws.close)
+    return ws
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def console() -> Console:
+    """A console for stdout; Rich decides on colour and width from the terminal."""
+    return Console(highlight=False, soft_wrap=False)
+
+
+def err_console() -> Console:
+    return Console(file=sys.stderr, highlight=False)

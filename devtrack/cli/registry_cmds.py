@@ -1,0 +1,213 @@
+"""Workspace and release-registry commands: init, register, models, releases, show, log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from devtrack.cli.common import console, echo_json, json_option, open_ws, workspace_option
+from devtrack.cli.render import events_table, models_table, release_view, releases_table
+from devtrack.core.inputspec import parse_fill_spec, parse_input_spec
+from devtrack.core.refs import check_model_name, parse_ref
+from devtrack.registry import (
+    RegisterRequest,
+    get_release,
+    list_models,
+    list_releases,
+    register_release,
+    require_model,
+)
+from devtrack.workspace import init_workspace
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@json_option
+def init(directory: Path, as_json: bool) -> None:
+    """Create a workspace (.devtrack/ with the database and artifact store) in DIRECTORY.
+
+    Also copies the shipped device profiles into DIRECTORY/device_profiles/ so your team can
+    edit its own. Running it again on an existing workspace changes nothing.
+
+    Example: devtrack init my-models
+    """
+    from devtrack.profiles import copy_shipped_profiles
+
+    ws, created = init_workspace(directory)
+    try:
+        copied = copy_shipped_profiles(ws.profiles_dir)
+    finally:
+        ws.close()
+    if as_json:
+        echo_json({"workspace": str(ws.root), "created": created,
+                   "profiles_copied": [str(p) for p in copied]})
+        return
+    verb = "Created" if created else "Already a workspace:"
+    click.echo(f"{verb} {ws.root}/.devtrack")
+    if copied:
+        click.echo(f"Copied {len(copied)} device profiles into {ws.profiles_dir}")
+    click.echo("Next: devtrack register MODEL_FILE --model NAME --version 1.0.0 --notes '...'")
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--model", "-m", required=True, help="Model line name, e.g. hand-landmark.")
+@click.option("--version", "-v", "version", required=True, help="Release version, e.g. 1.2.0.")
+@click.option("--parent", help="Version this release was derived from (same model line).")
+@click.option("--notes", default="", help="Release notes (what changed and why).")
+@click.option("--notes-file", type=click.Path(path_type=Path),
+              help="Read release notes from a file.")
+@click.option("--data-version", help="Version of the training/calibration data, e.g. 2024-05.")
+@click.option("--data-file", type=click.Path(path_type=Path),
+              help="A data file whose sha256 is recorded as the data hash.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="Training/export config (JSON, TOML or YAML); stored as JSON.")
+@click.option("--run-id", help="Training run id (e.g. from your experiment tracker).")
+@click.option("--tag", "tags", multiple=True, help="KEY=VALUE label; repeatable.")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=1x3x224x224[:dtype]",
+              help="Shape for an input with dynamic dimensions; repeatable.")
+@click.option("--fill", "fills", multiple=True, metavar="NAME=VALUE",
+              help="Fixed value for an input such as a sample rate; repeatable.")
+@click.option("--task", type=click.Choice(["classification", "regression", "detection", "other"]),
+              help="Task of the model line (set when the line is first registered).")
+@workspace_option
+@json_option
+@click.pass_context
+def register(ctx: click.Context, file: Path, model: str, version: str, parent: str | None,
+             notes: str, notes_file: Path | None, data_version: str | None,
+             data_file: Path | None, config_file: Path | None, run_id: str | None,
+             tags: tuple[str, ...], inputs: tuple[str, ...], fills: tuple[str, ...],
+             task: str | None, workspace_dir: Path | None, as_json: bool) -> None:
+    """Register FILE (.onnx or .tflite) as MODEL@VERSION with its provenance.
+
+    The file is checked, summarised (inputs, outputs, ops, parameters, quantization) and copied
+    into the workspace's content-addressed store. The git commit of the current folder, the
+    user, host and time are recorded automatically.
+
+    \b
+    Example:
+      devtrack register build/kws.onnx --model kws --version 1.1.0 --parent 1.0.0 \\
+        --notes "int8 dynamic quantization" --data-version 2024-05 --config train.yaml \\
+        --input audio=1x16000 --fill sr=16000 --tag device=pixel8
+    """
+    request = RegisterRequest(
+        file=file, model=model, version=version, parent=parent, notes=notes,
+        notes_file=notes_file, data_version=data_version, data_file=data_file,
+        config_file=config_file, run_id=run_id, tags=list(tags),
+        input_specs=[parse_input_spec(s) for s in inputs],
+        fills=[parse_fill_spec(s) for s in fills], task=task,
+    )
+    ws = open_ws(ctx, workspace_dir)
+    release = register_release(ws, request)
+    if as_json:
+        echo_json(release.to_dict())
+        return
+    out = console()
+    out.print(f"Registered {release.ref}", markup=False)
+    s = release.summary
+    out.print(
+        f"  {release.format}, {release.size_bytes:,} bytes, {s.params:,} params, "
+        f"quantization {s.quantization}, sha256 {release.sha256[:12]}",
+        markup=False,
+    )
+    if release.same_artifact_as:
+        out.print(f"  same artifact as {', '.join(release.same_artifact_as)}", markup=False,
+                  style="yellow")
+    dynamic = [t.name for t in s.inputs if t.is_dynamic]
+    given = {x.name for x in release.input_specs} | {x.name for x in release.fills}
+    missing = [n for n in dynamic if n not in given]
+    if missing:
+        out.print(
+            f"  note: inputs {', '.join(missing)} have dynamic dimensions; give --input "
+            "NAME=DIMS when benchmarking", markup=False, style="yellow",
+        )
+
+
+@click.command()
+@workspace_option
+@json_option
+@click.pass_context
+def models(ctx: click.Context, workspace_dir: Path | None, as_json: bool) -> None:
+    """List the model lines in the workspace.
+
+    Example: devtrack models --json
+    """
+    rows = list_models(open_ws(ctx, workspace_dir))
+    if as_json:
+        echo_json(rows)
+    elif not rows:
+        click.echo("No models yet. Add one: devtrack register FILE --model NAME --version 1.0.0")
+    else:
+        console().print(models_table(rows))
+
+
+@click.command()
+@click.argument("model", required=False)
+@workspace_option
+@json_option
+@click.pass_context
+def releases(ctx: click.Context, model: str | None, workspace_dir: Path | None,
+             as_json: bool) -> None:
+    """List releases, of every model or of MODEL.
+
+    Example: devtrack releases hand-landmark
+    """
+    ws = open_ws(ctx, workspace_dir)
+    if model is not None:
+        check_model_name(model)
+    items = list_releases(ws, model)
+    if as_json:
+        echo_json([r.to_list_dict() for r in items])
+    elif not items:
+        click.echo("No releases yet. Add one: devtrack register FILE --model NAME --version 1.0.0")
+    else:
+        console().print(releases_table(items, f"Releases of {model}" if model else "Releases"))
+
+
+@click.command()
+@click.argument("ref", metavar="MODEL@VERSION")
+@workspace_option
+@json_option
+@click.pass_context
+def show(ctx: click.Context, ref: str, workspace_dir: Path | None, as_json: bool) -> None:
+    """Show one release: provenance, model summary and notes. VERSION may be 'latest'.
+
+    Example: devtrack show hand-landmark@latest
+    """
+    parsed = parse_ref(ref)
+    release = get_release(open_ws(ctx, workspace_dir), parsed)
+    if as_json:
+        echo_json(release.to_dict())
+    else:
+        console().print(release_view(release))
+
+
+@click.command(name="log")
+@click.argument("model", required=False)
+@click.option("--kind", help="Only events of this kind (register, bench, promote, deploy, ...).")
+@workspace_option
+@json_option
+@click.pass_context
+def log_cmd(ctx: click.Context, model: str | None, kind: str | None,
+            workspace_dir: Path | None, as_json: bool) -> None:
+    """Show the audit trail (every change, hash-chained), of every model or of MODEL.
+
+    Example: devtrack log hand-landmark --json
+    """
+    ws = open_ws(ctx, workspace_dir)
+    if model is not None:
+        require_model(ws, model)
+    events = ws.store.events(model=model, kind=kind)
+    if as_json:
+        for event in events:
+            event["payload"] = json.loads(event["payload"])
+        echo_json(events)
+    elif not events:
+        click.echo("No events yet.")
+    else:
+        console().print(events_table(events, f"Audit log of {model}" if model else "Audit log"))
+
+
+COMMANDS = [init, register, models, releases, show, log_cmd]

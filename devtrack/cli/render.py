@@ -1,0 +1,202 @@
+"""Rich renderings shared by commands. User text always goes in as ``Text``: never markup."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from devtrack.core.release import Release
+
+
+def literal(value: Any) -> Text:
+    """User-supplied text shown exactly as typed (``[red]`` stays ``[red]``)."""
+    return Text("" if value is None else str(value))
+
+
+def human_size(size_bytes: int) -> str:
+    value = float(size_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def short_time(iso: str) -> str:
+    return iso.replace("T", " ")[:16]
+
+
+def first_line(text: str, width: int = 48) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def models_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="Models", title_justify="left")
+    table.add_column("model")
+    table.add_column("task")
+    table.add_column("releases", justify="right")
+    table.add_column("latest")
+    for row in rows:
+        table.add_row(
+            literal(row["model"]), literal(row["task"]), str(row["releases"]),
+            literal(row["latest"] or "-"),
+        )
+    return table
+
+
+def releases_table(releases: list[Release], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for name, justify in (("release", "left"), ("status", "left"), ("format", "left"),
+                          ("size", "right"), ("quant", "left"), ("params", "right"),
+                          ("created", "left"), ("notes", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for rel in releases:
+        notes = literal(first_line(rel.notes))
+        if rel.same_artifact_as:
+            notes.append(f" (same artifact as {', '.join(rel.same_artifact_as)})", style="yellow")
+        table.add_row(
+            literal(rel.ref), rel.status, rel.format, human_size(rel.size_bytes),
+            rel.summary.quantization, f"{rel.summary.params:,}", short_time(rel.created_at), notes,
+        )
+    return table
+
+
+def _kv_table(rows: list[tuple[str, Text | str]]) -> Table:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def _shape(shape: list[Any] | None) -> str:
+    if shape is None:
+        return "unknown"
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def release_view(rel: Release) -> Group:
+    s = rel.summary
+    git = "-"
+    if rel.git_commit:
+        git = rel.git_commit[:12] + (" (dirty tree)" if rel.git_dirty else "")
+    provenance = _kv_table([
+        ("release", literal(rel.ref)),
+        ("status", rel.status),
+        ("artifact", f"{rel.format}, {human_size(rel.size_bytes)}, sha256 {rel.sha256[:16]}…"),
+        ("same artifact as", literal(", ".join(rel.same_artifact_as) or "-")),
+        ("parent", literal(rel.parent or "-")),
+        ("source file", literal(rel.source_name or "-")),
+        ("code commit", git),
+        ("data version", literal(rel.data_version or "-")),
+        ("data sha256", (rel.data_sha256 or "-")[:16]),
+        ("run id", literal(rel.run_id or "-")),
+        ("tags", literal(", ".join(f"{k}={v}" for k, v in rel.tags.items()) or "-")),
+        ("input specs", literal(", ".join(x.to_text() for x in rel.input_specs + rel.fills)
+                                or "-")),
+        ("created", literal(f"{short_time(rel.created_at)} by {rel.created_by} on {rel.host} "
+                            f"(devtrack {rel.devtrack_version})")),
+    ])
+    model = _kv_table([
+        ("params", f"{s.params:,}"),
+        ("weights", ", ".join(f"{k} {v:,}" for k, v in s.weight_dtypes.items()) or "-"),
+        ("quantization", s.quantization),
+        ("opset", literal(s.opset)),
+        ("producer", literal(s.producer or "-")),
+    ])
+    io = Table(title="Inputs and outputs", title_justify="left")
+    io.add_column("")
+    io.add_column("name")
+    io.add_column("shape")
+    io.add_column("dtype")
+    for kind, tensors in (("in", s.inputs), ("out", s.outputs)):
+        for tensor in tensors:
+            io.add_row(kind, literal(tensor.name), literal(_shape(tensor.shape)), tensor.dtype)
+    ops = Table(title=f"Operators ({sum(s.ops.values())} nodes)", title_justify="left")
+    ops.add_column("op")
+    ops.add_column("count", justify="right")
+    for op, count in sorted(s.ops.items(), key=lambda kv: (-kv[1], kv[0]))[:15]:
+        ops.add_row(literal(op), str(count))
+    if len(s.ops) > 15:
+        ops.add_row(f"… {len(s.ops) - 15} more", "")
+    parts: list[Any] = [provenance, Text(""), model, io, ops]
+    if rel.config:
+        parts += [Text("Config", style="bold"), literal(json.dumps(rel.config, indent=2))]
+    parts += [Text("Notes", style="bold"), literal(rel.notes or "(none)")]
+    return Group(*parts)
+
+
+def events_table(events: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("time")
+    table.add_column("actor")
+    table.add_column("kind")
+    table.add_column("release")
+    table.add_column("reason")
+    table.add_column("details")
+    for event in events:
+        ref = f"{event['model']}@{event['version']}" if event["version"] else (event["model"] or "")
+        payload = json.loads(event["payload"]) if isinstance(event["payload"], str) else {}
+        details = ", ".join(f"{k}={v}" for k, v in payload.items() if v not in (None, ""))
+        table.add_row(
+            str(event["id"]), short_time(event["ts"]), literal(event["actor"]), event["kind"],
+            literal(ref), literal(event["reason"] or ""), literal(first_line(details, 60)),
+        )
+    return table
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _mb(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def runs_table(runs: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for name, justify in (("run", "right"), ("release", "left"), ("profile", "left"),
+                          ("status", "left"), ("n", "right"), ("init ms", "right"),
+                          ("first ms", "right"), ("p50 ms", "right"), ("p90 ms", "right"),
+                          ("p99 ms", "right"), ("CV", "right"), ("peak MB", "right"),
+                          ("load Δ MB", "right"), ("notes", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for run in runs:
+        ok = run["status"] == "ok"
+        notes = literal(run["error"] or "") if not ok else literal("; ".join(run["warnings"]))
+        cv = "-" if run.get("cv") is None else f"{run['cv'] * 100:.1f}%"
+        table.add_row(
+            str(run["run_id"]), literal(f"{run['model']}@{run['version']}"),
+            literal(run["profile"]),
+            Text(run["status"], style="green" if ok else "red"), str(run["n"] or "-"),
+            _ms(run["init_ms"]), _ms(run["first_ms"]), _ms(run["p50_ms"]), _ms(run["p90_ms"]),
+            _ms(run["p99_ms"]), cv, _mb(run["peak_rss_mb"]), _mb(run["load_delta_mb"]),
+            notes if ok else Text(notes.plain, style="red"),
+        )
+    return table
+
+
+_BUDGET_LABELS = {
+    "latency_p90_ms": ("p90", "{:g} ms"),
+    "peak_memory_mb": ("mem", "{:g} MB"),
+    "model_size_mb": ("size", "{:g} MB"),
+    "min_accuracy": ("acc≥", "{:g}"),
+    "max_latency_regression_pct": ("regr", "{:g}%"),
+    "max_accuracy_drop": ("acc drop", "{:g}"),
+}
+
+
+def budget_summary(budgets: dict[str, float]) -> str:
+    """``p90 20 ms · mem 300 MB · …``: a profile's budgets in one short line."""
+    parts = []
+    for key, value in budgets.items():
+        label, fmt = _BUDGET_LABELS.get(key, (key, "{:g}"))
+        parts.append(f"{label} {fmt.format(value)}".replace("≥ ", "≥"))
+    return " · ".join(parts) or "-"

@@ -1,0 +1,297 @@
+"""Release registry: register builds with provenance, list and resolve releases."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devtrack.artifacts import sha256_file
+from devtrack.configfile import load_config
+from devtrack.core.inputspec import FillSpec, InputSpec
+from devtrack.core.refs import ReleaseRef, check_model_name, check_version, parse_ref
+from devtrack.core.release import Release
+from devtrack.core.summary import ModelSummary
+from devtrack.errors import DuplicateError, NotFoundError, UsageError
+from devtrack.provenance import current_host, current_user, devtrack_version, git_state
+from devtrack.store import utc_now
+from devtrack.workspace import Workspace
+
+
+@dataclass
+class RegisterRequest:
+    """Everything ``devtrack register`` needs; validated by :func:`register_release`."""
+
+    file: Path
+    model: str
+    version: str
+    parent: str | None = None
+    notes: str = ""
+    notes_file: Path | None = None
+    data_version: str | None = None
+    data_file: Path | None = None
+    config_file: Path | None = None
+    run_id: str | None = None
+    tags: list[str] = field(default_factory=list)
+    input_specs: list[InputSpec] = field(default_factory=list)
+    fills: list[FillSpec] = field(default_factory=list)
+    task: str | None = None
+
+
+def parse_tags(items: list[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"bad --tag {item!r}: expected KEY=VALUE, e.g. --tag device=pixel8")
+        tags[key.strip()] = value
+    return tags
+
+
+def _read_notes(request: RegisterRequest) -> str:
+    if request.notes_file is None:
+        return request.notes
+    if request.notes:
+        raise UsageError("give release notes with --notes or --notes-file, not both")
+    if not request.notes_file.is_file():
+        raise UsageError(f"notes file {request.notes_file} does not exist")
+    return request.notes_file.read_text(encoding="utf-8", errors="replace")
+
+
+def _check_specs_match(
+    summary: ModelSummary, specs: list[InputSpec], fills: list[FillSpec]
+) -> None:
+    names = {t.name for t in summary.inputs}
+    for name in [s.name for s in specs] + [f.name for f in fills]:
+        if name not in names:
+            known = ", ".join(sorted(names)) or "(none)"
+            raise UsageError(f"the model has no input named {name!r} (its inputs: {known})")
+
+
+def _inspect(path: Path) -> ModelSummary:
+    from devtrack.inspection import inspect_model  # imports onnx lazily
+
+    return inspect_model(path)
+
+
+def register_release(ws: Workspace, request: RegisterRequest, cwd: Path | None = None) -> Release:
+    """Validate, store the artifact atomically and record the release in one transaction."""
+    model = check_model_name(request.model)
+    version = check_version(request.version)
+    path = request.file
+    if not path.exists():
+        raise UsageError(f"{path} does not exist; pass the path of a .onnx or .tflite file")
+    if not path.is_file():
+        raise UsageError(f"{path} is not a file; pass the path of a .onnx or .tflite file")
+    notes = _read_notes(request)
+    tags = parse_tags(request.tags)
+    config = load_config(request.config_file) if request.config_file else None
+    data_sha = None
+    if request.data_file is not None:
+        if not request.data_file.is_file():
+            raise UsageError(f"data file {request.data_file} does not exist")
+        data_sha = sha256_file(request.data_file)
+    store = ws.store
+    model_row = store.one("SELECT id FROM models WHERE name = ?", (model,))
+    if model_row and store.one(
+        "SELECT id FROM releases WHERE model_id = ? AND version = ?", (model_row["id"], version)
+    ):
+        raise DuplicateError(
+            f"{model}@{version} is already registered; pick a new version "
+            f"(see 'devtrack releases {model}')"
+        )
+    parent_id = None
+    if request.parent is not None:
+        parent_row = (
+            store.one(
+                "SELECT id FROM releases WHERE model_id = ? AND version = ?",
+                (model_row["id"], request.parent),
+            )
+            if model_row
+            else None
+        )
+        if parent_row is None:
+            raise NotFoundError(
+                f"parent {model}@{request.parent} is not registered; register it first or fix "
+                "--parent"
+            )
+        parent_id = parent_row["id"]
+    summary = _inspect(path)
+    _check_specs_match(summary, request.input_specs, request.fills)
+    sha256 = sha256_file(path)
+    size = path.stat().st_size
+    git = git_state(cwd or Path.cwd())
+    actor = current_user()
+    now = utc_now()
+
+    newly_stored = ws.artifacts.put(path, sha256)
+    try:
+        with store.transaction():
+            if model_row is None:
+                model_id = store.insert(
+                    "models", {"name": model, "task": request.task or "other", "created_at": now}
+                )
+            else:
+                model_id = model_row["id"]
+            if not store.one("SELECT sha256 FROM artifacts WHERE sha256 = ?", (sha256,)):
+                store.insert(
+                    "artifacts",
+                    {"sha256": sha256, "format": summary.format, "size_bytes": size,
+                     "created_at": now},
+                )
+            store.insert(
+                "releases",
+                {
+                    "model_id": model_id,
+                    "version": version,
+                    "artifact_sha256": sha256,
+                    "parent_id": parent_id,
+                    "notes": notes,
+                    "data_version": request.data_version,
+                    "data_sha256": data_sha,
+                    "config": json.dumps(config) if config is not None else None,
+                    "run_id": request.run_id,
+                    "tags": json.dumps(tags),
+                    "input_specs": json.dumps([s.to_dict() for s in request.input_specs]),
+                    "fills": json.dumps([f.to_dict() for f in request.fills]),
+                    "source_name": path.name,
+                    "git_commit": git.commit,
+                    "git_dirty": None if git.dirty is None else int(git.dirty),
+                    "created_by": actor,
+                    "host": current_host(),
+                    "created_at": now,
+                    "devtrack_version": devtrack_version(),
+                    "summary": json.dumps(summary.to_dict()),
+                },
+            )
+            store.append_event(
+                actor=actor,
+                kind="register",
+                model=model,
+                version=version,
+                payload={"sha256": sha256, "format": summary.format, "size_bytes": size,
+                         "parent": request.parent, "git_commit": git.commit},
+                ts=now,
+            )
+    except BaseException:
+        if newly_stored:
+            ws.artifacts.remove(sha256)
+        raise
+    return get_release(ws, ReleaseRef(model, version))
+
+
+_RELEASE_SQL = """
+SELECT r.*, m.name AS model, a.format AS format, a.size_bytes AS size_bytes,
+       p.version AS parent_version
+FROM releases r
+JOIN models m ON m.id = r.model_id
+JOIN artifacts a ON a.sha256 = r.artifact_sha256
+LEFT JOIN releases p ON p.id = r.parent_id
+"""
+
+
+def _row_to_release(row: dict[str, Any], same: list[str]) -> Release:
+    return Release(
+        id=row["id"],
+        model=row["model"],
+        version=row["version"],
+        sha256=row["artifact_sha256"],
+        format=row["format"],
+        size_bytes=row["size_bytes"],
+        created_at=row["created_at"],
+        status=row["status"],
+        parent=row["parent_version"],
+        notes=row["notes"],
+        data_version=row["data_version"],
+        data_sha256=row["data_sha256"],
+        config=json.loads(row["config"]) if row["config"] else None,
+        run_id=row["run_id"],
+        tags=json.loads(row["tags"]),
+        input_specs=[InputSpec.from_dict(d) for d in json.loads(row["input_specs"])],
+        fills=[FillSpec.from_dict(d) for d in json.loads(row["fills"])],
+        source_name=row["source_name"],
+        git_commit=row["git_commit"],
+        git_dirty=None if row["git_dirty"] is None else bool(row["git_dirty"]),
+        created_by=row["created_by"],
+        host=row["host"],
+        devtrack_version=row["devtrack_version"],
+        summary=ModelSummary.from_dict(json.loads(row["summary"])),
+        same_artifact_as=same,
+    )
+
+
+def _same_artifact_map(ws: Workspace) -> dict[str, list[tuple[int, str]]]:
+    rows = ws.store.query(
+        "SELECT r.id, r.artifact_sha256, m.name || '@' || r.version AS ref FROM releases r "
+        "JOIN models m ON m.id = r.model_id WHERE r.artifact_sha256 IN "
+        "(SELECT artifact_sha256 FROM releases GROUP BY artifact_sha256 HAVING COUNT(*) > 1) "
+        "ORDER BY r.id"
+    )
+    shared: dict[str, list[tuple[int, str]]] = {}
+    for row in rows:
+        shared.setdefault(row["artifact_sha256"], []).append((row["id"], row["ref"]))
+    return shared
+
+
+def _to_releases(ws: Workspace, rows: list[dict[str, Any]]) -> list[Release]:
+    shared = _same_artifact_map(ws)
+    return [
+        _row_to_release(
+            row, [ref for rid, ref in shared.get(row["artifact_sha256"], []) if rid != row["id"]]
+        )
+        for row in rows
+    ]
+
+
+def list_models(ws: Workspace) -> list[dict[str, Any]]:
+    """Every model line with its release count and latest version."""
+    return ws.store.query(
+        "SELECT m.name AS model, m.task AS task, m.created_at AS created_at, "
+        "COUNT(r.id) AS releases, "
+        "(SELECT version FROM releases WHERE model_id = m.id ORDER BY id DESC LIMIT 1) AS latest "
+        "FROM models m LEFT JOIN releases r ON r.model_id = m.id GROUP BY m.id ORDER BY m.name"
+    )
+
+
+def require_model(ws: Workspace, model: str) -> int:
+    row = ws.store.one("SELECT id FROM models WHERE name = ?", (model,))
+    if row is None:
+        known = ", ".join(m["model"] for m in list_models(ws)) or "none registered yet"
+        raise NotFoundError(f"unknown model {model!r} (known models: {known})")
+    return int(row["id"])
+
+
+def list_releases(ws: Workspace, model: str | None = None) -> list[Release]:
+    if model is None:
+        rows = ws.store.query(_RELEASE_SQL + " ORDER BY m.name, r.id")
+    else:
+        model_id = require_model(ws, model)
+        rows = ws.store.query(_RELEASE_SQL + " WHERE r.model_id = ? ORDER BY r.id", (model_id,))
+    return _to_releases(ws, rows)
+
+
+def get_release(ws: Workspace, ref: ReleaseRef | str) -> Release:
+    """Resolve ``MODEL@VERSION`` or ``MODEL@latest`` to a release."""
+    ref = parse_ref(ref) if isinstance(ref, str) else ref
+    model_id = require_model(ws, ref.model)
+    if ref.version == "latest":
+        rows = ws.store.query(
+            _RELEASE_SQL + " WHERE r.model_id = ? ORDER BY r.id DESC LIMIT 1", (model_id,)
+        )
+    elif ref.version == "deployed":
+        raise NotFoundError(
+            f"{ref.model}@deployed needs a profile; name the version instead (MODEL@VERSION)"
+        )
+    else:
+        rows = ws.store.query(
+            _RELEASE_SQL + " WHERE r.model_id = ? AND r.version = ?", (model_id, ref.version)
+        )
+    if not rows:
+        versions = [r["version"] for r in ws.store.query(
+            "SELECT version FROM releases WHERE model_id = ? ORDER BY id", (model_id,))]
+        shown = ", ".join(versions[-8:]) or "none"
+        raise NotFoundError(
+            f"unknown release {ref}; {ref.model} has versions: {shown}"
+        )
+    return _to_releases(ws, rows)[0]
