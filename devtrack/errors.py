@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DevtrackError(Exception):
     """Base of every error devtrack raises on purpose. ``str()`` is the user's message."""
@@ -41,3 +43,13 @@ class CheckFailed(DevtrackError):
     """A budget or regression check failed: exit code 1, not a usage error."""
 
     exit_code = 1
+
+
+class Aborted(DevtrackError):
+    """The user interrupted a run (Ctrl-C); ``result`` holds what was known at that point."""
+
+    exit_code = 130
+
+    def __init__(self, message: str = "aborted", result: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.result: dict[str, Any] = result if result is not None else {"status": "aborted"}

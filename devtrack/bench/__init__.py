@@ -1,0 +1,1 @@
+"""Benchmarking: inputs, the isolated worker process and the parent that runs it."""

@@ -1,0 +1,150 @@
+"""Deterministic benchmark inputs from a model's signature, input specs and fills.
+
+Values, per dtype (seeded per input name, so adding an input does not change the others):
+
+- float16/32/64: standard normal × 0.5
+- int8, uint8: uniform over the full range (quantized image/audio data)
+- int16, int32, int64 and unsigned: uniform in 0..9, safe as token ids, indices and small
+  counts (an embedding or Gather never sees an out-of-range index)
+- bool: fair coin
+
+Shapes: a fixed signature shape is used as is; every dynamic dimension needs ``--input``.
+Scalar inputs (rank 0) need ``--fill NAME=VALUE``: they are usually a sample rate, a length or
+a flag, where a random value would benchmark something meaningless. ``--input NAME=scalar``
+states the shape explicitly and then gets a random value like any other input.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from devtrack.core.inputspec import FillSpec, InputSpec
+from devtrack.core.summary import Dim, TensorInfo
+from devtrack.errors import UsageError
+
+SMALL_INT_HIGH = 10  # integer inputs other than (u)int8 are drawn from 0..SMALL_INT_HIGH-1
+
+
+def _suggest(name: str, shape: Sequence[Dim] | None) -> str:
+    if not shape:
+        return f"--input {name}=1x..."
+    dims = []
+    for i, d in enumerate(shape):
+        if isinstance(d, int) and d >= 0:
+            dims.append(str(d))
+        elif i == 0 and (d is None or "batch" in str(d).lower() or str(d) == "N"):
+            dims.append("1")
+        else:
+            dims.append(f"<{d}>" if isinstance(d, str) else "<size>")
+    return f"--input {name}={'x'.join(dims)}"
+
+
+def _shape_for(info: TensorInfo, spec: InputSpec | None, has_fill: bool) -> tuple[int, ...]:
+    if spec is not None:
+        if info.shape is not None:
+            if len(spec.shape) != len(info.shape):
+                raise UsageError(
+                    f"--input {spec.to_text()} has {len(spec.shape)} dimension(s) but input "
+                    f"{info.name!r} has {len(info.shape)}: {info.shape}")
+            for given, declared in zip(spec.shape, info.shape, strict=True):
+                if isinstance(declared, int) and declared >= 0 and given != declared:
+                    raise UsageError(
+                        f"--input {spec.to_text()} does not fit input {info.name!r}, whose "
+                        f"shape is {info.shape}; keep its fixed sizes")
+        return spec.shape
+    if info.shape is None:
+        if has_fill:
+            return ()  # unknown rank with a value given: a scalar is the only safe guess
+        raise UsageError(f"input {info.name!r} has an unknown shape; give one with "
+                         f"{_suggest(info.name, None)}")
+    if info.is_dynamic:
+        raise UsageError(f"input {info.name!r} has dynamic shape {info.shape}; give a shape "
+                         f"with {_suggest(info.name, info.shape)}")
+    if not info.shape and not has_fill:
+        raise UsageError(
+            f"input {info.name!r} is a scalar {info.dtype} (often a sample rate, length or "
+            f"flag); give its value with --fill {info.name}=VALUE, or --input "
+            f"{info.name}=scalar for a random one")
+    return tuple(int(d) for d in info.shape)  # type: ignore[arg-type]
+
+
+def _dtype_for(info: TensorInfo, spec: InputSpec | None) -> np.dtype:
+    declared = info.dtype
+    if spec is not None and spec.dtype is not None and spec.dtype != declared:
+        raise UsageError(f"--input {spec.to_text()} gives dtype {spec.dtype} but input "
+                         f"{info.name!r} is {declared} in the model")
+    try:
+        return np.dtype(declared)
+    except TypeError:
+        raise UsageError(f"input {info.name!r} has dtype {declared!r}, for which devtrack "
+                         f"cannot generate values") from None
+
+
+def _random(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    if dtype.kind == "f":
+        return (rng.standard_normal(shape) * 0.5).astype(dtype)
+    if dtype.kind == "b":
+        return rng.integers(0, 2, size=shape).astype(np.bool_)
+    if dtype.kind in "iu":
+        if dtype.itemsize == 1:
+            info = np.iinfo(dtype)
+            return rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
+        return rng.integers(0, SMALL_INT_HIGH, size=shape, dtype=dtype)
+    raise UsageError(f"devtrack cannot generate values of dtype {dtype}")
+
+
+def _filled(name: str, shape: tuple[int, ...], dtype: np.dtype,
+            value: float | int | bool) -> np.ndarray:
+    if dtype.kind in "iu":
+        if isinstance(value, float) and not value.is_integer():
+            raise UsageError(f"--fill {name}={value}: input {name!r} is {dtype}; give an "
+                             f"integer")
+        limits = np.iinfo(dtype)
+        if not limits.min <= value <= limits.max:
+            raise UsageError(f"--fill {name}={value} is out of range for input {name!r} of "
+                             f"dtype {dtype} ({limits.min}..{limits.max})")
+    try:
+        return np.full(shape, value, dtype=dtype)
+    except (OverflowError, ValueError):
+        raise UsageError(f"--fill {name}={value} does not fit input {name!r} of dtype "
+                         f"{dtype}") from None
+
+
+def _check_names(kind: str, names: Sequence[str], inputs: Sequence[TensorInfo]) -> None:
+    known = {t.name for t in inputs}
+    for name in names:
+        if name not in known:
+            raise UsageError(f"{kind} names {name!r}, which is not an input of the model; "
+                             f"its inputs are: {', '.join(t.name for t in inputs)}")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise UsageError(f"{kind} is given twice for input {name!r}")
+        seen.add(name)
+
+
+def make_inputs(inputs: list[TensorInfo], input_specs: list[InputSpec], fills: list[FillSpec],
+                seed: int = 0) -> dict[str, np.ndarray]:
+    """One C-contiguous array per model input; the same arguments give the same arrays.
+
+    Raises UsageError naming the input (and the flag that fixes it) when a dynamic
+    dimension or a scalar has no spec, or a spec names no input or does not fit.
+    """
+    _check_names("--input", [s.name for s in input_specs], inputs)
+    _check_names("--fill", [f.name for f in fills], inputs)
+    specs = {s.name: s for s in input_specs}
+    values = {f.name: f.value for f in fills}
+    feeds: dict[str, np.ndarray] = {}
+    for info in inputs:
+        spec = specs.get(info.name)
+        shape = _shape_for(info, spec, info.name in values)
+        dtype = _dtype_for(info, spec)
+        if info.name in values:
+            feeds[info.name] = _filled(info.name, shape, dtype, values[info.name])
+        else:
+            rng = np.random.default_rng([seed, zlib.crc32(info.name.encode())])
+            feeds[info.name] = np.require(_random(rng, shape, dtype), requirements="C")
+    return feeds

@@ -1,0 +1,190 @@
+"""Interleaved A/B measurement inside one worker: both models loaded, short alternating blocks.
+
+Why (DESIGN.md, "Measurement"): on a shared machine drift between runs dwarfs the noise
+within one, so a verdict compares A and B side by side at a fine grain. Two biases were
+measured and are cancelled here by alternation rather than ignored: the block run second in
+a pair, and more strongly the session created second, ran 2-3% faster for identical files.
+So each repeat re-creates both sessions, A first in even repeats and B first in odd ones,
+and within a repeat the pairs alternate A-then-B and B-then-A.
+
+The job is a worker job with ``"pair": [A, B]`` instead of ``artifact_path``; each side is
+``{"artifact_path", "sha256", "format"}`` (or just a path). ``block_size`` (default 10)
+inferences per block, ``repeats`` (default 6) repeats of ``measurement.min_time_s`` each.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devtrack.bench.inputs import make_inputs
+from devtrack.bench.worker import (
+    RESULT_VERSION,
+    SAMPLES_ENCODING,
+    Progress,
+    busy_warning,
+    encode_samples,
+    environment_snapshot,
+    job_inputs,
+    load_average,
+    ns_to_ms,
+    record_failure,
+    verify_artifact,
+)
+from devtrack.core.stats import summarize
+from devtrack.runtimes import (
+    RuntimeOptions,
+    RuntimeSession,
+    check_format,
+    load_runtime,
+    open_session,
+)
+
+DEFAULT_BLOCK_SIZE = 10
+DEFAULT_REPEATS = 6
+
+
+def _side(spec: str | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(spec, str):
+        return {"artifact_path": spec, "sha256": None, "format": check_format(Path(spec).suffix)}
+    return {"artifact_path": spec["artifact_path"], "sha256": spec.get("sha256"),
+            "format": check_format(spec.get("format") or Path(spec["artifact_path"]).suffix)}
+
+
+def _block_medians(samples: np.ndarray, block_size: int) -> np.ndarray:
+    blocks = samples[: samples.size // block_size * block_size].reshape(-1, block_size)
+    return np.median(blocks, axis=1)
+
+
+def _run_block(session: RuntimeSession, feeds: dict[str, np.ndarray], buf: np.ndarray,
+               start: int, block_size: int) -> None:
+    run = session.run
+    clock = time.perf_counter_ns
+    for i in range(start, start + block_size):
+        t0 = clock()
+        run(feeds)
+        buf[i] = clock() - t0
+
+
+def run_interleaved(job: dict[str, Any]) -> dict[str, Any]:
+    """Measure the pair in ``job`` side by side; never raises, a failure is in the result."""
+    sides = [_side(s) for s in job["pair"]]
+    result: dict[str, Any] = {
+        "result_version": RESULT_VERSION, "mode": "interleaved", "status": "failed",
+        "error": None, "pair": sides, "runtime": None, "runtime_version": None,
+        "runtime_options": job.get("options", {}), "samples_encoding": SAMPLES_ENCODING,
+        "phases": {}, "warnings": [], "environment": environment_snapshot(),
+    }
+    busy = busy_warning(result["environment"])
+    if busy:
+        result["warnings"].append(busy)
+    try:
+        _interleave(job, sides, result, Progress(job.get("progress_path")))
+        result["status"] = "ok"
+    except Exception as exc:
+        record_failure(result, exc)
+    finally:
+        gc.enable()
+        result["environment"]["load_average_after"] = load_average()
+    return result
+
+
+def _interleave(job: dict[str, Any], sides: list[dict[str, Any]], result: dict[str, Any],
+                progress: Progress) -> None:
+    if len(sides) != 2:
+        raise ValueError(f"an interleaved job needs exactly two artifacts, got {len(sides)}")
+    options = RuntimeOptions.from_dict(job.get("options", {}))
+    m = job.get("measurement", {})
+    block_size = int(job.get("block_size", DEFAULT_BLOCK_SIZE))
+    repeats = int(job.get("repeats", DEFAULT_REPEATS))
+    repeat_s = float(m.get("min_time_s", 1.5))
+    warmup_runs = int(m.get("warmup_runs", 10))
+    specs, fills = job_inputs(job)
+    seed = int(job.get("seed", 0))
+    clock = time.perf_counter_ns
+    phases = result["phases"]
+
+    progress("verify")
+    for side in sides:
+        verify_artifact(Path(side["artifact_path"]), side["sha256"])
+    progress("import")
+    t0 = clock()
+    runtimes = [load_runtime(side["format"], options) for side in sides]
+    phases["import_ms"] = ns_to_ms(clock() - t0)
+    result["runtime"], result["runtime_version"] = runtimes[0]
+    result["runtimes"] = [list(r) for r in runtimes]
+
+    samples: list[list[np.ndarray]] = [[], []]
+    ratios: list[np.ndarray] = []
+    repeat_ratios: list[float] = []
+    init_ms: list[list[float]] = [[], []]
+    for r in range(repeats):
+        progress(f"repeat {r + 1}/{repeats}")
+        sessions: list[RuntimeSession | None] = [None, None]
+        for k in ((0, 1) if r % 2 == 0 else (1, 0)):  # alternate which is created first
+            t0 = clock()
+            sessions[k] = open_session(Path(sides[k]["artifact_path"]), sides[k]["format"],
+                                       options)
+            init_ms[k].append(ns_to_ms(clock() - t0))
+        pair: list[RuntimeSession] = [s for s in sessions if s is not None]
+        feeds = [make_inputs(s.inputs, specs, fills, seed=seed) for s in pair]
+        for _ in range(warmup_runs):
+            for k in (0, 1):
+                pair[k].run(feeds[k])
+        bufs = _interleaved_loop(pair, feeds, block_size, repeat_s, first=r % 2)
+        del pair, sessions, feeds
+        gc.collect()
+        medians = [_block_medians(b, block_size) for b in bufs]
+        block_ratios = medians[1] / medians[0]
+        ratios.append(block_ratios)
+        repeat_ratios.append(float(np.median(block_ratios)))
+        for k in (0, 1):
+            samples[k].append(bufs[k])
+
+    all_ratios = np.concatenate(ratios)
+    ratio_stats = summarize(all_ratios)
+    phases["init_ms"] = {"a": init_ms[0], "b": init_ms[1]}
+    result.update({
+        "block_size": block_size,
+        "repeats": repeats,
+        "repeat_s": repeat_s,
+        "ratios_b_over_a": encode_samples(all_ratios),
+        "ratio_stats": ratio_stats.to_dict(),
+        "median_ratio": ratio_stats.median,
+        "repeat_median_ratios": [round(x, 5) for x in repeat_ratios],
+    })
+    for k, name in ((0, "a"), (1, "b")):
+        side_ms = np.concatenate(samples[k]).astype(np.float32)
+        result[name] = {"samples_ms": encode_samples(side_ms),
+                        "stats": summarize(side_ms).to_dict()}
+    progress("done")
+
+
+def _interleaved_loop(pair: list[RuntimeSession], feeds: list[dict[str, np.ndarray]],
+                      block_size: int, duration_s: float, first: int) -> list[np.ndarray]:
+    """Blocks A B / B A … for ``duration_s``; returns each side's samples in ms."""
+    clock = time.perf_counter_ns
+    capacity = 64 * block_size
+    bufs = [np.ones(capacity, dtype=np.int64), np.ones(capacity, dtype=np.int64)]
+    n = 0
+    gc.disable()
+    start = clock()
+    pair_index = 0
+    while n == 0 or clock() - start < duration_s * 1e9:
+        if n + block_size > capacity:
+            capacity *= 2
+            for k in (0, 1):
+                grown = np.ones(capacity, dtype=np.int64)
+                grown[:n] = bufs[k][:n]
+                bufs[k] = grown
+        lead = (pair_index + first) % 2  # A-then-B and B-then-A alternate
+        for k in (lead, 1 - lead):
+            _run_block(pair[k], feeds[k], bufs[k], n, block_size)
+        n += block_size
+        pair_index += 1
+    gc.enable()
+    return [b[:n] / 1e6 for b in bufs]

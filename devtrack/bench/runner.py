@@ -1,0 +1,241 @@
+"""The parent side of a measurement: spawn the worker, confine it, watch it, read its result.
+
+The worker (``devtrack.bench.worker``) runs in a fresh process so a crashing runtime cannot
+take devtrack down and memory numbers are its own. Here it gets its thread count, CPU
+affinity, a resident-memory cap (its RSS is polled every ~50 ms and it is killed above the
+cap; RLIMIT_AS would count address space runtimes reserve but never touch) and a wall
+timeout. Whatever happens, the caller gets a result dict with ``status`` "ok" or "failed"
+and a one-line ``error``; the child's stderr is captured, never shown as a traceback.
+A failed result always has ``status``, ``error``, ``warnings`` and ``isolation``; the rest
+of the worker's fields only when the worker got far enough to write them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import devtrack
+from devtrack.errors import Aborted
+
+POLL_S = 0.05
+STDERR_TAIL_LINES = 20
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+MEMORY_CAP_METHOD = f"child VmRSS polled every {POLL_S * 1000:g} ms, SIGKILL above the cap"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What ``run_job`` reports to its ``progress`` callback on every poll (~50 ms)."""
+
+    pid: int
+    phase: str  # the worker's current phase: "import", "load", "measure", … ("" at start)
+    elapsed_s: float
+    rss_mb: float | None
+
+
+def clamp_affinity(requested: list[int] | None,
+                   available: set[int] | None = None) -> tuple[list[int] | None, list[str]]:
+    """The cores to pin to, and warnings when ``requested`` had to change.
+
+    Requested cores that exist here are kept; if none exist, the lowest available cores
+    are used, as many as requested (a profile describes a device, not this host).
+    """
+    if not requested:
+        return None, []
+    if not hasattr(os, "sched_setaffinity"):
+        return None, [f"cpu_affinity {requested} ignored: CPU affinity is not supported on "
+                      f"{sys.platform}"]
+    have = sorted(available if available is not None else os.sched_getaffinity(0))
+    kept = [c for c in requested if c in have]
+    chosen = kept or have[: len(requested)]
+    if chosen == list(requested):
+        return chosen, []
+    missing = [c for c in requested if c not in have]
+    return chosen, [f"cpu_affinity {list(requested)}: core(s) {missing} not available here "
+                    f"(available: {have}); pinned to {chosen}"]
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def _child_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    for var in THREAD_ENV_VARS:
+        env[var] = str(threads)
+    # The worker must import this very devtrack, installed or not.
+    root = str(Path(devtrack.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env.pop("PYTHONSTARTUP", None)
+    return env
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the worker's whole process group (it is a session leader) and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
+
+
+def _stderr_tail(path: Path) -> list[str]:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - 16384))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    return [ln.rstrip() for ln in text.splitlines() if ln.strip()][-STDERR_TAIL_LINES:]
+
+
+def _reason_line(tail: list[str]) -> str:
+    """The last stderr line that says something (runtimes log INFO lines on the way)."""
+    for line in reversed(tail):
+        if not line.startswith(("INFO", "I0000", "└")):
+            return line.strip()
+    return ""
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+def _read_phase(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def run_job(job: dict[str, Any], *, threads: int, cpu_affinity: list[int] | None,
+            memory_limit_mb: float | None, timeout_s: float,
+            progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
+    """Run ``job`` in a fresh worker process and return its result dict.
+
+    ``threads`` goes to the runtime (it overrides ``job["options"]["threads"]``) and to the
+    OpenMP/BLAS pools. Raises Aborted (exit code 130) on Ctrl-C after killing the worker;
+    every other outcome (crash, memory cap, timeout, bad artifact) is a "failed" result.
+    """
+    job = dict(job)
+    job["options"] = {**job.get("options", {}), "threads": threads}
+    affinity, warnings = clamp_affinity(cpu_affinity)
+    isolation: dict[str, Any] = {
+        "threads": threads, "cpu_affinity": affinity, "memory_limit_mb": memory_limit_mb,
+        "memory_limit_method": MEMORY_CAP_METHOD if memory_limit_mb else None,
+        "timeout_s": timeout_s,
+    }
+    with tempfile.TemporaryDirectory(prefix="devtrack-run-") as tmp:
+        tmpdir = Path(tmp)
+        job_path, result_path = tmpdir / "job.json", tmpdir / "result.json"
+        phase_path, stderr_path = tmpdir / "phase", tmpdir / "stderr.txt"
+        job["progress_path"] = str(phase_path)
+        job_path.write_text(json.dumps(job), encoding="utf-8")
+        started = time.monotonic()
+        with open(stderr_path, "wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "devtrack.bench.worker", str(job_path), str(result_path)],
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=_child_env(threads),
+                start_new_session=True,  # Ctrl-C reaches devtrack, which stops the worker
+            )
+        isolation["pid"] = proc.pid
+        try:
+            if affinity:
+                try:
+                    os.sched_setaffinity(proc.pid, affinity)
+                except OSError as exc:  # e.g. the child is already gone
+                    warnings.append(f"could not pin the worker to cores {affinity}: {exc}")
+            killed_for, peak_rss = _watch(proc, started, memory_limit_mb, timeout_s,
+                                          phase_path, progress)
+        except KeyboardInterrupt:
+            _kill(proc)
+            isolation["wall_s"] = round(time.monotonic() - started, 3)
+            partial = {"status": "aborted", "error": "interrupted (Ctrl-C); worker stopped",
+                       "phase": _read_phase(phase_path), "warnings": warnings,
+                       "isolation": isolation}
+            raise Aborted("benchmark interrupted; the worker process was stopped",
+                          result=partial) from None
+        except BaseException:  # e.g. the progress callback raised: never leave an orphan
+            _kill(proc)
+            raise
+        isolation["wall_s"] = round(time.monotonic() - started, 3)
+        isolation["observed_peak_rss_mb"] = round(peak_rss, 2) if peak_rss else None
+        isolation["returncode"] = proc.returncode
+        tail = _stderr_tail(stderr_path)
+        result = _outcome(proc.returncode, killed_for, result_path, tail)
+        if result["status"] != "ok":
+            result["phase"] = result.get("phase") or _read_phase(phase_path)
+            isolation["stderr_tail"] = tail
+    result["warnings"] = warnings + list(result.get("warnings") or [])
+    result["isolation"] = isolation
+    return result
+
+
+def _watch(proc: subprocess.Popen[bytes], started: float, memory_limit_mb: float | None,
+           timeout_s: float, phase_path: Path,
+           progress: Callable[[Progress], None] | None) -> tuple[str | None, float]:
+    """Poll until the worker exits; kill it on the memory cap or the timeout.
+
+    Returns (why it was killed or None, the highest RSS seen in MiB).
+    """
+    peak = 0.0
+    while True:
+        try:
+            proc.wait(timeout=POLL_S)
+            return None, peak
+        except subprocess.TimeoutExpired:
+            pass
+        elapsed = time.monotonic() - started
+        rss = _rss_mb(proc.pid)
+        if rss is not None:
+            peak = max(peak, rss)
+            if memory_limit_mb is not None and rss > memory_limit_mb:
+                _kill(proc)
+                return (f"exceeded memory limit of {memory_limit_mb:g} MB "
+                        f"(resident {rss:.0f} MB)"), peak
+        if elapsed > timeout_s:
+            _kill(proc)
+            return f"timed out after {timeout_s:g} s", peak
+        if progress is not None:
+            progress(Progress(proc.pid, _read_phase(phase_path), elapsed, rss))
+
+
+def _failed(error: str) -> dict[str, Any]:
+    return {"status": "failed", "error": error, "warnings": []}
+
+
+def _outcome(returncode: int, killed_for: str | None, result_path: Path,
+             tail: list[str]) -> dict[str, Any]:
+    if killed_for is not None:
+        return _failed(killed_for)
+    if result_path.exists():
+        try:
+            return dict(json.loads(result_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            return _failed(f"worker wrote an unreadable result: {exc}")
+    reason = _reason_line(tail)
+    if returncode < 0:
+        error = f"crashed: {_signal_name(returncode)}"
+        return _failed(f"{error} ({reason})" if reason else error)
+    return _failed(f"worker exited with code {returncode} without a result"
+                   + (f": {reason}" if reason else ""))

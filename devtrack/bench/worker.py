@@ -1,0 +1,509 @@
+"""Runs inside the isolated child process: time every phase, measure memory, write the result.
+
+Entry point: ``python -m devtrack.bench.worker JOB.json RESULT.json``; the parent side is
+``devtrack.bench.runner``. The job is the JSON ``runner.run_job`` writes; a job with a
+``"pair"`` key runs the interleaved A/B mode of ``devtrack.bench.interleaved`` instead.
+The result is written atomically (temp file + rename), so the parent sees all of it or none.
+
+For tests only, ``DEVTRACK_TEST_HOOK`` makes the worker misbehave right after loading the
+model: ``abort`` (os.abort), ``sleep`` (forever), ``allocate:<MB>`` (allocate and touch that
+many MiB, keep them, carry on), ``raise`` (raise RuntimeError), ``exit:<code>`` (print a line
+to stderr and exit without a result), ``signal:<NAME>`` (send itself e.g. SIGSEGV).
+"""
+
+from __future__ import annotations
+
+import base64
+import gc
+import hashlib
+import json
+import os
+import platform
+import resource
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devtrack.bench.inputs import make_inputs
+from devtrack.core.inputspec import FillSpec, InputSpec
+from devtrack.core.stats import StoppingRule, stop_reason, summarize
+from devtrack.errors import DevtrackError, UsageError
+from devtrack.runtimes import RuntimeOptions, RuntimeSession, load_runtime, open_session
+
+RESULT_VERSION = 1
+SAMPLES_ENCODING = "base64 float32 little-endian, milliseconds"
+CHECK_EVERY_RUNS = 50  # look at the stopping rule after at most this many runs ...
+CHECK_EVERY_S = 0.2  # ... or this much time, whichever comes first,
+CHECK_OVERHEAD = 0.02  # unless checking would cost more than this share of the loop
+OP_PROFILE_RUNS = 20
+BUSY_LOAD_FACTOR = 0.7
+HIGH_CV = 0.10
+_MIB = 1024.0 * 1024.0
+_hook_ballast: list[np.ndarray] = []  # keeps the allocate hook's memory resident
+
+
+# --- memory -------------------------------------------------------------------------------
+
+class MemoryProbe:
+    """Resident memory of this process: VmRSS and a resettable VmHWM where /proc allows.
+
+    Elsewhere ``resource.getrusage`` gives only a peak that cannot be reset; every number
+    carries ``method`` so a reader knows which one they got.
+    """
+
+    def __init__(self) -> None:
+        self.has_proc = Path("/proc/self/status").exists()
+        self.can_reset = self.has_proc and self.reset_peak()
+        if self.can_reset:
+            self.method = "VmHWM after clear_refs=5"
+        elif self.has_proc:
+            self.method = "VmHWM (no reset: clear_refs not writable)"
+        else:
+            self.method = "ru_maxrss (no reset)"
+
+    @staticmethod
+    def _status_kb(field: str) -> float | None:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return float(line.split()[1])
+        return None
+
+    def rss_mb(self) -> float:
+        """Current resident memory (falls back to the peak so far without /proc)."""
+        if self.has_proc:
+            kb = self._status_kb("VmRSS")
+            if kb is not None:
+                return kb / 1024.0
+        return self._ru_maxrss_mb()
+
+    def peak_mb(self) -> float:
+        """Peak resident memory since the last ``reset_peak`` (or process start)."""
+        if self.has_proc:
+            kb = self._status_kb("VmHWM")
+            if kb is not None:
+                return kb / 1024.0
+        return self._ru_maxrss_mb()
+
+    def reset_peak(self) -> bool:
+        """Set the high-water mark to the current RSS (Linux ≥ 4.0); False if not allowed."""
+        try:
+            with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+                fh.write("5")
+            return True
+        except OSError:
+            return False
+
+    @staticmethod
+    def _ru_maxrss_mb() -> float:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / _MIB if sys.platform == "darwin" else peak / 1024.0  # bytes vs KiB
+
+
+# --- environment --------------------------------------------------------------------------
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Hardware", "Processor", "cpu model"):
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def environment_snapshot() -> dict[str, Any]:
+    """Where the worker ran: CPU, cores, load, OS, Python, numpy, thread settings."""
+    usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    governor = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    return {
+        "cpu_model": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "cpu_affinity": usable,
+        "cpu_governor": governor.read_text().strip() if governor.exists() else None,
+        "load_average_before": load_average(),
+        "os": platform.platform(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "thread_env": {k: os.environ.get(k) for k in
+                       ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+    }
+
+
+def busy_warning(env: dict[str, Any]) -> str | None:
+    """"machine busy: …" when the 1-minute load average at start exceeds 0.7 × cores."""
+    load, cores = env.get("load_average_before"), env.get("logical_cores")
+    if load and cores and load[0] > BUSY_LOAD_FACTOR * cores:
+        return f"machine busy: load average {load[0]:.2f} on {cores} cores"
+    return None
+
+
+# --- job helpers shared with the interleaved mode -----------------------------------------
+
+def verify_artifact(path: Path, sha256: str | None) -> None:
+    """Raise UsageError unless ``path`` exists and (when given) hashes to ``sha256``."""
+    if not path.is_file():
+        raise UsageError(f"artifact {path} does not exist")
+    if not sha256:
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != sha256.lower():
+        raise UsageError(f"artifact sha256 mismatch for {path}: expected {sha256[:12]}…, "
+                         f"file has {digest.hexdigest()[:12]}… (changed or corrupted on disk)")
+
+
+def job_inputs(job: dict[str, Any]) -> tuple[list[InputSpec], list[FillSpec]]:
+    return ([InputSpec.from_dict(d) for d in job.get("input_specs", [])],
+            [FillSpec.from_dict(d) for d in job.get("fills", [])])
+
+
+def encode_samples(samples_ms: np.ndarray) -> str:
+    """The compact blob: float32 little-endian milliseconds, base64."""
+    return base64.b64encode(np.asarray(samples_ms, dtype="<f4").tobytes()).decode("ascii")
+
+
+def decode_samples(blob: str) -> np.ndarray:
+    """Inverse of ``encode_samples``."""
+    return np.frombuffer(base64.b64decode(blob), dtype="<f4").astype(np.float32)
+
+
+def ns_to_ms(ns: int) -> float:
+    return round(ns / 1e6, 4)
+
+
+def write_result(path: Path, result: dict[str, Any]) -> None:
+    """Write ``result`` as JSON atomically: a temp file beside ``path``, then rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Progress:
+    """Tells the parent which phase the worker is in (a tiny file it polls), never in a loop."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(path) if path else None
+
+    def __call__(self, phase: str) -> None:
+        if self.path is None:
+            return
+        try:
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(phase, encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
+def run_test_hook() -> None:
+    """Misbehave as ``DEVTRACK_TEST_HOOK`` asks (tests only; see the module docstring)."""
+    hook = os.environ.get("DEVTRACK_TEST_HOOK", "")
+    if not hook:
+        return
+    name, _, arg = hook.partition(":")
+    if name == "abort":
+        os.abort()
+    elif name == "sleep":
+        while True:
+            time.sleep(3600)
+    elif name == "allocate":
+        ballast = np.ones(int(float(arg) * _MIB), dtype=np.uint8)  # ones() touches every page
+        _hook_ballast.append(ballast)
+    elif name == "raise":
+        raise RuntimeError("DEVTRACK_TEST_HOOK=raise")
+    elif name == "exit":
+        sys.stderr.write(f"DEVTRACK_TEST_HOOK=exit:{arg}: leaving without a result\n")
+        sys.stderr.flush()
+        os._exit(int(arg or 3))
+    elif name == "signal":
+        os.kill(os.getpid(), signal.Signals[arg])
+        time.sleep(5)
+    else:
+        raise UsageError(f"unknown DEVTRACK_TEST_HOOK {hook!r}")
+
+
+# --- the measured loop --------------------------------------------------------------------
+
+def _block_size(est_ns: float, check_ns: int, remaining_s: float) -> int:
+    """Runs until the next look at the stopping rule: ≤ 50 runs or ≤ 0.2 s, but enough that
+    the check costs ≤ 2% of the loop, and not far past ``max_time_s``."""
+    est = max(est_ns, 1.0)
+    block = max(1, min(CHECK_EVERY_RUNS, int(CHECK_EVERY_S * 1e9 / est)))
+    if check_ns > CHECK_OVERHEAD * block * est:
+        block = int(check_ns / CHECK_OVERHEAD / est) + 1
+    return max(1, min(block, int(remaining_s * 1e9 / est) + 1))
+
+
+def measure_loop(session: RuntimeSession, feeds: dict[str, np.ndarray], rule: StoppingRule,
+                 est_ns: float) -> tuple[np.ndarray, float, str]:
+    """Time ``session.run(feeds)`` until ``rule`` says stop.
+
+    Returns (samples in ns as int64, loop seconds, stop reason). Inside a block nothing but
+    the run call and one store into a preallocated int64 array happens; growing the array,
+    the stopping rule and the next block size are dealt with between blocks.
+    """
+    run = session.run
+    clock = time.perf_counter_ns
+    buf = np.zeros(max(1024, min(1 << 16, int(rule.max_time_s * 1e9 / max(est_ns, 1.0)) + 64)),
+                   dtype=np.int64)
+    buf.fill(1)  # touch every page now, not inside the loop
+    n = 0
+    check_ns = 0
+    reason: str | None = None
+    start = clock()
+    while reason is None:
+        remaining = rule.max_time_s - (clock() - start) / 1e9
+        block = _block_size(est_ns, check_ns, max(remaining, 0.0))
+        if n + block > buf.size:
+            grown = np.ones(max(buf.size * 2, n + block), dtype=np.int64)
+            grown[:n] = buf[:n]
+            buf = grown
+        for i in range(n, n + block):
+            t0 = clock()
+            run(feeds)
+            buf[i] = clock() - t0
+        c0 = clock()
+        est_ns = float(buf[n:n + block].mean())
+        n += block
+        elapsed = (c0 - start) / 1e9
+        reason = stop_reason(rule, buf[:n] / 1e6, elapsed)
+        if reason is None and elapsed > rule.max_time_s * 1.5 + 1.0:
+            reason = "max_time"  # belt and braces: never outlive the parent's timeout
+        check_ns = clock() - c0
+    return buf[:n].copy(), (clock() - start) / 1e9, reason
+
+
+# --- one measurement ----------------------------------------------------------------------
+
+def _new_result(job: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "result_version": RESULT_VERSION,
+        "mode": "single",
+        "status": "failed",
+        "error": None,
+        "artifact_path": job.get("artifact_path"),
+        "sha256": job.get("sha256"),
+        "format": job.get("format"),
+        "runtime": None,
+        "runtime_version": None,
+        "runtime_options": job.get("options", {}),
+        "measurement": job.get("measurement", {}),
+        "phases": {},
+        "samples_ms": None,
+        "samples_encoding": SAMPLES_ENCODING,
+        "stop_reason": None,
+        "stats": None,
+        "memory": None,
+        "op_profile": None,
+        "environment": {},
+        "warnings": [],
+    }
+
+
+def record_failure(result: dict[str, Any], exc: BaseException) -> None:
+    result["status"] = "failed"
+    if isinstance(exc, DevtrackError):
+        result["error"] = str(exc)
+    else:
+        text = str(exc).strip().splitlines()
+        result["error"] = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+        result["traceback"] = traceback.format_exc()
+
+
+def run_single(job: dict[str, Any]) -> dict[str, Any]:
+    """Measure one artifact as ``job`` says; never raises, a failure is in the result."""
+    result = _new_result(job)
+    result["environment"] = environment_snapshot()
+    busy = busy_warning(result["environment"])
+    if busy:
+        result["warnings"].append(busy)
+    try:
+        _measure(job, result, Progress(job.get("progress_path")))
+        result["status"] = "ok"
+    except Exception as exc:
+        record_failure(result, exc)
+    finally:
+        gc.enable()
+        result["environment"]["load_average_after"] = load_average()
+    return result
+
+
+def _measure(job: dict[str, Any], result: dict[str, Any], progress: Progress) -> None:
+    phases = result["phases"]
+    path = Path(job["artifact_path"])
+    fmt = job["format"]
+    options = RuntimeOptions.from_dict(job.get("options", {}))
+    result["runtime_options"] = options.to_dict()
+    m = job.get("measurement", {})
+    rule = StoppingRule(min_runs=int(m.get("min_runs", 50)),
+                        min_time_s=float(m.get("min_time_s", 2.0)),
+                        max_time_s=float(m.get("max_time_s", 20.0)),
+                        target_rel_ci=float(m.get("target_rel_ci", 0.01)))
+    warmup_runs = int(m.get("warmup_runs", 10))
+    specs, fills = job_inputs(job)
+    clock = time.perf_counter_ns
+
+    progress("verify")
+    verify_artifact(path, job.get("sha256"))
+
+    progress("import")
+    t0 = clock()
+    result["runtime"], result["runtime_version"] = load_runtime(fmt, options)
+    phases["import_ms"] = ns_to_ms(clock() - t0)
+
+    memory = MemoryProbe()
+    baseline = memory.rss_mb()
+    mem: dict[str, Any] = {"baseline_rss_mb": round(baseline, 2), "method": memory.method}
+    result["memory"] = mem
+
+    progress("load")
+    memory.reset_peak()
+    t0 = clock()
+    session = open_session(path, fmt, options)
+    phases["init_ms"] = ns_to_ms(clock() - t0)
+    load_peak = memory.peak_mb()
+    mem["load_peak_mb"] = round(load_peak, 2)
+    mem["load_delta_mb"] = round(load_peak - baseline, 2)
+    result["runtime_api"] = getattr(session, "api", None)
+
+    run_test_hook()
+    feeds = make_inputs(session.inputs, specs, fills, seed=int(job.get("seed", 0)))
+    result["inputs"] = {k: {"shape": list(v.shape), "dtype": v.dtype.name}
+                        for k, v in feeds.items()}
+
+    cooldown_s = float(m.get("cooldown_s", 0.0))
+    if cooldown_s > 0:
+        progress("cooldown")
+        time.sleep(cooldown_s)  # let the CPU settle (and cool) after loading
+        phases["cooldown_s"] = cooldown_s
+
+    progress("first")
+    gc.collect()
+    memory.reset_peak()
+    t0 = clock()
+    session.run(feeds)
+    first_ns = clock() - t0
+    phases["first_ms"] = ns_to_ms(first_ns)
+
+    progress("warmup")
+    gc.disable()  # like timeit: a collection pause is the harness's noise, not the model's
+    t0 = clock()
+    for _ in range(warmup_runs):
+        session.run(feeds)
+    warmup_ns = clock() - t0
+    phases["warmup_ms"] = ns_to_ms(warmup_ns)
+    phases["warmup_runs"] = warmup_runs
+
+    progress("measure")
+    est_ns = warmup_ns / warmup_runs if warmup_runs else float(first_ns)
+    samples_ns, loop_s, reason = measure_loop(session, feeds, rule, est_ns)
+    gc.enable()
+    phases["loop_s"] = round(loop_s, 4)
+    inference_peak = memory.peak_mb()
+    mem["inference_peak_mb"] = round(inference_peak, 2)
+    mem["peak_rss_mb"] = round(max(load_peak, inference_peak), 2)
+
+    samples_ms = (samples_ns / 1e6).astype(np.float32)
+    result["stop_reason"] = reason
+    result["samples_ms"] = encode_samples(samples_ms)
+    if samples_ms.size:
+        stats = summarize(samples_ms)
+        result["stats"] = stats.to_dict()
+        _quality_warnings(result, stats.cv, stats.rel_ci_half_width, rule, reason)
+
+    if options.op_profile or job.get("op_profile"):
+        progress("op_profile")
+        result["op_profile"] = _op_profile(session, feeds, result["warnings"])
+    progress("done")
+
+
+def _quality_warnings(result: dict[str, Any], cv: float, rel_ci: float, rule: StoppingRule,
+                      reason: str) -> None:
+    warnings: list[str] = result["warnings"]
+    if cv > HIGH_CV:
+        warnings.append(f"high variance: CV {cv * 100:.1f}%")
+    n = result["stats"]["n"]
+    if n < rule.min_runs:
+        warnings.append(f"only {n} of min_runs={rule.min_runs} runs fit in "
+                        f"max_time_s={rule.max_time_s:g}")
+    elif reason != "converged" and rule.target_rel_ci > 0:
+        loop_s = result["phases"]["loop_s"]
+        warnings.append(f"did not converge: median ±{rel_ci * 100:.1f}% after {loop_s:.1f} s "
+                        f"(target ±{rule.target_rel_ci * 100:g}%)")
+
+
+def _op_profile(session: RuntimeSession, feeds: dict[str, np.ndarray],
+                warnings: list[str]) -> dict[str, Any] | None:
+    """Per-op times from a separate profiled pass, after the measured loop."""
+    if not session.start_op_profile():
+        warnings.append(f"op profile not available: {session.runtime_name}'s Python API "
+                        f"exposes no per-op profiler")
+        return None
+    for _ in range(OP_PROFILE_RUNS):
+        session.run(feeds)
+    ops = session.end_op_profile()
+    return None if ops is None else {"runs": OP_PROFILE_RUNS, "ops": ops}
+
+
+# --- entry point --------------------------------------------------------------------------
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker if the parent dies, so no orphan keeps measuring."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        sys.stderr.write("usage: python -m devtrack.bench.worker JOB.json RESULT.json\n")
+        return 2
+    _die_with_parent()
+    job_path, result_path = Path(args[0]), Path(args[1])
+    try:
+        job = json.loads(job_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        result = _new_result({})
+        result["error"] = f"cannot read job {job_path}: {exc}"
+        write_result(result_path, result)
+        return 0
+    if "pair" in job:
+        from devtrack.bench.interleaved import run_interleaved
+
+        result = run_interleaved(job)
+    else:
+        result = run_single(job)
+    write_result(result_path, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
