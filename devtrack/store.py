@@ -118,7 +118,94 @@ def _migration_2(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_runs_release_profile ON runs(release_id, profile)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2]
+def _migration_3(db: sqlite_utils.Database) -> None:
+    """Review: evaluation datasets, accuracy per run, checks, comparisons, deployments."""
+    db.execute(
+        """CREATE TABLE datasets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            sha256 TEXT NOT NULL,
+            task TEXT NOT NULL,
+            samples INTEGER NOT NULL,
+            arrays TEXT NOT NULL,
+            has_labels INTEGER NOT NULL,
+            source_name TEXT,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL
+        )"""
+    )
+    db.execute("ALTER TABLE models ADD COLUMN default_dataset TEXT")
+    db.execute(
+        """CREATE TABLE evaluations (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+            task TEXT NOT NULL,
+            metrics TEXT NOT NULL,
+            accuracy REAL,
+            predictions BLOB,
+            reference_release_id INTEGER REFERENCES releases(id),
+            fidelity TEXT,
+            nonfinite INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX idx_evaluations_run ON evaluations(run_id)")
+    db.execute(
+        """CREATE TABLE comparisons (
+            id INTEGER PRIMARY KEY,
+            baseline_release_id INTEGER NOT NULL REFERENCES releases(id),
+            candidate_release_id INTEGER NOT NULL REFERENCES releases(id),
+            profile TEXT NOT NULL,
+            profile_hash TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            ratio REAL,
+            ci_low REAL,
+            ci_high REAL,
+            verdict TEXT,
+            ratios BLOB,
+            details TEXT,
+            created_at TEXT NOT NULL,
+            actor TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE checks (
+            id INTEGER PRIMARY KEY,
+            release_id INTEGER NOT NULL REFERENCES releases(id),
+            baseline_release_id INTEGER REFERENCES releases(id),
+            profile TEXT NOT NULL,
+            profile_hash TEXT NOT NULL,
+            passed INTEGER NOT NULL,
+            report TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            actor TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX idx_checks_release ON checks(release_id, profile)")
+    db.execute(
+        """CREATE TABLE deployments (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models(id),
+            release_id INTEGER NOT NULL REFERENCES releases(id),
+            profile TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            deployed_at TEXT NOT NULL,
+            deployed_by TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            replaced_release_id INTEGER REFERENCES releases(id),
+            forced INTEGER NOT NULL DEFAULT 0,
+            check_id INTEGER REFERENCES checks(id),
+            ended_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX idx_deployments_model ON deployments(model_id, profile)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _migration_1, _migration_2, _migration_3,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

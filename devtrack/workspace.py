@@ -8,7 +8,7 @@ from pathlib import Path
 
 from devtrack.artifacts import ArtifactStore
 from devtrack.errors import WorkspaceError
-from devtrack.profiles import workspace_profiles_dir
+from devtrack.profiles import copy_shipped_profiles, workspace_profiles_dir
 from devtrack.store import DB_FILENAME, Store, create_store, open_store
 
 DOT_DIR = ".devtrack"
@@ -72,7 +72,11 @@ def open_workspace(explicit: str | Path | None = None, start: Path | None = None
 
 
 def init_workspace(directory: Path) -> tuple[Workspace, bool]:
-    """Create (or reopen) a workspace in ``directory``. Returns it and whether it was new."""
+    """Create (or reopen) a workspace in ``directory``. Returns it and whether it was new.
+
+    The shipped device profiles are copied into ``directory/device_profiles/`` so a team can
+    edit its own; files already there are never overwritten.
+    """
     root = directory.expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise WorkspaceError(f"{root} exists and is not a directory; pick another path")
@@ -81,4 +85,5 @@ def init_workspace(directory: Path) -> tuple[Workspace, bool]:
     created = not db_path.exists()
     (dot / "artifacts" / "sha256").mkdir(parents=True, exist_ok=True)
     store = create_store(db_path)
+    copy_shipped_profiles(workspace_profiles_dir(root))
     return Workspace(root, store), created

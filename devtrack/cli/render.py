@@ -160,27 +160,40 @@ def _mb(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def runs_table(runs: list[dict[str, Any]], title: str) -> Table:
+def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False) -> Group:
+    """Runs as a table that fits 80 columns; ``wide`` adds init/first/CV/load columns.
+
+    Errors and warnings go below the table as numbered notes so the figures stay readable.
+    """
     table = Table(title=title, title_justify="left")
-    for name, justify in (("run", "right"), ("release", "left"), ("profile", "left"),
-                          ("status", "left"), ("n", "right"), ("init ms", "right"),
-                          ("first ms", "right"), ("p50 ms", "right"), ("p90 ms", "right"),
-                          ("p99 ms", "right"), ("CV", "right"), ("peak MB", "right"),
-                          ("load Δ MB", "right"), ("notes", "left")):
+    columns = [("release", "left"), ("profile", "left"), ("status", "left"), ("n", "right"),
+               ("p50 ms", "right"), ("p90 ms", "right"), ("p99 ms", "right"),
+               ("peak MB", "right")]
+    if wide:
+        columns += [("init ms", "right"), ("first ms", "right"), ("CV", "right"),
+                    ("load Δ MB", "right")]
+    for name, justify in columns:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    notes: list[Text] = []
     for run in runs:
         ok = run["status"] == "ok"
-        notes = literal(run["error"] or "") if not ok else literal("; ".join(run["warnings"]))
-        cv = "-" if run.get("cv") is None else f"{run['cv'] * 100:.1f}%"
-        table.add_row(
-            str(run["run_id"]), literal(f"{run['model']}@{run['version']}"),
-            literal(run["profile"]),
-            Text(run["status"], style="green" if ok else "red"), str(run["n"] or "-"),
-            _ms(run["init_ms"]), _ms(run["first_ms"]), _ms(run["p50_ms"]), _ms(run["p90_ms"]),
-            _ms(run["p99_ms"]), cv, _mb(run["peak_rss_mb"]), _mb(run["load_delta_mb"]),
-            notes if ok else Text(notes.plain, style="red"),
-        )
-    return table
+        status = Text(run["status"], style="green" if ok else "red")
+        remarks = [] if ok else [run["error"] or run["status"]]
+        remarks += list(run.get("warnings") or [])
+        if remarks:
+            status.append(f" [{len(notes) + 1}]", style="yellow")
+            notes.append(Text(f"[{len(notes) + 1}] run {run['run_id']}: " + "; ".join(remarks),
+                              style="red" if not ok else "yellow"))
+        cells: list[Text | str] = [
+            literal(f"{run['model']}@{run['version']}"), literal(run["profile"]), status,
+            str(run["n"] or "-"), _ms(run["p50_ms"]), _ms(run["p90_ms"]), _ms(run["p99_ms"]),
+            _mb(run["peak_rss_mb"]),
+        ]
+        if wide:
+            cv = "-" if run.get("cv") is None else f"{run['cv'] * 100:.1f}%"
+            cells += [_ms(run["init_ms"]), _ms(run["first_ms"]), cv, _mb(run["load_delta_mb"])]
+        table.add_row(*cells)
+    return Group(table, *notes)
 
 
 _BUDGET_LABELS = {

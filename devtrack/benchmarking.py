@@ -1,0 +1,279 @@
+"""Benchmark orchestration: plan (release × profile) measurements, run each isolated, store runs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from devtrack.core.inputspec import FillSpec, InputSpec
+from devtrack.core.profile import Profile
+from devtrack.core.release import Release
+from devtrack.errors import Aborted, UsageError
+from devtrack.provenance import current_host, current_user
+from devtrack.store import utc_now
+from devtrack.workspace import Workspace
+
+if TYPE_CHECKING:
+    from devtrack.bench.runner import Progress
+
+
+@dataclass(frozen=True)
+class BenchOverrides:
+    """Command-line overrides of a profile's settings and a release's input specs."""
+
+    min_runs: int | None = None
+    min_time_s: float | None = None
+    max_time_s: float | None = None
+    threads: int | None = None
+    input_specs: list[InputSpec] = field(default_factory=list)
+    fills: list[FillSpec] = field(default_factory=list)
+    op_profile: bool = False
+
+    def apply(self, profile: Profile) -> Profile:
+        """The profile as it will really run; its hash reflects the overrides."""
+        m = profile.measurement
+        measurement = replace(
+            m,
+            min_runs=self.min_runs if self.min_runs is not None else m.min_runs,
+            min_time_s=self.min_time_s if self.min_time_s is not None else m.min_time_s,
+            max_time_s=self.max_time_s if self.max_time_s is not None else m.max_time_s,
+        )
+        if measurement.min_time_s > measurement.max_time_s:
+            if self.max_time_s is None:
+                measurement = replace(measurement, max_time_s=measurement.min_time_s)
+            else:
+                raise UsageError(
+                    f"--min-time {measurement.min_time_s:g} is longer than --max-time "
+                    f"{measurement.max_time_s:g}"
+                )
+        execution = profile.execution
+        if self.threads is not None:
+            execution = replace(execution, threads=self.threads)
+        timeout = max(execution.timeout_s, measurement.max_time_s * 2 + 30)
+        execution = replace(execution, timeout_s=timeout)
+        return replace(profile, measurement=measurement, execution=execution)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One planned (release, profile) measurement."""
+
+    release: Release
+    profile: Profile
+    input_specs: list[InputSpec]
+    fills: list[FillSpec]
+
+
+def merged_specs(release: Release, overrides: BenchOverrides) -> tuple[list[InputSpec],
+                                                                       list[FillSpec]]:
+    """The release's stored specs with command-line specs replacing those of the same input."""
+    specs = {s.name: s for s in release.input_specs}
+    specs.update({s.name: s for s in overrides.input_specs})
+    fills = {f.name: f for f in release.fills}
+    fills.update({f.name: f for f in overrides.fills})
+    for name in specs.keys() & fills.keys():
+        if any(s.name == name for s in overrides.fills):
+            specs.pop(name)
+        else:
+            fills.pop(name)
+    return list(specs.values()), list(fills.values())
+
+
+def plan(releases: list[Release], profiles: list[Profile],
+         overrides: BenchOverrides) -> tuple[list[Measurement], list[str]]:
+    """Every (release, profile) pair that can run, and a note for each pair that cannot."""
+    from devtrack.bench.inputs import make_inputs
+
+    measurements: list[Measurement] = []
+    skipped: list[str] = []
+    for release in releases:
+        specs, fills = merged_specs(release, overrides)
+        make_inputs(release.summary.inputs, specs, fills)  # a missing spec is a usage error now
+        for profile in profiles:
+            if not profile.runs_format(release.format):
+                skipped.append(f"{release.ref} on {profile.name}: profile does not run "
+                               f"{release.format} models")
+                continue
+            measurements.append(Measurement(release, overrides.apply(profile), specs, fills))
+    return measurements, skipped
+
+
+def build_job(ws: Workspace, m: Measurement, op_profile: bool) -> dict[str, Any]:
+    """The JSON job a worker process runs (the artifact's hash is checked there too)."""
+    path = ws.artifacts.verify(m.release.sha256)
+    p = m.profile
+    return {
+        "artifact_path": str(path),
+        "sha256": m.release.sha256,
+        "format": m.release.format,
+        "input_specs": [s.to_dict() for s in m.input_specs],
+        "fills": [f.to_dict() for f in m.fills],
+        "options": {
+            "threads": p.execution.threads,
+            "ort_graph_optimization_level": p.onnxruntime.graph_optimization_level,
+            "ort_execution_mode": p.onnxruntime.execution_mode,
+            "litert_xnnpack": p.litert.xnnpack,
+            "litert_api": p.litert.api,
+            "op_profile": op_profile,
+        },
+        "measurement": {
+            "warmup_runs": p.measurement.warmup_runs,
+            "min_runs": p.measurement.min_runs,
+            "min_time_s": p.measurement.min_time_s,
+            "max_time_s": p.measurement.max_time_s,
+            "target_rel_ci": p.measurement.target_rel_ci,
+        },
+        "seed": 0,
+        "op_profile": op_profile,
+    }
+
+
+def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
+                    progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
+    """Run one measurement in a fresh worker and store it; returns the stored run as a dict."""
+    from devtrack.bench.runner import run_job
+
+    started = utc_now()
+    job = build_job(ws, m, overrides.op_profile)
+    execution = m.profile.execution
+    try:
+        result = run_job(job, threads=execution.threads,
+                         cpu_affinity=list(execution.cpu_affinity) or None,
+                         memory_limit_mb=execution.memory_limit_mb,
+                         timeout_s=execution.timeout_s, progress=progress)
+    except Aborted as exc:
+        partial = getattr(exc, "result", None) or {}
+        result = {**partial, "status": "aborted", "error": "interrupted by the user (Ctrl-C)"}
+        run_id = store_run(ws, m, result, started)
+        exc.run_id = run_id  # type: ignore[attr-defined]
+        raise
+    run_id = store_run(ws, m, result, started)
+    return get_run(ws, run_id)
+
+
+def _num(mapping: dict[str, Any] | None, key: str) -> float | None:
+    if not mapping:
+        return None
+    value = mapping.get(key)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: str) -> int:
+    """Insert the run and its audit event in one transaction."""
+    stats = result.get("stats") or {}
+    phases = result.get("phases") or {}
+    memory = result.get("memory") or {}
+    samples_b64 = result.get("samples_ms")
+    actor = current_user()
+    row = {
+        "release_id": m.release.id,
+        "profile": m.profile.name,
+        "profile_hash": m.profile.hash,
+        "profile_snapshot": json.dumps(m.profile.to_dict(), sort_keys=True),
+        "status": result.get("status", "failed"),
+        "error": result.get("error"),
+        "started_at": started,
+        "finished_at": utc_now(),
+        "actor": actor,
+        "host": current_host(),
+        "runtime": result.get("runtime"),
+        "runtime_version": result.get("runtime_version"),
+        "import_ms": _num(phases, "import_ms"),
+        "init_ms": _num(phases, "init_ms"),
+        "first_ms": _num(phases, "first_ms"),
+        "warmup_ms": _num(phases, "warmup_ms"),
+        "n": stats.get("n"),
+        "p50_ms": _num(stats, "median"),
+        "p90_ms": _num(stats, "p90"),
+        "p95_ms": _num(stats, "p95"),
+        "p99_ms": _num(stats, "p99"),
+        "mean_ms": _num(stats, "mean"),
+        "std_ms": _num(stats, "std"),
+        "min_ms": _num(stats, "min"),
+        "max_ms": _num(stats, "max"),
+        "cv": _num(stats, "cv"),
+        "ci_low_ms": _num(stats, "ci_low"),
+        "ci_high_ms": _num(stats, "ci_high"),
+        "stop_reason": result.get("stop_reason"),
+        "baseline_rss_mb": _num(memory, "baseline_rss_mb"),
+        "load_peak_mb": _num(memory, "load_peak_mb"),
+        "load_delta_mb": _num(memory, "load_delta_mb"),
+        "inference_peak_mb": _num(memory, "inference_peak_mb"),
+        "peak_rss_mb": _num(memory, "peak_rss_mb"),
+        "memory_method": memory.get("method"),
+        "samples": base64.b64decode(samples_b64) if samples_b64 else None,
+        "inputs": json.dumps({"input_specs": [s.to_text() for s in m.input_specs],
+                              "fills": [f.to_text() for f in m.fills]}),
+        "environment": json.dumps(result.get("environment") or {}, sort_keys=True),
+        "warnings": json.dumps(result.get("warnings") or []),
+        "op_profile": json.dumps(result["op_profile"]) if result.get("op_profile") else None,
+        "details": json.dumps({"phases": phases, "memory": memory,
+                               "isolation": result.get("isolation")}, sort_keys=True),
+    }
+    with ws.store.transaction():
+        run_id = ws.store.insert("runs", row)
+        ws.store.append_event(
+            actor=actor, kind="bench", model=m.release.model, version=m.release.version,
+            payload={"run": run_id, "profile": m.profile.name,
+                     "profile_hash": m.profile.hash[:12], "status": row["status"],
+                     "p50_ms": row["p50_ms"], "peak_rss_mb": row["peak_rss_mb"],
+                     "error": row["error"]},
+        )
+    return run_id
+
+
+RUN_FIELDS = (
+    "id", "profile", "profile_hash", "status", "error", "started_at", "finished_at", "actor",
+    "host", "runtime", "runtime_version", "import_ms", "init_ms", "first_ms", "warmup_ms", "n",
+    "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "cv",
+    "ci_low_ms", "ci_high_ms", "stop_reason", "baseline_rss_mb", "load_peak_mb",
+    "load_delta_mb", "inference_peak_mb", "peak_rss_mb", "memory_method",
+)
+
+
+def _run_to_dict(row: dict[str, Any], with_samples: bool = False) -> dict[str, Any]:
+    data = {key: row[key] for key in RUN_FIELDS}
+    data["run_id"] = data.pop("id")
+    data["model"] = row["model"]
+    data["version"] = row["version"]
+    data["warnings"] = json.loads(row["warnings"])
+    data["environment"] = json.loads(row["environment"] or "{}")
+    data["inputs"] = json.loads(row["inputs"] or "{}")
+    data["op_profile"] = json.loads(row["op_profile"]) if row["op_profile"] else None
+    if with_samples:
+        data["samples_ms"] = samples_of(row).tolist()
+    return data
+
+
+def samples_of(row: dict[str, Any]) -> np.ndarray:
+    blob = row.get("samples")
+    return np.frombuffer(blob, dtype="<f4").astype(np.float64) if blob else np.zeros(0)
+
+
+_RUN_SQL = (
+    "SELECT runs.*, m.name AS model, r.version AS version FROM runs "
+    "JOIN releases r ON r.id = runs.release_id JOIN models m ON m.id = r.model_id "
+)
+
+
+def get_run(ws: Workspace, run_id: int, with_samples: bool = False) -> dict[str, Any]:
+    row = ws.store.one(_RUN_SQL + "WHERE runs.id = ?", (run_id,))
+    if row is None:
+        raise UsageError(f"no run {run_id}")
+    return _run_to_dict(row, with_samples)
+
+
+def list_runs(ws: Workspace, release: Release, profile: str | None = None,
+              with_samples: bool = False) -> list[dict[str, Any]]:
+    sql = _RUN_SQL + "WHERE runs.release_id = ?"
+    params: list[Any] = [release.id]
+    if profile is not None:
+        sql += " AND runs.profile = ?"
+        params.append(profile)
+    rows = ws.store.query(sql + " ORDER BY runs.id", tuple(params))
+    return [_run_to_dict(row, with_samples) for row in rows]

@@ -1,0 +1,290 @@
+"""Commands for device profiles and benchmarks: profiles, bench, results."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from devtrack.cli.common import (
+    console,
+    echo_json,
+    err_console,
+    json_option,
+    open_ws,
+    workspace_option,
+)
+from devtrack.cli.render import budget_summary, literal, runs_table
+from devtrack.core.inputspec import parse_fill_spec, parse_input_spec
+from devtrack.core.profile import Profile
+from devtrack.core.refs import parse_ref
+from devtrack.errors import Aborted, NotFoundError, UsageError, WorkspaceError
+from devtrack.workspace import find_workspace_root
+
+if TYPE_CHECKING:
+    from devtrack.bench.runner import Progress
+
+
+@click.command()
+@workspace_option
+@json_option
+@click.pass_context
+def profiles(ctx: click.Context, workspace_dir: Path | None, as_json: bool) -> int:
+    """List and validate device profiles (the workspace's own, then the shipped ones).
+
+    A profile that does not validate is listed with its error, and the exit code is 2.
+
+    Example: devtrack profiles --json
+    """
+    from devtrack.profiles import list_profiles
+
+    root = _workspace_root_or_none(ctx, workspace_dir)
+    entries = list_profiles(root)
+    if as_json:
+        echo_json([_profile_json(e) for e in entries])
+    else:
+        from rich.table import Table
+
+        table = Table(title="Device profiles", title_justify="left")
+        for column in ("name", "threads", "cores", "mem cap", "formats", "budgets"):
+            table.add_column(column, no_wrap=column == "name",
+                             ratio=1 if column == "budgets" else None)
+        for e in entries:
+            if e.profile is None:
+                table.add_row(literal(e.name), "", "", "", "",
+                              literal(f"INVALID: {e.error}"), style="red")
+                continue
+            p = e.profile
+            budgets = budget_summary(p.budgets.items())
+            table.add_row(
+                literal(p.name + ("" if e.source == "shipped" else " (own)")),
+                str(p.execution.threads),
+                ",".join(map(str, p.execution.cpu_affinity)) or "-",
+                f"{p.execution.memory_limit_mb} MB" if p.execution.memory_limit_mb else "-",
+                " ".join(p.formats), budgets,
+            )
+        console().print(table)
+    return 2 if any(not e.ok for e in entries) else 0
+
+
+def _profile_json(entry: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": entry.name, "path": str(entry.path), "source": entry.source,
+                            "valid": entry.ok, "error": entry.error}
+    if entry.profile is not None:
+        p: Profile = entry.profile
+        data.update(p.to_dict())
+        data["threads"] = p.execution.threads
+        data["budgets"] = p.budgets.items()
+        data["hash"] = p.hash
+    return data
+
+
+def _workspace_root_or_none(ctx: click.Context, workspace_dir: Path | None) -> Path | None:
+    chosen = workspace_dir or (ctx.obj or {}).get("workspace_dir")
+    try:
+        return find_workspace_root(chosen)
+    except WorkspaceError:
+        if chosen is not None:
+            raise
+        return None
+
+
+def _select_profiles(root: Path, names: tuple[str, ...], all_profiles: bool) -> list[Profile]:
+    from devtrack.profiles import list_profiles, load_profile
+
+    if names and all_profiles:
+        raise UsageError("give --profile NAME or --all-profiles, not both")
+    if all_profiles:
+        entries = list_profiles(root)
+        broken = [e for e in entries if not e.ok]
+        if broken:
+            raise UsageError(broken[0].error or f"profile {broken[0].name} is invalid")
+        return [e.profile for e in entries if e.profile is not None]
+    if not names:
+        known = ", ".join(e.name for e in list_profiles(root))
+        raise UsageError(f"choose where to measure: --profile NAME (repeatable) or "
+                         f"--all-profiles; profiles here: {known}")
+    return [load_profile(name, root) for name in dict.fromkeys(names)]
+
+
+class _Progress:
+    """A progress bar on a terminal, plain lines otherwise (CI logs)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.tty = enabled and sys.stderr.isatty()
+        self.enabled = enabled
+        self.index = 0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.tty:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 TextColumn("{task.completed}/{task.total}"),
+                                 TimeElapsedColumn(), console=err_console(), transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task("benchmarking", total=self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def start(self, label: str) -> None:
+        self.index += 1
+        self.label = label
+        if self._bar is not None:
+            self._bar.update(self._task, description=f"{label}: starting")
+        elif self.enabled:
+            click.echo(f"[{self.index}/{self.total}] {label} ...", err=True)
+
+    def phase(self, event: Progress) -> None:
+        if self._bar is not None:
+            what = event.phase or "starting"
+            rss = f", {event.rss_mb:.0f} MB" if event.rss_mb else ""
+            self._bar.update(self._task,
+                             description=f"{self.label}: {what} {event.elapsed_s:.0f} s{rss}")
+
+    def done(self, run: dict[str, Any]) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+            self._bar.console.print(f"{self.label}: {_one_line(run)}", markup=False,
+                                    highlight=False)
+        elif self.enabled:
+            click.echo(f"[{self.index}/{self.total}] {self.label}: {_one_line(run)}", err=True)
+
+
+def _one_line(run: dict[str, Any]) -> str:
+    if run["status"] != "ok":
+        return f"{run['status'].upper()}: {run['error']}"
+    return (f"ok  p50 {run['p50_ms']:.3f} ms  p90 {run['p90_ms']:.3f} ms  n={run['n']}  "
+            f"peak RSS {run['peak_rss_mb']:.1f} MB")
+
+
+@click.command()
+@click.argument("refs", nargs=-1, required=True, metavar="MODEL@VERSION...")
+@click.option("--profile", "-p", "profile_names", multiple=True,
+              help="Device profile to measure on; repeatable.")
+@click.option("--all-profiles", is_flag=True, help="Measure on every profile.")
+@click.option("--runs", type=click.IntRange(min=1), help="Override the profile's min_runs.")
+@click.option("--min-time", type=click.FloatRange(min=0), help="Override min_time_s (seconds).")
+@click.option("--max-time", type=click.FloatRange(min=0, min_open=True),
+              help="Override max_time_s (seconds).")
+@click.option("--threads", type=click.IntRange(min=1), help="Override the profile's threads.")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=1x3x224x224[:dtype]",
+              help="Input shape, replacing the release's stored spec; repeatable.")
+@click.option("--fill", "fills", multiple=True, metavar="NAME=VALUE",
+              help="Fixed input value, replacing the release's stored one; repeatable.")
+@click.option("--op-profile", is_flag=True, help="Also record the top operators by time.")
+@workspace_option
+@json_option
+@click.pass_context
+def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, ...],
+          all_profiles: bool, runs: int | None, min_time: float | None, max_time: float | None,
+          threads: int | None, inputs: tuple[str, ...], fills: tuple[str, ...],
+          op_profile: bool, workspace_dir: Path | None, as_json: bool) -> int:
+    """Measure latency and memory of releases on device profiles, each in a fresh process.
+
+    Every (release, profile) pair runs in its own worker with the profile's threads, CPU
+    affinity, memory cap and timeout. Exit 0 when every run succeeded, 1 when one failed,
+    130 on Ctrl-C (finished runs are kept).
+
+    \b
+    Examples:
+      devtrack bench kws@1.1.0 --profile ci-host
+      devtrack bench kws@1.0.0 kws@1.1.0 --all-profiles --json
+      devtrack bench vad@5.0 -p big-core-1t --input input=1x512 --fill sr=16000
+    """
+    from devtrack.benchmarking import BenchOverrides, plan, run_measurement
+    from devtrack.registry import get_release
+
+    parsed = [parse_ref(r) for r in refs]
+    overrides = BenchOverrides(
+        min_runs=runs, min_time_s=min_time, max_time_s=max_time, threads=threads,
+        input_specs=[parse_input_spec(s) for s in inputs],
+        fills=[parse_fill_spec(s) for s in fills], op_profile=op_profile,
+    )
+    ws = open_ws(ctx, workspace_dir)
+    chosen = _select_profiles(ws.root, profile_names, all_profiles)
+    releases = [get_release(ws, ref) for ref in parsed]
+    measurements, skipped = plan(releases, chosen, overrides)
+    for note in skipped:
+        click.echo(f"skipped {note}", err=True)
+    if not measurements:
+        raise NotFoundError("nothing to measure: no chosen profile runs these releases' formats")
+    results: list[dict[str, Any]] = []
+    interrupted = False
+    with _Progress(len(measurements), enabled=True) as progress:
+        for m in measurements:
+            progress.start(f"{m.release.ref} on {m.profile.name}")
+            try:
+                run = run_measurement(ws, m, overrides, progress=progress.phase)
+            except Aborted as exc:
+                from devtrack.benchmarking import get_run
+
+                run_id = getattr(exc, "run_id", None)
+                if run_id is not None:
+                    results.append(get_run(ws, run_id))
+                interrupted = True
+                break
+            results.append(run)
+            progress.done(run)
+    if as_json:
+        echo_json([_bench_json(r) for r in results])
+    else:
+        out = console()
+        out.print(runs_table(results, "Benchmark results", wide=out.width >= 120))
+    if interrupted:
+        click.echo("interrupted: finished runs were kept, the interrupted one is marked aborted",
+                   err=True)
+        return 130
+    return 0 if all(r["status"] == "ok" for r in results) else 1
+
+
+BENCH_JSON_KEYS = ("model", "version", "profile", "status", "error", "init_ms", "first_ms",
+                   "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
+                   "max_ms", "cv", "ci_low_ms", "ci_high_ms", "n", "stop_reason", "peak_rss_mb",
+                   "load_delta_mb", "baseline_rss_mb", "load_peak_mb", "inference_peak_mb",
+                   "memory_method", "runtime", "runtime_version", "profile_hash", "run_id",
+                   "warnings", "op_profile")
+
+
+def _bench_json(run: dict[str, Any]) -> dict[str, Any]:
+    return {key: run.get(key) for key in BENCH_JSON_KEYS}
+
+
+@click.command()
+@click.argument("ref", metavar="MODEL@VERSION")
+@click.option("--profile", "-p", "profile_name", help="Only runs on this profile.")
+@click.option("--samples", is_flag=True, help="With --json, include every latency sample (ms).")
+@workspace_option
+@json_option
+@click.pass_context
+def results(ctx: click.Context, ref: str, profile_name: str | None, samples: bool,
+            workspace_dir: Path | None, as_json: bool) -> None:
+    """Show the stored benchmark runs of a release.
+
+    Example: devtrack results kws@1.1.0 --profile ci-host --json --samples
+    """
+    from devtrack.benchmarking import list_runs
+    from devtrack.registry import get_release
+
+    ws = open_ws(ctx, workspace_dir)
+    release = get_release(ws, parse_ref(ref))
+    runs = list_runs(ws, release, profile_name, with_samples=samples and as_json)
+    if as_json:
+        echo_json(runs)
+    elif not runs:
+        click.echo(f"No runs of {release.ref} yet. Measure it: devtrack bench {release.ref} "
+                   "--profile NAME")
+    else:
+        out = console()
+        out.print(runs_table(runs, f"Runs of {release.ref}", wide=out.width >= 120))
+
+
+COMMANDS = [profiles, bench, results]

@@ -1,0 +1,161 @@
+"""Profiles, bench and results as a user runs them, on tiny real models and real runtimes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli_errors import assert_clean_error
+
+TINY_PROFILE = """
+name = "tiny"
+description = "fast settings for tests"
+formats = ["onnx", "tflite"]
+[execution]
+threads = 1
+timeout_s = 60
+[measurement]
+warmup_runs = 3
+min_runs = 20
+min_time_s = 0.1
+max_time_s = 0.5
+target_rel_ci = 0.05
+[budgets]
+latency_p90_ms = 1000.0
+"""
+
+BENCH_KEYS = {"model", "version", "profile", "status", "error", "init_ms", "first_ms", "p50_ms",
+              "p90_ms", "p99_ms", "mean_ms", "std_ms", "n", "peak_rss_mb", "load_delta_mb"}
+
+
+@pytest.fixture
+def tiny_ws(in_ws: Path) -> Path:
+    (in_ws / "device_profiles" / "tiny.toml").write_text(TINY_PROFILE)
+    return in_ws
+
+
+def test_profiles_lists_shipped_and_workspace_profiles_as_json(tiny_ws: Path, run_cli) -> None:
+    result = run_cli("profiles", "--json")
+    assert result.exit_code == 0, result.err
+    entries = {e["name"]: e for e in json.loads(result.out)}
+    assert {"big-core-1t", "phone-4t", "iot-256mb", "ci-host", "tiny"} <= set(entries)
+    tiny = entries["tiny"]
+    assert {"name", "path", "threads", "formats", "budgets"} <= set(tiny)
+    assert tiny["threads"] == 1 and tiny["formats"] == ["onnx", "tflite"]
+    assert tiny["budgets"] == {"latency_p90_ms": 1000.0}
+    assert tiny["path"].endswith("tiny.toml")
+    assert "tiny" in run_cli("profiles").out
+
+
+def test_profiles_reports_a_typo_with_the_key_it_meant(tiny_ws: Path, run_cli) -> None:
+    (tiny_ws / "device_profiles" / "broken.toml").write_text(
+        'name = "broken"\n[execution]\nthread = 2\n')
+    result = run_cli("profiles", "--json")
+    assert result.exit_code == 2
+    broken = next(e for e in json.loads(result.out) if e["name"] == "broken")
+    assert "broken.toml" in broken["error"] and "execution.thread" in broken["error"]
+    assert "did you mean 'threads'" in broken["error"]
+
+
+def test_bench_measures_onnx_and_tflite_and_stores_runs(tiny_ws: Path, mlp_onnx: Path,
+                                                        mlp_tflite: Path, run_cli) -> None:
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
+    run_cli("register", mlp_tflite, "-m", "kws", "-v", "1.1")
+    result = run_cli("bench", "kws@1.0", "kws@1.1", "--profile", "tiny", "--json")
+    assert result.exit_code == 0, result.err
+    runs = json.loads(result.out)
+    assert [(r["version"], r["status"]) for r in runs] == [("1.0", "ok"), ("1.1", "ok")]
+    for run in runs:
+        assert set(run) >= BENCH_KEYS
+        assert run["n"] >= 20
+        assert 0 < run["p50_ms"] <= run["p90_ms"] <= run["p99_ms"]
+        assert run["peak_rss_mb"] > 0 and run["init_ms"] > 0 and run["first_ms"] > 0
+    assert runs[0]["runtime"] == "onnxruntime"
+    assert "litert" in runs[1]["runtime"].lower() or "tflite" in runs[1]["runtime"].lower()
+    stored = json.loads(run_cli("results", "kws@1.0", "--json", "--samples").out)
+    assert len(stored) == 1 and stored[0]["p50_ms"] == runs[0]["p50_ms"]
+    assert len(stored[0]["samples_ms"]) == stored[0]["n"]
+    assert "tiny" in run_cli("results", "kws@1.0").out
+    events = json.loads(run_cli("log", "kws", "--kind", "bench", "--json").out)
+    assert len(events) == 2 and events[0]["payload"]["profile"] == "tiny"
+
+
+def test_bench_without_a_profile_says_how_to_choose(tiny_ws: Path, mlp_onnx: Path,
+                                                    run_cli) -> None:
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
+    assert_clean_error(run_cli("bench", "kws@1.0"), "--profile NAME", "--all-profiles")
+    assert_clean_error(run_cli("bench", "kws@1.0", "--profile", "tinny"),
+                       "unknown device profile 'tinny'", "did you mean 'tiny'")
+
+
+def test_bench_dynamic_input_without_spec_names_the_input_and_flag(
+    tiny_ws: Path, dynamic_onnx: Path, run_cli, unchanged
+) -> None:
+    run_cli("register", dynamic_onnx, "-m", "vad", "-v", "5.0")
+    from tests.conftest import snapshot_workspace
+
+    before = snapshot_workspace(tiny_ws)
+    result = run_cli("bench", "vad@5.0", "--profile", "tiny")
+    assert_clean_error(result, "'input'", "--input input=")
+    assert snapshot_workspace(tiny_ws) == before
+    ok = run_cli("bench", "vad@5.0", "--profile", "tiny", "--input", "input=1x512",
+                 "--fill", "sr=16000", "--json")
+    assert ok.exit_code == 0, ok.err
+    assert json.loads(ok.out)[0]["status"] == "ok"
+
+
+def test_bench_custom_op_fails_naming_the_op(tiny_ws: Path, model_dir: Path, run_cli) -> None:
+    from devtrack.builders.onnx_models import build_custom_op
+
+    path = model_dir / "custom.onnx"
+    build_custom_op(path)
+    run_cli("register", path, "-m", "fancy", "-v", "1")
+    result = run_cli("bench", "fancy@1", "--profile", "tiny", "--json")
+    assert result.exit_code == 1
+    [run] = json.loads(result.out)
+    assert run["status"] == "failed"
+    assert "FancyGelu" in run["error"]
+
+
+def test_profile_that_does_not_run_the_format_is_skipped(tiny_ws: Path, mlp_onnx: Path,
+                                                         run_cli) -> None:
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
+    result = run_cli("bench", "kws@1.0", "--profile", "iot-256mb")
+    assert result.exit_code == 2
+    assert "does not run onnx" in result.err
+
+
+def test_ctrl_c_keeps_finished_runs_marks_the_interrupted_one_aborted(
+    tiny_ws: Path, mlp_onnx: Path, run_cli
+) -> None:
+    slow = TINY_PROFILE.replace('"tiny"', '"slow"').replace("min_time_s = 0.1", "min_time_s = 30")
+    slow = slow.replace("max_time_s = 0.5", "max_time_s = 40")
+    (tiny_ws / "device_profiles" / "slow.toml").write_text(slow)
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
+    env = {**os.environ, "DEVTRACK_WORKSPACE": str(tiny_ws), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devtrack", "bench", "kws@1.0", "--profile", "tiny",
+         "--profile", "slow"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:  # plain progress lines, since stderr is not a terminal
+        seen.append(line)
+        if line.startswith("[2/2]"):
+            break
+    time.sleep(2.0)  # let the second worker start measuring
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    err = "".join(seen) + err
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    runs = json.loads(run_cli("results", "kws@1.0", "--json").out)
+    assert [(r["profile"], r["status"]) for r in runs] == [("tiny", "ok"), ("slow", "aborted")]
