@@ -7,14 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devtrack.artifacts import sha256_file
-from devtrack.configfile import load_config
 from devtrack.core.inputspec import FillSpec, InputSpec
 from devtrack.core.refs import ReleaseRef, check_model_name, check_version, parse_ref
 from devtrack.core.release import Release
 from devtrack.core.summary import ModelSummary
 from devtrack.errors import DuplicateError, NotFoundError, UsageError
-from devtrack.provenance import current_host, current_user, devtrack_version, git_state
 from devtrack.store import utc_now
 from devtrack.workspace import Workspace
 
@@ -77,6 +74,10 @@ def _inspect(path: Path) -> ModelSummary:
 
 def register_release(ws: Workspace, request: RegisterRequest, cwd: Path | None = None) -> Release:
     """Validate, store the artifact atomically and record the release in one transaction."""
+    from devtrack.artifacts import sha256_file
+    from devtrack.configfile import load_config
+    from devtrack.provenance import current_host, current_user, devtrack_version, git_state
+
     model = check_model_name(request.model)
     version = check_version(request.version)
     path = request.file

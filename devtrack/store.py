@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from devtrack.core.audit import GENESIS_HASH, ChainProblem, event_hash, verify_chain
 from devtrack.errors import WorkspaceError
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 DB_FILENAME = "devtrack.db"
 BUSY_TIMEOUT_MS = 10_000
@@ -223,7 +224,17 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
-        self.db = sqlite_utils.Database(conn)
+        self._db: sqlite_utils.Database | None = None
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils' view of the same connection (imported on first use: it is slow to
+        import, and reads on the start-up path go through plain sqlite3)."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
 
     def close(self) -> None:
         self.conn.close()
@@ -244,7 +255,9 @@ class Store:
     def query(
         self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
     ) -> list[dict[str, Any]]:
-        return list(self.db.query(sql, params))
+        cursor = self.conn.execute(sql, params)
+        names = [col[0] for col in cursor.description or ()]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
 
     def one(
         self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
@@ -327,6 +340,8 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _migrate(conn: sqlite3.Connection, current: int) -> None:
+    import sqlite_utils
+
     store_db = sqlite_utils.Database(conn)
     for number in range(current, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")

@@ -6,10 +6,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtrack.artifacts import ArtifactStore
+from typing import TYPE_CHECKING
+
 from devtrack.errors import WorkspaceError
-from devtrack.profiles import copy_shipped_profiles, workspace_profiles_dir
 from devtrack.store import DB_FILENAME, Store, create_store, open_store
+
+if TYPE_CHECKING:
+    from devtrack.artifacts import ArtifactStore
+
+# Imports of artifacts and profiles are deferred: listing releases needs neither, and
+# start-up time of read-only commands is a budget (see benchmarks/).
 
 DOT_DIR = ".devtrack"
 ENV_VAR = "DEVTRACK_WORKSPACE"
@@ -28,10 +34,14 @@ class Workspace:
 
     @property
     def artifacts(self) -> ArtifactStore:
+        from devtrack.artifacts import ArtifactStore
+
         return ArtifactStore(self.dot_dir / "artifacts")
 
     @property
     def profiles_dir(self) -> Path:
+        from devtrack.profiles import workspace_profiles_dir
+
         return workspace_profiles_dir(self.root)
 
     def close(self) -> None:
@@ -85,5 +95,7 @@ def init_workspace(directory: Path) -> tuple[Workspace, bool]:
     created = not db_path.exists()
     (dot / "artifacts" / "sha256").mkdir(parents=True, exist_ok=True)
     store = create_store(db_path)
+    from devtrack.profiles import copy_shipped_profiles, workspace_profiles_dir
+
     copy_shipped_profiles(workspace_profiles_dir(root))
     return Workspace(root, store), created

@@ -11,7 +11,6 @@ from devtrack.cli.common import console, echo_json, json_option, open_ws, worksp
 from devtrack.cli.render import events_table, models_table, release_view, releases_table
 from devtrack.core.inputspec import parse_fill_spec, parse_input_spec
 from devtrack.core.refs import check_model_name, parse_ref
-from devtrack.profiles import workspace_profiles_dir
 from devtrack.registry import (
     RegisterRequest,
     get_release,
@@ -34,6 +33,8 @@ def init(directory: Path, as_json: bool) -> None:
 
     Example: devtrack init my-models
     """
+    from devtrack.profiles import workspace_profiles_dir
+
     profiles_dir = workspace_profiles_dir(directory.expanduser().resolve())
     existing = set(profiles_dir.glob("*.toml")) if profiles_dir.is_dir() else set()
     ws, created = init_workspace(directory)
