@@ -20,6 +20,7 @@ from devtrack.workspace import Workspace
 
 if TYPE_CHECKING:
     from devtrack.bench.runner import Progress
+    from devtrack.evaluation import EvalPlan
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class BenchOverrides:
     input_specs: list[InputSpec] = field(default_factory=list)
     fills: list[FillSpec] = field(default_factory=list)
     op_profile: bool = False
+    eval_dataset: str | None = None  # dataset name; None: the model line's default, if set
+    reference: str | None = None  # MODEL@VERSION for fidelity; None: the release's parent
+    evaluate: bool = True  # False: timing only, even when the model line has a default
 
     def apply(self, profile: Profile) -> Profile:
         """The profile as it will really run; its hash reflects the overrides."""
@@ -67,6 +71,7 @@ class Measurement:
     profile: Profile
     input_specs: list[InputSpec]
     fills: list[FillSpec]
+    evaluation: EvalPlan | None = None  # run after the timed loop, in the same worker
 
 
 def merged_specs(release: Release, overrides: BenchOverrides) -> tuple[list[InputSpec],
@@ -84,9 +89,14 @@ def merged_specs(release: Release, overrides: BenchOverrides) -> tuple[list[Inpu
     return list(specs.values()), list(fills.values())
 
 
-def plan(releases: list[Release], profiles: list[Profile],
-         overrides: BenchOverrides) -> tuple[list[Measurement], list[str]]:
-    """Every (release, profile) pair that can run, and a note for each pair that cannot."""
+def plan(releases: list[Release], profiles: list[Profile], overrides: BenchOverrides,
+         ws: Workspace | None = None) -> tuple[list[Measurement], list[str]]:
+    """Every (release, profile) pair that can run, and a note for each pair that cannot.
+
+    With ``ws``, each release's evaluation (dataset, reference) is resolved here too, so a
+    dataset that does not fit fails before anything runs; without it, ``run_measurement``
+    resolves it (the model line's default dataset still applies).
+    """
     from devtrack.bench.inputs import make_inputs
 
     measurements: list[Measurement] = []
@@ -94,13 +104,25 @@ def plan(releases: list[Release], profiles: list[Profile],
     for release in releases:
         specs, fills = merged_specs(release, overrides)
         make_inputs(release.summary.inputs, specs, fills)  # a missing spec is a usage error now
+        evaluation = None
+        if ws is not None:
+            evaluation = _resolve_evaluation(ws, release, fills, overrides)
         for profile in profiles:
             if not profile.runs_format(release.format):
                 skipped.append(f"{release.ref} on {profile.name}: profile does not run "
                                f"{release.format} models")
                 continue
-            measurements.append(Measurement(release, overrides.apply(profile), specs, fills))
+            measurements.append(Measurement(release, overrides.apply(profile), specs, fills,
+                                            evaluation))
     return measurements, skipped
+
+
+def _resolve_evaluation(ws: Workspace, release: Release, fills: list[FillSpec],
+                        overrides: BenchOverrides) -> EvalPlan | None:
+    from devtrack.evaluation import resolve_evaluation
+
+    return resolve_evaluation(ws, release, fills, overrides.eval_dataset, overrides.reference,
+                              overrides.evaluate)
 
 
 def build_job(ws: Workspace, m: Measurement, op_profile: bool) -> dict[str, Any]:
@@ -130,7 +152,15 @@ def build_job(ws: Workspace, m: Measurement, op_profile: bool) -> dict[str, Any]
         },
         "seed": 0,
         "op_profile": op_profile,
-    }
+    } | _evaluation_job(ws, m)
+
+
+def _evaluation_job(ws: Workspace, m: Measurement) -> dict[str, Any]:
+    if m.evaluation is None:
+        return {}
+    from devtrack.evaluation import evaluation_job
+
+    return {"evaluation": evaluation_job(ws, m.evaluation, m.fills)}
 
 
 def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
@@ -138,14 +168,19 @@ def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
     """Run one measurement in a fresh worker and store it; returns the stored run as a dict."""
     from devtrack.bench.runner import run_job
 
+    if m.evaluation is None:
+        m = replace(m, evaluation=_resolve_evaluation(ws, m.release, m.fills, overrides))
     started = utc_now()
     job = build_job(ws, m, overrides.op_profile)
     execution = m.profile.execution
+    timeout_s = execution.timeout_s
+    if m.evaluation is not None:
+        timeout_s += m.evaluation.timeout_allowance_s()
     try:
         result = run_job(job, threads=execution.threads,
                          cpu_affinity=list(execution.cpu_affinity) or None,
                          memory_limit_mb=execution.memory_limit_mb,
-                         timeout_s=execution.timeout_s, progress=progress)
+                         timeout_s=timeout_s, progress=progress)
     except Aborted as exc:
         partial = getattr(exc, "result", None) or {}
         result = {**partial, "status": "aborted", "error": "interrupted by the user (Ctrl-C)"}
@@ -164,7 +199,7 @@ def _num(mapping: dict[str, Any] | None, key: str) -> float | None:
 
 
 def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: str) -> int:
-    """Insert the run and its audit event in one transaction."""
+    """Insert the run, its evaluation (if any) and its audit event in one transaction."""
     stats = result.get("stats") or {}
     phases = result.get("phases") or {}
     memory = result.get("memory") or {}
@@ -210,19 +245,28 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
         "inputs": json.dumps({"input_specs": [s.to_text() for s in m.input_specs],
                               "fills": [f.to_text() for f in m.fills]}),
         "environment": json.dumps(result.get("environment") or {}, sort_keys=True),
-        "warnings": json.dumps(result.get("warnings") or []),
+        "warnings": json.dumps((result.get("warnings") or []) + list(
+            m.evaluation.notes if m.evaluation is not None else ())),
         "op_profile": json.dumps(result["op_profile"]) if result.get("op_profile") else None,
         "details": json.dumps({"phases": phases, "memory": memory,
                                "isolation": result.get("isolation")}, sort_keys=True),
     }
+    payload: dict[str, Any] = {
+        "profile": m.profile.name, "profile_hash": m.profile.hash[:12], "status": row["status"],
+        "p50_ms": row["p50_ms"], "peak_rss_mb": row["peak_rss_mb"], "error": row["error"]}
+    evaluated = result.get("evaluation") if row["status"] == "ok" else None
+    if evaluated and m.evaluation is not None:
+        payload.update(dataset=m.evaluation.dataset.name, accuracy=evaluated.get("accuracy"),
+                       nonfinite=evaluated.get("nonfinite"))
     with ws.store.transaction():
         run_id = ws.store.insert("runs", row)
+        if evaluated and m.evaluation is not None:
+            from devtrack.evaluation import store_evaluation
+
+            store_evaluation(ws, run_id, m.evaluation, evaluated)
         ws.store.append_event(
             actor=actor, kind="bench", model=m.release.model, version=m.release.version,
-            payload={"run": run_id, "profile": m.profile.name,
-                     "profile_hash": m.profile.hash[:12], "status": row["status"],
-                     "p50_ms": row["p50_ms"], "peak_rss_mb": row["peak_rss_mb"],
-                     "error": row["error"]},
+            payload={"run": run_id, **payload},
         )
     return run_id
 
@@ -262,18 +306,23 @@ _RUN_SQL = (
 
 
 def get_run(ws: Workspace, run_id: int, with_samples: bool = False) -> dict[str, Any]:
+    """One stored run; an evaluated run also has the ``evaluation.RUN_EVAL_KEYS`` fields."""
+    from devtrack.evaluation import attach_evaluations
+
     row = ws.store.one(_RUN_SQL + "WHERE runs.id = ?", (run_id,))
     if row is None:
         raise UsageError(f"no run {run_id}")
-    return _run_to_dict(row, with_samples)
+    return attach_evaluations(ws, [_run_to_dict(row, with_samples)])[0]
 
 
 def list_runs(ws: Workspace, release: Release, profile: str | None = None,
               with_samples: bool = False) -> list[dict[str, Any]]:
+    from devtrack.evaluation import attach_evaluations
+
     sql = _RUN_SQL + "WHERE runs.release_id = ?"
     params: list[Any] = [release.id]
     if profile is not None:
         sql += " AND runs.profile = ?"
         params.append(profile)
     rows = ws.store.query(sql + " ORDER BY runs.id", tuple(params))
-    return [_run_to_dict(row, with_samples) for row in rows]
+    return attach_evaluations(ws, [_run_to_dict(row, with_samples) for row in rows])

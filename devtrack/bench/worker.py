@@ -2,7 +2,8 @@
 
 Entry point: ``python -m devtrack.bench.worker JOB.json RESULT.json``; the parent side is
 ``devtrack.bench.runner``. The job is the JSON ``runner.run_job`` writes; a job with a
-``"pair"`` key runs the interleaved A/B mode of ``devtrack.bench.interleaved`` instead.
+``"pair"`` key runs the interleaved A/B mode of ``devtrack.bench.interleaved`` instead; an
+``"evaluation"`` key adds the phase of ``devtrack.bench.evaluation`` after the timed loop.
 The result is written atomically (temp file + rename), so the parent sees all of it or none.
 
 For tests only, ``DEVTRACK_TEST_HOOK`` makes the worker misbehave right after loading the
@@ -316,6 +317,7 @@ def _new_result(job: dict[str, Any]) -> dict[str, Any]:
         "stats": None,
         "memory": None,
         "op_profile": None,
+        "evaluation": None,
         "environment": {},
         "warnings": [],
     }
@@ -402,7 +404,7 @@ def _measure(job: dict[str, Any], result: dict[str, Any], progress: Progress) ->
     gc.collect()
     memory.reset_peak()
     t0 = clock()
-    session.run(feeds)
+    first_outputs = session.run(feeds)
     first_ns = clock() - t0
     phases["first_ms"] = ns_to_ms(first_ns)
 
@@ -435,6 +437,17 @@ def _measure(job: dict[str, Any], result: dict[str, Any], progress: Progress) ->
     if options.op_profile or job.get("op_profile"):
         progress("op_profile")
         result["op_profile"] = _op_profile(session, feeds, result["warnings"])
+
+    if job.get("evaluation"):
+        from devtrack.bench.evaluation import add_fidelity, evaluate
+
+        evaluation = evaluate(session, job, fills, result["warnings"], progress)
+        del session  # the reference loads next: one model resident at a time (memory cap)
+        gc.collect()
+        result["evaluation"] = add_fidelity(evaluation, job, options, result["warnings"],
+                                            progress)
+    else:
+        _nonfinite_warning(first_outputs, result["warnings"])
     progress("done")
 
 
@@ -451,6 +464,15 @@ def _quality_warnings(result: dict[str, Any], cv: float, rel_ci: float, rule: St
         loop_s = result["phases"]["loop_s"]
         warnings.append(f"did not converge: median ±{rel_ci * 100:.1f}% after {loop_s:.1f} s "
                         f"(target ±{rule.target_rel_ci * 100:g}%)")
+
+
+def _nonfinite_warning(outputs: list[np.ndarray], warnings: list[str]) -> None:
+    """Flag NaN/Inf in the outputs of the first inference (on the benchmark inputs)."""
+    from devtrack.core.metrics import count_nonfinite
+
+    found = count_nonfinite([np.asarray(out)[None, ...] for out in outputs])
+    if found.flagged:
+        warnings.append(f"{found.describe()} (benchmark inputs)")
 
 
 def _op_profile(session: RuntimeSession, feeds: dict[str, np.ndarray],

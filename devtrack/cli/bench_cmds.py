@@ -160,10 +160,14 @@ class _Progress:
 
 
 def _one_line(run: dict[str, Any]) -> str:
+    from devtrack.cli.render import evaluation_text
+
     if run["status"] != "ok":
         return f"{run['status'].upper()}: {run['error']}"
-    return (f"ok  p50 {run['p50_ms']:.3f} ms  p90 {run['p90_ms']:.3f} ms  n={run['n']}  "
+    line = (f"ok  p50 {run['p50_ms']:.3f} ms  p90 {run['p90_ms']:.3f} ms  n={run['n']}  "
             f"peak RSS {run['peak_rss_mb']:.1f} MB")
+    evaluation = evaluation_text(run)
+    return f"{line}  {evaluation}" if evaluation else line
 
 
 @click.command()
@@ -181,23 +185,33 @@ def _one_line(run: dict[str, Any]) -> str:
 @click.option("--fill", "fills", multiple=True, metavar="NAME=VALUE",
               help="Fixed input value, replacing the release's stored one; repeatable.")
 @click.option("--op-profile", is_flag=True, help="Also record the top operators by time.")
+@click.option("--eval", "eval_dataset", metavar="DATASET",
+              help="After timing, run the dataset for accuracy and fidelity (default: the "
+                   "model line's default dataset, if set).")
+@click.option("--reference", metavar="MODEL@VERSION",
+              help="Release to measure fidelity against (default: the release's parent).")
+@click.option("--no-eval", is_flag=True, help="Timing only, even with a default dataset.")
 @workspace_option
 @json_option
 @click.pass_context
 def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, ...],
           all_profiles: bool, runs: int | None, min_time: float | None, max_time: float | None,
           threads: int | None, inputs: tuple[str, ...], fills: tuple[str, ...],
-          op_profile: bool, workspace_dir: Path | None, as_json: bool) -> int:
+          op_profile: bool, eval_dataset: str | None, reference: str | None, no_eval: bool,
+          workspace_dir: Path | None, as_json: bool) -> int:
     """Measure latency and memory of releases on device profiles, each in a fresh process.
 
     Every (release, profile) pair runs in its own worker with the profile's threads, CPU
-    affinity, memory cap and timeout. Exit 0 when every run succeeded, 1 when one failed,
-    130 on Ctrl-C (finished runs are kept).
+    affinity, memory cap and timeout. With a dataset (--eval, or the model line's default),
+    the worker then runs every sample for accuracy (top-1/top-5, or MAE/RMSE) and fidelity
+    to a reference release, and flags NaN/Inf outputs. Exit 0 when every run succeeded, 1
+    when one failed, 130 on Ctrl-C (finished runs are kept).
 
     \b
     Examples:
       devtrack bench kws@1.1.0 --profile ci-host
       devtrack bench kws@1.0.0 kws@1.1.0 --all-profiles --json
+      devtrack bench kws@1.1.0 -p ci-host --eval digits-test --reference kws@1.0.0
       devtrack bench vad@5.0 -p big-core-1t --input input=1x512 --fill sr=16000
     """
     from devtrack.benchmarking import BenchOverrides, plan, run_measurement
@@ -208,11 +222,12 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
         min_runs=runs, min_time_s=min_time, max_time_s=max_time, threads=threads,
         input_specs=[parse_input_spec(s) for s in inputs],
         fills=[parse_fill_spec(s) for s in fills], op_profile=op_profile,
+        eval_dataset=eval_dataset, reference=reference, evaluate=not no_eval,
     )
     ws = open_ws(ctx, workspace_dir)
     chosen = _select_profiles(ws.root, profile_names, all_profiles)
     releases = [get_release(ws, ref) for ref in parsed]
-    measurements, skipped = plan(releases, chosen, overrides)
+    measurements, skipped = plan(releases, chosen, overrides, ws=ws)
     for note in skipped:
         click.echo(f"skipped {note}", err=True)
     if not measurements:
@@ -255,7 +270,11 @@ BENCH_JSON_KEYS = ("model", "version", "profile", "status", "error", "init_ms", 
 
 
 def _bench_json(run: dict[str, Any]) -> dict[str, Any]:
-    return {key: run.get(key) for key in BENCH_JSON_KEYS}
+    from devtrack.evaluation import RUN_EVAL_KEYS
+
+    data = {key: run.get(key) for key in BENCH_JSON_KEYS}
+    data.update({key: run[key] for key in RUN_EVAL_KEYS if key in run})
+    return data
 
 
 @click.command()

@@ -160,10 +160,54 @@ def _mb(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _num(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def accuracy_cell(run: dict[str, Any]) -> str:
+    """The headline accuracy figure of an evaluated run ("-" when there is none)."""
+    if run.get("task") == "regression":
+        return f"MAE {_num(run.get('mae'))}" if run.get("mae") is not None else "-"
+    acc = run.get("accuracy")
+    return "-" if acc is None else f"{acc:.4f}"
+
+
+def evaluation_text(run: dict[str, Any]) -> str:
+    """Accuracy, fidelity and NaN/Inf of an evaluated run in one line ("" if not evaluated)."""
+    if "dataset" not in run:
+        return ""
+    parts = []
+    if run.get("task") == "regression":
+        parts.append(f"MAE {_num(run.get('mae'))}, RMSE {_num(run.get('rmse'))}")
+    elif run.get("accuracy") is not None:
+        text = f"accuracy {run['accuracy']:.4f}"
+        ci = run.get("accuracy_ci")
+        if ci:
+            text += f" (95% CI {ci[0]:.4f}–{ci[1]:.4f})"
+        if run.get("top5") is not None:
+            text += f", top-5 {run['top5']:.4f}"
+        parts.append(text)
+    else:
+        parts.append("no labels")
+    parts[-1] += f" on {run['dataset']} ({run.get('samples_evaluated') or '?'} samples)"
+    fid = run.get("fidelity")
+    if fid:
+        text = (f"fidelity vs {fid.get('reference')}: max abs err "
+                f"{_num(fid.get('max_abs_err'), 3)}, mean {_num(fid.get('mean_abs_err'), 3)}, "
+                f"cosine {_num(fid.get('cosine'), 6)}")
+        if fid.get("top1_agreement") is not None:
+            text += f", top-1 agreement {fid['top1_agreement']:.4f}"
+        parts.append(text)
+    if run.get("nonfinite"):
+        parts.append(f"NaN/Inf in {run['nonfinite']} output values")
+    return "; ".join(parts)
+
+
 def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False) -> Group:
     """Runs as a table that fits 80 columns; ``wide`` adds init/first/CV/load columns.
 
-    Errors and warnings go below the table as numbered notes so the figures stay readable.
+    Errors and warnings go below the table as numbered notes so the figures stay readable;
+    evaluated runs get an accuracy column and a line each with accuracy and fidelity.
     """
     table = Table(title=title, title_justify="left")
     columns = [("release", "left"), ("profile", "left"), ("status", "left"), ("n", "right"),
@@ -172,6 +216,9 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False) -> Gr
     if wide:
         columns += [("init ms", "right"), ("first ms", "right"), ("CV", "right"),
                     ("load Δ MB", "right")]
+    evaluated = [run for run in runs if "dataset" in run]
+    if evaluated:
+        columns.append(("accuracy", "right"))
     for name, justify in columns:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     notes: list[Text] = []
@@ -192,8 +239,12 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False) -> Gr
         if wide:
             cv = "-" if run.get("cv") is None else f"{run['cv'] * 100:.1f}%"
             cells += [_ms(run["init_ms"]), _ms(run["first_ms"]), cv, _mb(run["load_delta_mb"])]
+        if evaluated:
+            cells.append(accuracy_cell(run) if "dataset" in run else "-")
         table.add_row(*cells)
-    return Group(table, *notes)
+    lines = [literal(f"run {run['run_id']} ({run['model']}@{run['version']} on "
+                     f"{run['profile']}): {evaluation_text(run)}") for run in evaluated]
+    return Group(table, *notes, *lines)
 
 
 _BUDGET_LABELS = {

@@ -1,0 +1,210 @@
+"""Evaluation dataset registry: store ``.npz`` files content-addressed, list them, set defaults."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devtrack.core.dataset import (
+    LABELS,
+    ArraySpec,
+    Dataset,
+    check_arrays,
+    check_dataset_name,
+    check_labels_fit,
+    check_task,
+    plan_feeds,
+)
+from devtrack.core.release import Release
+from devtrack.errors import DuplicateError, NotFoundError, UsageError
+from devtrack.provenance import current_user
+from devtrack.store import utc_now
+from devtrack.workspace import Workspace
+
+if TYPE_CHECKING:
+    import numpy as np
+
+_NUMERIC_KINDS = "biuf"
+
+
+def _not_npz(path: Path, why: str) -> UsageError:
+    return UsageError(f"{path} is not a readable .npz dataset ({why}); write one with "
+                      "numpy.savez(FILE, input=..., labels=...)")
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` at ``path``; UsageError (one line) for anything else."""
+    import numpy as np
+
+    if not path.exists():
+        raise UsageError(f"{path} does not exist; pass the path of an .npz file")
+    if not path.is_file():
+        raise UsageError(f"{path} is not a file; pass the path of an .npz file")
+    if not zipfile.is_zipfile(path):
+        with path.open("rb") as fh:
+            head = fh.read(6)
+        why = "a .npy file holds a single array" if head == b"\x93NUMPY" else "not a zip archive"
+        raise _not_npz(path, why)
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            for key in data.files:
+                arrays[key] = np.asarray(data[key])
+    except ValueError as exc:
+        text = str(exc)
+        why = "an array holds Python objects" if "pickle" in text else text.splitlines()[0]
+        raise _not_npz(path, why) from None
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _not_npz(path, f"corrupt: {first}") from None
+    if not arrays:
+        raise _not_npz(path, "it holds no arrays")
+    for key, arr in arrays.items():
+        if arr.dtype.kind not in _NUMERIC_KINDS:
+            raise UsageError(f"{path}: array {key!r} has dtype {arr.dtype}; datasets hold "
+                             "numeric or bool arrays only")
+    return arrays
+
+
+def describe_arrays(arrays: dict[str, np.ndarray]) -> tuple[dict[str, ArraySpec], bool]:
+    """Shapes and dtypes of ``arrays`` (labels get their value range), and whether the
+    labels are whole numbers."""
+    import numpy as np
+
+    specs: dict[str, ArraySpec] = {}
+    integral = True
+    for key, arr in arrays.items():
+        value_range = None
+        if key == LABELS and arr.size:
+            if arr.dtype.kind == "f":
+                if not np.isfinite(arr).all():
+                    raise UsageError("labels contain NaN or Inf")
+                integral = bool(np.all(arr == np.round(arr)))
+            value_range = (float(arr.min()), float(arr.max()))
+        specs[key] = ArraySpec(tuple(int(d) for d in arr.shape), arr.dtype.name, value_range)
+    return specs, integral
+
+
+def _row_to_dataset(row: dict[str, Any], used_by: list[str]) -> Dataset:
+    arrays = {k: ArraySpec.from_dict(v) for k, v in json.loads(row["arrays"]).items()}
+    return Dataset(id=row["id"], name=row["name"], sha256=row["sha256"], task=row["task"],
+                   samples=row["samples"], arrays=arrays, has_labels=bool(row["has_labels"]),
+                   source_name=row["source_name"], created_at=row["created_at"],
+                   created_by=row["created_by"], used_by=used_by)
+
+
+def _defaults(ws: Workspace) -> dict[str, list[str]]:
+    used: dict[str, list[str]] = {}
+    for row in ws.store.query("SELECT name, default_dataset FROM models "
+                              "WHERE default_dataset IS NOT NULL ORDER BY name"):
+        used.setdefault(row["default_dataset"], []).append(row["name"])
+    return used
+
+
+def list_datasets(ws: Workspace) -> list[Dataset]:
+    """Every registered dataset, by name, with the model lines that use it by default."""
+    used = _defaults(ws)
+    return [_row_to_dataset(row, used.get(row["name"], []))
+            for row in ws.store.query("SELECT * FROM datasets ORDER BY name")]
+
+
+def get_dataset(ws: Workspace, name: str) -> Dataset:
+    row = ws.store.one("SELECT * FROM datasets WHERE name = ?", (name,))
+    if row is None:
+        known = ", ".join(d.name for d in list_datasets(ws)) or "none yet"
+        raise NotFoundError(f"unknown dataset {name!r} (datasets: {known}); add one with "
+                            "'devtrack dataset add FILE --name NAME'")
+    return _row_to_dataset(row, _defaults(ws).get(name, []))
+
+
+def add_dataset(ws: Workspace, path: Path, name: str, task: str | None = None) -> Dataset:
+    """Validate the ``.npz`` at ``path``, store it content-addressed and record it.
+
+    The file holds one array per model input (first axis = samples) and optionally
+    ``labels``. Nothing is written when anything is wrong.
+    """
+    check_dataset_name(name)
+    if task is not None:
+        check_task(task)
+    if ws.store.one("SELECT id FROM datasets WHERE name = ?", (name,)):
+        raise DuplicateError(f"dataset {name!r} already exists; pick another --name "
+                             "(see 'devtrack dataset list')")
+    from devtrack.artifacts import sha256_file
+
+    arrays = load_npz(path)
+    specs, integral = describe_arrays(arrays)
+    samples, task = check_arrays(specs, task, integral)
+    sha256 = sha256_file(path)
+    actor = current_user()
+    now = utc_now()
+    newly_stored = ws.artifacts.put(path, sha256)
+    try:
+        with ws.store.transaction():
+            ws.store.insert("datasets", {
+                "name": name, "sha256": sha256, "task": task, "samples": samples,
+                "arrays": json.dumps({k: v.to_dict() for k, v in specs.items()}),
+                "has_labels": int(LABELS in specs), "source_name": path.name,
+                "created_at": now, "created_by": actor,
+            })
+            ws.store.append_event(
+                actor=actor, kind="dataset_add", model=None, version=None,
+                payload={"dataset": name, "sha256": sha256, "task": task, "samples": samples,
+                         "source_name": path.name}, ts=now)
+    except BaseException:
+        if newly_stored:
+            ws.artifacts.remove(sha256)
+        raise
+    return get_dataset(ws, name)
+
+
+def dataset_file(ws: Workspace, dataset: Dataset) -> Path:
+    """The stored file, after checking it still hashes to the dataset's sha256."""
+    return ws.artifacts.verify(dataset.sha256)
+
+
+def load_dataset_arrays(ws: Workspace, dataset: Dataset) -> dict[str, np.ndarray]:
+    """The dataset's arrays, read from the verified stored file."""
+    return load_npz(dataset_file(ws, dataset))
+
+
+def check_dataset_fits(dataset: Dataset, release: Release,
+                       fills: list[str] | None = None) -> dict[str, str]:
+    """How ``release``'s inputs are fed from ``dataset`` (see ``core.dataset.plan_feeds``);
+    UsageError naming the array and the shape or dtype expected when it does not fit."""
+    names = [f.name for f in release.fills] + list(fills or [])
+    feeds = plan_feeds(dataset, release.summary.inputs, set(names), release.ref)
+    check_labels_fit(dataset, release.summary.outputs, release.ref)
+    return feeds
+
+
+def default_dataset(ws: Workspace, model: str) -> Dataset | None:
+    """The model line's default evaluation dataset, if one is set."""
+    from devtrack.registry import require_model
+
+    require_model(ws, model)
+    row = ws.store.one("SELECT default_dataset FROM models WHERE name = ?", (model,))
+    name = row["default_dataset"] if row else None
+    return get_dataset(ws, name) if name else None
+
+
+def set_default_dataset(ws: Workspace, model: str, name: str | None) -> Dataset | None:
+    """Make ``name`` the dataset ``bench`` evaluates ``model`` on (None clears it).
+
+    The dataset must fit the model line's latest release. Returns the new default.
+    """
+    from devtrack.registry import get_release, require_model
+
+    require_model(ws, model)
+    dataset = None
+    if name is not None:
+        dataset = get_dataset(ws, name)
+        check_dataset_fits(dataset, get_release(ws, f"{model}@latest"))
+    with ws.store.transaction():
+        ws.store.conn.execute("UPDATE models SET default_dataset = ? WHERE name = ?",
+                              (name, model))
+        ws.store.append_event(actor=current_user(), kind="dataset_default", model=model,
+                              version=None, payload={"dataset": name})
+    return get_dataset(ws, name) if name is not None else None
