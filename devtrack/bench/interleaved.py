@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,8 @@ def _interleave(job: dict[str, Any], sides: list[dict[str, Any]], result: dict[s
                 progress: Progress) -> None:
     if len(sides) != 2:
         raise ValueError(f"an interleaved job needs exactly two artifacts, got {len(sides)}")
-    options = RuntimeOptions.from_dict(job.get("options", {}))
+    # Both sessions stay loaded: idle onnxruntime threads must not spin (see RuntimeOptions).
+    options = replace(RuntimeOptions.from_dict(job.get("options", {})), ort_allow_spinning=False)
     m = job.get("measurement", {})
     block_size = int(job.get("block_size", DEFAULT_BLOCK_SIZE))
     repeats = int(job.get("repeats", DEFAULT_REPEATS))

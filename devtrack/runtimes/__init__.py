@@ -28,6 +28,10 @@ class RuntimeOptions:
     litert_xnnpack: bool = True  # False: builtin kernels only, no default delegates
     litert_api: str = "interpreter"  # one of LITERT_APIS
     op_profile: bool = False  # collect a per-op time profile after the measured loop
+    # onnxruntime's intra-op threads spin while idle by default. Two sessions loaded side by
+    # side (the interleaved A/B mode) must not: the idle one's spinning threads steal the
+    # cores of the one being timed, which spread 2-thread pair ratios to 0.8-1.5.
+    ort_allow_spinning: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.threads, int) or self.threads < 1:

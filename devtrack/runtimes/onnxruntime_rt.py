@@ -127,6 +127,8 @@ class OrtSession:
         so.graph_optimization_level = _OPT_LEVELS[self.options.ort_graph_optimization_level]
         so.execution_mode = _EXEC_MODES[self.options.ort_execution_mode]
         so.log_severity_level = 3  # errors only: warnings would land in the worker's stderr
+        if not self.options.ort_allow_spinning:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return so
 
     def _create(self, so: ort.SessionOptions) -> ort.InferenceSession:

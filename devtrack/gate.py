@@ -1,0 +1,417 @@
+"""The CI gate: a release's budgets and regression limits on each profile, stored as checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from devtrack.comparison import (
+    DEFAULT_THRESHOLD_PCT,
+    STORED_RUNS_NOTE,
+    AccuracyChange,
+    LatencyChange,
+    PairedResult,
+    RerunSettings,
+    accuracy_change,
+    check_runs_formats,
+    check_same_model,
+    latest_evaluation,
+    latest_ok_run,
+    load_profiles,
+    measure_pair,
+    measured_profile,
+    paired_latency,
+    store_pair,
+    stored_latency,
+)
+from devtrack.core.budgets import FAIL, MISSING, PASS, Figures, evaluate_budgets
+from devtrack.core.diff import MIB
+from devtrack.core.profile import Profile
+from devtrack.core.release import Release
+from devtrack.core.significance import VERDICT_SLOWER
+from devtrack.errors import DevtrackError, UsageError
+from devtrack.provenance import current_user
+from devtrack.store import utc_now
+from devtrack.workspace import Workspace
+
+SKIPPED = "skipped"
+LATENCY_LIMIT = "max_latency_regression_pct"
+ACCURACY_LIMIT = "max_accuracy_drop"
+_RUN_METRICS = ("p90_ms", "peak_rss_mb")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One judged check: a budget or a regression limit on one profile."""
+
+    name: str  # the budget or limit, e.g. "latency_p90_ms", "max_latency_regression_pct"
+    metric: str  # the figure judged, e.g. "p90_ms", "p50 latency ratio"
+    status: str  # pass | fail | skipped
+    message: str
+    value: float | None = None
+    limit: float | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAIL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "metric": self.metric, "status": self.status,
+                "message": self.message, "value": self.value, "limit": self.limit}
+
+
+@dataclass
+class ProfileCheck:
+    """Every check of one release on one profile."""
+
+    profile: str
+    profile_hash: str
+    baseline: str | None = None  # MODEL@VERSION
+    baseline_source: str | None = None  # "given" | "deployed" | "parent"
+    run_id: int | None = None
+    items: list[CheckItem] = field(default_factory=list)
+    latency: LatencyChange | None = None
+    accuracy: AccuracyChange | None = None
+    notes: list[str] = field(default_factory=list)
+    comparison_id: int | None = None
+    check_id: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not any(item.failed for item in self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"profile": self.profile, "profile_hash": self.profile_hash,
+                "passed": self.passed, "baseline": self.baseline,
+                "baseline_source": self.baseline_source, "run_id": self.run_id,
+                "checks": [i.to_dict() for i in self.items],
+                "latency": self.latency.to_dict() if self.latency else None,
+                "accuracy": self.accuracy.to_dict() if self.accuracy else None,
+                "notes": self.notes, "comparison_id": self.comparison_id,
+                "check_id": self.check_id}
+
+
+@dataclass
+class CheckReport:
+    """The answer of :func:`check_release`: passed only when every profile passed."""
+
+    candidate: str
+    profiles: list[ProfileCheck]
+    rerun: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(p.passed for p in self.profiles)
+
+    def failures(self) -> list[tuple[str, CheckItem]]:
+        return [(p.profile, i) for p in self.profiles for i in p.items if i.failed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"candidate": self.candidate, "passed": self.passed, "rerun": self.rerun,
+                "profiles": [p.to_dict() for p in self.profiles], "notes": self.notes}
+
+
+# --- which profiles, which baseline -------------------------------------------------------
+
+def deployed_release_id(ws: Workspace, release: Release, profile: str) -> int | None:
+    """The release of ``release``'s model live on ``profile`` (open deployment), if any."""
+    row = ws.store.one(
+        "SELECT d.release_id FROM deployments d JOIN releases r ON r.id = d.release_id "
+        "WHERE r.model_id = (SELECT model_id FROM releases WHERE id = ?) AND d.profile = ? "
+        "AND d.ended_at IS NULL ORDER BY d.deployed_at DESC, d.id DESC LIMIT 1",
+        (release.id, profile))
+    return int(row["release_id"]) if row else None
+
+
+def _release_by_id(ws: Workspace, release_id: int) -> Release:
+    from devtrack.registry import get_release
+
+    row = ws.store.one("SELECT m.name AS model, r.version FROM releases r JOIN models m "
+                       "ON m.id = r.model_id WHERE r.id = ?", (release_id,))
+    assert row is not None, f"release {release_id} vanished"
+    return get_release(ws, f"{row['model']}@{row['version']}")
+
+
+def default_profiles(ws: Workspace, candidate: Release) -> tuple[list[Profile], list[str]]:
+    """Profiles to check when none are named, and notes on names left out.
+
+    Every profile that runs the candidate's format and on which the candidate has a run
+    (any outcome, any settings) or its model is deployed now.
+    """
+    from devtrack.profiles import load_profile
+
+    rows = ws.store.query(
+        "SELECT profile FROM runs WHERE release_id = ? UNION SELECT d.profile FROM "
+        "deployments d JOIN releases r ON r.id = d.release_id WHERE d.ended_at IS NULL AND "
+        "r.model_id = (SELECT model_id FROM releases WHERE id = ?) ORDER BY 1",
+        (candidate.id, candidate.id))
+    chosen, notes = [], []
+    for row in rows:
+        try:
+            profile = load_profile(row["profile"], ws.root)
+        except DevtrackError as exc:
+            notes.append(f"profile {row['profile']} left out: {exc}")
+            continue
+        if profile.runs_format(candidate.format):
+            chosen.append(profile)
+    return chosen, notes
+
+
+def _baseline_for(ws: Workspace, candidate: Release, profile: str,
+                  given: Release | None) -> tuple[Release | None, str | None]:
+    from devtrack.registry import get_release
+
+    if given is not None:
+        return given, "given"
+    deployed = deployed_release_id(ws, candidate, profile)
+    if deployed is not None:
+        return _release_by_id(ws, deployed), "deployed"
+    if candidate.parent is not None:
+        return get_release(ws, f"{candidate.model}@{candidate.parent}"), "parent"
+    return None, None
+
+
+# --- the gate -----------------------------------------------------------------------------
+
+def check_release(ws: Workspace, candidate: Release | str, baseline: Release | str | None = None,
+                  profiles: list[str] | tuple[str, ...] | None = None, bench: bool = False,
+                  rerun: bool = True, settings: RerunSettings | None = None,
+                  progress: Progress | None = None) -> CheckReport:
+    """Check ``candidate``'s budgets and regression limits on each profile.
+
+    Profiles: the named ones, else :func:`default_profiles`. Budgets are judged on the
+    newest run under the profile's current settings (``bench`` measures it first when
+    there is none). Regression limits compare with the baseline — ``baseline``, else the
+    release deployed on that profile, else the candidate's parent — on a fresh interleaved
+    measurement (``rerun``) or on stored runs. One ``checks`` row and one ``check`` event
+    per profile are written in one transaction. Bad input raises UsageError before any
+    measurement or write.
+    """
+    from devtrack.registry import get_release
+
+    cand = get_release(ws, candidate) if isinstance(candidate, str) else candidate
+    base = get_release(ws, baseline) if isinstance(baseline, str) else baseline
+    if base is not None:
+        check_same_model(base, cand)
+        if base.id == cand.id:
+            raise UsageError(f"--baseline {base.ref} is the candidate itself; name an "
+                             "earlier release")
+    report = CheckReport(cand.ref, [], rerun)
+    if profiles:
+        chosen = load_profiles(ws, list(profiles))
+        for profile in chosen:
+            check_runs_formats(profile, cand)
+    else:
+        chosen, report.notes = default_profiles(ws, cand)
+        if not chosen:
+            raise UsageError(f"nothing to check: {cand.ref} has no runs and {cand.model} is "
+                             "not deployed anywhere; name profiles with --profile NAME "
+                             "(add --bench to measure there first)")
+    paired: list[tuple[Profile, Release, PairedResult]] = []
+    for profile in chosen:
+        report.profiles.append(_check_profile(ws, cand, base, profile, bench, rerun,
+                                              settings, progress, paired))
+    _store(ws, cand, report, paired)
+    return report
+
+
+def _check_profile(ws: Workspace, cand: Release, given: Release | None, profile: Profile,
+                   bench: bool, rerun: bool, settings: RerunSettings | None,
+                   progress: Progress | None,
+                   paired: list[tuple[Profile, Release, PairedResult]]) -> ProfileCheck:
+    measured = measured_profile(profile)
+    check = ProfileCheck(profile.name, measured.hash)
+    run = _latest_run(ws, cand, measured, bench, progress)
+    check.run_id = int(run["id"]) if run is not None else None
+    check.items += budget_items(ws, cand, measured, run)
+    baseline, source = _baseline_for(ws, cand, profile.name, given)
+    limits = profile.budgets
+    if baseline is None or baseline.id == cand.id:
+        why = (f"{cand.ref} is the release deployed on {profile.name}" if baseline
+               else f"no baseline: nothing deployed on {profile.name} and {cand.ref} has "
+                    "no parent")
+        for name in (LATENCY_LIMIT, ACCURACY_LIMIT):
+            limit = getattr(limits, name)
+            if limit is not None:
+                check.items.append(CheckItem(name, _metric(name), SKIPPED, f"skipped: {why}",
+                                             limit=limit))
+        return check
+    check.baseline, check.baseline_source = baseline.ref, source
+    if limits.max_latency_regression_pct is not None:
+        check.items.append(_latency_item(ws, cand, baseline, measured, bench, rerun, settings,
+                                         progress, check, paired))
+    if limits.max_accuracy_drop is not None:
+        check.items.append(_accuracy_item(ws, cand, baseline, measured, check))
+    return check
+
+
+def _metric(limit: str) -> str:
+    return "p50 latency ratio" if limit == LATENCY_LIMIT else "accuracy drop"
+
+
+def _latest_run(ws: Workspace, release: Release, profile: Profile, bench: bool,
+                progress: Progress | None) -> dict[str, Any] | None:
+    """The newest finished (ok or failed) run under ``profile``'s hash; measured if asked."""
+    sql = ("SELECT * FROM runs WHERE release_id = ? AND profile = ? AND profile_hash = ? "
+           "AND status IN ('ok', 'failed') ORDER BY id DESC LIMIT 1")
+    params = (release.id, profile.name, profile.hash)
+    row = ws.store.one(sql, params)
+    if row is None and bench:
+        from devtrack.benchmarking import BenchOverrides, plan, run_measurement
+
+        if progress is not None:
+            progress(f"measuring {release.ref} on {profile.name}")
+        measurements, _ = plan([release], [profile], BenchOverrides())
+        for m in measurements:
+            run_measurement(ws, m, BenchOverrides())
+        row = ws.store.one(sql, params)
+    return row
+
+
+def budget_items(ws: Workspace, release: Release, profile: Profile,
+                 run: dict[str, Any] | None = None) -> list[CheckItem]:
+    """Every absolute budget of ``profile`` judged for ``release``, without storing anything.
+
+    ``profile`` should be :func:`~devtrack.comparison.measured_profile` of a loaded one;
+    ``run`` defaults to the newest finished run under its hash. A figure that was not
+    measured fails (a gate cannot pass what it did not see); a failed run fails "run".
+    """
+    if run is None:
+        run = _latest_run(ws, release, profile, bench=False, progress=None)
+    ok = run is not None and run["status"] == "ok"
+    evaluation = latest_evaluation(ws, release, profile.name, profile.hash)
+    figures = Figures(
+        p90_ms=run["p90_ms"] if ok and run else None,
+        peak_rss_mb=run["peak_rss_mb"] if ok and run else None,
+        size_mb=release.size_bytes / MIB,
+        accuracy=float(evaluation["accuracy"]) if evaluation else None,
+    )
+    items = []
+    if run is not None and not ok:
+        items.append(CheckItem("run", "status", FAIL,
+                               f"the latest run on {profile.name} failed: {run['error']}"))
+    for result in evaluate_budgets(profile.budgets, figures):
+        if result.status != MISSING:
+            items.append(CheckItem(result.budget, result.metric, result.status,
+                                   result.message(), result.value, result.limit))
+            continue
+        if result.metric in _RUN_METRICS:
+            why = (f"not measured on {profile.name} under its current settings; use --bench"
+                   if run is None else "no successful run to judge it on")
+        else:
+            why = f"accuracy not evaluated on {profile.name}"
+        items.append(CheckItem(result.budget, result.metric, FAIL,
+                               f"{result.metric} {why} (budget {result.budget} = "
+                               f"{result.limit:g})", None, result.limit))
+    return items
+
+
+def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Profile,
+                  bench: bool, rerun: bool, settings: RerunSettings | None,
+                  progress: Progress | None, check: ProfileCheck,
+                  paired: list[tuple[Profile, Release, PairedResult]]) -> CheckItem:
+    limit = profile.budgets.max_latency_regression_pct
+    limit_pct = DEFAULT_THRESHOLD_PCT if limit is None else limit
+    vs = f"vs {baseline.ref}"
+    if rerun:
+        try:
+            result = measure_pair(ws, baseline, cand, profile, settings, progress)
+        except UsageError as exc:  # e.g. the two cannot share inputs or a runtime
+            return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL,
+                             f"cannot measure {cand.ref} side by side {vs}: {exc}",
+                             limit=limit_pct)
+        paired.append((profile, baseline, result))
+        if not result.ok:
+            return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL,
+                             f"side-by-side measurement {vs} failed: {result.error}",
+                             limit=limit_pct)
+        latency = paired_latency(result, limit_pct)
+    else:
+        _latest_run(ws, baseline, profile, bench, progress)
+        run_b = latest_ok_run(ws, cand, profile.name, profile.hash)
+        run_a = latest_ok_run(ws, baseline, profile.name, profile.hash)
+        missing = [r.ref for r, run in ((baseline, run_a), (cand, run_b)) if run is None]
+        stored = stored_latency(run_a, run_b, limit_pct) if run_a and run_b else None
+        if stored is None:
+            who = " and ".join(missing) or "the stored runs"
+            return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL,
+                             f"{who} not measured on {profile.name} under its current "
+                             "settings; use --bench, or drop --no-rerun", limit=limit_pct)
+        latency = stored
+        check.notes.append(STORED_RUNS_NOTE)
+    check.latency = latency
+    text = f"{latency.describe()} {vs}"
+    if latency.verdict == VERDICT_SLOWER:
+        return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL,
+                         f"{text} exceeds {LATENCY_LIMIT} {limit_pct:g}", latency.ratio,
+                         limit_pct)
+    noise = latency.noise_note()
+    if noise:
+        check.notes.append(noise)
+    return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), PASS,
+                     f"{text}: {latency.verdict} (limit {LATENCY_LIMIT} {limit_pct:g})"
+                     + (f"; {noise}" if noise else ""), latency.ratio, limit_pct)
+
+
+def _accuracy_item(ws: Workspace, cand: Release, baseline: Release, profile: Profile,
+                   check: ProfileCheck) -> CheckItem:
+    limit = profile.budgets.max_accuracy_drop or 0.0
+    ev_c = latest_evaluation(ws, cand, profile.name)
+    ev_b = latest_evaluation(ws, baseline, profile.name)
+    if ev_b is None:
+        return CheckItem(ACCURACY_LIMIT, _metric(ACCURACY_LIMIT), SKIPPED,
+                         f"skipped: {baseline.ref} has no accuracy on {profile.name}",
+                         limit=limit)
+    if ev_c is None:
+        return CheckItem(ACCURACY_LIMIT, _metric(ACCURACY_LIMIT), FAIL,
+                         f"accuracy of {cand.ref} not evaluated on {profile.name} "
+                         f"({baseline.ref} has one)", limit=limit)
+    change = accuracy_change(ws, ev_b, ev_c)
+    if change is None:
+        return CheckItem(ACCURACY_LIMIT, _metric(ACCURACY_LIMIT), FAIL,
+                         f"accuracy of {cand.ref} and {baseline.ref} measured on different "
+                         f"datasets ({ev_c['dataset']}, {ev_b['dataset']})", limit=limit)
+    check.accuracy = change
+    drop = -change.diff
+    text = (f"accuracy {change.b:.4f} vs {change.a:.4f} of {baseline.ref} on {change.dataset} "
+            f"({change.diff * 100:+.2f} points, 95% CI {change.ci_low * 100:+.2f} to "
+            f"{change.ci_high * 100:+.2f}, {change.method})")
+    if drop > limit:
+        return CheckItem(ACCURACY_LIMIT, _metric(ACCURACY_LIMIT), FAIL,
+                         f"{text}: a drop of {drop:.4f} exceeds {ACCURACY_LIMIT} {limit:g}",
+                         drop, limit)
+    return CheckItem(ACCURACY_LIMIT, _metric(ACCURACY_LIMIT), PASS,
+                     f"{text} (limit {ACCURACY_LIMIT} {limit:g})", drop, limit)
+
+
+def _store(ws: Workspace, cand: Release, report: CheckReport,
+           paired: list[tuple[Profile, Release, PairedResult]]) -> None:
+    actor, now = current_user(), utc_now()
+    with ws.store.transaction():
+        for profile, baseline, result in paired:
+            check = next(c for c in report.profiles if c.profile == profile.name)
+            check.comparison_id = store_pair(ws, baseline, cand, profile, result,
+                                             check.latency if result.ok else None)
+        for check in report.profiles:
+            baseline_id = None
+            if check.baseline is not None:
+                from devtrack.registry import get_release
+
+                baseline_id = get_release(ws, check.baseline).id
+            check.check_id = ws.store.insert("checks", {
+                "release_id": cand.id, "baseline_release_id": baseline_id,
+                "profile": check.profile, "profile_hash": check.profile_hash,
+                "passed": int(check.passed), "report": json.dumps(check.to_dict()),
+                "created_at": now, "actor": actor,
+            })
+            ws.store.append_event(
+                actor=actor, kind="check", model=cand.model, version=cand.version, ts=now,
+                payload={"check": check.check_id, "profile": check.profile,
+                         "profile_hash": check.profile_hash[:12], "passed": check.passed,
+                         "baseline": check.baseline, "rerun": report.rerun,
+                         "failed": [i.name for i in check.items if i.failed]})

@@ -1,0 +1,197 @@
+"""check: budgets and regression limits per profile, exit codes, JUnit and Markdown reports."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from devtrack.workspace import open_workspace
+from tests.conftest import snapshot_workspace
+from tests.test_cli_errors import assert_clean_error
+from tests.test_comparison import LABELS, add_evaluations, predictions, review_copy
+
+TIGHT_PROFILE = """
+name = "tight"
+formats = ["onnx"]
+[execution]
+threads = 1
+timeout_s = 60
+[measurement]
+warmup_runs = 3
+min_runs = 20
+min_time_s = 0.2
+max_time_s = 0.5
+target_rel_ci = 0.05
+[budgets]
+latency_p90_ms = 0.01
+model_size_mb = 50.0
+"""
+
+
+@pytest.fixture
+def review_ws(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of mm@1.0, mm@1.1 (same bytes) and mm@2.0 (2x slower), measured on tiny."""
+    return review_copy(tmp_path_factory, tmp_path / "ws", monkeypatch)
+
+
+def junit_cases(path: Path) -> dict[str, ET.Element]:
+    root = ET.parse(path).getroot()
+    return {f"{case.get('classname')}:{case.get('name')}": case for case in root.iter("testcase")}
+
+
+def deploy(ws_root: Path, version: str, profile: str) -> None:
+    """An open deployment row, as the lifecycle work writes it."""
+    with open_workspace(ws_root) as ws, ws.store.transaction():
+        release = ws.store.one("SELECT r.id, r.model_id FROM releases r JOIN models m ON "
+                               "m.id = r.model_id WHERE m.name = 'mm' AND r.version = ?",
+                               (version,))
+        ws.store.insert("deployments", {
+            "model_id": release["model_id"], "release_id": release["id"], "profile": profile,
+            "kind": "deploy", "deployed_at": "2024-01-01T00:00:00Z", "deployed_by": "tester",
+            "reason": "test"})
+
+
+def test_same_bytes_pass_and_the_check_is_stored(review_ws: Path, run_cli,
+                                                 tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    result = run_cli("check", "mm@1.1", "--junit", junit)
+    assert result.exit_code == 0, result.out + result.err
+    assert "PASSED" in result.out
+    cases = junit_cases(junit)
+    assert set(cases) == {"devtrack.check.tiny:latency_p90_ms",
+                          "devtrack.check.tiny:model_size_mb",
+                          "devtrack.check.tiny:max_latency_regression_pct",
+                          "devtrack.check.tiny:max_accuracy_drop"}
+    assert all(case.find("failure") is None for case in cases.values())
+    assert cases["devtrack.check.tiny:max_accuracy_drop"].find("skipped") is not None
+    with open_workspace(review_ws) as ws:
+        row = ws.store.one("SELECT * FROM checks")
+        assert row is not None and row["passed"] == 1 and row["profile"] == "tiny"
+        report = json.loads(row["report"])
+        assert report["baseline"] == "mm@1.0" and report["baseline_source"] == "parent"
+        assert report["latency"]["verdict"] == "unchanged"
+        event = ws.store.events(kind="check")[0]
+        assert json.loads(event["payload"])["check"] == row["id"]
+        assert ws.store.one("SELECT COUNT(*) AS n FROM comparisons")["n"] == 1
+        assert ws.store.verify_events() is None
+
+
+def test_twice_as_slow_fails_with_junit_naming_the_metric(review_ws: Path, run_cli,
+                                                          tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    summary = tmp_path / "step_summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    junit, markdown = tmp_path / "junit.xml", tmp_path / "summary.md"
+    result = run_cli("check", "mm@2.0", "--junit", junit, "--markdown", markdown)
+    assert result.exit_code == 1, result.out + result.err
+    assert "FAILED" in result.out and "max_latency_regression_pct" in result.out
+    failure = junit_cases(junit)["devtrack.check.tiny:max_latency_regression_pct"].find("failure")
+    assert failure is not None
+    message = failure.get("message") or ""
+    assert message.startswith("p50 latency +") and "95% CI" in message
+    assert "exceeds max_latency_regression_pct 5" in message
+    text = markdown.read_text()
+    assert "| tiny | `max_latency_regression_pct` | ❌ fail |" in text
+    assert summary.read_text() == "earlier step\n" + text
+    with open_workspace(review_ws) as ws:
+        assert ws.store.one("SELECT passed FROM checks")["passed"] == 0
+
+
+def test_budget_breach_fails_after_bench_measures_what_is_missing(review_ws: Path, run_cli,
+                                                                  tmp_path: Path) -> None:
+    (review_ws / "device_profiles" / "tight.toml").write_text(TIGHT_PROFILE)
+    missing = run_cli("check", "mm@1.0", "--profile", "tight", "--json")
+    assert missing.exit_code == 1
+    items = {i["name"]: i for i in json.loads(missing.out)["profiles"][0]["checks"]}
+    assert items["latency_p90_ms"]["status"] == "fail"
+    assert "use --bench" in items["latency_p90_ms"]["message"]
+    assert items["model_size_mb"]["status"] == "pass"
+
+    junit = tmp_path / "junit.xml"
+    result = run_cli("check", "mm@1.0", "--profile", "tight", "--bench", "--junit", junit)
+    assert result.exit_code == 1, result.out + result.err
+    failure = junit_cases(junit)["devtrack.check.tight:latency_p90_ms"].find("failure")
+    assert failure is not None and "breaks budget latency_p90_ms ≤ 0.01" in (failure.text or "")
+    with open_workspace(review_ws) as ws:
+        runs = ws.store.query("SELECT status FROM runs WHERE profile = 'tight'")
+    assert [r["status"] for r in runs] == ["ok"]
+
+
+def test_baseline_defaults_to_the_deployed_release(review_ws: Path, run_cli) -> None:
+    deploy(review_ws, "2.0", "tiny")
+    result = run_cli("check", "mm@1.1", "--json")
+    assert result.exit_code == 0, result.err
+    profile = json.loads(result.out)["profiles"][0]
+    assert (profile["baseline"], profile["baseline_source"]) == ("mm@2.0", "deployed")
+    assert profile["latency"]["verdict"] == "faster"
+
+
+def test_no_rerun_judges_stored_runs_and_says_so(review_ws: Path, run_cli) -> None:
+    result = run_cli("check", "mm@2.0", "--baseline", "mm@1.0", "--no-rerun", "--json")
+    assert result.exit_code == 1
+    profile = json.loads(result.out)["profiles"][0]
+    assert profile["latency"]["method"] == "stored"
+    assert any("indicative only" in note for note in profile["notes"])
+    with open_workspace(review_ws) as ws:
+        assert ws.store.one("SELECT COUNT(*) AS n FROM comparisons")["n"] == 0
+
+
+def test_without_a_baseline_regression_checks_are_skipped(review_ws: Path, run_cli) -> None:
+    result = run_cli("check", "mm@1.0", "--json")
+    assert result.exit_code == 0, result.err
+    items = {i["name"]: i for i in json.loads(result.out)["profiles"][0]["checks"]}
+    assert items["max_latency_regression_pct"]["status"] == "skipped"
+    assert "no baseline" in items["max_latency_regression_pct"]["message"]
+
+
+def test_accuracy_drop_beyond_the_limit_fails(review_ws: Path, run_cli) -> None:
+    add_evaluations(review_ws, {"1.1": predictions(20), "2.0": predictions(40)}, LABELS)
+    result = run_cli("check", "mm@2.0", "--no-rerun", "--json")
+    assert result.exit_code == 1
+    profile = json.loads(result.out)["profiles"][0]
+    items = {i["name"]: i for i in profile["checks"]}
+    drop = items["max_accuracy_drop"]
+    assert drop["status"] == "fail" and drop["value"] == pytest.approx(0.1)
+    assert "exceeds max_accuracy_drop 0.01" in drop["message"]
+    assert "McNemar" in drop["message"]
+    assert profile["accuracy"]["b"] == 0.8
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("mm@2.0", "--baseline", "other@1.0"), ("different models",)),
+        (("mm@2.0", "--profile", "nope"), ("unknown device profile", "nope")),
+        (("mm-2.0",), ("malformed release reference",)),
+        (("mm@2.0", "--baseline", "mm@2.0"), ("candidate itself",)),
+        (("mm@2.0", "--junit", "no/such/dir/junit.xml"), ("--junit", "does not exist")),
+        (("mm@2.0", "--markdown", "missing/summary.md"), ("--markdown", "does not exist")),
+        (("other@1.0",), ("nothing to check", "--profile")),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(review_ws: Path, run_cli,
+                                                         args: tuple[str, ...],
+                                                         needles: tuple[str, ...]) -> None:
+    before = snapshot_workspace(review_ws)
+    files = sorted(p for p in review_ws.rglob("*") if ".devtrack" not in p.parts)
+    assert_clean_error(run_cli("check", *args), *needles)
+    assert snapshot_workspace(review_ws) == before
+    assert sorted(p for p in review_ws.rglob("*") if ".devtrack" not in p.parts) == files
+
+
+def test_reports_escape_user_text_in_markdown() -> None:
+    from devtrack.gate import CheckItem, CheckReport, ProfileCheck
+    from devtrack.reports import check_junit, check_markdown
+
+    item = CheckItem("run", "status", "fail", "crashed: a|b <script> \nnext")
+    report = CheckReport("mm@1.0", [ProfileCheck("p", "h" * 64, items=[item])], True)
+    text = check_markdown(report)
+    assert "crashed: a\\|b &lt;script&gt;  next |" in text
+    root = ET.fromstring(check_junit(report).split("\n", 1)[1])
+    assert root.get("failures") == "1"

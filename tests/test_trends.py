@@ -1,0 +1,65 @@
+"""trend: one metric across a model's releases in order, regressions and deployment marked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import snapshot_workspace
+from tests.test_cli_errors import assert_clean_error
+from tests.test_comparison import review_copy
+from tests.test_gate import deploy
+
+
+@pytest.fixture
+def review_ws(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of mm@1.0, mm@1.1 (same bytes) and mm@2.0 (2x slower), measured on tiny."""
+    return review_copy(tmp_path_factory, tmp_path / "ws", monkeypatch)
+
+
+def test_p50_trend_marks_the_twice_as_slow_release(review_ws: Path, run_cli) -> None:
+    deploy(review_ws, "1.1", "tiny")
+    result = run_cli("trend", "mm", "--profile", "tiny", "--metric", "p50_ms", "--json")
+    assert result.exit_code == 0, result.err
+    data = json.loads(result.out)
+    points = {p["version"]: p for p in data["points"]}
+    assert list(points) == ["1.0", "1.1", "2.0"]
+    assert points["2.0"]["mark"] == "regression" and points["2.0"]["change"] > 0.5
+    assert "2.0" in data["regressions"]
+    assert points["1.0"]["change"] is None
+    assert [v for v, p in points.items() if p["deployed"]] == ["1.1"]
+    assert data["threshold"] == 5.0
+
+    text = run_cli("trend", "mm", "-p", "tiny")
+    assert text.exit_code == 0
+    assert "▲ regression" in text.out and "★ deployed" in text.out
+
+
+@pytest.mark.parametrize("metric", ["p90_ms", "peak_rss_mb"])
+def test_other_metrics_trend_in_release_order(review_ws: Path, run_cli, metric: str) -> None:
+    result = run_cli("trend", "mm", "-p", "tiny", "-m", metric, "--json")
+    assert result.exit_code == 0, result.err
+    points = json.loads(result.out)["points"]
+    assert [p["version"] for p in points] == ["1.0", "1.1", "2.0"]
+    assert all(p["value"] > 0 for p in points)
+    if metric == "p90_ms":
+        assert points[2]["mark"] == "regression"
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("mm", "-p", "tiny", "-m", "p42"), ("unknown metric", "p50_ms")),
+        (("mm", "-p", "nope"), ("unknown device profile", "nope")),
+        (("nope", "-p", "tiny"), ("unknown model", "nope")),
+        (("mm", "-p", "tiny", "-m", "accuracy"), ("no release of mm has accuracy",)),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(review_ws: Path, run_cli, args: tuple[str, ...],
+                                      needles: tuple[str, ...]) -> None:
+    before = snapshot_workspace(review_ws)
+    assert_clean_error(run_cli("trend", *args), *needles)
+    assert snapshot_workspace(review_ws) == before
