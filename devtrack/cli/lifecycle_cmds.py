@@ -1,0 +1,267 @@
+"""Lifecycle commands: promote, notes, deploy, history, rollback and audit verify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from devtrack import lifecycle
+from devtrack.cli.common import console, echo_json, json_option, open_ws, workspace_option
+from devtrack.cli.render import literal, short_time
+from devtrack.core.refs import check_model_name, parse_ref
+from devtrack.core.rollback import RollbackPlan, budget_figure
+from devtrack.errors import UsageError
+from devtrack.lifecycle import Deployment, NoRollbackTarget
+
+_REASON_HELP = "Why (recorded in the audit trail)."
+
+
+@click.command()
+@click.argument("ref", metavar="MODEL@VERSION")
+@click.option("--to", "to", required=True, type=click.Choice(["approved", "rejected", "yanked"]),
+              help="The new status.")
+@click.option("--reason", required=True, help=_REASON_HELP)
+@workspace_option
+@json_option
+@click.pass_context
+def promote(ctx: click.Context, ref: str, to: str, reason: str, workspace_dir: Path | None,
+            as_json: bool) -> None:
+    """Change a release's status: approve, reject or yank it, with a reason.
+
+    A candidate can become approved, rejected or yanked; an approved release rejected or
+    yanked; a rejected one approved again or yanked. A yank is final.
+
+    Example: devtrack promote kws@1.2.0 --to approved --reason "passes on all profiles"
+    """
+    ws = open_ws(ctx, workspace_dir)
+    result = lifecycle.promote(ws, parse_ref(ref), to, reason)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    out = console()
+    out.print(literal(f"{result.release}: {result.previous} → {result.status}"))
+    for profile in result.still_deployed_on:
+        model = result.release.partition("@")[0]
+        out.print(literal(f"  warning: still deployed on {profile}; roll it back: devtrack "
+                          f"rollback {model} --profile {profile} --reason TEXT"),
+                  style="yellow")
+
+
+@click.command()
+@click.argument("ref", metavar="MODEL@VERSION")
+@click.option("--set", "text", help="The new release notes.")
+@click.option("--file", "notes_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read the new release notes from a file.")
+@click.option("--reason", help=_REASON_HELP)
+@workspace_option
+@json_option
+@click.pass_context
+def notes(ctx: click.Context, ref: str, text: str | None, notes_file: Path | None,
+          reason: str | None, workspace_dir: Path | None, as_json: bool) -> None:
+    """Replace a release's notes (a deployment needs them); the old text stays in the log.
+
+    Example: devtrack notes kws@1.2.0 --set "int8 quantized; 2x faster on phone-4t"
+    """
+    if (text is None) == (notes_file is None):
+        raise UsageError("give the notes with --set TEXT or --file PATH (one of them)")
+    if notes_file is not None:
+        if not notes_file.is_file():
+            raise UsageError(f"notes file {notes_file} does not exist")
+        text = notes_file.read_text(encoding="utf-8", errors="replace")
+    ws = open_ws(ctx, workspace_dir)
+    release = lifecycle.set_notes(ws, parse_ref(ref), text or "", reason)
+    if as_json:
+        echo_json({"release": release.ref, "notes": release.notes})
+    else:
+        console().print(literal(f"Updated the notes of {release.ref}"))
+
+
+@click.command()
+@click.argument("ref", metavar="MODEL@VERSION")
+@click.option("--profile", "-p", "profile_name", required=True,
+              help="Device profile to deploy on.")
+@click.option("--reason", required=True, help=_REASON_HELP)
+@click.option("--force", is_flag=True,
+              help="Deploy without a passing check on the profile (recorded as an override).")
+@workspace_option
+@json_option
+@click.pass_context
+def deploy(ctx: click.Context, ref: str, profile_name: str, reason: str, force: bool,
+           workspace_dir: Path | None, as_json: bool) -> None:
+    """Make a release the live one on a device profile.
+
+    Needs release notes and a passing 'devtrack check' of the release on that profile under
+    its current settings; --force deploys without the check and records the override.
+    Rejected and yanked releases cannot be deployed.
+
+    \b
+    Example:
+      devtrack deploy kws@1.2.0 --profile phone-4t --reason "faster, same accuracy"
+    """
+    ws = open_ws(ctx, workspace_dir)
+    release = lifecycle.resolve_release(ws, parse_ref(ref), profile_name)
+    d = lifecycle.deploy(ws, release, profile_name, reason, force=force)
+    if as_json:
+        echo_json(d.to_dict())
+        return
+    out = console()
+    replaced = f" (replaces {d.model}@{d.replaced})" if d.replaced else ""
+    out.print(literal(f"Deployed {d.ref} on {d.profile}{replaced}"))
+    if d.forced:
+        out.print(literal("  forced: deployed without a passing check; the override is "
+                          "recorded"), style="yellow")
+    else:
+        out.print(literal(f"  check #{d.check_id} passed"))
+
+
+def history_view(deployments: list[Deployment], title: str) -> Group:
+    """One entry per deployment, oldest first: a header line, then the reason indented.
+
+    A list rather than a table, so a long reason or version never squeezes the rest at 80
+    columns.
+    """
+    parts: list[RenderableType] = [Text(title, style="bold")]
+    for d in deployments:
+        head = Text(f"{short_time(d.deployed_at)}  ")
+        head.append_text(literal(d.profile))
+        head.append("  ")
+        head.append("forced deploy" if d.forced else d.kind,
+                    style="yellow bold" if d.forced else "bold")
+        head.append(" ")
+        head.append_text(literal(d.ref))
+        head.append_text(literal(f"  replaced {d.replaced or 'nothing'}  by {d.deployed_by}"))
+        if d.live:
+            head.append("  live", style="green bold")
+        parts += [head, Padding(literal(d.reason), (0, 0, 0, 4), expand=False)]
+    return Group(*parts)
+
+
+@click.command()
+@click.argument("model")
+@click.option("--profile", "-p", "profile_name", help="Only deployments on this profile.")
+@workspace_option
+@json_option
+@click.pass_context
+def history(ctx: click.Context, model: str, profile_name: str | None,
+            workspace_dir: Path | None, as_json: bool) -> None:
+    """Show who deployed what, where, when and why, and what it replaced.
+
+    Example: devtrack history kws --profile phone-4t
+    """
+    check_model_name(model)
+    ws = open_ws(ctx, workspace_dir)
+    rows = lifecycle.history(ws, model, profile_name)
+    where = f" on {profile_name}" if profile_name else ""
+    if as_json:
+        echo_json([d.to_dict() for d in rows])
+    elif not rows:
+        console().print(literal(f"{model} was never deployed{where}. Deploy a release: "
+                                f"devtrack deploy {model}@VERSION --profile NAME --reason TEXT"))
+    else:
+        console().print(history_view(rows, f"Deployments of {model}{where}"))
+
+
+def plan_table(plan: RollbackPlan) -> Table:
+    table = Table(title="Releases considered, in order of preference", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("release", overflow="fold")
+    table.add_column("status")
+    table.add_column("why", overflow="fold", ratio=1)
+    for number, a in enumerate(plan.ranked, start=1):
+        if a.chosen:
+            why = Text("chosen", style="green bold")
+            if a.budgets:
+                why.append(": " + ", ".join(budget_figure(b) for b in a.budgets))
+        else:
+            why = literal("; ".join(a.reasons))
+        table.add_row(str(number), literal(a.version), a.status, why)
+    return table
+
+
+@click.command()
+@click.argument("model")
+@click.option("--profile", "-p", "profile_name", required=True,
+              help="Device profile to roll back on.")
+@click.option("--reason", help=_REASON_HELP + " Required unless --dry-run.")
+@click.option("--to", "to", metavar="VERSION", help="Roll back to this release (if it qualifies).")
+@click.option("--dry-run", is_flag=True, help="Show the proposal; change nothing.")
+@workspace_option
+@json_option
+@click.pass_context
+def rollback(ctx: click.Context, model: str, profile_name: str, reason: str | None,
+             to: str | None, dry_run: bool, workspace_dir: Path | None,
+             as_json: bool) -> None:
+    """Go back to an earlier release on a profile, and say why the others were passed over.
+
+    The target is the most recent release before the current deployment that was approved
+    or deployed before, is not rejected or yanked, has results on the profile under its
+    current settings, and passes the profile's budgets. Exit 1 when none qualifies.
+
+    \b
+    Examples:
+      devtrack rollback kws --profile phone-4t --dry-run
+      devtrack rollback kws --profile phone-4t --reason "crash reports on 1.3.0"
+    """
+    check_model_name(model)
+    ws = open_ws(ctx, workspace_dir)
+    try:
+        result = lifecycle.rollback(ws, model, profile_name, reason, to=to, dry_run=dry_run)
+    except NoRollbackTarget as exc:
+        if as_json:
+            echo_json({**exc.plan.to_dict(), "dry_run": dry_run, "deployment": None})
+        else:
+            out = console()
+            out.print(literal(f"Rollback of {model} on {exc.plan.profile} from "
+                              f"{exc.plan.current}: no release qualifies"))
+            out.print(plan_table(exc.plan))
+        raise
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    out = console()
+    plan = result.plan
+    head = literal(f"Rollback of {model} on {plan.profile}: {plan.current} → {plan.target}")
+    if result.deployment is None:
+        head.append("  (dry run: nothing was changed)", style="yellow")
+    out.print(head)
+    out.print(plan_table(plan))
+    if result.deployment is not None:
+        out.print(literal(f"Deployed {result.deployment.ref} on {plan.profile} "
+                          f"(replaces {model}@{plan.current})"))
+
+
+@click.group()
+def audit() -> None:
+    """Check the audit trail.
+
+    Example: devtrack audit verify
+    """
+
+
+@audit.command()
+@workspace_option
+@json_option
+@click.pass_context
+def verify(ctx: click.Context, workspace_dir: Path | None, as_json: bool) -> int:
+    """Recompute the events' hash chain; exit 1 naming the first altered or removed event.
+
+    Example: devtrack audit verify --json
+    """
+    ws = open_ws(ctx, workspace_dir)
+    result = lifecycle.verify_audit(ws)
+    if as_json:
+        echo_json(result.to_dict())
+    elif result.ok:
+        console().print(f"Audit trail intact: {result.events} events, hash chain verified.")
+    if result.problem is not None:
+        click.echo(f"error: audit trail broken: {result.problem.message}", err=True)
+        return 1
+    return 0
+
+
+COMMANDS: list[click.Command] = [promote, notes, deploy, history, rollback, audit]
