@@ -257,7 +257,7 @@ class Store:
     ) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, params)
         names = [col[0] for col in cursor.description or ()]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def one(
         self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()

@@ -303,7 +303,8 @@ def results(ctx: click.Context, ref: str, profile_name: str | None, samples: boo
                    "--profile NAME")
     else:
         out = console()
-        out.print(runs_table(runs, f"Runs of {release.ref}", wide=out.width >= 120))
+        out.print(runs_table(runs, f"Runs of {release.ref}", wide=out.width >= 120,
+                             one_release=True))
 
 
 COMMANDS = [profiles, bench, results]

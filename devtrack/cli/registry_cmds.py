@@ -163,7 +163,10 @@ def releases(ctx: click.Context, model: str | None, workspace_dir: Path | None,
     elif not items:
         click.echo("No releases yet. Add one: devtrack register FILE --model NAME --version 1.0.0")
     else:
-        console().print(releases_table(items, f"Releases of {model}" if model else "Releases"))
+        out = console()
+        out.print(releases_table(items, f"Releases of {model}" if model else "Releases",
+                                 one_model=model is not None,
+                                 width=out.width))
 
 
 @click.command()

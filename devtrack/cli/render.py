@@ -49,20 +49,36 @@ def models_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def releases_table(releases: list[Release], title: str) -> Table:
+def releases_table(releases: list[Release], title: str, one_model: bool = False,
+                   width: int = 80) -> Table:
+    """One row per release; figures never wrap. On a narrow terminal the params and created
+    columns are left out (``show`` has them) and the notes take what width is left."""
+    headers = ["version" if one_model else "release", "status", "format", "size", "quant",
+               "params", "created"]
+    rows = [[rel.version if one_model else rel.ref, rel.status, rel.format,
+             human_size(rel.size_bytes), rel.summary.quantization, f"{rel.summary.params:,}",
+             rel.created_at[:10]] for rel in releases]
+    keep = list(range(len(headers)))
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def notes_room() -> int:
+        return width - sum(widths[i] for i in keep) - 3 * (len(keep) + 1) - 1
+
+    for optional in (headers.index("created"), headers.index("params")):
+        if notes_room() < 24:
+            keep.remove(optional)
     table = Table(title=title, title_justify="left")
-    for name, justify in (("release", "left"), ("status", "left"), ("format", "left"),
-                          ("size", "right"), ("quant", "left"), ("params", "right"),
-                          ("created", "left"), ("notes", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for rel in releases:
-        notes = literal(first_line(rel.notes))
+    for i in keep:
+        justify = "right" if headers[i] in ("size", "params") else "left"
+        table.add_column(headers[i], justify=justify, no_wrap=True,  # type: ignore[arg-type]
+                         min_width=widths[i])
+    table.add_column("notes", no_wrap=True, overflow="ellipsis", max_width=max(8, notes_room()))
+    for rel, row in zip(releases, rows, strict=True):
+        notes = literal(first_line(rel.notes, 200))
         if rel.same_artifact_as:
             notes.append(f" (same artifact as {', '.join(rel.same_artifact_as)})", style="yellow")
-        table.add_row(
-            literal(rel.ref), rel.status, rel.format, human_size(rel.size_bytes),
-            rel.summary.quantization, f"{rel.summary.params:,}", short_time(rel.created_at), notes,
-        )
+        cells = [row[i] for i in keep]
+        table.add_row(literal(cells[0]), *cells[1:], notes)
     return table
 
 
@@ -203,16 +219,18 @@ def evaluation_text(run: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False) -> Group:
+def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False,
+               one_release: bool = False) -> Group:
     """Runs as a table that fits 80 columns; ``wide`` adds init/first/CV/load columns.
 
     Errors and warnings go below the table as numbered notes so the figures stay readable;
     evaluated runs get an accuracy column and a line each with accuracy and fidelity.
     """
     table = Table(title=title, title_justify="left")
-    columns = [("release", "left"), ("profile", "left"), ("status", "left"), ("n", "right"),
-               ("p50 ms", "right"), ("p90 ms", "right"), ("p99 ms", "right"),
-               ("peak MB", "right")]
+    columns = [] if one_release else [("release", "left")]
+    columns += [("profile", "left"), ("status", "left"), ("n", "right"),
+                ("p50 ms", "right"), ("p90 ms", "right"), ("p99 ms", "right"),
+                ("peak MB", "right")]
     if wide:
         columns += [("init ms", "right"), ("first ms", "right"), ("CV", "right"),
                     ("load Δ MB", "right")]
@@ -220,7 +238,8 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False) -> Gr
     if evaluated:
         columns.append(("accuracy", "right"))
     for name, justify in columns:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column(name, justify=justify,  # type: ignore[arg-type]
+                         no_wrap=name not in ("release", "profile"))
     notes: list[Text] = []
     for run in runs:
         ok = run["status"] == "ok"
@@ -231,8 +250,10 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False) -> Gr
             status.append(f" [{len(notes) + 1}]", style="yellow")
             notes.append(Text(f"[{len(notes) + 1}] run {run['run_id']}: " + "; ".join(remarks),
                               style="red" if not ok else "yellow"))
-        cells: list[Text | str] = [
-            literal(f"{run['model']}@{run['version']}"), literal(run["profile"]), status,
+        cells: list[Text | str] = [] if one_release else [
+            literal(f"{run['model']}@{run['version']}")]
+        cells += [
+            literal(run["profile"]), status,
             str(run["n"] or "-"), _ms(run["p50_ms"]), _ms(run["p90_ms"]), _ms(run["p99_ms"]),
             _mb(run["peak_rss_mb"]),
         ]
