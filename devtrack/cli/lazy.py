@@ -26,6 +26,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "bench": ("bench_cmds", "bench", "Measure latency and memory of releases on device "
               "profiles, each in a fresh process."),
     "results": ("bench_cmds", "results", "Show the stored benchmark runs of a release."),
+    "dataset": ("dataset_cmds", "dataset", "Evaluation datasets: .npz files that bench runs "
+                "releases on for accuracy and fidelity."),
     "compare": ("review_cmds", "compare", "Compare release B with release A: what changed, "
                 "and every metric with a verdict."),
     "check": ("review_cmds", "check",
@@ -42,6 +44,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "rollback": ("lifecycle_cmds", "rollback", "Go back to an earlier release on a profile, "
                  "and say why the others were passed over."),
     "audit": ("lifecycle_cmds", "audit", "Check the audit trail."),
+    "demo": ("demo_cmds", "demo",
+             "Build a demo workspace in DIRECTORY (default ./devtrack-demo) and open it."),
     "tui": ("tui_cmds", "tui", "Open the release-review app (also what devtrack alone does)."),
 }
 
