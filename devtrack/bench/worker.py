@@ -258,13 +258,14 @@ def _block_size(est_ns: float, check_ns: int, remaining_s: float) -> int:
 
 def measure_loop(session: RuntimeSession, feeds: dict[str, np.ndarray], rule: StoppingRule,
                  est_ns: float) -> tuple[np.ndarray, float, str]:
-    """Time ``session.run(feeds)`` until ``rule`` says stop.
+    """Time the session's bound inference call (see ``RuntimeSession.bind``) until ``rule``
+    says stop.
 
     Returns (samples in ns as int64, loop seconds, stop reason). Inside a block nothing but
     the run call and one store into a preallocated int64 array happens; growing the array,
     the stopping rule and the next block size are dealt with between blocks.
     """
-    run = session.run
+    invoke = session.bind(feeds)
     clock = time.perf_counter_ns
     buf = np.zeros(max(1024, min(1 << 16, int(rule.max_time_s * 1e9 / max(est_ns, 1.0)) + 64)),
                    dtype=np.int64)
@@ -282,7 +283,7 @@ def measure_loop(session: RuntimeSession, feeds: dict[str, np.ndarray], rule: St
             buf = grown
         for i in range(n, n + block):
             t0 = clock()
-            run(feeds)
+            invoke()
             buf[i] = clock() - t0
         c0 = clock()
         est_ns = float(buf[n:n + block].mean())

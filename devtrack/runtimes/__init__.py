@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -68,6 +69,15 @@ class RuntimeSession(Protocol):
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """One inference; returns the outputs in ``outputs`` order."""
+        ...
+
+    def bind(self, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
+        """Put ``feeds`` in place and return the call the measured loop times.
+
+        That call is the runtime's inference call alone (onnxruntime ``run``, LiteRT
+        ``invoke`` / ``run_by_index``), as LiteRT's benchmark_model and onnxruntime_perf_test
+        time it: copying inputs in and outputs out is the app's cost, not the model's.
+        """
         ...
 
     def start_op_profile(self) -> bool:

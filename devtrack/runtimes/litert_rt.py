@@ -7,9 +7,11 @@ Falls back to ``tflite_runtime``, then ``tensorflow.lite``, when ``ai_edge_liter
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -227,6 +229,10 @@ class LiteRTInterpreterSession:
             raise (_unavailable(self._backend, self._path, str(exc)) or exc) from None
         return [interp.get_tensor(index) for index in self._out]
 
+    def bind(self, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
+        self.run(feeds)  # resizes if needed and sets the input tensors
+        return self._interp.invoke
+
     def start_op_profile(self) -> bool:
         return False  # no profiler in LiteRT's Python Interpreter API
 
@@ -317,6 +323,10 @@ class LiteRTCompiledModelSession:
             raise (_unavailable(self._backend, self._path, str(exc), self._custom_ops)
                    or exc) from None
         return [buf.read(n, dtype).reshape(shape) for buf, n, dtype, shape in self._out_spec]
+
+    def bind(self, feeds: dict[str, np.ndarray]) -> Callable[[], object]:
+        self.run(feeds)  # resizes if needed and writes the input buffers
+        return functools.partial(self._cm.run_by_index, 0, self._in_bufs, self._out_bufs)
 
     def start_op_profile(self) -> bool:
         return False  # CompiledModel has no Python profiling hook either
