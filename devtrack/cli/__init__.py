@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from devtrack import __version__
+from devtrack.cli.lazy import LazyGroup
 from devtrack.errors import DevtrackError
 
 EXIT_OK = 0
@@ -17,6 +18,7 @@ EXIT_INTERRUPTED = 130
 
 
 @click.group(
+    cls=LazyGroup,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
@@ -43,18 +45,9 @@ def cli(ctx: click.Context, workspace_dir: Path | None) -> None:
     ctx.ensure_object(dict)
     ctx.obj["workspace_dir"] = workspace_dir
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        from devtrack.cli.tui_cmds import open_app_or_help
 
-
-def _register_commands() -> None:
-    from devtrack.cli import bench_cmds, registry_cmds
-
-    for module in (registry_cmds, bench_cmds):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register_commands()
+        open_app_or_help(ctx, workspace_dir)  # the app on a terminal, this help otherwise
 
 
 def main(argv: list[str] | None = None) -> int:

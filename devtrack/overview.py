@@ -1,0 +1,511 @@
+"""Fast read-only queries behind the review app: model lines, release tables, details, audit."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from devtrack.core.budgets import FAIL, MISSING, PASS, BudgetResult, Figures, evaluate_budgets
+from devtrack.core.profile import Budgets, Profile
+from devtrack.core.refs import ReleaseRef
+from devtrack.core.release import Release
+from devtrack.errors import DevtrackError
+from devtrack.workspace import Workspace
+
+DEFAULT_LATENCY_REGRESSION_PCT = 5.0  # the latency noise floor DESIGN.md names
+DEFAULT_ACCURACY_DROP = 0.01
+MIB = 1024 * 1024
+
+BUDGET_NONE = "none"  # the profile sets no budget this release can be judged on
+BUDGET_NO_RUN = "no run"  # the release was not measured on the profile
+
+
+@dataclass(frozen=True)
+class ModelOverview:
+    """One model line with its release counts by status and its live deployments."""
+
+    name: str
+    task: str
+    releases: int
+    candidates: int
+    approved: int
+    rejected: int
+    yanked: int
+    latest: str | None
+    live_deployments: int
+
+
+@dataclass(frozen=True)
+class ReleaseOverview:
+    """One row of the releases table: a release and its latest figures on one profile."""
+
+    id: int
+    model: str
+    version: str
+    status: str
+    created_at: str
+    format: str
+    size_bytes: int
+    quantization: str
+    params: int
+    notes: str
+    parent: str | None
+    deployed_on: tuple[str, ...]
+    run_status: str | None  # status of the newest run on the profile; None = never measured
+    run_error: str | None
+    runs: int  # runs on the profile, any status
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    peak_rss_mb: float | None = None
+    accuracy: float | None = None
+    warnings: tuple[str, ...] = ()
+    stale: bool = False  # the figures were measured under an older version of the profile
+    budget: str = BUDGET_NO_RUN  # pass | fail | missing | none | no run
+    budget_results: tuple[BudgetResult, ...] = ()
+    baseline_version: str | None = None  # the earlier release the deltas are against
+    p50_change_pct: float | None = None
+    memory_change_pct: float | None = None
+    accuracy_change: float | None = None
+    regressions: tuple[str, ...] = ()  # human sentences, one per regressed metric
+    regressed_metrics: tuple[str, ...] = ()  # "p50_ms", "peak_rss_mb", "accuracy"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}@{self.version}"
+
+    @property
+    def size_mb(self) -> float:
+        return self.size_bytes / MIB
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.regressions)
+
+
+@dataclass(frozen=True)
+class ReleaseTable:
+    """Every release of a model line as seen on one profile."""
+
+    model: str
+    profile: str | None
+    profile_hash: str | None
+    budgets: dict[str, float]
+    rows: list[ReleaseOverview]
+    profile_error: str | None = None
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    """Everything measured for one release on one profile, newest run first."""
+
+    profile: str
+    runs: list[dict[str, Any]]
+    latest_ok: dict[str, Any] | None
+    evaluation: dict[str, Any] | None
+    budget_results: list[BudgetResult]
+    current_hash: str | None
+    deployed: bool
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.latest_ok and self.current_hash
+                    and self.latest_ok["profile_hash"] != self.current_hash)
+
+
+@dataclass(frozen=True)
+class ReleaseDetail:
+    """One release with its lineage, per-profile results, deployments and audit events."""
+
+    release: Release
+    lineage: list[str]  # parent chain, nearest first
+    children: list[str]
+    profiles: list[ProfileResult]
+    deployments: list[dict[str, Any]]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def list_model_overview(ws: Workspace) -> list[ModelOverview]:
+    """Every model line with counts, in one query."""
+    rows = ws.store.query(
+        "SELECT m.name, m.task, COUNT(r.id) AS releases, "
+        "COALESCE(SUM(r.status = 'candidate'), 0) AS candidates, "
+        "COALESCE(SUM(r.status = 'approved'), 0) AS approved, "
+        "COALESCE(SUM(r.status = 'rejected'), 0) AS rejected, "
+        "COALESCE(SUM(r.status = 'yanked'), 0) AS yanked, "
+        "(SELECT version FROM releases WHERE model_id = m.id ORDER BY id DESC LIMIT 1) AS latest, "
+        "(SELECT COUNT(*) FROM deployments d WHERE d.model_id = m.id AND d.ended_at IS NULL) "
+        "AS live FROM models m LEFT JOIN releases r ON r.model_id = m.id "
+        "GROUP BY m.id ORDER BY m.name"
+    )
+    return [ModelOverview(row["name"], row["task"], row["releases"], row["candidates"],
+                          row["approved"], row["rejected"], row["yanked"], row["latest"],
+                          row["live"]) for row in rows]
+
+
+def profiles_with_runs(ws: Workspace, model: str) -> dict[str, int]:
+    """Profile name -> number of runs of the model's releases on it."""
+    rows = ws.store.query(
+        "SELECT runs.profile AS profile, COUNT(*) AS n FROM runs "
+        "JOIN releases r ON r.id = runs.release_id JOIN models m ON m.id = r.model_id "
+        "WHERE m.name = ? GROUP BY runs.profile", (model,))
+    return {row["profile"]: row["n"] for row in rows}
+
+
+def default_profile(ws: Workspace, model: str, names: list[str]) -> str | None:
+    """The profile to show first: where the model was measured most, else the first name."""
+    counts = profiles_with_runs(ws, model)
+    measured = [n for n in names if n in counts]
+    if measured:
+        return max(measured, key=lambda n: (counts[n], -names.index(n)))
+    return names[0] if names else None
+
+
+_RELEASES_SQL = """
+SELECT r.id, r.version, r.status, r.created_at, r.notes, a.format, a.size_bytes,
+       json_extract(r.summary, '$.quantization') AS quantization,
+       json_extract(r.summary, '$.params') AS params, p.version AS parent
+FROM releases r
+JOIN artifacts a ON a.sha256 = r.artifact_sha256
+LEFT JOIN releases p ON p.id = r.parent_id
+WHERE r.model_id = ?
+ORDER BY r.id
+"""
+
+# The newest ok run and the newest run of any other status, per release, on one profile.
+_RUNS_SQL = """
+SELECT id, release_id, status, error, profile_hash, p50_ms, p90_ms, peak_rss_mb, warnings,
+       n_runs
+FROM (
+  SELECT runs.id, runs.release_id, runs.status, runs.error, runs.profile_hash, runs.p50_ms,
+         runs.p90_ms, runs.peak_rss_mb, runs.warnings,
+         ROW_NUMBER() OVER (PARTITION BY runs.release_id, runs.status = 'ok'
+                            ORDER BY runs.profile_hash = :hash DESC, runs.id DESC) AS rn,
+         COUNT(*) OVER (PARTITION BY runs.release_id) AS n_runs
+  FROM runs JOIN releases r ON r.id = runs.release_id
+  WHERE r.model_id = :model AND runs.profile = :profile
+) AS ranked
+WHERE rn = 1
+"""
+
+# The newest accuracy per release on the profile, from any ok run (timing-only runs have none).
+_ACCURACY_SQL = """
+SELECT runs.release_id, runs.profile_hash, e.accuracy
+FROM evaluations e JOIN runs ON runs.id = e.run_id JOIN releases r ON r.id = runs.release_id
+WHERE r.model_id = ? AND runs.profile = ? AND runs.status = 'ok' AND e.accuracy IS NOT NULL
+ORDER BY e.id
+"""
+
+
+def _model_id(ws: Workspace, model: str) -> int:
+    from devtrack.registry import require_model
+
+    return require_model(ws, model)
+
+
+def _deployed_map(ws: Workspace, model_id: int) -> dict[int, list[str]]:
+    deployed: dict[int, list[str]] = {}
+    for row in ws.store.query(
+            "SELECT release_id, profile FROM deployments WHERE model_id = ? AND ended_at IS NULL "
+            "ORDER BY profile", (model_id,)):
+        deployed.setdefault(row["release_id"], []).append(row["profile"])
+    return deployed
+
+
+def measured_hash(profile: Profile | None) -> str | None:
+    """The hash runs store for ``profile``: its settings as ``devtrack bench`` applies them."""
+    if profile is None:
+        return None
+    from devtrack.benchmarking import BenchOverrides
+
+    return BenchOverrides().apply(profile).hash
+
+
+def load_profile_or_error(ws: Workspace, name: str) -> tuple[Profile | None, str | None]:
+    """The profile called ``name``, or None and the one-line reason it cannot be used."""
+    from devtrack.profiles import load_profile
+
+    try:
+        return load_profile(name, ws.root), None
+    except DevtrackError as exc:
+        return None, str(exc)
+
+
+def profile_names(ws: Workspace) -> list[str]:
+    """The names of every valid device profile (workspace and shipped)."""
+    from devtrack.profiles import list_profiles
+
+    return [entry.name for entry in list_profiles(ws.root) if entry.ok]
+
+
+def budget_verdict(results: list[BudgetResult] | tuple[BudgetResult, ...]) -> str:
+    """One word for a set of budget results: fail beats missing beats pass."""
+    if not results:
+        return BUDGET_NONE
+    statuses = {r.status for r in results}
+    if FAIL in statuses:
+        return FAIL
+    if MISSING in statuses:
+        return MISSING
+    return PASS
+
+
+class _SetBudgets:
+    """A profile's budgets with ``items()`` worked out once: it runs ``asdict`` on every
+    call, which judging a thousand releases would repeat a thousand times."""
+
+    def __init__(self, budgets: Budgets) -> None:
+        self._items = budgets.items()
+
+    def items(self) -> dict[str, float]:
+        return self._items
+
+
+def judge_budgets(profile: Profile | Budgets | _SetBudgets | None, p90_ms: float | None,
+                  peak_rss_mb: float | None, size_bytes: int,
+                  accuracy: float | None) -> list[BudgetResult]:
+    """A profile's absolute budgets judged on one release's figures."""
+    if profile is None:
+        return []
+    budgets = profile.budgets if isinstance(profile, Profile) else profile
+    figures = Figures(p90_ms=p90_ms, peak_rss_mb=peak_rss_mb, size_mb=size_bytes / MIB,
+                      accuracy=accuracy)
+    return evaluate_budgets(cast(Budgets, budgets), figures)
+
+
+def regression_limits(profile: Profile | None) -> tuple[float, float, float]:
+    """(latency %, memory %, accuracy drop) beyond which a change counts as a regression.
+
+    Memory shares the latency limit, as in ``devtrack trend``.
+    """
+    budgets = profile.budgets if profile is not None else None
+    latency = (budgets.max_latency_regression_pct if budgets is not None
+               and budgets.max_latency_regression_pct is not None
+               else DEFAULT_LATENCY_REGRESSION_PCT)
+    drop = (budgets.max_accuracy_drop if budgets is not None
+            and budgets.max_accuracy_drop is not None else DEFAULT_ACCURACY_DROP)
+    return latency, latency, drop
+
+
+def _pct(new: float | None, old: float | None) -> float | None:
+    if new is None or old is None or old <= 0:
+        return None
+    return (new / old - 1.0) * 100.0
+
+
+@dataclass
+class _Previous:
+    """The last release with a value of one metric: its version, value and profile hash."""
+
+    version: str
+    value: float
+    profile_hash: str
+
+
+def release_overview(ws: Workspace, model: str, profile: str | None) -> ReleaseTable:
+    """Every release of ``model`` with its figures on ``profile``, in four queries in all.
+
+    Figures come from the newest ok run, preferring one under the profile's current
+    settings (as ``devtrack trend`` does). Each metric is compared with the previous release
+    that has that metric under the same profile hash — runs taken under other settings are
+    never compared — and counts as a regression beyond the profile's limits: latency and
+    memory by ``max_latency_regression_pct`` (default 5%), accuracy by ``max_accuracy_drop``
+    (default 0.01). This is the quick, sample-free reading of ``devtrack trend``'s rule;
+    ``trend`` also requires a p50 change to be significant on the stored samples.
+    """
+    model_id = _model_id(ws, model)
+    loaded, error = load_profile_or_error(ws, profile) if profile else (None, None)
+    current_hash = measured_hash(loaded)
+    releases = ws.store.query(_RELEASES_SQL, (model_id,))
+    deployed = _deployed_map(ws, model_id)
+    latest_ok: dict[int, dict[str, Any]] = {}
+    latest_other: dict[int, dict[str, Any]] = {}
+    accuracy: dict[int, float] = {}
+    if profile:
+        params = {"model": model_id, "profile": profile, "hash": current_hash or ""}
+        for run in ws.store.query(_RUNS_SQL, params):
+            target = latest_ok if run["status"] == "ok" else latest_other
+            target[run["release_id"]] = run
+        for row in ws.store.query(_ACCURACY_SQL, (model_id, profile)):
+            ok = latest_ok.get(row["release_id"])
+            if ok is not None and row["profile_hash"] == ok["profile_hash"]:
+                accuracy[row["release_id"]] = row["accuracy"]
+    latency_limit, memory_limit, drop_limit = regression_limits(loaded)
+    budgets = _SetBudgets(loaded.budgets) if loaded is not None else None
+    rows: list[ReleaseOverview] = []
+    previous: dict[str, _Previous] = {}
+    for rel in releases:
+        rid = rel["id"]
+        ok = latest_ok.get(rid)
+        other = latest_other.get(rid)
+        newest = max((r for r in (ok, other) if r is not None), key=lambda r: r["id"],
+                     default=None)
+        acc = accuracy.get(rid)
+        fields_: dict[str, Any] = {}
+        if ok is not None:
+            results = judge_budgets(budgets, ok["p90_ms"], ok["peak_rss_mb"],
+                                    rel["size_bytes"], acc)
+            fields_.update(
+                p50_ms=ok["p50_ms"], p90_ms=ok["p90_ms"], peak_rss_mb=ok["peak_rss_mb"],
+                accuracy=acc, warnings=tuple(json.loads(ok["warnings"] or "[]")),
+                stale=current_hash is not None and ok["profile_hash"] != current_hash,
+                budget=budget_verdict(results), budget_results=tuple(results))
+            fields_.update(_changes(rel["version"], ok, acc, previous, latency_limit,
+                                    memory_limit, drop_limit))
+        rows.append(ReleaseOverview(
+            id=rid, model=model, version=rel["version"], status=rel["status"],
+            created_at=rel["created_at"], format=rel["format"], size_bytes=rel["size_bytes"],
+            quantization=rel["quantization"] or "-", params=int(rel["params"] or 0),
+            notes=rel["notes"], parent=rel["parent"],
+            deployed_on=tuple(deployed.get(rid, ())),
+            run_status=newest["status"] if newest is not None else None,
+            run_error=newest["error"] if newest is not None else None,
+            runs=(newest or {}).get("n_runs", 0) or 0,
+            **fields_,
+        ))
+    return ReleaseTable(model=model, profile=profile, profile_hash=current_hash,
+                        budgets=loaded.budgets.items() if loaded is not None else {},
+                        rows=rows, profile_error=error)
+
+
+def _changes(version: str, run: dict[str, Any], acc: float | None,
+             previous: dict[str, _Previous], latency_limit: float, memory_limit: float,
+             drop_limit: float) -> dict[str, Any]:
+    """Deltas of one release against ``previous`` (updated in place) and its regressions."""
+    profile_hash = run["profile_hash"]
+    values = {"p50_ms": run["p50_ms"], "peak_rss_mb": run["peak_rss_mb"], "accuracy": acc}
+    out: dict[str, Any] = {}
+    regressions: dict[str, str] = {}
+    for metric, value in values.items():
+        if value is None:
+            continue
+        before = previous.get(metric)
+        previous[metric] = _Previous(version, float(value), profile_hash)
+        if before is None or before.profile_hash != profile_hash:
+            continue
+        if metric == "accuracy":
+            change = float(value) - before.value
+            out["accuracy_change"] = change
+            if -change > drop_limit:
+                regressions[metric] = (f"accuracy {change:+.4f} vs {before.version} "
+                                       f"(limit -{drop_limit:g})")
+            continue
+        pct = _pct(float(value), before.value)
+        limit = latency_limit if metric == "p50_ms" else memory_limit
+        if metric == "p50_ms":
+            out["p50_change_pct"] = pct
+            out["baseline_version"] = before.version
+        else:
+            out["memory_change_pct"] = pct
+        if pct is not None and pct > limit:
+            label = "p50" if metric == "p50_ms" else "peak memory"
+            regressions[metric] = f"{label} {pct:+.1f}% vs {before.version} (limit {limit:g}%)"
+    out["regressions"] = tuple(regressions.values())
+    out["regressed_metrics"] = tuple(regressions)
+    return out
+
+
+def release_detail(ws: Workspace, ref: ReleaseRef | str) -> ReleaseDetail:
+    """One release with everything the detail view shows, in a handful of queries."""
+    from devtrack.benchmarking import list_runs
+    from devtrack.registry import get_release
+
+    release = get_release(ws, ref)
+    family = {row["id"]: row for row in ws.store.query(
+        "SELECT id, version, parent_id FROM releases WHERE model_id = "
+        "(SELECT model_id FROM releases WHERE id = ?)", (release.id,))}
+    lineage: list[str] = []
+    seen = {release.id}
+    parent_id = family[release.id]["parent_id"]
+    while parent_id is not None and parent_id not in seen and parent_id in family:
+        seen.add(parent_id)
+        lineage.append(family[parent_id]["version"])
+        parent_id = family[parent_id]["parent_id"]
+    children = [row["version"] for row in family.values() if row["parent_id"] == release.id]
+    runs = list_runs(ws, release)
+    evaluations: dict[int, dict[str, Any]] = {}
+    if runs:
+        marks = ", ".join("?" for _ in runs)
+        for row in ws.store.query(
+                "SELECT e.*, d.name AS dataset FROM evaluations e "
+                f"LEFT JOIN datasets d ON d.id = e.dataset_id WHERE e.run_id IN ({marks}) "
+                "ORDER BY e.id", tuple(r["run_id"] for r in runs)):
+            evaluations[row["run_id"]] = row
+    deployments = ws.store.query(
+        "SELECT d.*, rr.version AS replaced_version FROM deployments d "
+        "LEFT JOIN releases rr ON rr.id = d.replaced_release_id "
+        "WHERE d.release_id = ? ORDER BY d.id", (release.id,))
+    live = {d["profile"] for d in deployments if d["ended_at"] is None}
+    by_profile: dict[str, list[dict[str, Any]]] = {}
+    for run in reversed(runs):
+        run["evaluation"] = _evaluation_view(evaluations.get(run["run_id"]))
+        by_profile.setdefault(run["profile"], []).append(run)
+    profiles = []
+    for name in sorted(by_profile.keys() | live):
+        profile_runs = by_profile.get(name, [])
+        loaded, _ = load_profile_or_error(ws, name)
+        ok = next((r for r in profile_runs if r["status"] == "ok"), None)
+        evaluation = next((r["evaluation"] for r in profile_runs
+                           if r["status"] == "ok" and r["evaluation"] is not None), None)
+        acc = evaluation.get("accuracy") if evaluation else None
+        results = (judge_budgets(loaded, ok["p90_ms"], ok["peak_rss_mb"], release.size_bytes,
+                                 acc) if ok is not None else [])
+        profiles.append(ProfileResult(
+            profile=name, runs=profile_runs, latest_ok=ok, evaluation=evaluation,
+            budget_results=results, current_hash=measured_hash(loaded),
+            deployed=name in live))
+    events = ws.store.query("SELECT * FROM events WHERE model = ? AND version = ? ORDER BY id",
+                            (release.model, release.version))
+    return ReleaseDetail(release=release, lineage=lineage, children=sorted(children),
+                         profiles=profiles, deployments=deployments, events=events)
+
+
+def compare_baseline(ws: Workspace, model: str, version: str) -> str | None:
+    """The release to compare ``version`` with by default: its parent, else the one before."""
+    row = ws.store.one(
+        "SELECT p.version AS parent, (SELECT version FROM releases WHERE model_id = r.model_id "
+        "AND id < r.id ORDER BY id DESC LIMIT 1) AS previous FROM releases r "
+        "JOIN models m ON m.id = r.model_id LEFT JOIN releases p ON p.id = r.parent_id "
+        "WHERE m.name = ? AND r.version = ?", (model, version))
+    if row is None:
+        return None
+    return row["parent"] or row["previous"]
+
+
+def release_versions(ws: Workspace, model: str) -> list[str]:
+    """The versions of a model line in registration order."""
+    return [row["version"] for row in ws.store.query(
+        "SELECT r.version FROM releases r JOIN models m ON m.id = r.model_id WHERE m.name = ? "
+        "ORDER BY r.id", (model,))]
+
+
+def _evaluation_view(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {
+        "dataset": row.get("dataset"),
+        "task": row.get("task"),
+        "accuracy": row.get("accuracy"),
+        "metrics": json.loads(row["metrics"]) if row.get("metrics") else {},
+        "fidelity": json.loads(row["fidelity"]) if row.get("fidelity") else None,
+        "nonfinite": bool(row.get("nonfinite")),
+    }
+
+
+def audit_events(ws: Workspace, model: str | None = None, kind: str | None = None,
+                 limit: int | None = None) -> list[dict[str, Any]]:
+    """Audit events, newest first, optionally of one model and one kind."""
+    clauses, params = [], []
+    if model is not None:
+        clauses.append("model = ?")
+        params.append(model)
+    if kind is not None:
+        clauses.append("kind = ?")
+        params.append(kind)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    tail = f" LIMIT {int(limit)}" if limit is not None else ""
+    return ws.store.query(f"SELECT * FROM events {where} ORDER BY id DESC{tail}", tuple(params))
+
+
+def event_kinds(ws: Workspace) -> list[str]:
+    return [row["kind"] for row in ws.store.query("SELECT DISTINCT kind FROM events ORDER BY kind")]

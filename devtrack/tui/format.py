@@ -1,0 +1,135 @@
+"""Presentation helpers: numbers, statuses and badges as rich ``Text`` (never markup)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+
+STATUS_STYLES = {
+    "candidate": "yellow",
+    "approved": "green",
+    "rejected": "red",
+    "yanked": "magenta",
+}
+BUDGET_STYLES = {"pass": "green", "fail": "bold red", "missing": "yellow", "none": "dim",
+                 "no run": "dim"}
+RUN_STYLES = {"ok": "green", "failed": "red", "aborted": "yellow"}
+
+
+def literal(value: Any) -> Text:
+    """User text exactly as typed: ``[red]`` stays ``[red]``."""
+    return Text("" if value is None else str(value))
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds with about four significant digits: 123.4, 12.34, 1.234, 0.00712."""
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:.1f}"
+    if value >= 10:
+        return f"{value:.2f}"
+    return f"{value:.3f}" if value >= 1 else f"{value:#.3g}"
+
+
+def mb(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def accuracy(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def size(size_bytes: int) -> str:
+    value = float(size_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def short_time(iso: str | None) -> str:
+    return "-" if not iso else iso.replace("T", " ")[:16]
+
+
+def first_line(text: str | None, width: int = 60) -> str:
+    stripped = (text or "").strip()
+    line = stripped.splitlines()[0] if stripped else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def status(value: str) -> Text:
+    return Text(value, style=STATUS_STYLES.get(value, ""))
+
+
+def budget(value: str) -> Text:
+    return Text(value, style=BUDGET_STYLES.get(value, ""))
+
+
+def run_status(value: str | None) -> Text:
+    if value is None:
+        return Text("not measured", style="dim")
+    return Text(value, style=RUN_STYLES.get(value, ""))
+
+
+def pct_change(value: float | None, limit: float, higher_is_worse: bool = True) -> Text:
+    """``+3.1%`` coloured red beyond ``limit`` in the bad direction, green beyond it the other."""
+    if value is None:
+        return Text("-", style="dim")
+    bad = value > limit if higher_is_worse else value < -limit
+    good = value < -limit if higher_is_worse else value > limit
+    return Text(f"{value:+.1f}%", style="bold red" if bad else "green" if good else "")
+
+
+def badges(profiles: tuple[str, ...] | list[str]) -> Text:
+    text = Text()
+    for i, name in enumerate(profiles):
+        if i:
+            text.append(" ")
+        text.append(f"▲{name}", style="bold cyan")
+    return text
+
+
+def join_text(*parts: Text | str, sep: str = " ") -> Text:
+    out = Text()
+    for i, part in enumerate(p for p in parts if p):
+        if i:
+            out.append(sep)
+        out.append(part if isinstance(part, Text) else Text(part))
+    return out
+
+
+_BUDGET_LABELS = {
+    "latency_p90_ms": ("p90≤", " ms"),
+    "peak_memory_mb": ("mem≤", " MB"),
+    "model_size_mb": ("size≤", " MB"),
+    "min_accuracy": ("acc≥", ""),
+    "max_latency_regression_pct": ("regr≤", "%"),
+    "max_accuracy_drop": ("drop≤", ""),
+}
+
+
+def budget_line(budgets: dict[str, float]) -> str:
+    """``p90≤20 ms · mem≤300 MB``: a profile's budgets in one short line."""
+    parts = []
+    for key, value in budgets.items():
+        label, unit = _BUDGET_LABELS.get(key, (f"{key} ", ""))
+        parts.append(f"{label}{value:g}{unit}")
+    return " · ".join(parts) or "none"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = str(value)
+    if len(text) >= 32 and all(c in "0123456789abcdef" for c in text):
+        return text[:12] + "…"  # a hash: the prefix identifies it
+    return text
+
+
+def payload_details(payload: dict[str, Any]) -> str:
+    """An event's payload as ``key=value, …`` with hashes shortened and empty values left out."""
+    return ", ".join(f"{k}={_short(v)}" for k, v in payload.items()
+                     if v not in (None, "", [], {}))

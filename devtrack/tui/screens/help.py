@@ -1,0 +1,100 @@
+"""``?``: every key binding active on the screen below, grouped by where it applies."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+GENERAL = (
+    ("?", "this help (any screen)"),
+    ("ctrl+p", "command palette: every screen and action by name"),
+    ("esc", "back, or close a dialog / clear the filter"),
+    ("tab / shift+tab", "move focus between panes and fields"),
+    ("j / k, ↑ / ↓", "move in lists and tables"),
+    ("enter", "open the highlighted row / confirm a dialog"),
+    ("mouse", "click rows, headers (sort), tabs and buttons; wheel scrolls"),
+)
+
+
+def _group_name(node: Any) -> str:
+    from textual.app import App
+
+    if isinstance(node, App):
+        return "Everywhere"
+    if isinstance(node, Screen):
+        return "This screen"
+    return f"In the {type(node).__name__}"
+
+
+def bindings_table(screen: Screen[Any]) -> Table:
+    """Every active binding of ``screen`` (focused widget, screen, app) with its description."""
+    table = Table(box=None, show_header=False, pad_edge=False, expand=True)
+    table.add_column("key", style="bold cyan", no_wrap=True, width=16)
+    table.add_column("action")
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for key, active in screen.active_bindings.items():
+        binding = active.binding
+        description = (binding.tooltip or binding.description
+                       or binding.action.replace("_", " "))
+        display = binding.key_display or screen.app.get_key_display(binding)
+        groups.setdefault(_group_name(active.node), []).append((display, description))
+        del key
+    order = ["This screen", *sorted(g for g in groups if g.startswith("In the")), "Everywhere"]
+    for group in order:
+        if group not in groups:
+            continue
+        table.add_row(Text(group, style="bold underline"), "")
+        seen = set()
+        for display, description in groups[group]:
+            if (display, description) in seen:
+                continue
+            seen.add((display, description))
+            table.add_row(display, Text(description))
+        table.add_row("", "")
+    table.add_row(Text("General", style="bold underline"), "")
+    for key, description in GENERAL:
+        table.add_row(key, description)
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """A scrollable list of bindings; ``esc``, ``q`` or ``?`` closes it."""
+
+    CSS_PATH = "help.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close"),
+        Binding("q", "close", "Close", show=False),
+        Binding("j", "scroll_down", "Down", show=False),
+        Binding("k", "scroll_up", "Up", show=False),
+    ]
+
+    def __init__(self, under: Screen[Any]) -> None:
+        super().__init__()
+        self.under = under
+
+    def compose(self) -> ComposeResult:
+        title = getattr(self.under, "HELP_TITLE", None) or type(self.under).__name__
+        with Vertical(id="help-box"):
+            yield Static(Text(f"Keys: {title}", style="bold"), id="help-title")
+            with VerticalScroll(id="help-scroll"):
+                yield Static(bindings_table(self.under), id="help-body")
+            yield Static(Text("esc, q or ? closes", style="dim"), id="help-foot")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-scroll").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_scroll_down(self) -> None:
+        self.query_one("#help-scroll", VerticalScroll).scroll_down()
+
+    def action_scroll_up(self) -> None:
+        self.query_one("#help-scroll", VerticalScroll).scroll_up()

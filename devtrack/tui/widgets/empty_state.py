@@ -1,0 +1,45 @@
+"""What an empty workspace shows instead of an empty table: how to add a release."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+GUIDE = (
+    ("No releases in this workspace yet.\n\n", "bold"),
+    ("Register a model file to start:\n", ""),
+    ('  devtrack register model.onnx -m kws -v 1.0.0 --notes "first build"\n',
+     "cyan"),
+    ("Measure it on a device profile:\n", ""),
+    ("  devtrack bench kws@1.0.0 --profile ci-host\n", "cyan"),
+)
+DEMO = (
+    ("Or build a complete example workspace to explore:\n", ""),
+    ("  devtrack demo\n", "cyan"),
+)
+FOOT = ("\nPress r to refresh once you have added one, q to quit.", "dim")
+
+
+def _has_demo() -> bool:
+    """Whether this devtrack has the ``demo`` command (the hint must not send users astray)."""
+    from devtrack.cli.lazy import LAZY_COMMANDS
+
+    return "demo" in LAZY_COMMANDS
+
+
+def guide_text() -> Text:
+    text = Text()
+    for part, style in GUIDE + (DEMO if _has_demo() else ()) + (FOOT,):
+        text.append(part, style=style)
+    return text
+
+
+class EmptyState(Static):
+    """A centred guide for a workspace with no releases."""
+
+    DEFAULT_CSS = """
+    EmptyState { width: 1fr; height: 1fr; padding: 1 2; content-align: left top; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(guide_text(), id=id)

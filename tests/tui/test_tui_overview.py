@@ -1,0 +1,112 @@
+"""devtrack.overview: the queries behind the app, usable without it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devtrack.errors import NotFoundError
+from devtrack.overview import (
+    audit_events,
+    compare_baseline,
+    default_profile,
+    event_kinds,
+    list_model_overview,
+    release_detail,
+    release_overview,
+)
+from devtrack.workspace import Workspace, open_workspace
+
+
+@pytest.fixture
+def ws(seeded: Path):  # type: ignore[no-untyped-def]
+    with open_workspace(seeded) as workspace:
+        yield workspace
+
+
+def test_models_with_counts_and_live_deployments(ws: Workspace) -> None:
+    models = {m.name: m for m in list_model_overview(ws)}
+    hand = models["hand-landmark"]
+    assert (hand.releases, hand.candidates, hand.approved, hand.rejected, hand.yanked) == (
+        5, 2, 2, 1, 0)
+    assert hand.latest == "1.4.0" and hand.live_deployments == 2
+    assert models["kws"].live_deployments == 1
+
+
+def test_release_rows_carry_figures_badges_budgets_and_deltas(ws: Workspace) -> None:
+    table = release_overview(ws, "hand-landmark", "big-core-1t")
+    rows = {r.version: r for r in table.rows}
+    assert [r.version for r in table.rows] == ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0"]
+    assert rows["1.1.0"].deployed_on == ("big-core-1t", "ci-host")
+    assert rows["1.1.0"].quantization == "int8 dynamic"
+    assert rows["1.1.0"].accuracy == pytest.approx(0.947)
+    assert rows["1.1.0"].p50_ms == pytest.approx(1.10, rel=0.02)
+    assert rows["1.1.0"].budget == "pass" and not rows["1.1.0"].stale
+    assert rows["1.1.0"].p50_change_pct == pytest.approx(-27, abs=2)
+    assert rows["1.3.0"].regressed_metrics == ("p50_ms",)
+    assert rows["1.3.0"].baseline_version == "1.2.0"
+    assert "p50 +5" in rows["1.3.0"].regressions[0]
+    assert rows["1.2.0"].regressed_metrics == ("accuracy",)
+    assert rows["1.4.0"].run_status is None and rows["1.4.0"].budget == "no run"
+    on_ci = {r.version: r for r in release_overview(ws, "hand-landmark", "ci-host").rows}
+    assert on_ci["1.4.0"].run_status == "failed" and "SIGSEGV" in on_ci["1.4.0"].run_error
+
+
+def test_a_budget_breach_fails_the_row(ws: Workspace) -> None:
+    (ws.root / "device_profiles" / "ci-host.toml").write_text(
+        'name = "ci-host"\n[measurement]\nmin_runs = 10\nmin_time_s = 0.1\nmax_time_s = 0.3\n'
+        "[budgets]\nlatency_p90_ms = 0.72\n", encoding="utf-8")
+    rows = {r.version: r for r in release_overview(ws, "hand-landmark", "ci-host").rows}
+    assert rows["1.0.0"].budget == "fail"
+    assert "breaks budget latency_p90_ms" in rows["1.0.0"].budget_results[0].message()
+    # budgets are part of the profile's settings: older runs are flagged as such
+    assert rows["1.0.0"].stale
+
+
+def test_runs_under_other_profile_settings_are_not_compared(ws: Workspace) -> None:
+    ws.store.conn.execute("UPDATE runs SET profile_hash = 'old' WHERE release_id = "
+                          "(SELECT id FROM releases WHERE version = '1.2.0' AND model_id = "
+                          "(SELECT id FROM models WHERE name = 'hand-landmark'))")
+    rows = {r.version: r for r in release_overview(ws, "hand-landmark", "big-core-1t").rows}
+    assert rows["1.2.0"].stale and rows["1.2.0"].p50_change_pct is None
+    # as in ``devtrack trend``: the release before was measured differently, so no verdict
+    assert rows["1.3.0"].baseline_version is None and not rows["1.3.0"].regressed
+
+
+def test_the_table_takes_a_fixed_number_of_queries(ws: Workspace) -> None:
+    statements: list[str] = []
+    ws.store.conn.set_trace_callback(statements.append)
+    release_overview(ws, "hand-landmark", "big-core-1t")
+    ws.store.conn.set_trace_callback(None)
+    selects = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]
+    assert len(selects) <= 5, selects
+
+
+def test_default_profile_is_where_the_model_was_measured_most(ws: Workspace) -> None:
+    names = ["big-core-1t", "ci-host", "iot-256mb", "phone-4t"]
+    assert default_profile(ws, "hand-landmark", names) == "ci-host"
+    assert default_profile(ws, "kws", names) == "ci-host"
+
+
+def test_detail_has_lineage_profiles_deployments_and_events(ws: Workspace) -> None:
+    detail = release_detail(ws, "hand-landmark@1.3.0")
+    assert detail.lineage == ["1.1.0", "1.0.0"] and detail.children == ["1.4.0"]
+    assert [p.profile for p in detail.profiles] == ["big-core-1t", "ci-host"]
+    big = detail.profiles[0]
+    assert big.latest_ok is not None and big.evaluation["accuracy"] == pytest.approx(0.956)
+    assert [e["kind"] for e in detail.events] == ["register", "bench", "bench"]
+    assert release_detail(ws, "hand-landmark@1.1.0").profiles[0].deployed
+    with pytest.raises(NotFoundError):
+        release_detail(ws, "hand-landmark@9.9")
+
+
+def test_audit_events_filter_and_kinds(ws: Workspace) -> None:
+    assert [e["id"] for e in audit_events(ws, limit=2)] == [23, 22]
+    assert {e["kind"] for e in audit_events(ws, model="kws", kind="deploy")} == {"deploy"}
+    assert event_kinds(ws) == ["bench", "deploy", "promote", "register"]
+
+
+def test_compare_baseline_is_the_parent_else_the_release_before(ws: Workspace) -> None:
+    assert compare_baseline(ws, "hand-landmark", "1.3.0") == "1.1.0"
+    assert compare_baseline(ws, "hand-landmark", "1.0.0") is None
