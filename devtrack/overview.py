@@ -495,16 +495,7 @@ def _evaluation_view(row: dict[str, Any] | None) -> dict[str, Any] | None:
 def audit_events(ws: Workspace, model: str | None = None, kind: str | None = None,
                  limit: int | None = None) -> list[dict[str, Any]]:
     """Audit events, newest first, optionally of one model and one kind."""
-    clauses, params = [], []
-    if model is not None:
-        clauses.append("model = ?")
-        params.append(model)
-    if kind is not None:
-        clauses.append("kind = ?")
-        params.append(kind)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    tail = f" LIMIT {int(limit)}" if limit is not None else ""
-    return ws.store.query(f"SELECT * FROM events {where} ORDER BY id DESC{tail}", tuple(params))
+    return ws.store.events(model, kind, newest_first=True, limit=limit)
 
 
 def event_kinds(ws: Workspace) -> list[str]:

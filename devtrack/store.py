@@ -316,7 +316,9 @@ class Store:
         self.set_meta("events_head", json.dumps([event["id"], event["hash"]]))
         return event
 
-    def events(self, model: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+    def events(self, model: str | None = None, kind: str | None = None,
+               newest_first: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
+        """Audit events in id order (or newest first), optionally of one model and kind."""
         clauses, params = [], []
         if model is not None:
             clauses.append("model = ?")
@@ -325,7 +327,10 @@ class Store:
             clauses.append("kind = ?")
             params.append(kind)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        return self.query(f"SELECT * FROM events {where} ORDER BY id", tuple(params))
+        order = "DESC" if newest_first else "ASC"
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        return self.query(f"SELECT * FROM events {where} ORDER BY id {order}{tail}",
+                          tuple(params))
 
     def verify_events(self) -> ChainProblem | None:
         head_text = self.meta("events_head")

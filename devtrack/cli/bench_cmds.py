@@ -16,7 +16,8 @@ from devtrack.cli.common import (
     open_ws,
     workspace_option,
 )
-from devtrack.cli.render import budget_summary, literal, runs_table
+from devtrack.cli.render import literal, runs_table
+from devtrack.core.budgets import budget_line
 from devtrack.core.inputspec import parse_fill_spec, parse_input_spec
 from devtrack.core.profile import Profile
 from devtrack.core.refs import parse_ref
@@ -57,7 +58,7 @@ def profiles(ctx: click.Context, workspace_dir: Path | None, as_json: bool) -> i
                               literal(f"INVALID: {e.error}"), style="red")
                 continue
             p = e.profile
-            budgets = budget_summary(p.budgets.items())
+            budgets = budget_line(p.budgets.items())
             table.add_row(
                 literal(p.name + ("" if e.source == "shipped" else " (own)")),
                 str(p.execution.threads),

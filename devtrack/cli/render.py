@@ -266,22 +266,3 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False,
     lines = [literal(f"run {run['run_id']} ({run['model']}@{run['version']} on "
                      f"{run['profile']}): {evaluation_text(run)}") for run in evaluated]
     return Group(table, *notes, *lines)
-
-
-_BUDGET_LABELS = {
-    "latency_p90_ms": ("p90", "{:g} ms"),
-    "peak_memory_mb": ("mem", "{:g} MB"),
-    "model_size_mb": ("size", "{:g} MB"),
-    "min_accuracy": ("acc≥", "{:g}"),
-    "max_latency_regression_pct": ("regr", "{:g}%"),
-    "max_accuracy_drop": ("acc drop", "{:g}"),
-}
-
-
-def budget_summary(budgets: dict[str, float]) -> str:
-    """``p90 20 ms · mem 300 MB · …``: a profile's budgets in one short line."""
-    parts = []
-    for key, value in budgets.items():
-        label, fmt = _BUDGET_LABELS.get(key, (key, "{:g}"))
-        parts.append(f"{label} {fmt.format(value)}".replace("≥ ", "≥"))
-    return " · ".join(parts) or "-"

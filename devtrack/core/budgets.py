@@ -74,3 +74,22 @@ def evaluate_budgets(budgets: Budgets, figures: Figures) -> list[BudgetResult]:
             status = PASS if value >= limit else FAIL
         results.append(BudgetResult(budget, metric, limit, value, status))
     return results
+
+
+_BUDGET_LABELS = {
+    "latency_p90_ms": ("p90≤", " ms"),
+    "peak_memory_mb": ("mem≤", " MB"),
+    "model_size_mb": ("size≤", " MB"),
+    "min_accuracy": ("acc≥", ""),
+    "max_latency_regression_pct": ("regr≤", "%"),
+    "max_accuracy_drop": ("drop≤", ""),
+}
+
+
+def budget_line(budgets: dict[str, float]) -> str:
+    """``p90≤20 ms · mem≤300 MB · …``: a profile's budgets in one short line."""
+    parts = []
+    for key, value in budgets.items():
+        label, unit = _BUDGET_LABELS.get(key, (f"{key} ", ""))
+        parts.append(f"{label}{value:g}{unit}")
+    return " · ".join(parts) or "none"

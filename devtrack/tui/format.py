@@ -6,6 +6,8 @@ from typing import Any
 
 from rich.text import Text
 
+from devtrack.core.budgets import budget_line as budget_line
+
 STATUS_STYLES = {
     "candidate": "yellow",
     "approved": "green",
@@ -101,23 +103,6 @@ def join_text(*parts: Text | str, sep: str = " ") -> Text:
     return out
 
 
-_BUDGET_LABELS = {
-    "latency_p90_ms": ("p90≤", " ms"),
-    "peak_memory_mb": ("mem≤", " MB"),
-    "model_size_mb": ("size≤", " MB"),
-    "min_accuracy": ("acc≥", ""),
-    "max_latency_regression_pct": ("regr≤", "%"),
-    "max_accuracy_drop": ("drop≤", ""),
-}
-
-
-def budget_line(budgets: dict[str, float]) -> str:
-    """``p90≤20 ms · mem≤300 MB``: a profile's budgets in one short line."""
-    parts = []
-    for key, value in budgets.items():
-        label, unit = _BUDGET_LABELS.get(key, (f"{key} ", ""))
-        parts.append(f"{label}{value:g}{unit}")
-    return " · ".join(parts) or "none"
 
 
 def _short(value: Any) -> str:
