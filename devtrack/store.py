@@ -10,11 +10,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devtrack.core.audit import GENESIS_HASH, ChainProblem, event_hash, verify_chain
 from devtrack.errors import WorkspaceError
 
 if TYPE_CHECKING:
     import sqlite_utils
+
+    from devtrack.core.audit import ChainProblem
+
+# devtrack.core.audit (hashlib) is imported where events are written or verified: read-only
+# commands such as `devtrack releases` start faster without it.
 
 DB_FILENAME = "devtrack.db"
 BUSY_TIMEOUT_MS = 10_000
@@ -299,6 +303,8 @@ class Store:
     ) -> dict[str, Any]:
         """Append one chained event. Call inside :meth:`transaction`."""
         last = self.one("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
+        from devtrack.core.audit import GENESIS_HASH, event_hash
+
         prev_hash = last["hash"] if last else GENESIS_HASH
         event: dict[str, Any] = {
             "id": (last["id"] + 1) if last else 1,
@@ -334,6 +340,8 @@ class Store:
 
     def verify_events(self) -> ChainProblem | None:
         head_text = self.meta("events_head")
+        from devtrack.core.audit import GENESIS_HASH, verify_chain
+
         head = tuple(json.loads(head_text)) if head_text else (0, GENESIS_HASH)
         return verify_chain(self.events(), (int(head[0]), str(head[1])))
 
