@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 from devtrack.builders.onnx_models import build_matmul_chain
-from devtrack.comparison import RerunSettings, measure_pair, measured_profile
 from devtrack.gate import check_release
+from devtrack.pairing import RerunSettings, measure_pair, measured_profile
 from devtrack.profiles import load_profile
 from devtrack.registry import RegisterRequest, register_release
 from devtrack.workspace import Workspace, init_workspace

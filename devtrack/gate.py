@@ -12,16 +12,11 @@ from devtrack.comparison import (
     STORED_RUNS_NOTE,
     AccuracyChange,
     LatencyChange,
-    PairedResult,
-    RerunSettings,
     accuracy_change,
-    check_runs_formats,
     check_same_model,
     latest_evaluation,
     latest_ok_run,
     load_profiles,
-    measure_pair,
-    measured_profile,
     paired_latency,
     store_pair,
     stored_latency,
@@ -32,6 +27,13 @@ from devtrack.core.profile import Profile
 from devtrack.core.release import Release
 from devtrack.core.significance import VERDICT_SLOWER
 from devtrack.errors import DevtrackError, UsageError
+from devtrack.pairing import (
+    PairedResult,
+    RerunSettings,
+    check_runs_formats,
+    measure_pair,
+    measured_profile,
+)
 from devtrack.provenance import current_user
 from devtrack.store import utc_now
 from devtrack.workspace import Workspace
@@ -277,7 +279,7 @@ def budget_items(ws: Workspace, release: Release, profile: Profile,
                  run: dict[str, Any] | None = None) -> list[CheckItem]:
     """Every absolute budget of ``profile`` judged for ``release``, without storing anything.
 
-    ``profile`` should be :func:`~devtrack.comparison.measured_profile` of a loaded one;
+    ``profile`` should be :func:`~devtrack.pairing.measured_profile` of a loaded one;
     ``run`` defaults to the newest finished run under its hash. A figure that was not
     measured fails (a gate cannot pass what it did not see); a failed run fails "run".
     """

@@ -6,14 +6,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from devtrack.comparison import (
-    DEFAULT_THRESHOLD_PCT,
-    latest_evaluation,
-    measured_profile,
-    stored_latency,
-)
+from devtrack.comparison import DEFAULT_THRESHOLD_PCT, latest_evaluation, stored_latency
 from devtrack.core.significance import VERDICT_FASTER, VERDICT_SLOWER
 from devtrack.errors import DevtrackError, NotFoundError, UsageError
+from devtrack.pairing import measured_profile
 from devtrack.workspace import Workspace
 
 METRICS = ("p50_ms", "p90_ms", "peak_rss_mb", "accuracy")

@@ -47,12 +47,12 @@ def check_demo_target(root: Path) -> None:
 def build_demo(directory: Path, say: Callable[[str], None] = lambda _: None) -> DemoResult:
     """Create a workspace in ``directory`` holding a believable, fully measured history."""
     from devtrack.benchmarking import BenchOverrides, plan, run_measurement
-    from devtrack.comparison import RerunSettings
     from devtrack.datasets import add_dataset, set_default_dataset
     from devtrack.demo.digits import split
     from devtrack.demo.models import MODEL, build_history, config_path, eval_arrays
     from devtrack.gate import check_release
     from devtrack.lifecycle import deploy, promote
+    from devtrack.pairing import RerunSettings
     from devtrack.profiles import load_profile
     from devtrack.registry import RegisterRequest, get_release, register_release
     from devtrack.workspace import init_workspace
