@@ -147,11 +147,11 @@ def test_input_specs_and_fills_are_stored(in_ws: Path, dynamic_onnx: Path, run_c
 
 def test_models_and_releases_tables_show_user_text_literally(in_ws: Path, mlp_onnx: Path,
                                                              run_cli) -> None:
-    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1", "--notes", "[red]ALERT[/red] [b]x",
-            "--tag", "k=[bold]v[/bold]")
-    assert "[red]ALERT[/red] [b]x" in run_cli("releases").out
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1", "--notes",
+            "[red]ALERT[/red] [b]x :fire:", "--tag", "k=[bold]v[/bold]")
+    assert "[red]ALERT[/red] [b]x :fire:" in run_cli("releases").out
     shown = run_cli("show", "kws@1").out
-    assert "[red]ALERT[/red] [b]x" in shown
+    assert "[red]ALERT[/red] [b]x :fire:" in shown
     assert "k=[bold]v[/bold]" in shown
     models = run_cli("models")
     assert models.exit_code == 0 and "kws" in models.out

@@ -52,10 +52,11 @@ def console() -> Console:
     """A console for stdout; Rich decides on colour and width from the terminal."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    # emoji=False: a note saying ":fire:" must print as typed, like "[red]" does.
+    return Console(highlight=False, soft_wrap=False, emoji=False)
 
 
 def err_console() -> Console:
     from rich.console import Console
 
-    return Console(file=sys.stderr, highlight=False)
+    return Console(file=sys.stderr, highlight=False, emoji=False)
