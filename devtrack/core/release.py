@@ -81,16 +81,9 @@ class Release:
 
     def to_list_dict(self) -> dict[str, Any]:
         """The short form used by ``devtrack releases --json``."""
-        return {
-            "model": self.model,
-            "version": self.version,
-            "sha256": self.sha256,
-            "format": self.format,
-            "size_bytes": self.size_bytes,
-            "created_at": self.created_at,
-            "status": self.status,
-            "parent": self.parent,
-            "quantization": self.summary.quantization,
-            "params": self.summary.params,
-            "same_artifact_as": self.same_artifact_as,
-        }
+        full = self.to_dict()
+        return {key: full[key] for key in LIST_KEYS}
+
+
+LIST_KEYS = ("model", "version", "sha256", "format", "size_bytes", "created_at", "status",
+             "parent", "quantization", "params", "same_artifact_as")
