@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -37,6 +39,12 @@ class BenchOverrides:
     eval_dataset: str | None = None  # dataset name; None: the model line's default, if set
     reference: str | None = None  # MODEL@VERSION for fidelity; None: the release's parent
     evaluate: bool = True  # False: timing only, even when the model line has a default
+
+    def __post_init__(self) -> None:
+        for flag, value in (("--min-time", self.min_time_s), ("--max-time", self.max_time_s)):
+            if value is not None and not math.isfinite(value):
+                raise UsageError(f"{flag} {value} is not a number of seconds; give e.g. "
+                                 f"{flag} 2")
 
     def apply(self, profile: Profile) -> Profile:
         """The profile as it will really run; its hash reflects the overrides."""
@@ -97,13 +105,13 @@ def plan(releases: list[Release], profiles: list[Profile], overrides: BenchOverr
     dataset that does not fit fails before anything runs; without it, ``run_measurement``
     resolves it (the model line's default dataset still applies).
     """
-    from devtrack.bench.inputs import make_inputs
+    from devtrack.bench.inputs import input_layout
 
     measurements: list[Measurement] = []
     skipped: list[str] = []
     for release in releases:
         specs, fills = merged_specs(release, overrides)
-        make_inputs(release.summary.inputs, specs, fills)  # a missing spec is a usage error now
+        input_layout(release.summary.inputs, specs, fills)  # a missing spec: usage error now
         evaluation = None
         if ws is not None:
             evaluation = _resolve_evaluation(ws, release, fills, overrides)
@@ -258,17 +266,31 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
     if evaluated and m.evaluation is not None:
         payload.update(dataset=m.evaluation.dataset.name, accuracy=evaluated.get("accuracy"),
                        nonfinite=evaluated.get("nonfinite"))
-    with ws.store.transaction():
-        run_id = ws.store.insert("runs", row)
-        if evaluated and m.evaluation is not None:
-            from devtrack.evaluation import store_evaluation
+    def write() -> int:
+        with ws.store.transaction():
+            run_id = ws.store.insert("runs", row)
+            if evaluated and m.evaluation is not None:
+                from devtrack.evaluation import store_evaluation
 
-            store_evaluation(ws, run_id, m.evaluation, evaluated)
-        ws.store.append_event(
-            actor=actor, kind="bench", model=m.release.model, version=m.release.version,
-            payload={"run": run_id, **payload},
-        )
-    return run_id
+                store_evaluation(ws, run_id, m.evaluation, evaluated)
+            ws.store.append_event(
+                actor=actor, kind="bench", model=m.release.model, version=m.release.version,
+                payload={"run": run_id, **payload},
+            )
+        return run_id
+
+    # A finished measurement is worth waiting for: another devtrack process may hold the
+    # write lock for a while (each attempt waits the store's busy timeout).
+    for attempt in range(STORE_ATTEMPTS):
+        try:
+            return write()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == STORE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+STORE_ATTEMPTS = 6
 
 
 RUN_FIELDS = (

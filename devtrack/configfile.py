@@ -29,7 +29,8 @@ def _json_safe(value: Any) -> Any:
 def load_config(path: Path) -> dict[str, Any]:
     """Parse ``path`` by its extension (.json, .toml, .yaml/.yml); a mapping is required."""
     if not path.is_file():
-        raise UsageError(f"config file {path} does not exist")
+        state = "is a folder" if path.is_dir() else "does not exist"
+        raise UsageError(f"config file {path} {state}; give a .json, .toml or .yaml file")
     text = path.read_text(encoding="utf-8", errors="replace")
     suffix = path.suffix.lower()
     try:
@@ -56,3 +57,19 @@ def load_config(path: Path) -> dict[str, Any]:
             f"config file {path} must hold a mapping of keys to values, not {type(data).__name__}"
         )
     return _json_safe(data)
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A UTF-8 text file given by the user (release notes, ...); binary data is refused."""
+    if not path.is_file():
+        state = "is a folder" if path.is_dir() else "does not exist"
+        raise UsageError(f"{what} {path} {state}; give a text file")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{what} {path} is not UTF-8 text (byte {exc.start}); give a text "
+                         "file") from None
+    if "\x00" in text:
+        raise UsageError(f"{what} {path} contains NUL bytes: it looks binary; give a text file")
+    return text

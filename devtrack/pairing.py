@@ -124,7 +124,7 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
     import base64
     import os
 
-    from devtrack.bench.inputs import make_inputs
+    from devtrack.bench.inputs import input_layout
     from devtrack.bench.runner import run_job
     from devtrack.benchmarking import build_job, plan
 
@@ -134,7 +134,7 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
     specs = {s.name: s for r in (baseline, candidate) for s in merged_specs(r, overrides)[0]}
     fills = {f.name: f for r in (baseline, candidate) for f in merged_specs(r, overrides)[1]}
     for release in (baseline, candidate):
-        make_inputs(release.summary.inputs, list(specs.values()), list(fills.values()))
+        input_layout(release.summary.inputs, list(specs.values()), list(fills.values()))
     m = profile.measurement
     repeat_s = settings.repeat_s or max(MIN_REPEAT_S, m.min_time_s)
     block = settings.block_size or _block_size(ws, (baseline, candidate), profile, repeat_s)

@@ -51,19 +51,24 @@ def _read_notes(request: RegisterRequest) -> str:
         return request.notes
     if request.notes:
         raise UsageError("give release notes with --notes or --notes-file, not both")
-    if not request.notes_file.is_file():
-        raise UsageError(f"notes file {request.notes_file} does not exist")
-    return request.notes_file.read_text(encoding="utf-8", errors="replace")
+    from devtrack.configfile import read_text_file
+
+    return read_text_file(request.notes_file, "notes file")
 
 
 def _check_specs_match(
     summary: ModelSummary, specs: list[InputSpec], fills: list[FillSpec]
 ) -> None:
+    """Specs must name real inputs and fit them (rank, fixed sizes, dtype, total size)."""
+    from devtrack.bench.inputs import input_layout
+
     names = {t.name for t in summary.inputs}
     for name in [s.name for s in specs] + [f.name for f in fills]:
         if name not in names:
             known = ", ".join(sorted(names)) or "(none)"
             raise UsageError(f"the model has no input named {name!r} (its inputs: {known})")
+    given = names & ({s.name for s in specs} | {f.name for f in fills})
+    input_layout([t for t in summary.inputs if t.name in given], specs, fills)
 
 
 def _inspect(path: Path) -> ModelSummary:
@@ -91,7 +96,8 @@ def register_release(ws: Workspace, request: RegisterRequest, cwd: Path | None =
     data_sha = None
     if request.data_file is not None:
         if not request.data_file.is_file():
-            raise UsageError(f"data file {request.data_file} does not exist")
+            state = "is a folder" if request.data_file.is_dir() else "does not exist"
+            raise UsageError(f"data file {request.data_file} {state}; give a file")
         data_sha = sha256_file(request.data_file)
     store = ws.store
     model_row = store.one("SELECT id FROM models WHERE name = ?", (model,))
@@ -282,7 +288,8 @@ def get_release(ws: Workspace, ref: ReleaseRef | str) -> Release:
         )
     elif ref.version == "deployed":
         raise NotFoundError(
-            f"{ref.model}@deployed needs a profile; name the version instead (MODEL@VERSION)"
+            f"{ref.model}@deployed depends on the profile; name the version here "
+            f"(MODEL@VERSION; 'devtrack history {ref.model}' shows what is live where)"
         )
     else:
         rows = ws.store.query(

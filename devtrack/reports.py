@@ -28,6 +28,28 @@ def check_writable(path: Path, option: str) -> None:
         raise UsageError(f"{option} {path} is a folder; give a file name")
     if not os.access(parent, os.W_OK):
         raise UsageError(f"{option} {path}: folder {parent} is not writable")
+    try:  # the real test: some folders (e.g. under /proc) pass os.access and still refuse
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write in {parent} ({exc.strerror})") from None
+
+
+def check_step_summary() -> None:
+    """Refuse an unusable ``$GITHUB_STEP_SUMMARY`` before anything is measured or stored."""
+    target = os.environ.get(STEP_SUMMARY_VAR)
+    if not target:
+        return
+    path = Path(target)
+    if path.is_dir():
+        raise UsageError(f"${STEP_SUMMARY_VAR}={target} is a folder; it must name a file")
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"${STEP_SUMMARY_VAR}={target} cannot be appended to "
+                         f"({exc.strerror})") from None
 
 
 def write_atomic(path: Path, text: str) -> None:

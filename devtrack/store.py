@@ -373,9 +373,15 @@ def open_store(path: Path) -> Store:
         raise WorkspaceError(
             f"no devtrack database at {path}; run 'devtrack init' to create a workspace"
         )
+    if path.stat().st_size == 0:
+        raise WorkspaceError(
+            f"{path} is empty: the workspace database was lost or truncated; restore it from "
+            "a backup (the artifacts in .devtrack/artifacts are intact)"
+        )
     try:
         conn = _connect(path)
         version = _schema_version(conn)
+        tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
     except sqlite3.DatabaseError as exc:
         raise WorkspaceError(f"{path} is not a usable devtrack database ({exc})") from None
     if version > SCHEMA_VERSION:
@@ -385,10 +391,30 @@ def open_store(path: Path) -> Store:
             f"to {SCHEMA_VERSION}); upgrade devtrack with 'pip install -U devtrack' — the "
             "database was not modified"
         )
-    conn.execute("PRAGMA journal_mode = WAL")
+    if tables == 0:
+        conn.close()
+        raise WorkspaceError(f"{path} holds no devtrack tables; it is not a devtrack database "
+                             "(or it was damaged); restore it from a backup")
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.OperationalError as exc:
+        if "readonly" not in str(exc):
+            raise
+        conn.close()
+        return _open_read_only(path, version)
     conn.execute("PRAGMA foreign_keys = ON")
     if version < SCHEMA_VERSION:
         _migrate(conn, version)
+    return Store(conn, path)
+
+
+def _open_read_only(path: Path, version: int) -> Store:
+    """A workspace this user cannot write (a shared copy): reads work, writes fail cleanly."""
+    if version < SCHEMA_VERSION:
+        raise WorkspaceError(f"{path} needs an upgrade to schema {SCHEMA_VERSION}, but this "
+                             "user cannot write it; open it once with write access")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                           timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     return Store(conn, path)
 
 

@@ -159,3 +159,35 @@ def test_ctrl_c_keeps_finished_runs_marks_the_interrupted_one_aborted(
     assert "Traceback" not in err
     runs = json.loads(run_cli("results", "kws@1.0", "--json").out)
     assert [(r["profile"], r["status"]) for r in runs] == [("tiny", "ok"), ("slow", "aborted")]
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--max-time", "inf"), ("--min-time", "nan")])
+def test_non_finite_time_overrides_are_refused(tiny_ws: Path, mlp_onnx: Path, run_cli,
+                                               flag: str, value: str) -> None:
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
+    assert_clean_error(run_cli("bench", "kws@1.0", "-p", "tiny", flag, value),
+                       f"{flag} {value} is not a number of seconds")
+
+
+def test_results_for_a_mistyped_profile_names_the_profile_it_meant(tiny_ws: Path,
+                                                                   mlp_onnx: Path,
+                                                                   run_cli) -> None:
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
+    assert_clean_error(run_cli("results", "kws@1.0", "-p", "tinny"),
+                       "unknown device profile 'tinny'", "did you mean 'tiny'")
+    assert_clean_error(run_cli("history", "kws", "-p", "tinny"), "did you mean 'tiny'")
+
+
+def test_check_refuses_unwritable_reports_before_storing_anything(
+    tiny_ws: Path, mlp_onnx: Path, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
+    from tests.conftest import snapshot_workspace
+
+    before = snapshot_workspace(tiny_ws)
+    assert_clean_error(run_cli("check", "kws@1.0", "-p", "tiny", "--no-rerun", "--markdown",
+                               "/proc/devtrack.md"), "--markdown", "cannot write")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tiny_ws))
+    assert_clean_error(run_cli("check", "kws@1.0", "-p", "tiny", "--no-rerun"),
+                       "GITHUB_STEP_SUMMARY", "is a folder")
+    assert snapshot_workspace(tiny_ws) == before

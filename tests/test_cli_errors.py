@@ -175,6 +175,51 @@ def test_failed_database_write_leaves_no_orphan_artifact(in_ws: Path, mlp_onnx: 
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(store.Store, "append_event", boom)
-    with pytest.raises(sqlite3.OperationalError):
-        run_cli("register", mlp_onnx, "-m", "kws", "-v", "1")
+    assert_clean_error(run_cli("register", mlp_onnx, "-m", "kws", "-v", "1"),
+                       "database failed: disk I/O error")
+    unchanged()
+
+
+def test_locked_database_is_one_line_and_changes_nothing(in_ws: Path, mlp_onnx: Path, run_cli,
+                                                         unchanged, monkeypatch) -> None:
+    from devtrack import store
+
+    monkeypatch.setattr(store, "BUSY_TIMEOUT_MS", 200)
+    holder = sqlite3.connect(in_ws / DOT_DIR / "devtrack.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        result = run_cli("register", mlp_onnx, "-m", "kws", "-v", "1")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert_clean_error(result, "locked by another devtrack process")
+    unchanged()
+
+
+def test_empty_database_file_is_reported_not_recreated(in_ws: Path, run_cli) -> None:
+    db = in_ws / DOT_DIR / "devtrack.db"
+    db.write_bytes(b"")
+    for name in ("devtrack.db-wal", "devtrack.db-shm"):
+        (in_ws / DOT_DIR / name).unlink(missing_ok=True)
+    assert_clean_error(run_cli("releases"), "is empty", "restore it from a backup")
+    assert db.stat().st_size == 0
+
+
+def test_init_where_nothing_can_be_written(run_cli) -> None:
+    assert_clean_error(run_cli("init", "/proc/devtrack-cannot-be-here"), "/proc")
+
+
+def test_binary_notes_file_is_refused(in_ws: Path, mlp_onnx: Path, run_cli, unchanged) -> None:
+    notes = in_ws / "notes.bin"
+    notes.write_bytes(b"\x89\xff\x00binary")
+    assert_clean_error(run_cli("register", mlp_onnx, "-m", "kws", "-v", "1", "--notes-file",
+                               notes), "not UTF-8 text")
+    unchanged()
+
+
+def test_absurd_input_shape_is_refused_before_anything_runs(in_ws: Path, dynamic_onnx: Path,
+                                                            run_cli, unchanged) -> None:
+    result = run_cli("register", dynamic_onnx, "-m", "vad", "-v", "1", "--input",
+                     "input=100000x100000", "--fill", "sr=16000")
+    assert_clean_error(result, "37.3 GiB", "--input")
     unchanged()

@@ -126,22 +126,47 @@ def _check_names(kind: str, names: Sequence[str], inputs: Sequence[TensorInfo]) 
         seen.add(name)
 
 
-def make_inputs(inputs: list[TensorInfo], input_specs: list[InputSpec], fills: list[FillSpec],
-                seed: int = 0) -> dict[str, np.ndarray]:
-    """One C-contiguous array per model input; the same arguments give the same arrays.
+MAX_INPUT_BYTES = 1 << 30  # synthetic inputs beyond 1 GiB are a typo, not a model
+
+
+def input_layout(inputs: list[TensorInfo], input_specs: list[InputSpec],
+                 fills: list[FillSpec]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Each input's concrete shape and dtype, checked, without allocating anything.
 
     Raises UsageError naming the input (and the flag that fixes it) when a dynamic
-    dimension or a scalar has no spec, or a spec names no input or does not fit.
+    dimension or a scalar has no spec, a spec names no input or does not fit, or the
+    inputs together would exceed MAX_INPUT_BYTES.
     """
     _check_names("--input", [s.name for s in input_specs], inputs)
     _check_names("--fill", [f.name for f in fills], inputs)
     specs = {s.name: s for s in input_specs}
+    filled = {f.name for f in fills}
+    layout = {}
+    for info in inputs:
+        spec = specs.get(info.name)
+        layout[info.name] = (_shape_for(info, spec, info.name in filled), _dtype_for(info, spec))
+    total = sum(int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                for shape, dtype in layout.values())
+    if total > MAX_INPUT_BYTES:
+        shown = ", ".join(f"{name}={'x'.join(map(str, shape)) or 'scalar'}"
+                          for name, (shape, _) in layout.items())
+        raise UsageError(f"the inputs ({shown}) would take {total / 2**30:.1f} GiB; devtrack "
+                         f"generates at most {MAX_INPUT_BYTES >> 30} GiB of synthetic input — "
+                         "check the --input shapes")
+    return layout
+
+
+def make_inputs(inputs: list[TensorInfo], input_specs: list[InputSpec], fills: list[FillSpec],
+                seed: int = 0) -> dict[str, np.ndarray]:
+    """One C-contiguous array per model input; the same arguments give the same arrays.
+
+    Raises UsageError as :func:`input_layout` does.
+    """
+    layout = input_layout(inputs, input_specs, fills)
     values = {f.name: f.value for f in fills}
     feeds: dict[str, np.ndarray] = {}
     for info in inputs:
-        spec = specs.get(info.name)
-        shape = _shape_for(info, spec, info.name in values)
-        dtype = _dtype_for(info, spec)
+        shape, dtype = layout[info.name]
         if info.name in values:
             feeds[info.name] = _filled(info.name, shape, dtype, values[info.name])
         else:

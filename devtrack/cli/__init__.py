@@ -68,9 +68,35 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:
+        message = environment_error_message(exc)
+        if message is None:
+            raise  # a bug in devtrack: the traceback is what a bug report needs
+        click.echo(f"error: {message}", err=True)
+        return EXIT_USAGE
     if isinstance(result, int):
         return result
     return EXIT_OK
+
+
+def environment_error_message(exc: Exception) -> str | None:
+    """One line for failures of the machine rather than of devtrack: a locked or read-only
+    database, a folder that cannot be written. None for anything else."""
+    import sqlite3
+
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return ("the workspace database is locked by another devtrack process; try again "
+                    "when it has finished (nothing was changed)")
+        if "readonly" in text or "read-only" in text:
+            return ("the workspace is read-only for this user; this command needs to write "
+                    "to it (nothing was changed)")
+        return f"the workspace database failed: {text}"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return None
 
 
 def entry_point() -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from devtrack.cli.common import (
+    check_profile_name,
     console,
     echo_json,
     err_console,
@@ -297,6 +298,8 @@ def results(ctx: click.Context, ref: str, profile_name: str | None, samples: boo
     ws = open_ws(ctx, workspace_dir)
     release = get_release(ws, parse_ref(ref))
     runs = list_runs(ws, release, profile_name, with_samples=samples and as_json)
+    if not runs:
+        check_profile_name(ws, profile_name)
     if as_json:
         echo_json(runs)
     elif not runs:

@@ -60,3 +60,12 @@ def err_console() -> Console:
     from rich.console import Console
 
     return Console(file=sys.stderr, highlight=False, emoji=False)
+
+
+def check_profile_name(ws: Workspace, name: str | None) -> None:
+    """A --profile filter that matched nothing: fail on a name no profile file has (with the
+    did-you-mean of ``load_profile``) rather than print an empty result for a typo."""
+    if name is not None:
+        from devtrack.profiles import load_profile
+
+        load_profile(name, ws.root)

@@ -11,7 +11,14 @@ from rich.table import Table
 from rich.text import Text
 
 from devtrack import lifecycle
-from devtrack.cli.common import console, echo_json, json_option, open_ws, workspace_option
+from devtrack.cli.common import (
+    check_profile_name,
+    console,
+    echo_json,
+    json_option,
+    open_ws,
+    workspace_option,
+)
 from devtrack.cli.render import literal, short_time
 from devtrack.core.refs import check_model_name, parse_ref
 from devtrack.core.rollback import RollbackPlan, budget_figure
@@ -70,9 +77,9 @@ def notes(ctx: click.Context, ref: str, text: str | None, notes_file: Path | Non
     if (text is None) == (notes_file is None):
         raise UsageError("give the notes with --set TEXT or --file PATH (one of them)")
     if notes_file is not None:
-        if not notes_file.is_file():
-            raise UsageError(f"notes file {notes_file} does not exist")
-        text = notes_file.read_text(encoding="utf-8", errors="replace")
+        from devtrack.configfile import read_text_file
+
+        text = read_text_file(notes_file, "notes file")
     ws = open_ws(ctx, workspace_dir)
     release = lifecycle.set_notes(ws, parse_ref(ref), text or "", reason)
     if as_json:
@@ -156,6 +163,8 @@ def history(ctx: click.Context, model: str, profile_name: str | None,
     check_model_name(model)
     ws = open_ws(ctx, workspace_dir)
     rows = lifecycle.history(ws, model, profile_name)
+    if not rows:
+        check_profile_name(ws, profile_name)
     where = f" on {profile_name}" if profile_name else ""
     if as_json:
         echo_json([d.to_dict() for d in rows])

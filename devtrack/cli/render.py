@@ -226,20 +226,36 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False,
     Errors and warnings go below the table as numbered notes so the figures stay readable;
     evaluated runs get an accuracy column and a line each with accuracy and fidelity.
     """
+    one_model = len({run["model"] for run in runs}) == 1
+    if one_model and not one_release and runs:
+        title = f"{title}: {runs[0]['model']}"
+
+    def release_of(run: dict[str, Any]) -> str:
+        return run["version"] if one_model else f"{run['model']}@{run['version']}"
+
+    evaluated = [run for run in runs if "dataset" in run]
+    # At 80 columns a release column and an accuracy column leave no room for n (the
+    # results command and --json have it).
+    show_n = wide or one_release or not evaluated
     table = Table(title=title, title_justify="left")
-    columns = [] if one_release else [("release", "left")]
-    columns += [("profile", "left"), ("status", "left"), ("n", "right"),
-                ("p50 ms", "right"), ("p90 ms", "right"), ("p99 ms", "right"),
+    columns = [] if one_release else [("version" if one_model else "release", "left")]
+    columns += [("profile", "left"), ("status", "left")] + ([("n", "right")] if show_n else [])
+    columns += [("p50 ms", "right"), ("p90 ms", "right"), ("p99 ms", "right"),
                 ("peak MB", "right")]
     if wide:
         columns += [("init ms", "right"), ("first ms", "right"), ("CV", "right"),
                     ("load Δ MB", "right")]
-    evaluated = [run for run in runs if "dataset" in run]
     if evaluated:
         columns.append(("accuracy", "right"))
+    # Identifying columns keep their full width; the figures give way first.
+    ident_width = {
+        "version": max([7] + [len(release_of(r)) for r in runs]),
+        "release": max([7] + [len(release_of(r)) for r in runs]),
+        "profile": max([7] + [len(r["profile"]) for r in runs]),
+    }
     for name, justify in columns:
         table.add_column(name, justify=justify,  # type: ignore[arg-type]
-                         no_wrap=name not in ("release", "profile"))
+                         no_wrap=True, min_width=ident_width.get(name))
     notes: list[Text] = []
     for run in runs:
         ok = run["status"] == "ok"
@@ -250,13 +266,12 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False,
             status.append(f" [{len(notes) + 1}]", style="yellow")
             notes.append(Text(f"[{len(notes) + 1}] run {run['run_id']}: " + "; ".join(remarks),
                               style="red" if not ok else "yellow"))
-        cells: list[Text | str] = [] if one_release else [
-            literal(f"{run['model']}@{run['version']}")]
-        cells += [
-            literal(run["profile"]), status,
-            str(run["n"] or "-"), _ms(run["p50_ms"]), _ms(run["p90_ms"]), _ms(run["p99_ms"]),
-            _mb(run["peak_rss_mb"]),
-        ]
+        cells: list[Text | str] = [] if one_release else [literal(release_of(run))]
+        cells += [literal(run["profile"]), status]
+        if show_n:
+            cells.append(str(run["n"] or "-"))
+        cells += [_ms(run["p50_ms"]), _ms(run["p90_ms"]), _ms(run["p99_ms"]),
+                  _mb(run["peak_rss_mb"])]
         if wide:
             cv = "-" if run.get("cv") is None else f"{run['cv'] * 100:.1f}%"
             cells += [_ms(run["init_ms"]), _ms(run["first_ms"]), cv, _mb(run["load_delta_mb"])]

@@ -206,6 +206,7 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
         append_step_summary,
         check_junit,
         check_markdown,
+        check_step_summary,
         check_writable,
         write_atomic,
     )
@@ -215,6 +216,7 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
     for path, option in ((junit_path, "--junit"), (markdown_path, "--markdown")):
         if path is not None:
             check_writable(path, option)
+    check_step_summary()
     ws = open_ws(ctx, workspace_dir)
     report = check_release(ws, str(candidate), str(baseline) if baseline else None,
                            profile_names, bench=bench, rerun=not no_rerun,
