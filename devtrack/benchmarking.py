@@ -195,6 +195,11 @@ def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
         run_id = store_run(ws, m, result, started)
         exc.run_id = run_id  # type: ignore[attr-defined]
         raise
+    if result.get("error"):
+        # The worker sees the artifact under its content address; users know the release.
+        path = job["artifact_path"]
+        result["error"] = str(result["error"]).replace(path, m.release.ref).replace(
+            m.release.sha256, m.release.ref)
     run_id = store_run(ws, m, result, started)
     return get_run(ws, run_id)
 

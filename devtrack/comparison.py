@@ -33,8 +33,8 @@ from devtrack.workspace import Workspace
 
 STORED_RUNS_NOTE = (
     "latency verdicts from stored runs are indicative only: runs taken at different times "
-    "differ by up to ±30% on a shared machine; use --rerun for an interleaved side-by-side "
-    "measurement"
+    "differ by up to ±30% on a shared machine; an interleaved side-by-side measurement "
+    "decides (compare --rerun; check without --no-rerun)"
 )
 TOP_OPS = 5
 DEFAULT_THRESHOLD_PCT = 5.0  # latency noise floor when a profile sets no regression limit

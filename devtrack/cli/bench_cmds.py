@@ -228,7 +228,7 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
     )
     ws = open_ws(ctx, workspace_dir)
     chosen = _select_profiles(ws.root, profile_names, all_profiles)
-    releases = [get_release(ws, ref) for ref in parsed]
+    releases = list({r.id: r for r in (get_release(ws, ref) for ref in parsed)}.values())
     measurements, skipped = plan(releases, chosen, overrides, ws=ws)
     for note in skipped:
         click.echo(f"skipped {note}", err=True)
