@@ -382,6 +382,10 @@ def open_store(path: Path) -> Store:
         conn = _connect(path)
         version = _schema_version(conn)
         tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        if "readonly" in str(exc):
+            return _open_read_only(path)
+        raise WorkspaceError(f"{path} is not a usable devtrack database ({exc})") from None
     except sqlite3.DatabaseError as exc:
         raise WorkspaceError(f"{path} is not a usable devtrack database ({exc})") from None
     if version > SCHEMA_VERSION:
@@ -401,21 +405,34 @@ def open_store(path: Path) -> Store:
         if "readonly" not in str(exc):
             raise
         conn.close()
-        return _open_read_only(path, version)
+        return _open_read_only(path)
     conn.execute("PRAGMA foreign_keys = ON")
     if version < SCHEMA_VERSION:
         _migrate(conn, version)
     return Store(conn, path)
 
 
-def _open_read_only(path: Path, version: int) -> Store:
-    """A workspace this user cannot write (a shared copy): reads work, writes fail cleanly."""
-    if version < SCHEMA_VERSION:
-        raise WorkspaceError(f"{path} needs an upgrade to schema {SCHEMA_VERSION}, but this "
-                             "user cannot write it; open it once with write access")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
-                           timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    return Store(conn, path)
+def _open_read_only(path: Path) -> Store:
+    """A workspace this user cannot write (a shared copy): reads work, writes fail cleanly.
+
+    A WAL database needs its -shm file to be read; when that cannot be created either, the
+    file is opened as immutable (nobody can be writing it through this user anyway).
+    """
+    for params in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?{params}", uri=True,
+                                   timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            version = _schema_version(conn)
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            continue
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise WorkspaceError(f"{path} is at schema {version}, this devtrack needs "
+                                 f"{SCHEMA_VERSION}, and this user cannot write it; open it "
+                                 "once with write access")
+        return Store(conn, path)
+    raise WorkspaceError(f"{path} cannot be read by this user; check its permissions")
 
 
 def create_store(path: Path) -> Store:

@@ -96,3 +96,23 @@ def test_edited_or_removed_event_is_named(tmp_path: Path, sql: str, event_id: in
     assert problem is not None
     assert problem.event_id == event_id
     assert words in problem.message
+
+
+def test_workspace_this_user_cannot_write_opens_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "d.db"
+    db = create_store(path)
+    with db.transaction():
+        db.append_event(actor="a", kind="register", model="m", version="1", payload={})
+    db.close()
+
+    def refuse(_path: Path) -> sqlite3.Connection:  # what a read-only folder does to WAL
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(store_module, "_connect", refuse)
+    ro = open_store(path)
+    assert [e["kind"] for e in ro.events()] == ["register"]
+    with pytest.raises(sqlite3.OperationalError, match="readonly"), ro.transaction():
+        ro.append_event(actor="a", kind="x", model=None, version=None, payload={})
+    ro.close()
