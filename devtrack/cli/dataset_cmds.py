@@ -90,19 +90,28 @@ def list_cmd(ctx: click.Context, workspace_dir: Path | None, as_json: bool) -> N
         click.echo("No datasets yet. Add one: devtrack dataset add FILE.npz --name NAME")
         return
     from rich.table import Table
+    from rich.text import Text
 
     from devtrack.cli.render import literal, short_time
 
+    out = console()
+    wide = out.width >= 110  # sha256 and date only where they fit; --json has them always
     table = Table(title="Datasets", title_justify="left")
-    for column, justify in (("name", "left"), ("task", "left"), ("samples", "right"),
-                            ("arrays (per sample)", "left"), ("default for", "left"),
-                            ("sha256", "left"), ("added", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    columns = [("name", "left"), ("task", "left"), ("samples", "right"),
+               ("arrays per sample", "left"), ("default for", "left")]
+    if wide:
+        columns += [("sha256", "left"), ("added", "left")]
+    for column, justify in columns:
+        table.add_column(column, justify=justify,  # type: ignore[arg-type]
+                         no_wrap=column in ("name", "task", "samples", "sha256", "added"))
     for d in found:
-        table.add_row(literal(d.name), d.task, str(d.samples), literal(_arrays_text(d)),
-                      literal(", ".join(d.used_by) or "-"), d.sha256[:8],
-                      short_time(d.created_at)[:10])
-    console().print(table)
+        cells: list[Text | str] = [literal(d.name), d.task, str(d.samples),
+                                   literal(_arrays_text(d)),
+                                   literal(", ".join(d.used_by) or "-")]
+        if wide:
+            cells += [d.sha256[:8], short_time(d.created_at)[:10]]
+        table.add_row(*cells)
+    out.print(table)
 
 
 @dataset.command(name="default")

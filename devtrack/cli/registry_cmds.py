@@ -210,7 +210,8 @@ def log_cmd(ctx: click.Context, model: str | None, kind: str | None,
     elif not events:
         click.echo("No events yet.")
     else:
-        console().print(events_table(events, f"Audit log of {model}" if model else "Audit log"))
+        console().print(events_table(events, f"Audit log of {model}" if model else "Audit log",
+                                     one_model=model is not None))
 
 
 COMMANDS = [init, register, models, releases, show, log_cmd]

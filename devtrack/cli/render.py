@@ -148,24 +148,38 @@ def release_view(rel: Release) -> Group:
     return Group(*parts)
 
 
-def events_table(events: list[dict[str, Any]], title: str) -> Table:
+def events_table(events: list[dict[str, Any]], title: str, one_model: bool = False) -> Table:
+    """One row per event; the reason and the payload share the one column that wraps."""
     table = Table(title=title, title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("time")
-    table.add_column("actor")
-    table.add_column("kind")
-    table.add_column("release")
-    table.add_column("reason")
-    table.add_column("details")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("when", no_wrap=True)
+    table.add_column("who", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("version" if one_model else "release", no_wrap=True)
+    table.add_column("why · what", ratio=1)
     for event in events:
-        ref = f"{event['model']}@{event['version']}" if event["version"] else (event["model"] or "")
+        if one_model:
+            ref = event["version"] or ""
+        else:
+            ref = (f"{event['model']}@{event['version']}" if event["version"]
+                   else (event["model"] or ""))
         payload = json.loads(event["payload"]) if isinstance(event["payload"], str) else {}
-        details = ", ".join(f"{k}={v}" for k, v in payload.items() if v not in (None, ""))
-        table.add_row(
-            str(event["id"]), short_time(event["ts"]), literal(event["actor"]), event["kind"],
-            literal(ref), literal(event["reason"] or ""), literal(first_line(details, 60)),
-        )
+        details = ", ".join(f"{k}={_short(v)}" for k, v in payload.items()
+                            if v not in (None, "", [], {}))
+        what = literal(event["reason"] or "")
+        if details:
+            if what.plain:
+                what.append(" · ")
+            what.append_text(Text(first_line(details, 120), style="dim"))
+        table.add_row(str(event["id"]), short_time(event["ts"]), literal(event["actor"]),
+                      event["kind"], literal(ref), what)
     return table
+
+
+def _short(value: Any) -> str:
+    """Payload values as they fit a log line: hashes shortened to 12 characters."""
+    text = str(value)
+    return text[:12] if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
 
 
 def _ms(value: float | None) -> str:
