@@ -48,7 +48,7 @@ HEAVY = ("textual", "onnxruntime", "onnx", "ai_edge_litert", "numpy", "sqlite_ut
 
 
 @pytest.mark.parametrize("args", [["--help"], ["releases"], ["releases", "--json"],
-                                  ["show", "kws@latest", "--json"]])
+                                  ["log", "--json"]])
 def test_read_only_commands_do_not_import_heavy_modules(args: list[str], in_ws: Path,
                                                         mlp_onnx: Path, run_cli) -> None:
     run_cli("register", mlp_onnx, "-m", "kws", "-v", "1")

@@ -13,7 +13,6 @@ from devtrack.core.inputspec import parse_fill_spec, parse_input_spec
 from devtrack.core.refs import check_model_name, parse_ref
 from devtrack.registry import (
     RegisterRequest,
-    get_release,
     list_models,
     list_releases,
     register_release,
@@ -179,12 +178,26 @@ def show(ctx: click.Context, ref: str, workspace_dir: Path | None, as_json: bool
 
     Example: devtrack show hand-landmark@latest
     """
-    parsed = parse_ref(ref)
-    release = get_release(open_ws(ctx, workspace_dir), parsed)
+    from devtrack.overview import budget_verdict, release_detail
+
+    ws = open_ws(ctx, workspace_dir)
+    detail = release_detail(ws, parse_ref(ref))
+    measured = [{
+        "profile": p.profile,
+        "deployed": p.deployed,
+        "runs": len(p.runs),
+        "latest_ok_run": p.latest_ok["run_id"] if p.latest_ok else None,
+        "p50_ms": p.latest_ok["p50_ms"] if p.latest_ok else None,
+        "p90_ms": p.latest_ok["p90_ms"] if p.latest_ok else None,
+        "peak_rss_mb": p.latest_ok["peak_rss_mb"] if p.latest_ok else None,
+        "accuracy": (p.evaluation or {}).get("accuracy"),
+        "budgets": budget_verdict(p.budget_results),
+        "profile_changed_since": p.stale,
+    } for p in detail.profiles]
     if as_json:
-        echo_json(release.to_dict())
+        echo_json({**detail.release.to_dict(), "measured": measured})
     else:
-        console().print(release_view(release))
+        console().print(release_view(detail.release, measured))
 
 
 @click.command(name="log")

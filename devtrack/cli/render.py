@@ -97,7 +97,28 @@ def _shape(shape: list[Any] | None) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
-def release_view(rel: Release) -> Group:
+def measured_table(measured: list[dict[str, Any]]) -> Table:
+    """Per profile: the latest successful run's figures, budgets and deployment."""
+    table = Table(title="Measured (latest ok run per profile; devtrack results has all)",
+                  title_justify="left")
+    unit, scale = latency_unit([m["p90_ms"] for m in measured])
+    for name, justify in (("profile", "left"), (f"p50 {unit}", "right"), (f"p90 {unit}", "right"),
+                          ("peak MB", "right"), ("accuracy", "right"), ("budgets", "left")):
+        table.add_column(name, justify=justify, no_wrap=True,  # type: ignore[arg-type]
+                         min_width=len(name))
+    table.add_column("")
+    for m in measured:
+        accuracy = "-" if m["accuracy"] is None else f"{m['accuracy']:.4f}"
+        flags = ("deployed" if m["deployed"] else "") + (
+            " (run under other settings)" if m["profile_changed_since"] else "")
+        table.add_row(literal(m["profile"]), _ms(_scaled(m["p50_ms"], scale)),
+                      _ms(_scaled(m["p90_ms"], scale)),
+                      _mb(m["peak_rss_mb"]), accuracy, m["budgets"],
+                      Text(flags.strip(), style="green" if m["deployed"] else ""))
+    return table
+
+
+def release_view(rel: Release, measured: list[dict[str, Any]] | None = None) -> Group:
     s = rel.summary
     git = "-"
     if rel.git_commit:
@@ -142,6 +163,8 @@ def release_view(rel: Release) -> Group:
     if len(s.ops) > 15:
         ops.add_row(f"… {len(s.ops) - 15} more", "")
     parts: list[Any] = [provenance, Text(""), model, io, ops]
+    if measured:
+        parts.append(measured_table(measured))
     if rel.config:
         parts += [Text("Config", style="bold"), literal(json.dumps(rel.config, indent=2))]
     parts += [Text("Notes", style="bold"), literal(rel.notes or "(none)")]
@@ -182,8 +205,21 @@ def _short(value: Any) -> str:
     return text[:12] if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
 
 
+def latency_unit(values: list[float | None]) -> tuple[str, float]:
+    """Microseconds when every figure is below 1 ms (short, exact columns), else ms."""
+    known = [v for v in values if v is not None]
+    return ("µs", 1000.0) if known and max(known) < 1.0 else ("ms", 1.0)
+
+
+def _scaled(value: float | None, scale: float) -> float | None:
+    return None if value is None else value * scale
+
+
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+    """Three significant digits: 0.00921, 1.08, 12.3, 123; microsecond models stay legible."""
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
 def _mb(value: float | None) -> str:
@@ -254,7 +290,8 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False,
     table = Table(title=title, title_justify="left")
     columns = [] if one_release else [("version" if one_model else "release", "left")]
     columns += [("profile", "left"), ("status", "left")] + ([("n", "right")] if show_n else [])
-    columns += [("p50 ms", "right"), ("p90 ms", "right"), ("p99 ms", "right"),
+    unit, scale = latency_unit([r["p99_ms"] for r in runs])
+    columns += [(f"p50 {unit}", "right"), (f"p90 {unit}", "right"), (f"p99 {unit}", "right"),
                 ("peak MB", "right")]
     if wide:
         columns += [("init ms", "right"), ("first ms", "right"), ("CV", "right"),
@@ -284,7 +321,8 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False,
         cells += [literal(run["profile"]), status]
         if show_n:
             cells.append(str(run["n"] or "-"))
-        cells += [_ms(run["p50_ms"]), _ms(run["p90_ms"]), _ms(run["p99_ms"]),
+        cells += [_ms(_scaled(run["p50_ms"], scale)), _ms(_scaled(run["p90_ms"], scale)),
+                  _ms(_scaled(run["p99_ms"], scale)),
                   _mb(run["peak_rss_mb"])]
         if wide:
             cv = "-" if run.get("cv") is None else f"{run['cv'] * 100:.1f}%"
