@@ -191,3 +191,13 @@ def test_check_refuses_unwritable_reports_before_storing_anything(
     assert_clean_error(run_cli("check", "kws@1.0", "-p", "tiny", "--no-rerun"),
                        "GITHUB_STEP_SUMMARY", "is a folder")
     assert snapshot_workspace(tiny_ws) == before
+
+
+def test_op_profile_is_stored_and_shown(tiny_ws: Path, mlp_onnx: Path, run_cli) -> None:
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
+    result = run_cli("bench", "kws@1.0", "-p", "tiny", "--op-profile", "--json")
+    assert result.exit_code == 0, result.err
+    ops = json.loads(result.out)[0]["op_profile"]["ops"]
+    assert ops and {"op", "calls", "total_ms", "pct"} <= set(ops[0])
+    assert abs(sum(o["pct"] for o in ops) - 100) < 1
+    assert "top operators by time" in run_cli("results", "kws@1.0").out

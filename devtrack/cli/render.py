@@ -332,4 +332,9 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False,
         table.add_row(*cells)
     lines = [literal(f"run {run['run_id']} ({run['model']}@{run['version']} on "
                      f"{run['profile']}): {evaluation_text(run)}") for run in evaluated]
+    for run in runs:
+        ops = (run.get("op_profile") or {}).get("ops") or []
+        if ops:
+            top = ", ".join(f"{o['op']} {o['pct']:.0f}%" for o in ops[:5])
+            lines.append(literal(f"run {run['run_id']} top operators by time: {top}"))
     return Group(table, *notes, *lines)
