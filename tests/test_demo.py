@@ -59,3 +59,14 @@ def test_every_demo_figure_is_a_real_measurement(demo_ws, run_cli) -> None:
 def test_demo_refuses_an_existing_workspace(demo_ws, run_cli) -> None:
     root, _ = demo_ws
     assert_clean_error(run_cli("demo", root, "--no-tui"), "already holds a devtrack workspace")
+
+
+def test_model_at_deployed_resolves_on_the_profile_given(demo_ws, run_cli) -> None:
+    root, _ = demo_ws
+    runs = json.loads(run_cli("results", "digits-mlp@deployed", "-p", "big-core-1t", "--json",
+                              "-w", root).out)
+    assert {r["version"] for r in runs} == {"1.1.0"}
+    assert_clean_error(run_cli("results", "digits-mlp@deployed", "-w", root),
+                       "give exactly one --profile")
+    assert_clean_error(run_cli("results", "digits-mlp@deployed", "-p", "iot-256mb", "-w", root),
+                       "nothing of digits-mlp is deployed on iot-256mb")

@@ -15,6 +15,7 @@ from devtrack.cli.common import (
     err_console,
     json_option,
     open_ws,
+    resolve_deployed,
     workspace_option,
 )
 from devtrack.cli.render import literal, runs_table
@@ -228,7 +229,8 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
     )
     ws = open_ws(ctx, workspace_dir)
     chosen = _select_profiles(ws.root, profile_names, all_profiles)
-    releases = list({r.id: r for r in (get_release(ws, ref) for ref in parsed)}.values())
+    resolved = [resolve_deployed(ws, str(ref), profile_names) for ref in parsed]
+    releases = list({r.id: r for r in (get_release(ws, ref) for ref in resolved)}.values())
     measurements, skipped = plan(releases, chosen, overrides, ws=ws)
     for note in skipped:
         click.echo(f"skipped {note}", err=True)
@@ -296,7 +298,8 @@ def results(ctx: click.Context, ref: str, profile_name: str | None, samples: boo
     from devtrack.registry import get_release
 
     ws = open_ws(ctx, workspace_dir)
-    release = get_release(ws, parse_ref(ref))
+    release = get_release(ws, resolve_deployed(ws, str(parse_ref(ref)),
+                                               [profile_name] if profile_name else []))
     runs = list_runs(ws, release, profile_name, with_samples=samples and as_json)
     if not runs:
         check_profile_name(ws, profile_name)

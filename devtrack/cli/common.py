@@ -69,3 +69,22 @@ def check_profile_name(ws: Workspace, name: str | None) -> None:
         from devtrack.profiles import load_profile
 
         load_profile(name, ws.root)
+
+
+def resolve_deployed(ws: Workspace, text: str, profiles: tuple[str, ...] | list[str]) -> str:
+    """``MODEL@deployed`` → ``MODEL@VERSION`` live on the one ``--profile`` given; any other
+    reference is returned as it is (the library parses and checks it)."""
+    from devtrack.core.refs import parse_ref
+    from devtrack.errors import UsageError
+
+    ref = parse_ref(text)
+    if ref.version != "deployed":
+        return text
+    names = list(dict.fromkeys(profiles))
+    if len(names) != 1:
+        raise UsageError(f"{ref} depends on the profile: give exactly one --profile "
+                         f"(or name the version; 'devtrack history {ref.model}' shows what "
+                         "is live where)")
+    from devtrack.lifecycle import deployed_release
+
+    return deployed_release(ws, ref.model, names[0]).ref

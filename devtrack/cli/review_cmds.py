@@ -10,7 +10,14 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from devtrack.cli.common import console, echo_json, json_option, open_ws, workspace_option
+from devtrack.cli.common import (
+    console,
+    echo_json,
+    json_option,
+    open_ws,
+    resolve_deployed,
+    workspace_option,
+)
 from devtrack.cli.render import literal
 from devtrack.core.refs import parse_ref
 from devtrack.errors import UsageError
@@ -65,8 +72,9 @@ def compare(ctx: click.Context, ref_a: str, ref_b: str, profile_names: tuple[str
         raise UsageError("give --json or --format markdown, not both")
     a, b = parse_ref(ref_a), parse_ref(ref_b)
     ws = open_ws(ctx, workspace_dir)
-    result = compare_releases(ws, str(a), str(b), profile_names, rerun=rerun,
-                              progress=_progress)
+    result = compare_releases(ws, resolve_deployed(ws, str(a), profile_names),
+                              resolve_deployed(ws, str(b), profile_names), profile_names,
+                              rerun=rerun, progress=_progress)
     if as_json:
         echo_json(result.to_dict())
     elif fmt == "markdown":
@@ -218,7 +226,9 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
             check_writable(path, option)
     check_step_summary()
     ws = open_ws(ctx, workspace_dir)
-    report = check_release(ws, str(candidate), str(baseline) if baseline else None,
+    report = check_release(ws, resolve_deployed(ws, str(candidate), profile_names),
+                           resolve_deployed(ws, str(baseline), profile_names)
+                           if baseline else None,
                            profile_names, bench=bench, rerun=not no_rerun,
                            progress=_progress)
     markdown = check_markdown(report)
