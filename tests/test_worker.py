@@ -319,3 +319,30 @@ def test_run_job_raises_aborted_in_process(chain: Path, hook: Any) -> None:
     assert info.value.result["status"] == "aborted"
     with pytest.raises(ProcessLookupError):
         os.kill(pids[0], 0)
+
+
+def _warnings_for(samples: np.ndarray) -> list[str]:
+    from devtrack.bench.worker import _quality_warnings
+    from devtrack.core.stats import StoppingRule, summarize
+
+    stats = summarize(samples)
+    q25, q75 = np.percentile(samples, [25, 75])
+    result = {"warnings": [], "stats": stats.to_dict(), "phases": {"loop_s": 1.0}}
+    _quality_warnings(result, stats.cv, float((q75 - q25) / stats.median),
+                      stats.p99 / stats.median, stats.rel_ci_half_width,
+                      StoppingRule(10, 0.1, 1.0, 0.5), "converged")
+    return result["warnings"]
+
+
+def test_a_few_stalls_are_a_heavy_tail_not_high_variance() -> None:
+    samples = np.full(10_000, 0.010)
+    samples[::50] = 4.0  # 2% scheduler stalls of 4 ms on a 10 µs model
+    warnings = _warnings_for(samples + np.linspace(0, 1e-4, samples.size))
+    assert any(w.startswith("heavy tail: p99 is") for w in warnings)
+    assert not any(w.startswith("high variance") for w in warnings)
+
+
+def test_a_spread_out_bulk_is_high_variance() -> None:
+    samples = np.random.default_rng(0).uniform(1.0, 2.0, 5_000)
+    warnings = _warnings_for(samples)
+    assert any(w.startswith("high variance: CV") for w in warnings)
