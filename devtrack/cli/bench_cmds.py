@@ -163,12 +163,12 @@ class _Progress:
 
 
 def _one_line(run: dict[str, Any]) -> str:
-    from devtrack.cli.render import evaluation_text
+    from devtrack.cli.render import evaluation_text, format_latency
 
     if run["status"] != "ok":
         return f"{run['status'].upper()}: {run['error']}"
-    line = (f"ok  p50 {run['p50_ms']:.3f} ms  p90 {run['p90_ms']:.3f} ms  n={run['n']}  "
-            f"peak RSS {run['peak_rss_mb']:.1f} MB")
+    line = (f"ok  p50 {format_latency(run['p50_ms'])}  p90 {format_latency(run['p90_ms'])}  "
+            f"n={run['n']}  peak RSS {run['peak_rss_mb']:.1f} MB")
     evaluation = evaluation_text(run)
     return f"{line}  {evaluation}" if evaluation else line
 

@@ -211,6 +211,13 @@ def latency_unit(values: list[float | None]) -> tuple[str, float]:
     return ("µs", 1000.0) if known and max(known) < 1.0 else ("ms", 1.0)
 
 
+def format_latency(ms: float | None) -> str:
+    """One latency with its unit: ``9.21 µs``, ``1.08 ms``."""
+    if ms is None:
+        return "-"
+    return f"{_ms(ms * 1000)} µs" if ms < 1.0 else f"{_ms(ms)} ms"
+
+
 def _scaled(value: float | None, scale: float) -> float | None:
     return None if value is None else value * scale
 
