@@ -163,7 +163,8 @@ class _Progress:
 
 
 def _one_line(run: dict[str, Any]) -> str:
-    from devtrack.cli.render import evaluation_text, format_latency
+    from devtrack.cli.render import evaluation_text
+    from devtrack.core.units import format_latency
 
     if run["status"] != "ok":
         return f"{run['status'].upper()}: {run['error']}"

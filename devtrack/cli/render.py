@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from devtrack.core.release import Release
+from devtrack.core.units import format_number
 
 
 def literal(value: Any) -> Text:
@@ -211,22 +212,12 @@ def latency_unit(values: list[float | None]) -> tuple[str, float]:
     return ("µs", 1000.0) if known and max(known) < 1.0 else ("ms", 1.0)
 
 
-def format_latency(ms: float | None) -> str:
-    """One latency with its unit: ``9.21 µs``, ``1.08 ms``."""
-    if ms is None:
-        return "-"
-    return f"{_ms(ms * 1000)} µs" if ms < 1.0 else f"{_ms(ms)} ms"
-
-
 def _scaled(value: float | None, scale: float) -> float | None:
     return None if value is None else value * scale
 
 
 def _ms(value: float | None) -> str:
-    """Three significant digits: 0.00921, 1.08, 12.3, 123; microsecond models stay legible."""
-    if value is None:
-        return "-"
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return format_number(value)
 
 
 def _mb(value: float | None) -> str:

@@ -47,6 +47,7 @@ def check_demo_target(root: Path) -> None:
 def build_demo(directory: Path, say: Callable[[str], None] = lambda _: None) -> DemoResult:
     """Create a workspace in ``directory`` holding a believable, fully measured history."""
     from devtrack.benchmarking import BenchOverrides, plan, run_measurement
+    from devtrack.core.units import format_latency
     from devtrack.datasets import add_dataset, set_default_dataset
     from devtrack.demo.digits import split
     from devtrack.demo.models import MODEL, build_history, config_path, eval_arrays
@@ -88,7 +89,8 @@ def build_demo(directory: Path, say: Callable[[str], None] = lambda _: None) -> 
         measurements, _ = plan(releases, profiles, overrides, ws=ws)
         for i, m in enumerate(measurements, 1):
             run = run_measurement(ws, m, overrides)
-            figure = (f"p50 {run['p50_ms']:.3f} ms, accuracy {run.get('accuracy', 0):.3f}"
+            figure = (f"p50 {format_latency(run['p50_ms'])}, accuracy "
+                      f"{run.get('accuracy', 0):.3f}"
                       if run["status"] == "ok" else run["status"])
             say(f"[{i}/{len(measurements)}] measured {m.release.ref} on {m.profile.name}: "
                 f"{figure}")
