@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import threading
 from collections.abc import Iterable
 from pathlib import Path, PurePath
 from typing import Any, ClassVar
@@ -100,11 +101,16 @@ class DevtrackApp(App[None]):
     def bench_running(self) -> bool:
         return self.bench_state is not None and not self.bench_state.done
 
+    # One measurement at a time: two workers side by side would skew each other's timings.
+    # Held by the bench worker and by compare's side-by-side re-runs until their thread ends
+    # (a thread worker cannot be stopped mid-run, only told to stop).
+    measuring = threading.Lock()
+
     def start_bench(self, ref: str, profiles: list[str]) -> bool:
         """Start measuring ``ref`` on ``profiles`` in the background; False if one is running."""
-        if self.bench_running:
-            self.notify("A benchmark is already running; wait for it or cancel it (ctrl+x).",
-                        severity="warning")
+        if self.bench_running or self.measuring.locked():
+            self.notify("A measurement is already running; wait for it (ctrl+x cancels a "
+                        "bench).", severity="warning")
             return False
         self._publish_bench(BenchUpdate(ref, 1, len(profiles), ref, phase="planning"))
         self._bench_worker(ref, profiles)
@@ -121,10 +127,11 @@ class DevtrackApp(App[None]):
 
         worker: Worker[None] = get_current_worker()
         try:
-            final = run_bench(self.root, ref, profiles,
-                              report=lambda update: self.call_from_thread(self._publish_bench,
-                                                                          update),
-                              cancelled=lambda: worker.is_cancelled)
+            with self.measuring:
+                final = run_bench(self.root, ref, profiles,
+                                  report=lambda update: self.call_from_thread(
+                                      self._publish_bench, update),
+                                  cancelled=lambda: worker.is_cancelled)
         except DevtrackError as exc:
             final = BenchUpdate(ref, 0, len(profiles), ref, done=True, error=str(exc))
         self.call_from_thread(self._bench_finished, final)

@@ -79,6 +79,16 @@ class ReviewActions:
         target = self._target_or_warn()
         if target is None:
             return
+        allowed = TRANSITIONS.get(target.status, ())
+        if to not in allowed:
+            # Never open the dialog on another status than the key asked for: "a" on an
+            # approved release once offered Reject, and Enter rejected a live release.
+            why = (f"{target.ref} is already {to}" if target.status == to else
+                   f"{target.ref} is {target.status}; it cannot become {to}")
+            options = ", ".join(allowed) or "nothing (final)"
+            self.notify(f"{why}. Allowed from {target.status}: {options}.", markup=False,
+                        severity="warning")
+            return
         ws = self._app.ws
 
         def perform(request: StatusRequest) -> Any:

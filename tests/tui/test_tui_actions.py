@@ -62,7 +62,7 @@ async def test_approve_refuses_an_empty_reason_then_records_it(seeded: Path,
 
 async def test_reject_and_yank_and_esc_cancels(seeded: Path, make_app) -> None:
     app = make_app(seeded)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.pause()
         await pilot.press("j", "j", "j", "j", "x")  # 1.4.0
         await pilot.pause()
@@ -83,13 +83,10 @@ async def test_reject_and_yank_and_esc_cancels(seeded: Path, make_app) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert status_of(seeded, "hand-landmark@1.4.0") == "yanked"
-        await pilot.press("a")  # a yanked release cannot change any more
+        await pilot.press("a")  # a yanked release cannot change any more: no dialog
         await pilot.pause()
-        dialog = app.screen
-        assert isinstance(dialog, StatusDialog) and dialog.target is None
-        await pilot.press(*"try", "enter")
-        assert "no status to change to" in error_text(dialog)
-        await pilot.press("escape")
+        assert isinstance(app.screen, ReleasesScreen)
+        assert any("nothing (final)" in str(n.message) for n in app._notifications)
 
 
 async def test_a_library_refusal_stays_in_the_dialog(seeded: Path, make_app) -> None:
@@ -187,3 +184,35 @@ async def test_rollback_with_nothing_deployed_says_so(seeded: Path, make_app) ->
         assert isinstance(app.screen, ReleasesScreen)
         assert any("not deployed on any profile" in str(n.message)
                    for n in app._notifications)
+
+
+async def test_a_key_for_the_status_a_release_has_opens_no_dialog(seeded: Path,
+                                                                 make_app) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        await pilot.press("a")  # 1.0.0 is already approved
+        await pilot.pause()
+        assert isinstance(app.screen, ReleasesScreen)
+        await pilot.press("j", "j", "x")  # 1.2.0 is already rejected
+        await pilot.pause()
+        assert isinstance(app.screen, ReleasesScreen)
+        messages = [str(n.message) for n in app._notifications]
+        assert any("already approved" in m for m in messages)
+        assert any("already rejected" in m for m in messages)
+    assert status_of(seeded, "hand-landmark@1.0.0") == "approved"
+    assert status_of(seeded, "hand-landmark@1.2.0") == "rejected"
+
+
+async def test_deploy_dialog_cancel_button_returns_to_the_releases(seeded: Path,
+                                                                   make_app) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("j", "d")
+        await pilot.pause()
+        assert isinstance(app.screen, DeployDialog)
+        await pilot.click("#cancel")
+        await pilot.pause()
+        assert isinstance(app.screen, ReleasesScreen)
+        assert app.screen.current_row is not None

@@ -268,6 +268,10 @@ class CompareScreen(Screen[None]):
                               style="yellow"))
             self.query_one("#compare-body", Static).update("")
             return
+        if rerun and self.dt_app.measuring.locked():
+            self.notify("A measurement is already running; re-measure when it has finished.",
+                        severity="warning")
+            return
         what = "Re-measuring side by side, interleaved…" if rerun else "Comparing…"
         self._status(Text(f"{what} {self.model}@{self.candidate} against {self.baseline}",
                           style="dim"))
@@ -281,8 +285,10 @@ class CompareScreen(Screen[None]):
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._status, Text(f"⏵ {message}", style="cyan"))
 
-        return run_compare(self.dt_app.root, self.model, a, b, profile, rerun,
-                           progress if rerun else None)
+        if not rerun:
+            return run_compare(self.dt_app.root, self.model, a, b, profile, rerun, None)
+        with self.dt_app.measuring:
+            return run_compare(self.dt_app.root, self.model, a, b, profile, rerun, progress)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "compare":

@@ -97,11 +97,11 @@ class DeployDialog(ReviewDialog[object]):
         self._note("")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
+        # Textual also runs ReviewDialog.on_button_pressed (handlers run along the MRO), which
+        # handles ok/cancel: calling it here as well dismissed the dialog twice.
         if event.button.id == "check":
             event.stop()
             self.start_check()
-        else:
-            super().on_button_pressed(event)
 
     def start_check(self) -> None:
         """Run the gate for this release and profile in the background (bench if needed)."""
