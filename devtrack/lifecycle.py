@@ -314,9 +314,12 @@ def deploy(ws: Workspace, release: Release | ReleaseRef | str, profile: Profile 
     with store.transaction():
         row = store.one("SELECT status, notes FROM releases WHERE id = ?", (rel.id,))
         status, notes = (row["status"], row["notes"]) if row else (rel.status, rel.notes)
-        if status in ("rejected", "yanked"):
-            raise UsageError(f"{rel.ref} is {status} and cannot be deployed; promote it with "
-                             "'devtrack promote' first if that was a mistake")
+        if status == "rejected":
+            raise UsageError(f"{rel.ref} is rejected and cannot be deployed; approve it with "
+                             f"'devtrack promote {rel.ref} --to approved' if that was a mistake")
+        if status == "yanked":
+            raise UsageError(f"{rel.ref} is yanked, which is final; to ship these bytes again, "
+                             "register the file under a new version")
         if not notes.strip():
             raise UsageError(f"{rel.ref} has no release notes; add them first: devtrack notes "
                              f"{rel.ref} --set TEXT")

@@ -103,12 +103,18 @@ class DeployDialog(ReviewDialog[object]):
             event.stop()
             self.start_check()
 
+    def show_error(self, message: str) -> None:
+        # The library speaks CLI; in this dialog the override is the Force box.
+        super().show_error(message.replace("add --force", "tick Force")
+                           .replace("--force", "Force"))
+
     def start_check(self) -> None:
         """Run the gate for this release and profile in the background (bench if needed)."""
         profile = self.profile
         if profile is None:
             self.show_error("Choose the profile to check on.")
             return
+        self.show_error("")  # an earlier refusal is stale once the check runs
         self.query_one("#check", Button).disabled = True
         self._note(Text(f"checking {self.ref} on {profile}…", style="cyan"))
         self._check(profile)
