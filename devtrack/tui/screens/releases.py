@@ -293,7 +293,11 @@ class ReleasesScreen(ReviewActions, Screen[None]):
             self._loading_profiles = False
             if event.value == self.profile:
                 return
-        if isinstance(event.value, str) and event.value != self.profile:
+        if not isinstance(event.value, str):  # the blank entry: figures need a profile
+            if self.profile is not None:
+                self.query_one("#profile", Select).value = self.profile
+            return
+        if event.value != self.profile:
             self.profile = event.value
             self.load_model(self.model)
             self.query_one(NavTable).focus()
