@@ -28,13 +28,10 @@ from devtrack.bench.worker import (
     RESULT_VERSION,
     SAMPLES_ENCODING,
     Progress,
-    busy_warning,
     encode_samples,
-    environment_snapshot,
     job_inputs,
-    load_average,
     ns_to_ms,
-    record_failure,
+    run_guarded,
     verify_artifact,
 )
 from devtrack.core.stats import summarize
@@ -78,20 +75,10 @@ def run_interleaved(job: dict[str, Any]) -> dict[str, Any]:
         "result_version": RESULT_VERSION, "mode": "interleaved", "status": "failed",
         "error": None, "pair": sides, "runtime": None, "runtime_version": None,
         "runtime_options": job.get("options", {}), "samples_encoding": SAMPLES_ENCODING,
-        "phases": {}, "warnings": [], "environment": environment_snapshot(),
+        "phases": {}, "warnings": [],
     }
-    busy = busy_warning(result["environment"])
-    if busy:
-        result["warnings"].append(busy)
-    try:
-        _interleave(job, sides, result, Progress(job.get("progress_path")))
-        result["status"] = "ok"
-    except Exception as exc:
-        record_failure(result, exc)
-    finally:
-        gc.enable()
-        result["environment"]["load_average_after"] = load_average()
-    return result
+    return run_guarded(job, result,
+                       lambda job, result, progress: _interleave(job, sides, result, progress))
 
 
 def _interleave(job: dict[str, Any], sides: list[dict[str, Any]], result: dict[str, Any],

@@ -25,6 +25,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -335,15 +336,17 @@ def record_failure(result: dict[str, Any], exc: BaseException) -> None:
         result["traceback"] = traceback.format_exc()
 
 
-def run_single(job: dict[str, Any]) -> dict[str, Any]:
-    """Measure one artifact as ``job`` says; never raises, a failure is in the result."""
-    result = _new_result(job)
+def run_guarded(job: dict[str, Any], result: dict[str, Any],
+                measure: Callable[[dict[str, Any], dict[str, Any], Progress], None],
+                ) -> dict[str, Any]:
+    """Run ``measure`` with the environment snapshot around it; never raises: a failure is
+    recorded in ``result`` (shared by single and interleaved measurements)."""
     result["environment"] = environment_snapshot()
     busy = busy_warning(result["environment"])
     if busy:
         result["warnings"].append(busy)
     try:
-        _measure(job, result, Progress(job.get("progress_path")))
+        measure(job, result, Progress(job.get("progress_path")))
         result["status"] = "ok"
     except Exception as exc:
         record_failure(result, exc)
@@ -351,6 +354,11 @@ def run_single(job: dict[str, Any]) -> dict[str, Any]:
         gc.enable()
         result["environment"]["load_average_after"] = load_average()
     return result
+
+
+def run_single(job: dict[str, Any]) -> dict[str, Any]:
+    """Measure one artifact as ``job`` says; never raises, a failure is in the result."""
+    return run_guarded(job, _new_result(job), _measure)
 
 
 def _measure(job: dict[str, Any], result: dict[str, Any], progress: Progress) -> None:
