@@ -156,6 +156,21 @@ def test_models_and_releases_tables_show_user_text_literally(in_ws: Path, mlp_on
     assert json.loads(run_cli("models", "--json").out)[0]["releases"] == 1
 
 
+def test_releases_fit_the_terminal_and_show_more_columns_when_wide(
+        in_ws: Path, mlp_onnx: Path, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_cli("register", mlp_onnx, "-m", "keyword-spotter-large", "-v", "1.0.0", "--notes",
+            "A long first line of notes that has no chance of fitting in eighty columns " * 2)
+    monkeypatch.setenv("COLUMNS", "80")
+    narrow = run_cli("releases").out
+    assert max(len(line) for line in narrow.splitlines()) <= 80, narrow
+    assert "keyword-spotter-large@1.0.0" in narrow and "A long …" in narrow
+    assert "params" not in narrow and "…" in narrow
+    monkeypatch.setenv("COLUMNS", "160")
+    wide = run_cli("releases", "keyword-spotter-large").out
+    assert "params" in wide and "created" in wide and "1.0.0" in wide
+    assert max(len(line) for line in wide.splitlines()) <= 160, wide
+
+
 def test_log_shows_chained_events(in_ws: Path, mlp_onnx: Path, run_cli) -> None:
     run_cli("register", mlp_onnx, "-m", "kws", "-v", "1")
     run_cli("register", mlp_onnx, "-m", "kws", "-v", "2")

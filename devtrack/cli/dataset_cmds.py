@@ -92,7 +92,8 @@ def list_cmd(ctx: click.Context, workspace_dir: Path | None, as_json: bool) -> N
     from rich.table import Table
     from rich.text import Text
 
-    from devtrack.cli.render import literal, short_time
+    from devtrack.cli.plain import short_time
+    from devtrack.cli.render import literal
 
     out = console()
     wide = out.width >= 110  # sha256 and date only where they fit; --json has them always

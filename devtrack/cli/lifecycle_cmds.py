@@ -19,7 +19,8 @@ from devtrack.cli.common import (
     open_ws,
     workspace_option,
 )
-from devtrack.cli.render import literal, short_time
+from devtrack.cli.plain import short_time
+from devtrack.cli.render import literal
 from devtrack.core.refs import check_model_name, parse_ref
 from devtrack.core.rollback import RollbackPlan, budget_figure
 from devtrack.errors import UsageError

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from devtrack.cli.common import console, echo_json, json_option, open_ws, workspace_option
-from devtrack.cli.render import events_table, models_table, release_view, releases_table
 from devtrack.core.inputspec import parse_fill_spec, parse_input_spec
 from devtrack.core.refs import check_model_name, parse_ref
 from devtrack.registry import (
@@ -139,7 +138,9 @@ def models(ctx: click.Context, workspace_dir: Path | None, as_json: bool) -> Non
     elif not rows:
         click.echo("No models yet. Add one: devtrack register FILE --model NAME --version 1.0.0")
     else:
-        console().print(models_table(rows))
+        from devtrack.cli.plain import print_models
+
+        print_models(rows)
 
 
 @click.command()
@@ -162,10 +163,10 @@ def releases(ctx: click.Context, model: str | None, workspace_dir: Path | None,
     elif not items:
         click.echo("No releases yet. Add one: devtrack register FILE --model NAME --version 1.0.0")
     else:
-        out = console()
-        out.print(releases_table(items, f"Releases of {model}" if model else "Releases",
-                                 one_model=model is not None,
-                                 width=out.width))
+        from devtrack.cli.plain import print_releases
+
+        print_releases(items, f"Releases of {model}" if model else "Releases",
+                       one_model=model is not None)
 
 
 @click.command()
@@ -197,6 +198,8 @@ def show(ctx: click.Context, ref: str, workspace_dir: Path | None, as_json: bool
     if as_json:
         echo_json({**detail.release.to_dict(), "measured": measured})
     else:
+        from devtrack.cli.render import release_view
+
         console().print(release_view(detail.release, measured))
 
 
@@ -223,6 +226,8 @@ def log_cmd(ctx: click.Context, model: str | None, kind: str | None,
     elif not events:
         click.echo("No events yet.")
     else:
+        from devtrack.cli.render import events_table
+
         console().print(events_table(events, f"Audit log of {model}" if model else "Audit log",
                                      one_model=model is not None))
 

@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from devtrack.cli.plain import first_line, human_size, short_time
 from devtrack.core.release import Release
 from devtrack.core.units import format_number
 
@@ -16,71 +17,6 @@ from devtrack.core.units import format_number
 def literal(value: Any) -> Text:
     """User-supplied text shown exactly as typed (``[red]`` stays ``[red]``)."""
     return Text("" if value is None else str(value))
-
-
-def human_size(size_bytes: int) -> str:
-    value = float(size_bytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
-
-
-def short_time(iso: str) -> str:
-    return iso.replace("T", " ")[:16]
-
-
-def first_line(text: str, width: int = 48) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def models_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="Models", title_justify="left")
-    table.add_column("model")
-    table.add_column("task")
-    table.add_column("releases", justify="right")
-    table.add_column("latest")
-    for row in rows:
-        table.add_row(
-            literal(row["model"]), literal(row["task"]), str(row["releases"]),
-            literal(row["latest"] or "-"),
-        )
-    return table
-
-
-def releases_table(releases: list[Release], title: str, one_model: bool = False,
-                   width: int = 80) -> Table:
-    """One row per release; figures never wrap. On a narrow terminal the params and created
-    columns are left out (``show`` has them) and the notes take what width is left."""
-    headers = ["version" if one_model else "release", "status", "format", "size", "quant",
-               "params", "created"]
-    rows = [[rel.version if one_model else rel.ref, rel.status, rel.format,
-             human_size(rel.size_bytes), rel.summary.quantization, f"{rel.summary.params:,}",
-             rel.created_at[:10]] for rel in releases]
-    keep = list(range(len(headers)))
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-
-    def notes_room() -> int:
-        return width - sum(widths[i] for i in keep) - 3 * (len(keep) + 1) - 1
-
-    for optional in (headers.index("created"), headers.index("params")):
-        if notes_room() < 24:
-            keep.remove(optional)
-    table = Table(title=title, title_justify="left")
-    for i in keep:
-        justify = "right" if headers[i] in ("size", "params") else "left"
-        table.add_column(headers[i], justify=justify, no_wrap=True,  # type: ignore[arg-type]
-                         min_width=widths[i])
-    table.add_column("notes", no_wrap=True, overflow="ellipsis", max_width=max(8, notes_room()))
-    for rel, row in zip(releases, rows, strict=True):
-        notes = literal(first_line(rel.notes, 200))
-        if rel.same_artifact_as:
-            notes.append(f" (same artifact as {', '.join(rel.same_artifact_as)})", style="yellow")
-        cells = [row[i] for i in keep]
-        table.add_row(literal(cells[0]), *cells[1:], notes)
-    return table
 
 
 def _kv_table(rows: list[tuple[str, Text | str]]) -> Table:
