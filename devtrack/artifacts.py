@@ -64,8 +64,8 @@ class ArtifactStore:
         path = self.path_for(sha256)
         if not path.is_file():
             raise DevtrackError(
-                f"artifact {sha256[:12]} is missing from the store ({path}); the workspace is "
-                "damaged — register the release again from its original file"
+                f"artifact {sha256[:12]} is missing from the store; restore it by copying the "
+                f"original file (sha256 {sha256}) to {path}"
             )
         actual = sha256_file(path)
         if actual != sha256:

@@ -201,3 +201,21 @@ def test_op_profile_is_stored_and_shown(tiny_ws: Path, mlp_onnx: Path, run_cli) 
     assert ops and {"op", "calls", "total_ms", "pct"} <= set(ops[0])
     assert abs(sum(o["pct"] for o in ops) - 100) < 1
     assert "top operators by time" in run_cli("results", "kws@1.0").out
+
+
+def test_a_missing_artifact_says_how_to_restore_it_and_restoring_works(
+        tiny_ws: Path, mlp_onnx: Path, run_cli) -> None:
+    import shutil
+
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
+    sha = json.loads(run_cli("show", "kws@1.0", "--json").out)["sha256"]
+    stored = next((tiny_ws / ".devtrack").rglob(f"{sha}*"))
+    stored.unlink()
+    missing = run_cli("bench", "kws@1.0", "--profile", "tiny")
+    assert missing.exit_code == 2
+    message = missing.err + missing.out
+    assert "is missing from the store" in message and str(stored) in message, message
+    shutil.copyfile(mlp_onnx, stored)
+    restored = run_cli("bench", "kws@1.0", "--profile", "tiny", "--json")
+    assert restored.exit_code == 0, restored.err
+    assert json.loads(restored.out)[0]["status"] == "ok"

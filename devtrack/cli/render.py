@@ -11,7 +11,7 @@ from rich.text import Text
 
 from devtrack.cli.plain import first_line, human_size, short_time
 from devtrack.core.release import Release
-from devtrack.core.units import format_number
+from devtrack.core.units import format_number, latency_unit
 
 
 def literal(value: Any) -> Text:
@@ -140,12 +140,6 @@ def _short(value: Any) -> str:
     """Payload values as they fit a log line: hashes shortened to 12 characters."""
     text = str(value)
     return text[:12] if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
-
-
-def latency_unit(values: list[float | None]) -> tuple[str, float]:
-    """Microseconds when every figure is below 1 ms (short, exact columns), else ms."""
-    known = [v for v in values if v is not None]
-    return ("µs", 1000.0) if known and max(known) < 1.0 else ("ms", 1.0)
 
 
 def _scaled(value: float | None, scale: float) -> float | None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 
 def format_number(value: float | None) -> str:
-    """Three significant digits: 0.00921, 1.08, 12.3, 123; large values as integers."""
+    """Three significant digits, trailing zeros kept so a column reads evenly: 0.00921,
+    1.08, 18.0, 123; values from 1000 up as integers."""
     if value is None:
         return "-"
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    if abs(value) >= 999.5 or value == 0:
+        return f"{value:.0f}"
+    return f"{value:#.3g}".rstrip(".")
 
 
 def format_latency(ms: float | None) -> str:
@@ -15,3 +18,10 @@ def format_latency(ms: float | None) -> str:
     if ms is None:
         return "-"
     return f"{format_number(ms * 1000)} µs" if ms < 1.0 else f"{format_number(ms)} ms"
+
+
+def latency_unit(values: list[float | None]) -> tuple[str, float]:
+    """The unit for a column of latencies in ms and the factor to show them in it: µs when
+    every known figure is below 1 ms (short, exact columns), else ms."""
+    known = [v for v in values if v is not None]
+    return ("µs", 1000.0) if known and max(known) < 1.0 else ("ms", 1.0)
