@@ -172,8 +172,13 @@ def _evaluation_job(ws: Workspace, m: Measurement) -> dict[str, Any]:
 
 
 def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
-                    progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
-    """Run one measurement in a fresh worker and store it; returns the stored run as a dict."""
+                    progress: Callable[[Progress], None] | None = None, *,
+                    abort_reason: str = "interrupted by the user (Ctrl-C)") -> dict[str, Any]:
+    """Run one measurement in a fresh worker and store it; returns the stored run as a dict.
+
+    When it is aborted (Ctrl-C, or ``progress`` raised Aborted) the run is stored as
+    aborted with ``abort_reason`` as its error, then Aborted is re-raised with ``run_id``.
+    """
     from devtrack.bench.runner import run_job
 
     if m.evaluation is None:
@@ -191,7 +196,7 @@ def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
                          timeout_s=timeout_s, progress=progress)
     except Aborted as exc:
         partial = getattr(exc, "result", None) or {}
-        result = {**partial, "status": "aborted", "error": "interrupted by the user (Ctrl-C)"}
+        result = {**partial, "status": "aborted", "error": abort_reason}
         run_id = store_run(ws, m, result, started)
         exc.run_id = run_id  # type: ignore[attr-defined]
         raise

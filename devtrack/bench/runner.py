@@ -19,7 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,10 @@ POLL_S = 0.05
 STDERR_TAIL_LINES = 20
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 MEMORY_CAP_METHOD = f"child VmRSS polled every {POLL_S * 1000:g} ms, SIGKILL above the cap"
+# Asked on every poll: for callers that cannot pass ``progress`` down to run_job (the app's
+# side-by-side re-measure runs under compare_releases). A context variable: per thread.
+_STOP_WHEN: ContextVar[Callable[[], bool] | None] = ContextVar("devtrack_stop_when",
+                                                               default=None)
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,17 @@ class Progress:
     phase: str  # the worker's current phase: "import", "load", "measure", … ("" at start)
     elapsed_s: float
     rss_mb: float | None
+
+
+@contextmanager
+def stop_when(requested: Callable[[], bool]) -> Iterator[None]:
+    """In this block, a worker this thread runs is killed once ``requested()`` turns true,
+    and ``run_job`` raises Aborted, as on Ctrl-C."""
+    token = _STOP_WHEN.set(requested)
+    try:
+        yield
+    finally:
+        _STOP_WHEN.reset(token)
 
 
 def clamp_affinity(requested: list[int] | None,
@@ -199,6 +216,7 @@ def _watch(proc: subprocess.Popen[bytes], started: float, memory_limit_mb: float
     Returns (why it was killed or None, the highest RSS seen in MiB).
     """
     peak = 0.0
+    stop = _STOP_WHEN.get()
     while True:
         try:
             proc.wait(timeout=POLL_S)
@@ -218,6 +236,8 @@ def _watch(proc: subprocess.Popen[bytes], started: float, memory_limit_mb: float
             return f"timed out after {timeout_s:g} s", peak
         if progress is not None:
             progress(Progress(proc.pid, _read_phase(phase_path), elapsed, rss))
+        if stop is not None and stop():
+            raise Aborted("measurement stopped on request; the worker process was stopped")
 
 
 def _failed(error: str) -> dict[str, Any]:

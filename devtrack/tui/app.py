@@ -5,7 +5,8 @@ from __future__ import annotations
 import gc
 import importlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
@@ -21,6 +22,7 @@ from devtrack.tui.messages import BenchUpdate, DataChanged
 from devtrack.workspace import Workspace, open_workspace
 
 RELEASE_SCREEN = "release-detail"
+STOP_POLL_S = 0.05
 WARM_UP_AFTER_S = 0.05
 WARM_UP_MODULES = ("devtrack.benchmarking", "devtrack.registry",
                    "devtrack.tui.screens.release_detail")
@@ -41,6 +43,8 @@ class DevtrackApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("ctrl+p", "command_palette", "Commands", show=False),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True,
+                tooltip="Quit the app (asks first while a measurement runs)"),
     ]
 
     def __init__(self, workspace: Workspace, *, model: str | None = None,
@@ -53,6 +57,8 @@ class DevtrackApp(App[None]):
         self.bench_signal: Signal[BenchUpdate] = Signal(self, "bench")
         self.data_signal: Signal[DataChanged] = Signal(self, "data")
         self.bench_state: BenchUpdate | None = None
+        self.measuring_what: str | None = None  # said by the holder of ``measuring``
+        self.stop_requested = threading.Event()  # set by "Stop and quit"
 
     @property
     def root(self) -> Path:
@@ -102,9 +108,29 @@ class DevtrackApp(App[None]):
         return self.bench_state is not None and not self.bench_state.done
 
     # One measurement at a time: two workers side by side would skew each other's timings.
-    # Held by the bench worker and by compare's side-by-side re-runs until their thread ends
-    # (a thread worker cannot be stopped mid-run, only told to stop).
+    # Held (through ``measurement``) by the bench worker and by compare's side-by-side re-runs
+    # until their thread ends (a thread worker cannot be stopped mid-run, only told to stop).
     measuring = threading.Lock()
+
+    @contextmanager
+    def measurement(self, what: str) -> Iterator[None]:
+        """Hold ``measuring`` (in a worker thread) and say what is measured, for the quit
+        dialog: "Re-measuring kws@1.1.0 against 1.0.0 side by side"."""
+        with self.measuring:
+            self.measuring_what = what
+            try:
+                yield
+            finally:
+                self.measuring_what = None
+
+    def running_measurement(self) -> str | None:
+        """What is being measured now, in words; None when nothing is."""
+        state = self.bench_state
+        if state is not None and not state.done:
+            return f"Benchmarking {state.label} ({state.index} of {state.total})"
+        if self.measuring.locked():
+            return self.measuring_what or "A measurement is running."
+        return None
 
     def start_bench(self, ref: str, profiles: list[str]) -> bool:
         """Start measuring ``ref`` on ``profiles`` in the background; False if one is running."""
@@ -127,7 +153,7 @@ class DevtrackApp(App[None]):
 
         worker: Worker[None] = get_current_worker()
         try:
-            with self.measuring:
+            with self.measurement(f"Benchmarking {ref}"):
                 final = run_bench(self.root, ref, profiles,
                                   report=lambda update: self.call_from_thread(
                                       self._publish_bench, update),
@@ -157,6 +183,37 @@ class DevtrackApp(App[None]):
                         markup=False)
         if final.results:
             self.data_changed("runs", final.ref)
+
+    # -- quitting -----------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Quit; while a measurement runs, ask first (it would be lost half-way)."""
+        from devtrack.tui.screens.quit_dialog import BENCH_NOTE, REMEASURE_NOTE, QuitDialog
+
+        if self.stop_requested.is_set() or self.running_measurement() is None:
+            self.exit()  # asked again while stopping: do not wait any longer
+            return
+        if not isinstance(self.screen, QuitDialog):
+            note = BENCH_NOTE if self.bench_running else REMEASURE_NOTE
+            self.push_screen(QuitDialog(self.running_measurement, note), self._quit_chosen)
+
+    def _quit_chosen(self, stop: bool | None) -> None:
+        if not stop:
+            return
+        if self.running_measurement() is None:
+            self.exit()
+            return
+        # Stop as ctrl+x does (the interrupted run is stored as aborted, finished ones are
+        # kept) and wait for the thread to finish storing: exiting first would leave it
+        # running unseen, and the terminal would hang until it ends.
+        self.stop_requested.set()
+        self.workers.cancel_group(self, "bench")
+        self.notify("Stopping the measurement, then quitting (ctrl+q: quit without waiting).")
+        self.set_interval(STOP_POLL_S, self._exit_once_stopped)
+
+    def _exit_once_stopped(self) -> None:
+        if not self.measuring.locked() and not self.bench_running:
+            self.exit()
 
     def action_help(self) -> None:
         from devtrack.tui.screens.help import HelpScreen

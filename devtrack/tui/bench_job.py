@@ -10,6 +10,8 @@ from devtrack.errors import Aborted
 from devtrack.tui.messages import BenchUpdate
 from devtrack.workspace import open_workspace
 
+STOPPED_FROM_APP = "stopped from the review app"
+
 
 def run_bench(root: Path, ref: str, profiles: list[str], report: Callable[[BenchUpdate], None],
               cancelled: Callable[[], bool]) -> BenchUpdate:
@@ -17,8 +19,9 @@ def run_bench(root: Path, ref: str, profiles: list[str], report: Callable[[Bench
 
     Runs in a thread: it opens its own connection to the workspace. ``report`` gets a
     ``BenchUpdate`` on every progress poll; when ``cancelled()`` turns true the running
-    worker is stopped and stored as aborted, as Ctrl-C does on the command line. Returns
-    the final update (``done``), whose ``error`` is set when nothing could run.
+    worker is stopped and stored as aborted ("stopped from the review app"), finished runs
+    are kept, as Ctrl-C does on the command line. Returns the final update (``done``),
+    whose ``error`` is set when nothing could run.
     """
     from devtrack.benchmarking import BenchOverrides, get_run, plan, run_measurement
     from devtrack.profiles import load_profile
@@ -51,7 +54,8 @@ def run_bench(root: Path, ref: str, profiles: list[str], report: Callable[[Bench
                                    elapsed_s=elapsed))
 
             try:
-                results.append(run_measurement(ws, m, overrides, progress=progress))
+                results.append(run_measurement(ws, m, overrides, progress=progress,
+                                               abort_reason=STOPPED_FROM_APP))
             except Aborted as exc:
                 run_id = getattr(exc, "run_id", None)
                 if run_id is not None:

@@ -287,7 +287,13 @@ class CompareScreen(Screen[None]):
 
         if not rerun:
             return run_compare(self.dt_app.root, self.model, a, b, profile, rerun, None)
-        with self.dt_app.measuring:
+        from devtrack.bench.runner import stop_when
+
+        what = f"Re-measuring {self.model}@{b} against {a} side by side" + (
+            f" on {profile}" if profile else "")
+        # Quitting with "Stop and quit" stops the pair's worker (nothing is stored, as on
+        # Ctrl-C); leaving this screen does not: the comparison is stored when it ends.
+        with self.dt_app.measurement(what), stop_when(self.dt_app.stop_requested.is_set):
             return run_compare(self.dt_app.root, self.model, a, b, profile, rerun, progress)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
