@@ -7,6 +7,7 @@ from typing import Any
 from rich.text import Text
 
 from devtrack.core.budgets import budget_line as budget_line
+from devtrack.core.units import format_latency, format_number
 
 STATUS_STYLES = {
     "candidate": "yellow",
@@ -33,6 +34,16 @@ def ms(value: float | None) -> str:
     if value >= 10:
         return f"{value:.2f}"
     return f"{value:.3f}" if value >= 1 else f"{value:#.3g}"
+
+
+def figure(ms_value: float | None, scale: float = 1.0) -> str:
+    """A latency in a column's unit (``scale`` 1000 for µs), three significant digits."""
+    return format_number(None if ms_value is None else ms_value * scale)
+
+
+def latency(ms_value: float | None) -> str:
+    """A latency with its unit: ``17.6 µs``, ``1.08 ms``."""
+    return format_latency(ms_value)
 
 
 def mb(value: float | None) -> str:

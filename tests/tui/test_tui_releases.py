@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import Select, Static
-from tui_seed import plain
+from tui_seed import plain, seed_workspace
 
 from devtrack.tui.screens.help import HelpScreen
 from devtrack.tui.screens.release_detail import ReleaseDetailScreen
@@ -103,8 +103,8 @@ async def test_sorting_by_key_and_by_clicking_a_header(seeded: Path, make_app) -
         assert table_versions(screen) == ["1.2.0", "1.1.0", "1.0.0", "1.3.0", "1.4.0"]
         await pilot.press("S")  # reverse; the unmeasured release stays last
         assert table_versions(screen) == ["1.3.0", "1.0.0", "1.1.0", "1.2.0", "1.4.0"]
-        await pilot.press("s")  # next column after p50: p90
-        assert table.sort_key == "p90"
+        await pilot.press("s")  # next column after p50: its change, Δp50
+        assert table.sort_key == "delta"
         await pilot.click("#releases", offset=(3, 0))  # the "version" header
         await pilot.pause()
         assert table.sort_key == "version"
@@ -131,6 +131,41 @@ async def test_slash_filters_enter_keeps_esc_clears(seeded: Path, make_app) -> N
         await pilot.press("escape")
         assert not bar.display
         assert len(table_versions(screen)) == 5
+
+
+async def test_a_filter_matching_nothing_says_so(seeded: Path, make_app) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        await pilot.press("slash", *"zzz")
+        await pilot.pause()
+        assert table_versions(screen) == []
+        assert "No release matches 'zzz'" in text_of(screen, "#row-info")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "hand-landmark@1.0.0" in text_of(screen, "#row-info")
+
+
+async def test_at_80_columns_one_model_hides_the_model_pane_and_figures_come_first(
+        tmp_path: Path, seeded: Path, make_app) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert screen.query_one("#models-pane").display  # two models to choose between
+        labels = [c.label for c in screen.query_one(NavTable).columns_spec]
+        assert labels[:8] == ["version", "status", "budget", "p50 µs", "Δp50", "p90 µs",
+                              "peak MB", "accuracy"]
+    single = make_app(seed_workspace(tmp_path / "one", with_kws=False))
+    async with single.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = single.screen
+        assert not screen.query_one("#models-pane").display
+        assert text_of(screen, "#table-summary").startswith("hand-landmark · 5 releases")
+        await pilot.resize_terminal(120, 35)
+        await pilot.pause()
+        assert screen.query_one("#models-pane").display
 
 
 async def test_enter_opens_the_release_and_esc_comes_back(seeded: Path, make_app) -> None:

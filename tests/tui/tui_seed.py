@@ -263,8 +263,9 @@ def _deploy(ws: Workspace, model: str, version: str, ids: dict[str, int], profil
                            ts=_ts(day, 15))
 
 
-def seed_workspace(root: Path) -> Path:
-    """Two model lines with runs, accuracy, statuses, deployments and events; fixed values."""
+def seed_workspace(root: Path, with_kws: bool = True) -> Path:
+    """Two model lines (or hand-landmark alone) with runs, accuracy, statuses, deployments
+    and events; fixed values."""
     ws, _ = init_workspace(root)
     try:
         write_profiles(root)
@@ -276,12 +277,14 @@ def seed_workspace(root: Path) -> Path:
                 "samples": 1000, "arrays": "{}", "has_labels": 1, "source_name": "val.npz",
                 "created_at": _ts(1), "created_by": ACTOR})
         hand = _seed_model(ws, "hand-landmark", "classification", HAND, 1, profiles, dataset_id)
-        kws = _seed_model(ws, "kws", "classification", KWS, 10, profiles, dataset_id)
+        kws = (_seed_model(ws, "kws", "classification", KWS, 10, profiles, dataset_id)
+               if with_kws else {})
         _deploy(ws, "hand-landmark", "1.0.0", hand, "big-core-1t", 1, "first release")
         _deploy(ws, "hand-landmark", "1.1.0", hand, "big-core-1t", 3,
                 "int8 is 25% faster on device", replaced="1.0.0")
         _deploy(ws, "hand-landmark", "1.1.0", hand, "ci-host", 3, "CI baseline")
-        _deploy(ws, "kws", "0.9.0", kws, "ci-host", 11, "baseline")
+        if with_kws:
+            _deploy(ws, "kws", "0.9.0", kws, "ci-host", 11, "baseline")
         with ws.store.transaction():
             ws.store.append_event(actor="bob", kind="promote", model="hand-landmark",
                                   version="1.2.0", reason="accuracy [bold]dropped[/bold] 5 pt",

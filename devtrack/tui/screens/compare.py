@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from devtrack.core.units import latency_unit
 from devtrack.errors import DevtrackError
 from devtrack.overview import release_versions
 from devtrack.tui import format as fmt
@@ -126,7 +127,9 @@ def profile_table(p: ProfileComparison) -> RenderableType:
         else:
             detail.append(f" (interleaved re-run, {lat.n} repeats)", style="cyan")
         details.append(detail)
-        table.add_row("p50 latency ms", fmt.ms(lat.a_ms), fmt.ms(lat.b_ms),
+        unit, scale = latency_unit([lat.a_ms, lat.b_ms])
+        table.add_row(f"p50 latency {unit}", fmt.figure(lat.a_ms, scale),
+                      fmt.figure(lat.b_ms, scale),
                       Text(f"{lat.pct:+.1f}%"), verdict)
     for m in p.memory:
         label = {"peak_rss_mb": "peak RSS MB", "load_delta_mb": "load Δ MB",

@@ -23,6 +23,23 @@ GENERAL = (
 )
 
 
+# Where a focused widget's keys apply, in words a user knows (first match along the MRO).
+WIDGET_GROUPS = {
+    "NavTable": "In tables",
+    "ModelList": "In the model list",
+    "FilterBar": "In the filter box",
+    "Select": "In drop-down lists",
+    "SelectOverlay": "In drop-down lists",
+    "Input": "In text fields",
+    "TextArea": "In text fields",
+    "Button": "On buttons",
+    "Checkbox": "On check boxes",
+    "OptionList": "In lists",
+    "TabbedContent": "In tabs",
+    "Tabs": "In tabs",
+}
+
+
 def _group_name(node: Any) -> str:
     from textual.app import App
 
@@ -30,7 +47,10 @@ def _group_name(node: Any) -> str:
         return "Everywhere"
     if isinstance(node, Screen):
         return "This screen"
-    return f"In the {type(node).__name__}"
+    for cls in type(node).__mro__:
+        if cls.__name__ in WIDGET_GROUPS:
+            return WIDGET_GROUPS[cls.__name__]
+    return "In the focused field"
 
 
 def bindings_table(screen: Screen[Any]) -> Table:
@@ -46,17 +66,19 @@ def bindings_table(screen: Screen[Any]) -> Table:
         display = binding.key_display or screen.app.get_key_display(binding)
         groups.setdefault(_group_name(active.node), []).append((display, description))
         del key
-    order = ["This screen", *sorted(g for g in groups if g.startswith("In the")), "Everywhere"]
+    order = ["This screen", *sorted(g for g in groups if g not in ("This screen", "Everywhere")),
+             "Everywhere"]
     for group in order:
         if group not in groups:
             continue
         table.add_row(Text(group, style="bold underline"), "")
-        seen = set()
+        keys_of: dict[str, list[str]] = {}  # one line per action: "^c, super+c"
         for display, description in groups[group]:
-            if (display, description) in seen:
-                continue
-            seen.add((display, description))
-            table.add_row(display, Text(description))
+            keys = keys_of.setdefault(description, [])
+            if display not in keys:
+                keys.append(display)
+        for description, keys in keys_of.items():
+            table.add_row(", ".join(keys), Text(description))
         table.add_row("", "")
     table.add_row(Text("General", style="bold underline"), "")
     for key, description in GENERAL:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult, SystemCommand
@@ -15,6 +16,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
+from devtrack.core.units import latency_unit
 from devtrack.errors import DevtrackError
 from devtrack.overview import (
     ProfileResult,
@@ -172,14 +174,18 @@ def profile_block(result: ProfileResult) -> Group:
                           style="yellow"))
     else:
         rows: list[tuple[str, Text | str]] = []
-        latency = Text(f"p50 {fmt.ms(run['p50_ms'])} · p90 {fmt.ms(run['p90_ms'])} · "
-                       f"p99 {fmt.ms(run['p99_ms'])} · mean {fmt.ms(run['mean_ms'])} ms")
+        unit, scale = latency_unit([run["p99_ms"]])
+        latency = Text(f"p50 {fmt.figure(run['p50_ms'], scale)} · p90 "
+                       f"{fmt.figure(run['p90_ms'], scale)} · p99 "
+                       f"{fmt.figure(run['p99_ms'], scale)} · mean "
+                       f"{fmt.figure(run['mean_ms'], scale)} {unit}")
         if run.get("cv") is not None:
             latency.append(f" · CV {run['cv'] * 100:.1f}%")
         rows.append(("latency", latency))
         ci = ""
         if run.get("ci_low_ms") is not None and run.get("ci_high_ms") is not None:
-            ci = f" · 95% CI of p50 {fmt.ms(run['ci_low_ms'])}–{fmt.ms(run['ci_high_ms'])} ms"
+            ci = (f" · 95% CI of p50 {fmt.figure(run['ci_low_ms'], scale)}–"
+                  f"{fmt.figure(run['ci_high_ms'], scale)} {unit}")
         rows.append(("samples", Text(f"n={run['n'] or '-'}{ci} · stop: "
                                      f"{run.get('stop_reason') or '-'}")))
         rows.append(("phases", Text(f"import {fmt.ms(run['import_ms'])} · init "
@@ -234,25 +240,36 @@ def profile_block(result: ProfileResult) -> Group:
 
 
 def deployments(detail: ReleaseDetail) -> Group | None:
+    """One line per deployment, its reason indented below: reasons are sentences, and a
+    column narrow enough for 80 columns would break them a word per line."""
     if not detail.deployments:
         return None
-    table = Table(box=None, pad_edge=False, header_style="dim", expand=True)
-    for column in ("profile", "kind", "since", "until", "by", "replaced", "reason"):
-        table.add_column(column, ratio=1 if column == "reason" else None)
+    width = max(len(d["profile"]) for d in detail.deployments)
+    lines: list[RenderableType] = []
     for d in detail.deployments:
-        until = Text("live", style="bold cyan") if d["ended_at"] is None else Text(
-            fmt.short_time(d["ended_at"]))
-        kind = d["kind"] + (" (forced)" if d["forced"] else "")
-        table.add_row(fmt.literal(d["profile"]), kind, fmt.short_time(d["deployed_at"]), until,
-                      fmt.literal(d["deployed_by"]), fmt.literal(d["replaced_version"] or "-"),
-                      fmt.literal(d["reason"]))
-    return section("Deployments", table)
+        line = Text()
+        line.append_text(fmt.literal(d["profile"].ljust(width)))
+        line.append(f"  {d['kind']}{' (forced)' if d['forced'] else ''}  "
+                    f"{fmt.short_time(d['deployed_at'])} → ")
+        line.append(*(("live", "bold cyan") if d["ended_at"] is None
+                      else (fmt.short_time(d["ended_at"]), "")))
+        line.append("  by ", style="dim")
+        line.append_text(fmt.literal(d["deployed_by"]))
+        if d["replaced_version"]:
+            line.append("  replaced ", style="dim")
+            line.append_text(fmt.literal(d["replaced_version"]))
+        lines.append(line)
+        if d["reason"]:
+            reason = fmt.literal(d["reason"])
+            reason.stylize("italic")
+            lines.append(Padding(reason, (0, 0, 0, width + 2)))
+    return section("Deployments", Group(*lines))
 
 
 def events(detail: ReleaseDetail) -> Group:
     table = Table(box=None, pad_edge=False, header_style="dim", expand=True)
     for column in ("#", "time", "actor", "kind", "reason", "details"):
-        table.add_column(column, ratio=1 if column in ("reason", "details") else None,
+        table.add_column(column, ratio={"reason": 3, "details": 2}.get(column),
                          overflow="fold" if column == "reason" else "ellipsis",
                          no_wrap=column == "details")
     for event in detail.events:

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header, OptionList, Select, Static
 
+from devtrack.core.units import latency_unit
 from devtrack.overview import (
     ReleaseOverview,
     ReleaseTable,
@@ -42,25 +43,31 @@ def _num(value: float | None, text: str, stale: bool = False) -> Text:
                 justify="right")
 
 
-COLUMNS = (
-    Column("version", "version", sort=lambda v: v),
-    Column("status", "status", sort=lambda v: v),
-    Column("budget", "budget", sort=lambda v: v),
-    Column("p50", "p50 ms", sort=lambda v: v, justify="right"),
-    Column("p90", "p90 ms", sort=lambda v: v, justify="right"),
-    Column("mem", "peak MB", sort=lambda v: v, justify="right"),
-    Column("acc", "accuracy", sort=lambda v: v, justify="right"),
-    Column("delta", "Δp50", sort=lambda v: v, justify="right"),
-    Column("deployed", "deployed on"),
-    Column("size", "size", sort=lambda v: v, justify="right"),
-    Column("quant", "quant", sort=lambda v: v),
-    Column("date", "created", sort=lambda v: v),
-    Column("notes", "notes"),
-)
+def release_columns(unit: str = "ms") -> tuple[Column, ...]:
+    """The table's columns; latencies in ``unit`` (µs when every figure is below 1 ms).
+    The figures come first: at 80 columns the rest scrolls, and the line under the table
+    repeats size, quantization, date and notes for the highlighted release."""
+    return (
+        Column("version", "version", sort=lambda v: v),
+        Column("status", "status", sort=lambda v: v),
+        Column("budget", "budget", sort=lambda v: v),
+        Column("p50", f"p50 {unit}", sort=lambda v: v, justify="right"),
+        Column("delta", "Δp50", sort=lambda v: v, justify="right"),
+        Column("p90", f"p90 {unit}", sort=lambda v: v, justify="right"),
+        Column("mem", "peak MB", sort=lambda v: v, justify="right"),
+        Column("acc", "accuracy", sort=lambda v: v, justify="right"),
+        Column("deployed", "deployed on"),
+        Column("size", "size", sort=lambda v: v, justify="right"),
+        Column("quant", "quant", sort=lambda v: v),
+        Column("date", "created", sort=lambda v: v),
+        Column("notes", "notes"),
+    )
 
 
-def release_row(row: ReleaseOverview, profile: str | None, latency_limit: float) -> Row:
-    """The table row of a release; its cells are made only when the row is shown."""
+def release_row(row: ReleaseOverview, profile: str | None, latency_limit: float,
+                scale: float = 1.0) -> Row:
+    """The table row of a release; its cells are made only when the row is shown.
+    ``scale`` converts its latencies from ms to the table's unit."""
     sort_values = {
         "version": row.id, "status": row.status, "p50": row.p50_ms, "p90": row.p90_ms,
         "mem": row.peak_rss_mb, "acc": row.accuracy, "budget": row.budget,
@@ -69,12 +76,12 @@ def release_row(row: ReleaseOverview, profile: str | None, latency_limit: float)
     }
     search = " ".join([row.version, row.status, row.notes, row.quantization, row.budget,
                        *row.deployed_on, "regression" if row.regressed else ""])
-    return Row(row.version, lambda: release_cells(row, profile, latency_limit), sort_values,
-               search)
+    return Row(row.version, lambda: release_cells(row, profile, latency_limit, scale),
+               sort_values, search)
 
 
-def release_cells(row: ReleaseOverview, profile: str | None,
-                  latency_limit: float) -> list[Text | str]:
+def release_cells(row: ReleaseOverview, profile: str | None, latency_limit: float,
+                  scale: float = 1.0) -> list[Text | str]:
     here = profile is not None and profile in row.deployed_on
     version = Text()
     version.append("▲" if here else " ", style="bold cyan")
@@ -84,16 +91,16 @@ def release_cells(row: ReleaseOverview, profile: str | None,
     if row.run_status is not None and row.run_status != "ok" and row.p50_ms is None:
         p50 = Text(row.run_status, style="red", justify="right")
     else:
-        p50 = _num(row.p50_ms, fmt.ms(row.p50_ms), row.stale)
+        p50 = _num(row.p50_ms, fmt.figure(row.p50_ms, scale), row.stale)
     cells: list[Text | str] = [
         version,
         fmt.status(row.status),
         fmt.budget(row.budget),
         p50,
-        _num(row.p90_ms, fmt.ms(row.p90_ms), row.stale),
+        Text.assemble(fmt.pct_change(row.p50_change_pct, latency_limit), justify="right"),
+        _num(row.p90_ms, fmt.figure(row.p90_ms, scale), row.stale),
         _num(row.peak_rss_mb, fmt.mb(row.peak_rss_mb), row.stale),
         _num(row.accuracy, fmt.accuracy(row.accuracy), row.stale),
-        Text.assemble(fmt.pct_change(row.p50_change_pct, latency_limit), justify="right"),
         fmt.badges(row.deployed_on),
         Text(fmt.size(row.size_bytes), justify="right"),
         fmt.literal(row.quantization),
@@ -150,7 +157,7 @@ class ReleasesScreen(ReviewActions, Screen[None]):
     HELP_TITLE = "releases"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "app.help", "Help", key_display="?"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "app.quit", "Quit", tooltip="Quit (asks first while a measurement runs)"),
         Binding("slash", "filter", "Filter", key_display="/",
                 tooltip="Filter the releases (version, status, notes, profile, 'regression')"),
         Binding("enter", "open", "Open", tooltip="Open the highlighted release"),
@@ -177,6 +184,7 @@ class ReleasesScreen(ReviewActions, Screen[None]):
         self.table_data: ReleaseTable | None = None
         self._rows_by_version: dict[str, ReleaseOverview] = {}
         self._loading_profiles = False
+        self._latency_unit = "ms"
 
     @property
     def dt_app(self) -> DevtrackApp:
@@ -202,7 +210,7 @@ class ReleasesScreen(ReviewActions, Screen[None]):
         yield AppFooter()
 
     def on_mount(self) -> None:
-        self.query_one(NavTable).set_columns(COLUMNS)
+        self.query_one(NavTable).set_columns(release_columns())
         names = profile_names(self.dt_app.ws)
         self._loading_profiles = True
         select = self.query_one("#profile", Select)
@@ -222,8 +230,11 @@ class ReleasesScreen(ReviewActions, Screen[None]):
         self.query_one(ModelList).set_models(models, self.model)
         empty = not any(m.releases for m in models)
         self.query_one("#empty").display = empty
-        for selector in ("#toolbar", "#releases", "#row-info", "#models-pane"):
+        for selector in ("#toolbar", "#releases", "#row-info"):
             self.query_one(selector).display = not empty
+        self.set_class(empty, "-empty")  # the models pane hides (CSS), as it does when the
+        self.set_class(len(models) == 1, "-one-model")  # screen is narrow and has one model
+        self.refresh_bindings()
         if empty:
             self.table_data = None
             self.refresh_bindings()
@@ -258,11 +269,18 @@ class ReleasesScreen(ReviewActions, Screen[None]):
         latency_limit, _, _ = regression_limits(loaded)
         self._rows_by_version = {r.version: r for r in data.rows}
         table = self.query_one(NavTable)
-        table.set_rows([release_row(r, data.profile, latency_limit) for r in data.rows])
+        unit, scale = latency_unit([r.p90_ms for r in data.rows])
+        if unit != self._latency_unit:
+            self._latency_unit = unit
+            table.set_columns(release_columns(unit))
+        table.set_rows([release_row(r, data.profile, latency_limit, scale) for r in data.rows])
         summary = Text()
+        summary.append(data.model, style="bold")
         measured = sum(1 for r in data.rows if r.p50_ms is not None)
         count = len(data.rows)
-        summary.append(f"{count} release{'s' if count != 1 else ''}, {measured} measured")
+        summary.append(f" · {count} release{'s' if count != 1 else ''}")
+        if measured < count:
+            summary.append(f", {measured} measured")
         regressed = sum(1 for r in data.rows if r.regressed)
         if regressed:
             summary.append(f" · {regressed} regressed", style="bold red")
@@ -316,7 +334,12 @@ class ReleasesScreen(ReviewActions, Screen[None]):
         self.query_one(NavTable).focus()
 
     def _update_row_info(self) -> None:
-        self.query_one("#row-info", Static).update(row_info(self.current_row, self.profile))
+        table = self.query_one(NavTable)
+        info = row_info(self.current_row, self.profile)
+        if table.row_count == 0 and table.all_rows and table.filter_text.strip():
+            info = Text.assemble((f"No release matches {table.filter_text.strip()!r}", "yellow"),
+                                 ("  esc clears the filter", "dim"))
+        self.query_one("#row-info", Static).update(info)
 
     @property
     def current_row(self) -> ReleaseOverview | None:
@@ -412,4 +435,6 @@ class ReleasesScreen(ReviewActions, Screen[None]):
         """Release actions are hidden while the workspace has no releases."""
         if action in NEEDS_RELEASES and self.table_data is None:
             return False
+        if action == "focus_models" and not all(p.display for p in self.query("#models-pane")):
+            return False  # hidden: one model on a narrow screen
         return super().check_action(action, parameters)

@@ -7,6 +7,8 @@ from typing import Any
 
 from textual_plotext import PlotextPlot
 
+from devtrack.core.units import latency_unit
+
 MAX_TICKS = 8
 
 
@@ -45,13 +47,16 @@ class TrendChart(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         xs = [i for i, p in enumerate(points, 1) if p.value is not None]
-        ys = [float(p.value) for p in points if p.value is not None]
+        unit, scale = self.unit, 1.0
+        if unit == "ms":  # sub-millisecond models read better in µs
+            unit, scale = latency_unit([p.value for p in points])
+        ys = [float(p.value) * scale for p in points if p.value is not None]
         deployed = [(i, p) for i, p in enumerate(points, 1) if p.deployed]
         title = self.chart_title
         if deployed:
             title += "  ▲ deployed: " + ", ".join(p.version for _, p in deployed)
         plt.title(title)
-        plt.ylabel(self.unit)
+        plt.ylabel(unit)
         if not xs:
             plt.xlim(0, max(2, len(points) + 1))
             plt.text("not measured on this profile", x=1, y=0.5, color="yellow")
@@ -60,14 +65,14 @@ class TrendChart(PlotextPlot):
             return
         plt.plot(xs, ys, marker="braille", color="blue")
         plt.scatter(xs, ys, marker="dot", color="blue")
-        bad = [(i, float(p.value)) for i, p in enumerate(points, 1)
+        bad = [(i, float(p.value) * scale) for i, p in enumerate(points, 1)
                if p.version in regressed and p.value is not None]
         if bad:
             plt.scatter([x for x, _ in bad], [y for _, y in bad], marker="x", color="red")
         for x, point in deployed:
             plt.vline(x, color="cyan")
             if point.value is not None:
-                plt.scatter([x], [float(point.value)], marker="◆", color="cyan")
+                plt.scatter([x], [float(point.value) * scale], marker="◆", color="cyan")
         ticks = tick_positions(len(points))
         plt.xticks([float(t) for t in ticks], [points[t - 1].version for t in ticks])
         plt.xlim(0.5, len(points) + 0.5)
