@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from devtrack.core.audit_state import samples_digest
 from devtrack.core.inputspec import FillSpec, InputSpec
 from devtrack.core.profile import Profile
 from devtrack.core.release import Release
@@ -271,7 +272,8 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
     }
     payload: dict[str, Any] = {
         "profile": m.profile.name, "profile_hash": m.profile.hash[:12], "status": row["status"],
-        "p50_ms": row["p50_ms"], "peak_rss_mb": row["peak_rss_mb"], "error": row["error"]}
+        "p50_ms": row["p50_ms"], "peak_rss_mb": row["peak_rss_mb"], "error": row["error"],
+        "samples_sha256": samples_digest(row["samples"])}  # audit verify checks the samples
     evaluated = result.get("evaluation") if row["status"] == "ok" else None
     if evaluated and m.evaluation is not None:
         payload.update(dataset=m.evaluation.dataset.name, accuracy=evaluated.get("accuracy"),

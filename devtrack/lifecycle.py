@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from devtrack.core.audit import ChainProblem
 from devtrack.core.budgets import Figures
 from devtrack.core.profile import Profile
 from devtrack.core.refs import ReleaseRef, parse_ref
@@ -104,22 +103,6 @@ class RollbackResult:
     def to_dict(self) -> dict[str, Any]:
         return {**self.plan.to_dict(), "dry_run": self.deployment is None,
                 "deployment": self.deployment.to_dict() if self.deployment else None}
-
-
-@dataclass(frozen=True)
-class AuditResult:
-    events: int
-    problem: ChainProblem | None
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
-
-    def to_dict(self) -> dict[str, Any]:
-        problem = None
-        if self.problem is not None:
-            problem = {"event_id": self.problem.event_id, "message": self.problem.message}
-        return {"ok": self.ok, "events": self.events, "problem": problem}
 
 
 def _require_reason(reason: str | None, what: str) -> str:
@@ -455,12 +438,3 @@ def rollback(ws: Workspace, model: str, profile: Profile | str, reason: str | No
                      "passed_over": {a.version: "; ".join(a.reasons)
                                      for a in plan.ranked if not a.chosen}})
     return RollbackResult(plan, _get_deployment(ws, deployment_id))
-
-
-# -- audit ----------------------------------------------------------------------------------
-
-
-def verify_audit(ws: Workspace) -> AuditResult:
-    """Recompute the event hash chain; the problem names the first altered or removed event."""
-    count = ws.store.one("SELECT COUNT(*) AS n FROM events")
-    return AuditResult(int(count["n"]) if count else 0, ws.store.verify_events())

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from devtrack.auditing import verify_audit
 from devtrack.cli import main
 from devtrack.errors import CheckFailed, NotFoundError, UsageError
 from devtrack.lifecycle import (
@@ -31,7 +32,6 @@ from devtrack.lifecycle import (
     rollback,
     rollback_plan,
     set_notes,
-    verify_audit,
 )
 from devtrack.registry import get_release
 from devtrack.store import utc_now
@@ -477,4 +477,5 @@ def test_deleting_an_event_row_is_named(root: Path) -> None:
 def test_intact_chain_counts_every_event(ws: Workspace) -> None:
     result = verify_audit(ws)
     assert result.ok and result.events == len(ws.store.events())
-    assert result.to_dict() == {"ok": True, "events": result.events, "problem": None}
+    assert result.to_dict() == {"ok": True, "events": result.events, "problem": None,
+                                "state_problems": []}

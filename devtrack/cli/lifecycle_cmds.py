@@ -258,20 +258,36 @@ def audit() -> None:
 @json_option
 @click.pass_context
 def verify(ctx: click.Context, workspace_dir: Path | None, as_json: bool) -> int:
-    """Recompute the events' hash chain; exit 1 naming the first altered or removed event.
+    """Check the audit trail: its hash chain, then every table against it; exit 1 if broken.
+
+    The chain names the first altered or removed event. When it holds, release statuses and
+    notes, runs (figures and raw samples), checks and deployments are compared with the
+    events that recorded them: a row edited or added by hand is named.
 
     Example: devtrack audit verify --json
     """
+    from devtrack.auditing import verify_audit
+
     ws = open_ws(ctx, workspace_dir)
-    result = lifecycle.verify_audit(ws)
+    result = verify_audit(ws)
     if as_json:
         echo_json(result.to_dict())
     elif result.ok:
-        console().print(f"Audit trail intact: {result.events} events, hash chain verified.")
+        click.echo(f"Audit trail intact: {result.events} events, hash chain verified; "
+                   "releases, runs, checks and deployments agree with it.")
     if result.problem is not None:
         click.echo(f"error: audit trail broken: {result.problem.message}", err=True)
         return 1
-    return 0
+    for problem in result.state[:STATE_PROBLEMS_SHOWN]:
+        click.echo(f"error: {problem.table} disagree with the audit trail: {problem.message}",
+                   err=True)
+    if len(result.state) > STATE_PROBLEMS_SHOWN:
+        click.echo(f"error: … and {len(result.state) - STATE_PROBLEMS_SHOWN} more "
+                   "(--json lists them all)", err=True)
+    return 1 if result.state else 0
+
+
+STATE_PROBLEMS_SHOWN = 20
 
 
 COMMANDS: list[click.Command] = [promote, notes, deploy, history, rollback, audit]
