@@ -7,11 +7,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Header, Select, Static
+from textual.worker import Worker, WorkerState
 
 from devtrack.overview import audit_events, event_kinds, list_model_overview
 from devtrack.tui import format as fmt
@@ -22,6 +24,7 @@ from devtrack.tui.widgets.filter_bar import FilterBar
 from devtrack.tui.widgets.nav_table import Column, NavTable, Row
 
 if TYPE_CHECKING:
+    from devtrack.auditing import AuditResult
     from devtrack.tui.app import DevtrackApp
 
 ANY = "*"
@@ -91,6 +94,8 @@ class AuditScreen(Screen[None]):
         Binding("m", "choose('#audit-model')", "Model"),
         Binding("f", "choose('#audit-kind')", "Kind"),
         Binding("s", "sort", "Sort"),
+        Binding("v", "verify", "Verify", tooltip="Verify the trail (devtrack audit verify): "
+                "its hash chain, and every table against it"),
     ]
 
     def __init__(self, model: str | None = None, kind: str | None = None) -> None:
@@ -98,6 +103,8 @@ class AuditScreen(Screen[None]):
         self.model = model
         self.kind = kind
         self._events: dict[str, dict[str, Any]] = {}
+        self.verdict: Text | None = None  # the last verification, shown after the count
+        self._count = Text("")
 
     @property
     def dt_app(self) -> DevtrackApp:
@@ -138,11 +145,56 @@ class AuditScreen(Screen[None]):
         self._events = {str(e["id"]): e for e in events}
         table = self.query_one(NavTable)
         table.set_rows([event_row(e) for e in events])
-        count = Text(f"{len(events)} events")
+        self._count = Text(f"{len(events)} events")
         if not events:
-            count.append(" (none match)", style="yellow")
-        self.query_one("#audit-count", Static).update(count)
+            self._count.append(" (none match)", style="yellow")
+        self._show_count()
         self._show_detail()
+
+    def _show_count(self) -> None:
+        count = self._count.copy()
+        if self.verdict is not None:
+            count.append(" · ")
+            count.append_text(self.verdict)
+        self.query_one("#audit-count", Static).update(count)
+
+    # -- verification (in a thread: it hashes every event and every run's samples) ----------
+
+    def action_verify(self) -> None:
+        self.verdict = Text("verifying…", style="dim")
+        self._show_count()
+        self._verify()
+
+    @work(thread=True, exclusive=True, group="audit-verify", exit_on_error=False)
+    def _verify(self) -> AuditResult:
+        from devtrack.auditing import verify_audit
+        from devtrack.workspace import open_workspace
+
+        with open_workspace(self.dt_app.root) as ws:
+            return verify_audit(ws)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "audit-verify":
+            return
+        if event.state == WorkerState.SUCCESS and event.worker.result is not None:
+            result = event.worker.result
+            problems = ([result.problem.message] if result.problem is not None
+                        else [p.message for p in result.state])
+            if not problems:
+                self.verdict = Text("✓ verified", style="green")
+                self.notify(f"Audit trail intact: {result.events} events; releases, runs, "
+                            "checks and deployments agree with it.", timeout=4)
+            else:
+                self.verdict = Text(f"✗ {len(problems)} problem"
+                                    f"{'s' if len(problems) != 1 else ''}", style="bold red")
+                self.notify("\n".join(problems[:5]) + (
+                    f"\n… {len(problems) - 5} more: devtrack audit verify" if len(problems) > 5
+                    else ""), title="Audit trail broken", severity="error", timeout=15)
+        elif event.state == WorkerState.ERROR:
+            self.verdict = Text(f"could not verify: {event.worker.error}", style="red")
+        else:
+            return
+        self._show_count()
 
     def _show_detail(self) -> None:
         key = self.query_one(NavTable).current_key
@@ -192,4 +244,6 @@ class AuditScreen(Screen[None]):
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("Filter events", "/", self.action_filter)
+        yield SystemCommand("Verify the audit trail", "v: hash chain and tables",
+                            self.action_verify)
         yield SystemCommand("Back", "esc", self.action_back)
