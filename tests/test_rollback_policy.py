@@ -48,7 +48,7 @@ def test_issue_scenario_skips_rejected_unmeasured_and_over_budget_releases() -> 
         "1.1": (),
         "1.4": ("rejected",),
         "1.3": (NO_RESULTS,),
-        "1.2": ("fails budget latency_p90_ms (p90 12.1 ms > 10)",),
+        "1.2": ("fails budget latency_p90_ms (p90 12.1 ms > 10 ms)",),
         "1.0": ("eligible, but older than 1.1",),
         "1.5": ("is the current deployment",),
     }
@@ -98,7 +98,7 @@ def test_target_choice(earlier: list[ReleaseFacts], expected: str | None) -> Non
          NO_RESULTS + " (1 run under an older one; bench it again)"),
         (facts("1.1", figures=None, stale=2),
          NO_RESULTS + " (2 runs under an older one; bench it again)"),
-        (facts("1.1", figures=SLOW), "fails budget latency_p90_ms (p90 12.1 ms > 10)"),
+        (facts("1.1", figures=SLOW), "fails budget latency_p90_ms (p90 12.1 ms > 10 ms)"),
         (ReleaseFacts("1.1", "approved", run_error="out of memory (cap 64 MB)"),
          "its latest run on phone failed: out of memory (cap 64 MB)"),
         (facts("1.1", figures=Figures(8.0, 312.4, 1.0)),
@@ -117,7 +117,7 @@ def test_all_reasons_are_listed_status_first() -> None:
     plan = plan_for([facts("1.1", status="rejected", figures=SLOW),
                      facts("2.0", deployed=True)], "2.0")
     first = plan.ranked[0]
-    assert first.reasons == ("rejected", "fails budget latency_p90_ms (p90 12.1 ms > 10)")
+    assert first.reasons == ("rejected", "fails budget latency_p90_ms (p90 12.1 ms > 10 ms)")
     assert first.blocker == STATUS
 
 
@@ -140,7 +140,7 @@ def test_unmeasured_budget_figure_is_named() -> None:
 def test_the_chosen_release_keeps_its_budget_figures() -> None:
     plan = plan_for([facts("1.0"), facts("2.0", deployed=True)], "2.0")
     assert [budget_figure(b) for b in plan.ranked[0].budgets] == [
-        "p90 8 ms ≤ 10", "peak RSS 120 MB ≤ 300", "size 1 MB ≤ 5"]
+        "p90 8.00 ms ≤ 10 ms", "peak RSS 120 MB ≤ 300", "size 1 MB ≤ 5"]
 
 
 def test_releases_after_the_current_deployment_are_never_proposed() -> None:
@@ -234,4 +234,4 @@ def test_budget_failure_message_rounds_like_a_human() -> None:
     from devtrack.core.budgets import evaluate_budgets
 
     [result] = evaluate_budgets(Budgets(latency_p90_ms=10.0), Figures(p90_ms=12.1234))
-    assert budget_failure(result) == "fails budget latency_p90_ms (p90 12.1 ms > 10)"
+    assert budget_failure(result) == "fails budget latency_p90_ms (p90 12.1 ms > 10 ms)"

@@ -8,6 +8,7 @@ from typing import Any
 
 from devtrack.core.budgets import FAIL, MISSING, BudgetResult, Figures, evaluate_budgets
 from devtrack.core.profile import Budgets
+from devtrack.core.units import format_latency
 
 # Why a release was passed over. POSITION and STATUS reasons are about what the release is
 # (asking for it with --to is a usage error); EVIDENCE reasons are about its measurements
@@ -83,17 +84,19 @@ class RollbackPlan:
 
 
 def budget_figure(result: BudgetResult) -> str:
-    """``p90 12.1 ms > 10``: a budget's figure against its limit, as a user reads it."""
+    """``p90 12.1 ms > 10 ms``: a budget's figure against its limit, as a user reads it."""
     label, unit = _FIGURE_LABELS.get(result.metric, (result.metric, ""))
     if result.value is None:
         return f"{label} not measured"
     at_least = result.budget == "min_accuracy"
     relation = ("≥" if at_least else "≤") if result.passed else ("<" if at_least else ">")
+    if unit == " ms":  # sub-millisecond figures in µs, against a limit with its unit
+        return f"{label} {format_latency(result.value)} {relation} {result.limit:g} ms"
     return f"{label} {result.value:.3g}{unit} {relation} {result.limit:g}"
 
 
 def budget_failure(result: BudgetResult) -> str:
-    """``fails budget latency_p90_ms (p90 12.1 ms > 10)``."""
+    """``fails budget latency_p90_ms (p90 12.1 ms > 10 ms)``."""
     return f"fails budget {result.budget} ({budget_figure(result)})"
 
 
