@@ -19,8 +19,6 @@ import gc
 import hashlib
 import json
 import os
-import platform
-import resource
 import signal
 import sys
 import time
@@ -31,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from devtrack.bench.environment import busy_warning, environment_snapshot, load_average
 from devtrack.bench.inputs import make_inputs
+from devtrack.bench.memory import MemoryProbe
 from devtrack.core.inputspec import FillSpec, InputSpec
 from devtrack.core.stats import StoppingRule, stop_reason, summarize
 from devtrack.errors import DevtrackError, UsageError
@@ -43,117 +43,10 @@ CHECK_EVERY_RUNS = 50  # look at the stopping rule after at most this many runs 
 CHECK_EVERY_S = 0.2  # ... or this much time, whichever comes first,
 CHECK_OVERHEAD = 0.02  # unless checking would cost more than this share of the loop
 OP_PROFILE_RUNS = 20
-BUSY_LOAD_FACTOR = 0.7
 HIGH_CV = 0.10
 HEAVY_TAIL = 3.0  # p99 / median above this is reported as a heavy tail
 _MIB = 1024.0 * 1024.0
 _hook_ballast: list[np.ndarray] = []  # keeps the allocate hook's memory resident
-
-
-# --- memory -------------------------------------------------------------------------------
-
-class MemoryProbe:
-    """Resident memory of this process: VmRSS and a resettable VmHWM where /proc allows.
-
-    Elsewhere ``resource.getrusage`` gives only a peak that cannot be reset; every number
-    carries ``method`` so a reader knows which one they got.
-    """
-
-    def __init__(self) -> None:
-        self.has_proc = Path("/proc/self/status").exists()
-        self.can_reset = self.has_proc and self.reset_peak()
-        if self.can_reset:
-            self.method = "VmHWM after clear_refs=5"
-        elif self.has_proc:
-            self.method = "VmHWM (no reset: clear_refs not writable)"
-        else:
-            self.method = "ru_maxrss (no reset)"
-
-    @staticmethod
-    def _status_kb(field: str) -> float | None:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return float(line.split()[1])
-        return None
-
-    def rss_mb(self) -> float:
-        """Current resident memory (falls back to the peak so far without /proc)."""
-        if self.has_proc:
-            kb = self._status_kb("VmRSS")
-            if kb is not None:
-                return kb / 1024.0
-        return self._ru_maxrss_mb()
-
-    def peak_mb(self) -> float:
-        """Peak resident memory since the last ``reset_peak`` (or process start)."""
-        if self.has_proc:
-            kb = self._status_kb("VmHWM")
-            if kb is not None:
-                return kb / 1024.0
-        return self._ru_maxrss_mb()
-
-    def reset_peak(self) -> bool:
-        """Set the high-water mark to the current RSS (Linux ≥ 4.0); False if not allowed."""
-        try:
-            with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
-                fh.write("5")
-            return True
-        except OSError:
-            return False
-
-    @staticmethod
-    def _ru_maxrss_mb() -> float:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak / _MIB if sys.platform == "darwin" else peak / 1024.0  # bytes vs KiB
-
-
-# --- environment --------------------------------------------------------------------------
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Hardware", "Processor", "cpu model"):
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def environment_snapshot() -> dict[str, Any]:
-    """Where the worker ran: CPU, cores, load, OS, Python, numpy, thread settings."""
-    usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    governor = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
-    return {
-        "cpu_model": _cpu_model(),
-        "logical_cores": os.cpu_count(),
-        "cpu_affinity": usable,
-        "cpu_governor": governor.read_text().strip() if governor.exists() else None,
-        "load_average_before": load_average(),
-        "os": platform.platform(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "thread_env": {k: os.environ.get(k) for k in
-                       ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
-    }
-
-
-def busy_warning(env: dict[str, Any]) -> str | None:
-    """"machine busy: …" when the 1-minute load average at start exceeds 0.7 × cores."""
-    load, cores = env.get("load_average_before"), env.get("logical_cores")
-    if load and cores and load[0] > BUSY_LOAD_FACTOR * cores:
-        return f"machine busy: load average {load[0]:.2f} on {cores} cores"
-    return None
 
 
 # --- job helpers shared with the interleaved mode -----------------------------------------
