@@ -141,10 +141,14 @@ def history_view(deployments: list[Deployment], title: str) -> Group:
         head.append("forced deploy" if d.forced else d.kind,
                     style="yellow bold" if d.forced else "bold")
         head.append(" ")
-        head.append_text(literal(d.ref))
-        head.append_text(literal(f"  replaced {d.replaced or 'nothing'}  by {d.deployed_by}"))
+        head.append_text(literal(d.version))  # the title names the model
+        if d.replaced:
+            head.append_text(literal(f" (replaced {d.replaced})"))
+        head.append_text(literal(f" by {d.deployed_by}"))
         if d.live:
             head.append("  live", style="green bold")
+        elif d.ended_at:
+            head.append(f"  until {short_time(d.ended_at)}", style="dim")
         parts += [head, Padding(literal(d.reason), (0, 0, 0, 4), expand=False)]
     return Group(*parts)
 
