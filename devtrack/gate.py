@@ -39,6 +39,9 @@ from devtrack.store import utc_now
 from devtrack.workspace import Workspace
 
 SKIPPED = "skipped"
+INCONCLUSIVE_PASS = "pass"  # a latency verdict too noisy to decide passes, with a note
+INCONCLUSIVE_FAIL = "fail"  # ... or fails the check
+INCONCLUSIVE_POLICIES = (INCONCLUSIVE_PASS, INCONCLUSIVE_FAIL)
 LATENCY_LIMIT = "max_latency_regression_pct"
 ACCURACY_LIMIT = "max_accuracy_drop"
 _RUN_METRICS = ("p90_ms", "peak_rss_mb")
@@ -81,6 +84,7 @@ class ProfileCheck:
     notes: list[str] = field(default_factory=list)
     comparison_id: int | None = None
     check_id: int | None = None
+    inconclusive_policy: str = INCONCLUSIVE_PASS
 
     @property
     def passed(self) -> bool:
@@ -94,7 +98,7 @@ class ProfileCheck:
                 "latency": self.latency.to_dict() if self.latency else None,
                 "accuracy": self.accuracy.to_dict() if self.accuracy else None,
                 "notes": self.notes, "comparison_id": self.comparison_id,
-                "check_id": self.check_id}
+                "check_id": self.check_id, "inconclusive_policy": self.inconclusive_policy}
 
 
 @dataclass
@@ -105,6 +109,7 @@ class CheckReport:
     profiles: list[ProfileCheck]
     rerun: bool
     notes: list[str] = field(default_factory=list)
+    inconclusive_policy: str = INCONCLUSIVE_PASS
 
     @property
     def passed(self) -> bool:
@@ -115,6 +120,7 @@ class CheckReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"candidate": self.candidate, "passed": self.passed, "rerun": self.rerun,
+                "inconclusive_policy": self.inconclusive_policy,
                 "profiles": [p.to_dict() for p in self.profiles], "notes": self.notes}
 
 
@@ -183,18 +189,28 @@ def _baseline_for(ws: Workspace, candidate: Release, profile: str,
 def check_release(ws: Workspace, candidate: Release | str, baseline: Release | str | None = None,
                   profiles: list[str] | tuple[str, ...] | None = None, bench: bool = False,
                   rerun: bool = True, settings: RerunSettings | None = None,
-                  progress: Progress | None = None) -> CheckReport:
+                  progress: Progress | None = None,
+                  inconclusive: str = INCONCLUSIVE_PASS) -> CheckReport:
     """Check ``candidate``'s budgets and regression limits on each profile.
 
     Profiles: the named ones, else :func:`default_profiles`. Budgets are judged on the
     newest run under the profile's current settings (``bench`` measures it first when
     there is none). Regression limits compare with the baseline — ``baseline``, else the
     release deployed on that profile, else the candidate's parent — on a fresh interleaved
-    measurement (``rerun``) or on stored runs. One ``checks`` row and one ``check`` event
-    per profile are written in one transaction. Bad input raises UsageError before any
-    measurement or write.
+    measurement (``rerun``) or on stored runs. ``inconclusive`` says what a side-by-side
+    latency verdict still too noisy to decide after one re-measure does (see
+    :func:`latency_item`); it needs ``rerun``, as stored runs are indicative only. One
+    ``checks`` row and one ``check`` event per profile are written in one transaction. Bad
+    input raises UsageError before any measurement or write.
     """
     from devtrack.registry import get_release
+
+    if inconclusive not in INCONCLUSIVE_POLICIES:
+        raise UsageError(f"unknown inconclusive policy {inconclusive!r}; use "
+                         f"{' or '.join(INCONCLUSIVE_POLICIES)}")
+    if inconclusive == INCONCLUSIVE_FAIL and not rerun:
+        raise UsageError("--inconclusive fail needs a side-by-side measurement: stored runs "
+                         "(--no-rerun) are indicative only; drop one of the two")
 
     cand = get_release(ws, candidate) if isinstance(candidate, str) else candidate
     base = get_release(ws, baseline) if isinstance(baseline, str) else baseline
@@ -203,7 +219,7 @@ def check_release(ws: Workspace, candidate: Release | str, baseline: Release | s
         if base.id == cand.id:
             raise UsageError(f"--baseline {base.ref} is the candidate itself; name an "
                              "earlier release")
-    report = CheckReport(cand.ref, [], rerun)
+    report = CheckReport(cand.ref, [], rerun, inconclusive_policy=inconclusive)
     if profiles:
         chosen = load_profiles(ws, list(profiles))
         for profile in chosen:
@@ -217,7 +233,7 @@ def check_release(ws: Workspace, candidate: Release | str, baseline: Release | s
     paired: list[tuple[Profile, Release, PairedResult]] = []
     for profile in chosen:
         report.profiles.append(_check_profile(ws, cand, base, profile, bench, rerun,
-                                              settings, progress, paired))
+                                              settings, progress, paired, inconclusive))
     _store(ws, cand, report, paired)
     return report
 
@@ -225,9 +241,10 @@ def check_release(ws: Workspace, candidate: Release | str, baseline: Release | s
 def _check_profile(ws: Workspace, cand: Release, given: Release | None, profile: Profile,
                    bench: bool, rerun: bool, settings: RerunSettings | None,
                    progress: Progress | None,
-                   paired: list[tuple[Profile, Release, PairedResult]]) -> ProfileCheck:
+                   paired: list[tuple[Profile, Release, PairedResult]],
+                   inconclusive: str) -> ProfileCheck:
     measured = measured_profile(profile)
-    check = ProfileCheck(profile.name, measured.hash)
+    check = ProfileCheck(profile.name, measured.hash, inconclusive_policy=inconclusive)
     run = _latest_run(ws, cand, measured, bench, progress)
     check.run_id = int(run["id"]) if run is not None else None
     check.items += budget_items(ws, cand, measured, run)
@@ -333,7 +350,7 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
                              f"side-by-side measurement {vs} failed: {result.error}",
                              limit=limit_pct)
         latency = paired_latency(result, limit_pct)
-        if not latency.resolved and latency.verdict != VERDICT_SLOWER:
+        if is_inconclusive(latency):
             # Too noisy to tell: measure once more with twice the repeats (a narrower CI)
             # rather than let noise pass the gate.
             base = settings or RerunSettings()
@@ -360,14 +377,42 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
         latency = stored
         check.notes.append(STORED_RUNS_NOTE)
     check.latency = latency
-    text = f"{latency.describe()} {vs}"
+    item = latency_item(latency, baseline.ref, check.inconclusive_policy)
+    noise = latency.noise_note()
+    if noise and not item.failed:  # a failure says it in its own message
+        check.notes.append(noise)
+    return item
+
+
+def is_inconclusive(latency: LatencyChange) -> bool:
+    """Whether a latency verdict is too noisy to decide the gate: not slower, and its 95% CI
+    wider than ±threshold (``LatencyChange.resolved``), so a regression of the threshold's
+    size could hide in it."""
+    return not latency.resolved and latency.verdict != VERDICT_SLOWER
+
+
+def latency_item(latency: LatencyChange, baseline: str,
+                 policy: str = INCONCLUSIVE_PASS) -> CheckItem:
+    """The regression-limit check of ``latency`` (candidate over ``baseline``, a ref).
+
+    Slower fails. An :func:`is_inconclusive` side-by-side verdict passes with a note under
+    ``policy`` "pass" and fails under "fail"; a stored (indicative) verdict is never failed
+    for being inconclusive.
+    """
+    limit_pct = latency.threshold_pct
+    text = f"{latency.describe()} vs {baseline}"
     if latency.verdict == VERDICT_SLOWER:
         return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL,
                          f"{text} exceeds {LATENCY_LIMIT} {limit_pct:g}", latency.ratio,
                          limit_pct)
+    if policy == INCONCLUSIVE_FAIL and not latency.indicative and is_inconclusive(latency):
+        return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL,
+                         f"{text} over {latency.n} repeats: inconclusive, its 95% CI "
+                         f"{latency.ci_low:.3f}–{latency.ci_high:.3f} is wider than "
+                         f"±{limit_pct:g}% ({LATENCY_LIMIT}), and --inconclusive fail fails "
+                         "it; re-run on a quieter machine (fewer parallel jobs), or use "
+                         "--inconclusive pass", latency.ratio, limit_pct)
     noise = latency.noise_note()
-    if noise:
-        check.notes.append(noise)
     return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), PASS,
                      f"{text}: {latency.verdict} (limit {LATENCY_LIMIT} {limit_pct:g})"
                      + (f"; {noise}" if noise else ""), latency.ratio, limit_pct)
@@ -429,4 +474,5 @@ def _store(ws: Workspace, cand: Release, report: CheckReport,
                 payload={"check": check.check_id, "profile": check.profile,
                          "profile_hash": check.profile_hash[:12], "passed": check.passed,
                          "baseline": check.baseline, "rerun": report.rerun,
+                         "inconclusive_policy": report.inconclusive_policy,
                          "failed": [i.name for i in check.items if i.failed]})

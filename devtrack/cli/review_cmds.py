@@ -186,6 +186,11 @@ def _profile_table(p: ProfileComparison) -> Table:
 @click.option("--no-rerun", is_flag=True,
               help="Judge regressions on stored runs instead of a fresh side-by-side "
                    "measurement (indicative only).")
+@click.option("--inconclusive", type=click.Choice(["pass", "fail"]), default="pass",
+              show_default=True,
+              help="What a side-by-side latency verdict still too noisy to decide after one "
+                   "re-measure does: pass with a note, or fail the check. Needs the "
+                   "side-by-side measurement, so 'fail' cannot go with --no-rerun.")
 @click.option("--junit", "junit_path", type=click.Path(path_type=Path), metavar="FILE",
               help="Write a JUnit XML report (one test case per profile × check).")
 @click.option("--markdown", "markdown_path", type=click.Path(path_type=Path), metavar="FILE",
@@ -194,18 +199,22 @@ def _profile_table(p: ProfileComparison) -> Table:
 @json_option
 @click.pass_context
 def check(ctx: click.Context, ref: str, baseline_ref: str | None,
-          profile_names: tuple[str, ...], bench: bool, no_rerun: bool,
+          profile_names: tuple[str, ...], bench: bool, no_rerun: bool, inconclusive: str,
           junit_path: Path | None, markdown_path: Path | None, workspace_dir: Path | None,
           as_json: bool) -> int:
     """Gate a release: every budget and regression limit on each profile.
 
     Exit 0 when everything passes, 1 when a check fails, 2 on bad input. Regression limits
     are judged on a fresh interleaved measurement of baseline and candidate (both
-    artifacts are in the store), unless --no-rerun. Every check is stored and audited.
+    artifacts are in the store), unless --no-rerun. A latency ratio whose 95% CI is wider
+    than ±the limit is measured once more with twice the repeats; if that is still
+    inconclusive the check passes with a note, or fails with --inconclusive fail. Every
+    check is stored and audited, with that policy.
 
     \b
     Examples:
       devtrack check kws@1.1.0 --profile ci-host --junit reports/devtrack.xml
+      devtrack check kws@1.1.0 --profile ci-host --inconclusive fail
       devtrack check kws@1.1.0 --baseline kws@1.0.0 --bench --markdown summary.md
       devtrack check kws@latest --no-rerun --json
     """
@@ -230,7 +239,7 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
                            resolve_deployed(ws, str(baseline), profile_names)
                            if baseline else None,
                            profile_names, bench=bench, rerun=not no_rerun,
-                           progress=_progress)
+                           progress=_progress, inconclusive=inconclusive)
     markdown = check_markdown(report)
     if junit_path is not None:
         write_atomic(junit_path, check_junit(report))

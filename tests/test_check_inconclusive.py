@@ -1,0 +1,162 @@
+"""check --inconclusive: what a side-by-side latency verdict too noisy to decide does."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from devtrack.comparison import LatencyChange, paired_latency
+from devtrack.core.significance import paired_ratio_summary
+from devtrack.gate import (
+    CheckReport,
+    ProfileCheck,
+    is_inconclusive,
+    latency_item,
+)
+from devtrack.pairing import PairedResult
+from devtrack.workspace import open_workspace
+from tests.conftest import snapshot_workspace
+from tests.test_cli_errors import assert_clean_error
+from tests.test_comparison import review_copy
+
+# Per-repeat ratios candidate/baseline of an interleaved worker, as a quiet and a noisy
+# machine leave them (12 repeats: the re-measure with twice the default 6).
+QUIET_SAME = [0.99, 1.00, 1.01, 0.995, 1.005, 1.0, 0.99, 1.01, 1.0, 0.998, 1.002, 1.0]
+NOISY_SAME = [0.86, 1.14, 0.92, 1.10, 0.95, 1.07, 0.88, 1.12, 1.0, 0.97, 1.04, 0.91]
+NOISY_FASTER = [0.40, 0.62, 0.45, 0.70, 0.50, 0.66, 0.42, 0.68, 0.55, 0.48, 0.60, 0.52]
+SLOWER = [1.9, 2.1, 2.0, 1.95, 2.05, 2.0, 1.98, 2.02, 2.0, 1.97, 2.03, 2.0]
+
+
+def paired(ratios: list[float], threshold_pct: float = 5.0) -> LatencyChange:
+    """The verdict ``check`` reaches on an interleaved worker that measured ``ratios``."""
+    ratio, low, high = paired_ratio_summary(ratios)
+    result = PairedResult("ok", None, ratio, low, high, repeat_ratios=ratios, a_ms=1.0,
+                          b_ms=ratio, repeats=len(ratios))
+    return paired_latency(result, threshold_pct)
+
+
+def stored(ratio: float, low: float, high: float) -> LatencyChange:
+    return LatencyChange("stored", ratio, low, high, 0.5, 5.0, "unchanged", 1.0, ratio, 200)
+
+
+def test_a_noisy_unchanged_side_by_side_verdict_fails_under_fail_with_its_figures() -> None:
+    latency = paired(NOISY_SAME)
+    assert latency.verdict == "unchanged" and not latency.resolved
+    item = latency_item(latency, "mm@1.0", "fail")
+    assert item.failed and item.name == "max_latency_regression_pct"
+    assert item.value == pytest.approx(latency.ratio) and item.limit == 5.0
+    assert "\n" not in item.message
+    assert f"95% CI {latency.ci_low:.3f}–{latency.ci_high:.3f}" in item.message
+    assert f"ratio {latency.ratio:.2f}" in item.message
+    for needle in ("vs mm@1.0 over 12 repeats", "inconclusive", "wider than ±5%",
+                   "quieter machine", "--inconclusive pass"):
+        assert needle in item.message, item.message
+
+
+def test_the_same_noisy_verdict_passes_with_a_note_under_the_default_pass() -> None:
+    item = latency_item(paired(NOISY_SAME), "mm@1.0")
+    assert item.status == "pass"
+    assert ": unchanged (limit max_latency_regression_pct 5); inconclusive:" in item.message
+
+
+@pytest.mark.parametrize("policy", ["pass", "fail"])
+def test_a_resolved_unchanged_verdict_passes_under_either_policy(policy: str) -> None:
+    latency = paired(QUIET_SAME)
+    assert latency.resolved and not is_inconclusive(latency)
+    item = latency_item(latency, "mm@1.0", policy)
+    assert item.status == "pass" and "inconclusive" not in item.message
+
+
+@pytest.mark.parametrize("policy", ["pass", "fail"])
+def test_slower_fails_as_a_regression_not_as_inconclusive(policy: str) -> None:
+    item = latency_item(paired(SLOWER), "mm@1.0", policy)
+    assert item.failed and "exceeds max_latency_regression_pct 5" in item.message
+    assert "inconclusive" not in item.message
+
+
+def test_a_faster_verdict_with_a_wide_ci_counts_as_inconclusive_like_its_note_says() -> None:
+    # The re-measure and the pass note already treat it as too noisy; the policy agrees.
+    latency = paired(NOISY_FASTER)
+    assert latency.verdict == "faster" and is_inconclusive(latency)
+    assert latency_item(latency, "mm@1.0", "fail").failed
+
+
+def test_the_threshold_decides_what_is_too_wide() -> None:
+    assert is_inconclusive(paired(NOISY_SAME, threshold_pct=5.0))
+    assert not is_inconclusive(paired(NOISY_SAME, threshold_pct=20.0))
+
+
+def test_a_stored_indicative_verdict_is_never_failed_for_noise() -> None:
+    latency = stored(1.0, 0.85, 1.15)
+    assert not latency.resolved
+    assert latency_item(latency, "mm@1.0", "fail").status == "pass"
+
+
+def test_the_failure_message_reaches_junit_and_markdown_and_the_policy_the_json() -> None:
+    from devtrack.reports import check_junit, check_markdown
+
+    item = latency_item(paired(NOISY_SAME), "mm@1.0", "fail")
+    profile = ProfileCheck("tiny", "h" * 64, items=[item], inconclusive_policy="fail")
+    report = CheckReport("mm@1.1", [profile], True, inconclusive_policy="fail")
+    assert not report.passed
+    root = ET.fromstring(check_junit(report).split("\n", 1)[1])
+    failure = next(root.iter("failure"))
+    assert failure.get("message") == item.message
+    assert "| tiny | `max_latency_regression_pct` | ❌ fail |" in check_markdown(report)
+    data = report.to_dict()
+    assert data["inconclusive_policy"] == "fail"
+    assert data["profiles"][0]["inconclusive_policy"] == "fail"
+
+
+# --- through the CLI, on real models and a real runtime -----------------------------------
+
+@pytest.fixture
+def review_ws(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of mm@1.0, mm@1.1 (same bytes) and mm@2.0 (2x slower), measured on tiny."""
+    return review_copy(tmp_path_factory, tmp_path / "ws", monkeypatch)
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("--inconclusive", "bogus"), ("--inconclusive", "bogus", "'pass', 'fail'")),
+        (("--inconclusive", "fail", "--no-rerun"),
+         ("--inconclusive fail", "--no-rerun", "indicative")),
+    ],
+)
+def test_a_bad_inconclusive_option_is_one_line_exit_2_and_writes_nothing(
+    review_ws: Path, run_cli, args: tuple[str, ...], needles: tuple[str, ...]
+) -> None:
+    before = snapshot_workspace(review_ws)
+    result = run_cli("check", "mm@1.1", "--baseline", "mm@1.0", *args)
+    # Click's own usage errors add "Usage: ..." and "Try ... --help" lines around the one
+    # that says what is wrong (devtrack.cli.main passes them through as they are).
+    errors = "\n".join(line for line in result.err.splitlines()
+                       if not line.startswith(("Usage: ", "Try '")))
+    assert_clean_error(replace(result, err=errors), *needles)
+    assert snapshot_workspace(review_ws) == before
+
+
+def test_same_bytes_pass_under_inconclusive_fail_and_the_policy_is_stored(
+    review_ws: Path, run_cli
+) -> None:
+    result = run_cli("check", "mm@1.1", "--baseline", "mm@1.0", "--profile", "tiny",
+                     "--inconclusive", "fail", "--json")
+    data = json.loads(result.out)
+    latency = data["profiles"][0]["latency"]
+    assert result.exit_code == 0, (latency, data["profiles"][0]["checks"])
+    assert latency["method"] == "interleaved" and latency["verdict"] == "unchanged"
+    assert latency["resolved"] is True
+    assert data["inconclusive_policy"] == "fail"
+    with open_workspace(review_ws) as ws:
+        row = ws.store.one("SELECT passed, report FROM checks")
+        assert row is not None and row["passed"] == 1
+        assert json.loads(row["report"])["inconclusive_policy"] == "fail"
+        event = ws.store.events(kind="check")[0]
+        assert json.loads(event["payload"])["inconclusive_policy"] == "fail"
+        assert ws.store.verify_events() is None
