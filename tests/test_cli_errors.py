@@ -223,3 +223,19 @@ def test_absurd_input_shape_is_refused_before_anything_runs(in_ws: Path, dynamic
                      "input=100000x100000", "--fill", "sr=16000")
     assert_clean_error(result, "37.3 GiB", "--input")
     unchanged()
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (("releasez",), ("No such command 'releasez'. Did you mean 'releases'?", "devtrack --help")),
+    (("bench",), ("Missing argument", "'devtrack bench --help'")),
+    (("bench", "kws@1", "--bogus"), ("No such option '--bogus'",)),
+    (("compare", "kws@1", "kws@2", "--format", "bogus"), ("'bogus' is not one of",)),
+    (("audit", "verfy"), ("Did you mean 'verify'?",)),
+    (("check", "kws@1", "--inconclusive", "maybe"), ("'maybe' is not one of 'pass', 'fail'",)),
+])
+def test_click_usage_errors_are_one_line_too(in_ws: Path, run_cli, unchanged,
+                                             args: tuple[str, ...],
+                                             needles: tuple[str, ...]) -> None:
+    result = run_cli(*args)
+    assert_clean_error(result, *needles)
+    assert result.err.startswith("error: ") and "Usage:" not in result.err
