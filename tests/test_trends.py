@@ -36,6 +36,9 @@ def test_p50_trend_marks_the_twice_as_slow_release(review_ws: Path, run_cli) -> 
     text = run_cli("trend", "mm", "-p", "tiny")
     assert text.exit_code == 0
     assert "▲ regression" in text.out and "★ deployed" in text.out
+    # the column is in the unit the figures need: µs only when all are below 1 ms
+    unit = "µs" if max(p["value"] for p in points.values()) < 1.0 else "ms"
+    assert f"p50 {unit}" in text.out
 
 
 @pytest.mark.parametrize("metric", ["p90_ms", "peak_rss_mb"])

@@ -20,6 +20,7 @@ from devtrack.cli.common import (
 )
 from devtrack.cli.render import literal
 from devtrack.core.refs import parse_ref
+from devtrack.core.units import format_number, latency_unit
 from devtrack.errors import UsageError
 
 if TYPE_CHECKING:
@@ -324,15 +325,24 @@ def trend(ctx: click.Context, model: str, profile_name: str, metric: str,
 
 def _trend_view(t: Trend) -> Group:
     accuracy = t.metric == "accuracy"
+    header, scale = t.metric, 1.0
+    if t.metric.endswith("_ms"):  # p50 µs for sub-millisecond models, as everywhere else
+        unit, scale = latency_unit([p.value for p in t.points])
+        header = f"{t.metric[:-3]} {unit}"
     table = Table(title=Text.assemble(literal(t.model), " · ", literal(t.metric), " on ",
                                       literal(t.profile)), title_justify="left")
     table.add_column("release")
     table.add_column("status")
-    table.add_column(t.metric, justify="right")
+    table.add_column(header, justify="right")
     table.add_column("change", justify="right")
     table.add_column("", overflow="fold", ratio=1)
     for p in t.points:
-        value = "-" if p.value is None else (f"{p.value:.4f}" if accuracy else f"{p.value:.3f}")
+        if p.value is None:
+            value = "-"
+        elif accuracy:
+            value = f"{p.value:.4f}"
+        else:
+            value = format_number(p.value * scale)
         if p.change is None:
             change = ""
         elif accuracy:
