@@ -410,8 +410,9 @@ def latency_item(latency: LatencyChange, baseline: str,
                          f"{text} over {latency.n} repeats: inconclusive, its 95% CI "
                          f"{latency.ci_low:.3f}–{latency.ci_high:.3f} is wider than "
                          f"±{limit_pct:g}% ({LATENCY_LIMIT}), and --inconclusive fail fails "
-                         "it; re-run on a quieter machine (fewer parallel jobs), or use "
-                         "--inconclusive pass", latency.ratio, limit_pct)
+                         f"it; re-run with more repeats (--repeats {2 * latency.n}) or on a "
+                         "quieter machine, or use --inconclusive pass", latency.ratio,
+                         limit_pct)
     noise = latency.noise_note()
     return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), PASS,
                      f"{text}: {latency.verdict} (limit {LATENCY_LIMIT} {limit_pct:g})"

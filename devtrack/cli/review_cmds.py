@@ -26,10 +26,28 @@ from devtrack.errors import UsageError
 if TYPE_CHECKING:
     from devtrack.comparison import Comparison, ProfileComparison
     from devtrack.gate import CheckReport
+    from devtrack.pairing import RerunSettings
     from devtrack.trends import Trend
 
 _VERDICT_STYLE = {"slower": "bold red", "faster": "bold green", "unchanged": ""}
 _STATUS_STYLE = {"pass": "green", "fail": "bold red", "skipped": "dim"}
+
+
+def repeats_option(func: Any) -> Any:
+    """``--repeats N``: how many times a side-by-side measurement re-creates both sessions."""
+    return click.option(
+        "--repeats", type=int, default=None, metavar="N",
+        help="Side-by-side repeats (even, >= 4; default 6). More repeats narrow the 95% CI "
+             "on a noisy machine and take proportionally longer.")(func)
+
+
+def _settings(repeats: int | None) -> RerunSettings | None:
+    """The side-by-side settings a --repeats asks for (checked before anything runs)."""
+    if repeats is None:
+        return None
+    from devtrack.pairing import RerunSettings
+
+    return RerunSettings(repeats=repeats)
 
 
 def _progress(message: str) -> None:
@@ -47,13 +65,15 @@ def _progress(message: str) -> None:
 @click.option("--rerun", is_flag=True,
               help="Measure A and B again side by side, interleaved in one worker, and judge "
                    "latency on that (stored and audited).")
+@repeats_option
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text",
               show_default=True, help="Output format (--json for JSON).")
 @workspace_option
 @json_option
 @click.pass_context
 def compare(ctx: click.Context, ref_a: str, ref_b: str, profile_names: tuple[str, ...],
-            rerun: bool, fmt: str, workspace_dir: Path | None, as_json: bool) -> None:
+            rerun: bool, repeats: int | None, fmt: str, workspace_dir: Path | None,
+            as_json: bool) -> None:
     """Compare release B with release A: what changed, and every metric with a verdict.
 
     Latency is a ratio of medians B/A with a 95% CI; it is slower or faster only when the
@@ -71,11 +91,14 @@ def compare(ctx: click.Context, ref_a: str, ref_b: str, profile_names: tuple[str
 
     if as_json and fmt != "text":
         raise UsageError("give --json or --format markdown, not both")
+    if repeats is not None and not rerun:
+        raise UsageError("--repeats sets the side-by-side measurement: add --rerun")
+    settings = _settings(repeats)
     a, b = parse_ref(ref_a), parse_ref(ref_b)
     ws = open_ws(ctx, workspace_dir)
     result = compare_releases(ws, resolve_deployed(ws, str(a), profile_names),
                               resolve_deployed(ws, str(b), profile_names), profile_names,
-                              rerun=rerun, progress=_progress)
+                              rerun=rerun, settings=settings, progress=_progress)
     if as_json:
         echo_json(result.to_dict())
     elif fmt == "markdown":
@@ -192,6 +215,7 @@ def _profile_table(p: ProfileComparison) -> Table:
               help="What a side-by-side latency verdict still too noisy to decide after one "
                    "re-measure does: pass with a note, or fail the check. Needs the "
                    "side-by-side measurement, so 'fail' cannot go with --no-rerun.")
+@repeats_option
 @click.option("--junit", "junit_path", type=click.Path(path_type=Path), metavar="FILE",
               help="Write a JUnit XML report (one test case per profile × check).")
 @click.option("--markdown", "markdown_path", type=click.Path(path_type=Path), metavar="FILE",
@@ -201,8 +225,8 @@ def _profile_table(p: ProfileComparison) -> Table:
 @click.pass_context
 def check(ctx: click.Context, ref: str, baseline_ref: str | None,
           profile_names: tuple[str, ...], bench: bool, no_rerun: bool, inconclusive: str,
-          junit_path: Path | None, markdown_path: Path | None, workspace_dir: Path | None,
-          as_json: bool) -> int:
+          repeats: int | None, junit_path: Path | None, markdown_path: Path | None,
+          workspace_dir: Path | None, as_json: bool) -> int:
     """Gate a release: every budget and regression limit on each profile.
 
     Exit 0 when everything passes, 1 when a check fails, 2 on bad input. Regression limits
@@ -215,7 +239,7 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
     \b
     Examples:
       devtrack check kws@1.1.0 --profile ci-host --junit reports/devtrack.xml
-      devtrack check kws@1.1.0 --profile ci-host --inconclusive fail
+      devtrack check kws@1.1.0 --profile ci-host --inconclusive fail --repeats 12
       devtrack check kws@1.1.0 --baseline kws@1.0.0 --bench --markdown summary.md
       devtrack check kws@latest --no-rerun --json
     """
@@ -231,6 +255,10 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
 
     candidate = parse_ref(ref)
     baseline = parse_ref(baseline_ref) if baseline_ref is not None else None
+    if repeats is not None and no_rerun:
+        raise UsageError("--repeats sets the side-by-side measurement, which --no-rerun skips; "
+                         "drop one of the two")
+    settings = _settings(repeats)
     for path, option in ((junit_path, "--junit"), (markdown_path, "--markdown")):
         if path is not None:
             check_writable(path, option)
@@ -239,7 +267,7 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
     report = check_release(ws, resolve_deployed(ws, str(candidate), profile_names),
                            resolve_deployed(ws, str(baseline), profile_names)
                            if baseline else None,
-                           profile_names, bench=bench, rerun=not no_rerun,
+                           profile_names, bench=bench, rerun=not no_rerun, settings=settings,
                            progress=_progress, inconclusive=inconclusive)
     markdown = check_markdown(report)
     if junit_path is not None:
