@@ -59,6 +59,11 @@ class DevtrackApp(App[None]):
         self.bench_state: BenchUpdate | None = None
         self.measuring_what: str | None = None  # said by the holder of ``measuring``
         self.stop_requested = threading.Event()  # set by "Stop and quit"
+        # One measurement at a time: two workers side by side would skew each other's
+        # timings. Held (through ``measurement``) by the bench worker and by compare's
+        # side-by-side re-runs until their thread ends (a thread worker cannot be stopped
+        # mid-run, only told to stop).
+        self.measuring = threading.Lock()
 
     @property
     def root(self) -> Path:
@@ -107,10 +112,6 @@ class DevtrackApp(App[None]):
     def bench_running(self) -> bool:
         return self.bench_state is not None and not self.bench_state.done
 
-    # One measurement at a time: two workers side by side would skew each other's timings.
-    # Held (through ``measurement``) by the bench worker and by compare's side-by-side re-runs
-    # until their thread ends (a thread worker cannot be stopped mid-run, only told to stop).
-    measuring = threading.Lock()
 
     @contextmanager
     def measurement(self, what: str) -> Iterator[None]:
