@@ -7,26 +7,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from devtrack.comparison import (
-    DEFAULT_THRESHOLD_PCT,
-    STORED_RUNS_NOTE,
-    AccuracyChange,
-    LatencyChange,
-    accuracy_change,
-    check_same_model,
-    latest_evaluation,
-    latest_ok_run,
-    load_profiles,
-    paired_latency,
-    store_pair,
-    stored_latency,
-)
+from devtrack.comparison import check_same_model, load_profiles, store_pair
 from devtrack.core.budgets import FAIL, MISSING, PASS, Figures, evaluate_budgets
 from devtrack.core.diff import MIB
 from devtrack.core.profile import Profile
 from devtrack.core.release import Release
 from devtrack.core.significance import VERDICT_SLOWER
 from devtrack.errors import DevtrackError, UsageError
+from devtrack.metric_changes import (
+    DEFAULT_THRESHOLD_PCT,
+    STORED_RUNS_NOTE,
+    AccuracyChange,
+    LatencyChange,
+    accuracy_change,
+    latest_evaluation,
+    latest_ok_run,
+    paired_latency,
+    stored_latency,
+)
 from devtrack.pairing import (
     PairedResult,
     RerunSettings,
@@ -362,7 +360,7 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
                     f"{latency.ci_low:.3f}–{latency.ci_high:.3f}); re-measured with "
                     f"{base.repeats * 2} repeats")
                 paired[-1] = (profile, baseline, again)  # the decisive one is stored
-                result, latency = again, paired_latency(again, limit_pct)
+                latency = paired_latency(again, limit_pct)
     else:
         _latest_run(ws, baseline, profile, bench, progress)
         run_b = latest_ok_run(ws, cand, profile.name, profile.hash)

@@ -8,10 +8,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from devtrack.comparison import Comparison, MetricDelta
+from devtrack.comparison import Comparison
 from devtrack.core.budgets import FAIL, PASS
 from devtrack.errors import UsageError
 from devtrack.gate import SKIPPED, CheckReport
+from devtrack.metric_changes import MetricDelta
 
 STEP_SUMMARY_VAR = "GITHUB_STEP_SUMMARY"
 _MARK = {PASS: "✅ pass", FAIL: "❌ fail", SKIPPED: "➖ skipped"}

@@ -6,9 +6,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from devtrack.comparison import DEFAULT_THRESHOLD_PCT, latest_evaluation, stored_latency
 from devtrack.core.significance import VERDICT_FASTER, VERDICT_SLOWER
 from devtrack.errors import DevtrackError, NotFoundError, UsageError
+from devtrack.metric_changes import DEFAULT_THRESHOLD_PCT, latest_evaluation, stored_latency
 from devtrack.pairing import measured_profile
 from devtrack.workspace import Workspace
 

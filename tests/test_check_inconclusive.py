@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from devtrack.comparison import LatencyChange, paired_latency
 from devtrack.core.significance import paired_ratio_summary
 from devtrack.gate import (
     CheckReport,
@@ -16,6 +15,7 @@ from devtrack.gate import (
     is_inconclusive,
     latency_item,
 )
+from devtrack.metric_changes import LatencyChange, paired_latency
 from devtrack.pairing import PairedResult
 from devtrack.workspace import open_workspace
 from tests.conftest import snapshot_workspace
