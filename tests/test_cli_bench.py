@@ -35,6 +35,12 @@ BENCH_KEYS = {"model", "version", "profile", "status", "error", "init_ms", "firs
               "p90_ms", "p99_ms", "mean_ms", "std_ms", "n", "peak_rss_mb", "load_delta_mb"}
 
 
+def default_sigint() -> None:
+    """Ctrl-C as on a terminal, even when the suite runs as a background job (whose
+    children start with SIGINT ignored, so Python would never raise KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def tiny_ws(in_ws: Path) -> Path:
     (in_ws / "device_profiles" / "tiny.toml").write_text(TINY_PROFILE)
@@ -144,6 +150,7 @@ def test_ctrl_c_keeps_finished_runs_marks_the_interrupted_one_aborted(
         [sys.executable, "-m", "devtrack", "bench", "kws@1.0", "--profile", "tiny",
          "--profile", "slow"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=default_sigint,
     )
     assert proc.stderr is not None
     seen = []

@@ -21,6 +21,7 @@ from devtrack.bench.runner import Progress, clamp_affinity, run_job
 from devtrack.bench.worker import decode_samples, encode_samples
 from devtrack.builders.onnx_models import build_custom_op, build_matmul_chain
 from devtrack.errors import Aborted
+from tests.test_cli_bench import default_sigint
 
 FAST = {"warmup_runs": 5, "min_runs": 30, "min_time_s": 0.2, "max_time_s": 1.0,
         "target_rel_ci": 0.01}
@@ -291,7 +292,8 @@ def test_ctrl_c_kills_the_worker_and_raises_aborted(chain: Path, tmp_path: Path)
     script.write_text(CTRL_C_SCRIPT)
     env = dict(os.environ, DEVTRACK_TEST_HOOK="sleep")
     proc = subprocess.Popen([sys.executable, str(script), str(chain)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=default_sigint)
     assert proc.stdout is not None
     line = proc.stdout.readline().split()
     assert line[0] == "child", proc.stderr.read() if proc.stderr else ""
