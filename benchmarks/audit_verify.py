@@ -1,0 +1,125 @@
+"""How long ``devtrack audit verify`` takes on a big workspace, and where the time goes.
+
+Builds a workspace through the Store API (no measuring): RELEASES releases × 4 profiles, each
+run with SAMPLES float32 latency samples (what a ~1 ms model leaves after a 20 s window),
+every row written with its event as devtrack writes them (register, bench with the samples'
+digest, a check, a deploy). Then times, in one process, best of --repeat:
+
+- the hash chain alone (``Store.verify_events``),
+- the whole verification (chain + every table against the events, samples hashed),
+
+and prints events/s, runs/s and the samples' MB/s.
+
+Run: python benchmarks/audit_verify.py [--releases 1000] [--samples 20000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from devtrack.auditing import verify_audit
+from devtrack.core.audit_state import samples_digest
+from devtrack.workspace import Workspace, init_workspace, open_workspace
+
+PROFILES = ("big-core-1t", "ci-host", "phone-4t", "pi-4")
+
+
+def build(root: Path, releases: int, samples: int) -> tuple[int, int, float]:
+    """The workspace; returns (events, runs, MB of samples)."""
+    ws, _ = init_workspace(root)
+    rng = np.random.default_rng(0)
+    blob_mb = samples * 4 / 1e6
+    try:
+        with ws.store.transaction():
+            model_id = ws.store.insert("models", {"name": "big", "task": "classification",
+                                                  "created_at": "2024-01-01T00:00:00Z"})
+            for i in range(releases):
+                _release(ws, model_id, i, samples, rng)
+        events = len(ws.store.events())
+    finally:
+        ws.close()
+    runs = releases * len(PROFILES)
+    return events, runs, runs * blob_mb
+
+
+def _release(ws: Workspace, model_id: int, i: int, samples: int,
+             rng: np.random.Generator) -> None:
+    store, version, ts = ws.store, f"1.{i}", f"2024-01-01T00:{i % 60:02d}:00Z"
+    sha = hashlib.sha256(version.encode()).hexdigest()
+    store.insert("artifacts", {"sha256": sha, "format": "onnx", "size_bytes": 1000,
+                               "created_at": ts})
+    rid = store.insert("releases", {
+        "model_id": model_id, "version": version, "artifact_sha256": sha, "status": "candidate",
+        "notes": "", "tags": "{}", "input_specs": "[]", "fills": "[]", "created_by": "bench",
+        "host": "lab", "created_at": ts, "devtrack_version": "0", "summary": "{}"})
+    store.append_event(actor="bench", kind="register", model="big", version=version,
+                       payload={"sha256": sha}, ts=ts)
+    for profile in PROFILES:
+        blob = rng.normal(1.0, 0.02, samples).astype("<f4").tobytes()
+        run = store.insert("runs", {
+            "release_id": rid, "profile": profile, "profile_hash": "h",
+            "profile_snapshot": "{}", "status": "ok", "started_at": ts, "finished_at": ts,
+            "actor": "bench", "host": "lab", "p50_ms": 1.0, "peak_rss_mb": 80.0,
+            "samples": blob, "warnings": "[]"})
+        store.append_event(actor="bench", kind="bench", model="big", version=version, ts=ts,
+                           payload={"run": run, "profile": profile, "status": "ok",
+                                    "p50_ms": 1.0, "peak_rss_mb": 80.0,
+                                    "samples_sha256": samples_digest(blob)})
+    check = store.insert("checks", {"release_id": rid, "profile": "ci-host",
+                                    "profile_hash": "h", "passed": 1, "report": "{}",
+                                    "created_at": ts, "actor": "bench"})
+    store.append_event(actor="bench", kind="check", model="big", version=version, ts=ts,
+                       payload={"check": check, "profile": "ci-host", "passed": True})
+    store.conn.execute("UPDATE deployments SET ended_at = ? WHERE ended_at IS NULL", (ts,))
+    dep = store.insert("deployments", {
+        "model_id": model_id, "release_id": rid, "profile": "ci-host", "kind": "deploy",
+        "deployed_at": ts, "deployed_by": "bench", "reason": "bench", "forced": 0})
+    store.append_event(actor="bench", kind="deploy", model="big", version=version, ts=ts,
+                       payload={"profile": "ci-host", "deployment": dep})
+
+
+def best_of(repeat: int, func: object) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        func()  # type: ignore[operator]
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--releases", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="devtrack-audit-bench-"))
+    try:
+        t0 = time.perf_counter()
+        events, runs, mb = build(tmp / "ws", args.releases, args.samples)
+        print(f"workspace: {args.releases} releases, {runs} runs with {args.samples:,} samples "
+              f"each ({mb:,.0f} MB), {events:,} events; built in {time.perf_counter() - t0:.1f} s")
+        with open_workspace(tmp / "ws") as ws:
+            result = verify_audit(ws)
+            assert result.ok, (result.problem, result.state[:3])
+            chain = best_of(args.repeat, ws.store.verify_events)
+            whole = best_of(args.repeat, lambda: verify_audit(ws))
+        print(f"  hash chain alone        {chain:6.2f} s  ({events / chain:,.0f} events/s)")
+        print(f"  chain + tables          {whole:6.2f} s  ({runs / whole:,.0f} runs/s, "
+              f"{mb / whole:,.0f} MB/s of samples)")
+        print(f"  tables / chain          {whole / chain:6.2f}×")
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
