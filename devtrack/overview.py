@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
 from devtrack.core.budgets import FAIL, MISSING, PASS, BudgetResult, Figures, evaluate_budgets
@@ -81,6 +81,14 @@ class ReleaseOverview:
     @property
     def regressed(self) -> bool:
         return bool(self.regressions)
+
+    def to_dict(self) -> dict[str, Any]:
+        """For ``devtrack releases --profile --json``: every field, budgets with messages."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["budget_results"] = [r.to_dict() for r in self.budget_results]
+        for key in ("deployed_on", "warnings", "regressions", "regressed_metrics"):
+            data[key] = list(data[key])
+        return {"ref": self.ref, **data}
 
 
 @dataclass(frozen=True)

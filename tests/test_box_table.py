@@ -109,3 +109,19 @@ def test_styling_follows_the_stream_and_the_environment(monkeypatch: pytest.Monk
 def test_a_row_with_the_wrong_number_of_cells_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="2 cells for 3 columns"):
         render_table([Column("a"), Column("b"), Column("c")], [["1", "2"]])
+
+
+def test_optional_columns_are_left_out_right_to_left_when_nothing_else_fits() -> None:
+    columns = [Column("version"), Column("p50", "right"), Column("p90", "right", optional=True),
+               Column("accuracy", "right"), Column("notes", shrink=True, optional=True)]
+    rows = [["1.0.0", "17.6", "18.0", "0.9610", "a note long enough to need shrinking"]]
+    wide = render_table(columns, rows, width=120)
+    assert "p90" in wide and "a note long enough" in wide
+    medium = render_table(columns, rows, width=50)  # notes shrink, nothing is left out
+    assert "p90" in medium and "notes" in medium
+    assert max(cell_width(line) for line in medium.splitlines()) <= 50
+    no_notes = render_table(columns, rows, width=36)  # notes go first ...
+    assert "notes" not in no_notes and "p90" in no_notes
+    narrow = render_table(columns, rows, width=30)  # ... then p90
+    assert "p90" not in narrow and "accuracy" in narrow and "17.6" in narrow
+    assert max(cell_width(line) for line in narrow.splitlines()) <= 30, narrow

@@ -66,3 +66,31 @@ def test_bad_input_is_one_line_exit_2(review_ws: Path, run_cli, args: tuple[str,
     before = snapshot_workspace(review_ws)
     assert_clean_error(run_cli("trend", *args), *needles)
     assert snapshot_workspace(review_ws) == before
+
+
+def test_releases_on_a_profile_show_the_figures_and_mark_regressions(
+        review_ws: Path, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    deploy(review_ws, "1.1", "tiny")
+    rows = json.loads(run_cli("releases", "mm", "--profile", "tiny", "--json").out)
+    by_version = {r["version"]: r for r in rows}
+    assert set(by_version) == {"1.0", "1.1", "2.0"}
+    assert all(r["profile"] == "tiny" and r["p50_ms"] > 0 for r in rows)
+    assert by_version["2.0"]["regressed_metrics"][:1] == ["p50_ms"]
+    assert by_version["2.0"]["p50_change_pct"] > 50
+    assert by_version["1.1"]["deployed_on"] == ["tiny"]
+    monkeypatch.setenv("COLUMNS", "80")
+    text = run_cli("releases", "--profile", "tiny")
+    assert text.exit_code == 0, text.err
+    lines = text.out.splitlines()
+    assert lines[0] == "Releases of mm on tiny"
+    assert max(len(line) for line in lines) <= 80, text.out
+    assert any(line.startswith("│  ! 2.0") for line in lines), text.out
+    assert any(line.startswith("│ ▲  1.1") for line in lines), text.out
+    assert "▲ live on tiny" in lines and any(line.startswith("! a regression") for line in lines)
+
+
+def test_releases_on_an_unknown_profile_is_a_clean_error(review_ws: Path, run_cli) -> None:
+    before = snapshot_workspace(review_ws)
+    assert_clean_error(run_cli("releases", "--profile", "tinny"), "did you mean 'tiny'")
+    assert_clean_error(run_cli("releases", "nope", "--profile", "tiny"), "unknown model 'nope'")
+    assert snapshot_workspace(review_ws) == before

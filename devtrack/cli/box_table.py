@@ -30,6 +30,7 @@ class Column:
     justify: Literal["left", "right"] = "left"
     shrink: bool = False  # may be narrowed to fit the width; its cells then end in "…"
     min_width: int = 8  # how narrow a shrinking column may get
+    optional: bool = False  # left out (right to left) when the table cannot fit otherwise
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,27 @@ def _cut(pieces: list[Piece], width: int) -> list[Piece]:
     return out
 
 
+def _columns_that_fit(columns: Sequence[Column], rows: list[list[list[Piece]]],
+                      width: int) -> list[int]:
+    """Indexes of the columns to show: optional ones go, rightmost first, while the table
+    would be wider than ``width`` with every shrinking column at its minimum."""
+    def least(i: int) -> int:
+        natural = max([cell_width(columns[i].header)]
+                      + [sum(cell_width(t) for t, _ in row[i]) for row in rows])
+        if columns[i].shrink:
+            return min(natural, max(columns[i].min_width, cell_width(columns[i].header)))
+        return natural
+
+    keep = list(range(len(columns)))
+    needed = {i: least(i) for i in keep}
+    for i in reversed(range(len(columns))):
+        if sum(needed[k] for k in keep) + 3 * len(keep) + 1 <= width:
+            break
+        if columns[i].optional and len(keep) > 1:
+            keep.remove(i)
+    return keep
+
+
 def _column_widths(columns: Sequence[Column], rows: list[list[list[Piece]]],
                    width: int) -> list[int]:
     widths = [max([cell_width(col.header)] + [sum(cell_width(t) for t, _ in row[i])
@@ -146,14 +168,18 @@ def _column_widths(columns: Sequence[Column], rows: list[list[list[Piece]]],
 def render_table(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], *,
                  title: str | None = None, width: int = 80,
                  styling: Styling | None = None) -> str:
-    """The table as text lines (no trailing newline). Columns marked ``shrink`` give way,
-    last first, when the table is wider than ``width``; only if that is not enough do the
-    widest of the others."""
+    """The table as text lines (no trailing newline). When the table is wider than ``width``,
+    columns marked ``optional`` are left out (right to left) while even shrunk it would not
+    fit; then columns marked ``shrink`` give way, last first; only if that is not enough do
+    the widest of the others."""
     style = styling or Styling()
     cells = [[_pieces(cell) for cell in row] for row in rows]
     for row in cells:
         if len(row) != len(columns):
             raise ValueError(f"row has {len(row)} cells for {len(columns)} columns")
+    keep = _columns_that_fit(columns, cells, width)
+    columns = [columns[i] for i in keep]
+    cells = [[row[i] for i in keep] for row in cells]
     widths = _column_widths(columns, cells, width)
 
     def rule(left: str, mid: str, right: str, fill: str) -> str:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devtrack.cli.box_table import Cell, Column, print_table, terminal_width
 from devtrack.core.release import Release
+from devtrack.core.units import format_number, latency_unit
+
+if TYPE_CHECKING:
+    from devtrack.overview import ReleaseTable
+
+_STATUS_STYLES = {"approved": "green", "rejected": "red", "yanked": "red", "candidate": "yellow"}
+_BUDGET_STYLES = {"pass": "green", "fail": "bold red", "missing": "yellow"}
 
 
 def human_size(size_bytes: int) -> str:
@@ -67,3 +74,46 @@ def releases_table(releases: list[Release], one_model: bool = False,
 def print_releases(releases: list[Release], title: str, one_model: bool = False) -> None:
     columns, rows = releases_table(releases, one_model, terminal_width())
     print_table(columns, rows, title=title)
+
+
+def figures_table(table: ReleaseTable) -> tuple[list[Column], list[list[Cell]]]:
+    """The releases of one model with their latest figures on one profile, as the review
+    app's start screen shows them: regressions against the release before marked ``!``."""
+    unit, scale = latency_unit([r.p90_ms for r in table.rows])
+    columns = [Column("version"), Column("status"), Column("budget"),
+               Column(f"p50 {unit}", "right"), Column("Δp50", "right"),
+               Column(f"p90 {unit}", "right", optional=True), Column("peak MB", "right"),
+               Column("accuracy", "right"), Column("notes", shrink=True, optional=True)]
+    rows: list[list[Cell]] = []
+    for r in table.rows:
+        stale = "*" if r.stale and r.p50_ms is not None else ""
+        delta: Cell = "" if r.p50_change_pct is None else [(
+            f"{r.p50_change_pct:+.1f}%", "bold red" if "p50_ms" in r.regressed_metrics else "")]
+        rows.append([
+            [("▲" if table.profile in r.deployed_on else " ", "bold cyan"),
+             ("!" if r.regressed else " ", "bold red"), (" " + r.version, "bold")],
+            [(r.status, _STATUS_STYLES.get(r.status, ""))],
+            [(r.budget, _BUDGET_STYLES.get(r.budget, "dim"))],
+            (format_number(r.p50_ms * scale) + stale) if r.p50_ms is not None
+            else (r.run_status if r.run_status not in (None, "ok") else "-") or "-",
+            delta,
+            format_number(r.p90_ms * scale) if r.p90_ms is not None else "-",
+            f"{r.peak_rss_mb:.1f}" if r.peak_rss_mb is not None else "-",
+            f"{r.accuracy:.4f}" if r.accuracy is not None else "-",
+            first_line(r.notes, 200),
+        ])
+    return columns, rows
+
+
+def print_figures(table: ReleaseTable) -> None:
+    columns, rows = figures_table(table)
+    print_table(columns, rows, title=f"Releases of {table.model} on {table.profile}")
+    notes = []
+    if any(table.profile in r.deployed_on for r in table.rows):
+        notes.append(f"▲ live on {table.profile}")
+    if any(r.regressed for r in table.rows):
+        notes.append("! a regression against the release before (devtrack trend has them)")
+    if any(r.stale for r in table.rows):
+        notes.append("* measured under an older version of this profile")
+    for note in notes:
+        print(note)

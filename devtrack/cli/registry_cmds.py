@@ -17,7 +17,7 @@ from devtrack.registry import (
     register_release,
     require_model,
 )
-from devtrack.workspace import init_workspace
+from devtrack.workspace import Workspace, init_workspace
 
 
 @click.command()
@@ -145,20 +145,28 @@ def models(ctx: click.Context, workspace_dir: Path | None, as_json: bool) -> Non
 
 @click.command()
 @click.argument("model", required=False)
+@click.option("--profile", "-p", "profile_name", metavar="NAME",
+              help="Add each release's latest figures on this device profile: budget verdict, "
+                   "p50 and its change, p90, peak memory, accuracy, where it is live.")
 @workspace_option
 @json_option
 @click.pass_context
-def releases(ctx: click.Context, model: str | None, workspace_dir: Path | None,
-             as_json: bool) -> None:
+def releases(ctx: click.Context, model: str | None, profile_name: str | None,
+             workspace_dir: Path | None, as_json: bool) -> None:
     """List releases, of every model or of MODEL.
 
-    Example: devtrack releases hand-landmark
+    \b
+    Examples:
+      devtrack releases hand-landmark
+      devtrack releases hand-landmark --profile phone-4t
     """
     ws = open_ws(ctx, workspace_dir)
     if model is not None:
         check_model_name(model)
     items = list_releases(ws, model)
-    if as_json:
+    if profile_name is not None:
+        _releases_on_profile(ws, model, profile_name, as_json, bool(items))
+    elif as_json:
         echo_json([r.to_list_dict() for r in items])
     elif not items:
         click.echo("No releases yet. Add one: devtrack register FILE --model NAME --version 1.0.0")
@@ -167,6 +175,29 @@ def releases(ctx: click.Context, model: str | None, workspace_dir: Path | None,
 
         print_releases(items, f"Releases of {model}" if model else "Releases",
                        one_model=model is not None)
+
+
+def _releases_on_profile(ws: Workspace, model: str | None, profile: str, as_json: bool,
+                         any_release: bool) -> None:
+    """``releases --profile``: one table of figures per model line."""
+    from devtrack.cli.common import check_profile_name
+    from devtrack.overview import release_overview
+
+    check_profile_name(ws, profile)
+    names = [model] if model is not None else [m["model"] for m in list_models(ws)]
+    tables = [release_overview(ws, name, profile) for name in names]
+    if as_json:
+        echo_json([{"profile": profile, **row.to_dict()} for t in tables for row in t.rows])
+        return
+    if not any_release:
+        click.echo("No releases yet. Add one: devtrack register FILE --model NAME --version 1.0.0")
+        return
+    from devtrack.cli.plain import print_figures
+
+    for i, table in enumerate(t for t in tables if t.rows):
+        if i:
+            click.echo()
+        print_figures(table)
 
 
 @click.command()
