@@ -200,3 +200,17 @@ def test_workspace_is_found_from_a_subfolder_and_by_option_or_env(
 def test_empty_workspace_says_how_to_add_a_release(in_ws: Path, run_cli) -> None:
     assert "devtrack register" in run_cli("releases").out
     assert "devtrack register" in run_cli("models").out
+
+
+def test_show_lists_the_config_as_dotted_keys_literally(in_ws: Path, mlp_onnx: Path,
+                                                        run_cli) -> None:
+    config = in_ws / "train.toml"
+    config.write_text('seed = 0\n[red]\nx = "[bold]y[/bold]"\n[opt]\nlr = 0.1\n'
+                      'layers = [64, 32]\n', encoding="utf-8")
+    assert run_cli("register", mlp_onnx, "-m", "kws", "-v", "1", "--config", config).exit_code == 0
+    lines = [line.rstrip() for line in run_cli("show", "kws@1").out.splitlines()]
+    config_lines = lines[lines.index("Config") + 1:lines.index("Notes")]
+    assert [line.split()[0] for line in config_lines] == ["seed", "red.x", "opt.lr",
+                                                          "opt.layers"]
+    assert any(line.endswith("[bold]y[/bold]") for line in config_lines)
+    assert any(line.endswith("[64, 32]") for line in config_lines)

@@ -19,7 +19,7 @@ def literal(value: Any) -> Text:
     return Text("" if value is None else str(value))
 
 
-def _kv_table(rows: list[tuple[str, Text | str]]) -> Table:
+def _kv_table(rows: list[tuple[str | Text, Text | str]]) -> Table:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -103,7 +103,12 @@ def release_view(rel: Release, measured: list[dict[str, Any]] | None = None) -> 
     if measured:
         parts.append(measured_table(measured))
     if rel.config:
-        parts += [Text("Config", style="bold"), literal(json.dumps(rel.config, indent=2))]
+        from devtrack.core.diff import flatten_config
+
+        config = _kv_table([(literal(key), literal(json.dumps(value, ensure_ascii=False)
+                                          if not isinstance(value, str) else value))
+                            for key, value in flatten_config(rel.config).items()])
+        parts += [Text("Config", style="bold"), config]
     parts += [Text("Notes", style="bold"), literal(rel.notes or "(none)")]
     return Group(*parts)
 
