@@ -8,7 +8,8 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from devtrack.cli.box_table import Column, Styling, cell_width, printable, render_table
+from devtrack.cli.box_table import Column, Styling, cell_width, render_table
+from devtrack.core.text import printable
 
 
 def rich_render(headers: list[tuple[str, str]], rows: list[list[str]], width: int) -> str:

@@ -214,3 +214,22 @@ def test_show_lists_the_config_as_dotted_keys_literally(in_ws: Path, mlp_onnx: P
                                                           "opt.layers"]
     assert any(line.endswith("[bold]y[/bold]") for line in config_lines)
     assert any(line.endswith("[64, 32]") for line in config_lines)
+
+
+def test_escape_sequences_in_user_text_never_reach_the_terminal(in_ws: Path, mlp_onnx: Path,
+                                                                run_cli) -> None:
+    evil = "\x1b[31mRED\x1b[0m \x1b]0;pwned\x07 line two\nline three"
+    assert run_cli("register", mlp_onnx, "-m", "kws", "-v", "1", "--notes", evil).exit_code == 0
+    assert run_cli("notes", "kws@1", "--set", evil + " (edited)", "--reason",
+                   "\x1b[2Jwhy").exit_code == 0
+    for args in (("releases",), ("show", "kws@1"), ("log",), ("log", "--json")):
+        out = run_cli(*args).out
+        assert "\x1b" not in out and "\x07" not in out, args
+    shown = run_cli("show", "kws@1").out
+    assert "\\x1b[31mRED\\x1b[0m" in shown and "line three" in shown
+    assert "\\x1b[2Jwhy" in run_cli("log").out
+
+
+def test_a_group_without_its_subcommand_shows_its_help(in_ws: Path, run_cli) -> None:
+    result = run_cli("audit")
+    assert result.exit_code == 2 and "Commands:" in result.err and "verify" in result.err

@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
+    except click.exceptions.NoArgsIsHelpError as exc:  # e.g. "devtrack audit": its help
+        exc.show()
+        return exc.exit_code
     except click.UsageError as exc:  # one line, as for every other bad input
         click.echo(f"error: {usage_error_message(exc)}", err=True)
         return exc.exit_code

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, TextIO
 
+from devtrack.core.text import printable
+
 # (text, style) pieces of one cell; a plain str is one unstyled piece.
 Piece = tuple[str, str]
 Cell = str | Sequence[Piece]
@@ -69,22 +71,6 @@ def terminal_width(default: int = 80) -> int:
         except (OSError, ValueError):
             continue
     return default
-
-
-def printable(text: str) -> str:
-    """``text`` with tabs as spaces and other control characters escaped, so user text can
-    neither move the cursor nor restyle the terminal."""
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if ch == "\t" or ch == "\n":
-            out.append(" ")
-        elif unicodedata.category(ch) == "Cc":
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def cell_width(text: str) -> int:

@@ -11,12 +11,14 @@ from rich.text import Text
 
 from devtrack.cli.plain import first_line, human_size, short_time
 from devtrack.core.release import Release
+from devtrack.core.text import printable
 from devtrack.core.units import format_number, latency_unit
 
 
 def literal(value: Any) -> Text:
-    """User-supplied text shown exactly as typed (``[red]`` stays ``[red]``)."""
-    return Text("" if value is None else str(value))
+    """User-supplied text shown exactly as typed (``[red]`` stays ``[red]``); control
+    characters are shown escaped (``\\x1b``), never sent to the terminal."""
+    return Text("" if value is None else printable(str(value), keep_newlines=True))
 
 
 def _kv_table(rows: list[tuple[str | Text, Text | str]]) -> Table:
@@ -135,7 +137,9 @@ def events_table(events: list[dict[str, Any]], title: str, one_model: bool = Fal
         if details:
             if what.plain:
                 what.append(" · ")
-            what.append_text(Text(first_line(details, 120), style="dim"))
+            detail = literal(first_line(details, 120))
+            detail.stylize("dim")
+            what.append_text(detail)
         table.add_row(str(event["id"]), short_time(event["ts"]), literal(event["actor"]),
                       event["kind"], literal(ref), what)
     return table
@@ -248,7 +252,8 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False,
         remarks += list(run.get("warnings") or [])
         if remarks:
             status.append(f" [{len(notes) + 1}]", style="yellow")
-            notes.append(Text(f"[{len(notes) + 1}] run {run['run_id']}: " + "; ".join(remarks),
+            notes.append(Text(printable(f"[{len(notes) + 1}] run {run['run_id']}: "
+                                        + "; ".join(remarks)),
                               style="red" if not ok else "yellow"))
         cells: list[Text | str] = [] if one_release else [literal(release_of(run))]
         cells += [literal(run["profile"]), status]

@@ -7,6 +7,7 @@ from typing import Any
 from rich.text import Text
 
 from devtrack.core.budgets import budget_line as budget_line
+from devtrack.core.text import printable
 from devtrack.core.units import format_latency, format_number
 
 STATUS_STYLES = {
@@ -21,8 +22,8 @@ RUN_STYLES = {"ok": "green", "failed": "red", "aborted": "yellow"}
 
 
 def literal(value: Any) -> Text:
-    """User text exactly as typed: ``[red]`` stays ``[red]``."""
-    return Text("" if value is None else str(value))
+    """User text exactly as typed: ``[red]`` stays ``[red]``; control characters escaped."""
+    return Text("" if value is None else printable(str(value), keep_newlines=True))
 
 
 def ms(value: float | None) -> str:
