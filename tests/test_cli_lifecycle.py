@@ -93,7 +93,10 @@ def test_force_is_recorded_in_history_and_the_log(ws_root: Path, run_cli) -> Non
     assert "forced" in result.out
     rows = json.loads(run_cli("history", "kws", "-p", PROFILE, "--json").out)
     assert rows[-1]["forced"] is True and rows[-1]["replaced"] == "1.5"
-    assert "forced deploy 1.1 (replaced 1.5)" in run_cli("history", "kws").out
+    history = run_cli("history", "kws").out
+    assert "→ live  tiny  forced deploy 1.1  by " in history
+    assert "hotfix (replaced 1.5)" in history
+    assert max(len(line) for line in history.splitlines()) <= 80
     [event] = [e for e in json.loads(run_cli("log", "kws", "--kind", "deploy", "--json").out)
                if e["version"] == "1.1"]
     assert event["payload"]["forced"] is True and event["reason"] == "hotfix"

@@ -128,28 +128,32 @@ def deploy(ctx: click.Context, ref: str, profile_name: str, reason: str, force: 
 
 
 def history_view(deployments: list[Deployment], title: str) -> Group:
-    """One entry per deployment, oldest first: a header line, then the reason indented.
+    """One entry per deployment, oldest first: when it was live, where, what and who on one
+    line (fits 80 columns), then the reason — and what it replaced — indented below.
 
-    A list rather than a table, so a long reason or version never squeezes the rest at 80
-    columns.
+    A list rather than a table, so a long reason or version never squeezes the rest.
     """
     parts: list[RenderableType] = [Text(title, style="bold")]
     for d in deployments:
-        head = Text(f"{short_time(d.deployed_at)}  ")
+        since = short_time(d.deployed_at)
+        head = Text(f"{since} → ")
+        if d.live:
+            head.append("live", style="green bold")
+        else:
+            until = short_time(d.ended_at or "")
+            head.append(until[11:] if until[:10] == since[:10] else until, style="dim")
+        head.append("  ")
         head.append_text(literal(d.profile))
         head.append("  ")
         head.append("forced deploy" if d.forced else d.kind,
                     style="yellow bold" if d.forced else "bold")
         head.append(" ")
         head.append_text(literal(d.version))  # the title names the model
+        head.append_text(literal(f"  by {d.deployed_by}"))
+        why = literal(d.reason)
         if d.replaced:
-            head.append_text(literal(f" (replaced {d.replaced})"))
-        head.append_text(literal(f" by {d.deployed_by}"))
-        if d.live:
-            head.append("  live", style="green bold")
-        elif d.ended_at:
-            head.append(f"  until {short_time(d.ended_at)}", style="dim")
-        parts += [head, Padding(literal(d.reason), (0, 0, 0, 4), expand=False)]
+            why.append_text(literal(f" (replaced {d.replaced})"))
+        parts += [head, Padding(why, (0, 0, 0, 4), expand=False)]
     return Group(*parts)
 
 
