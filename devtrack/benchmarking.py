@@ -57,8 +57,11 @@ class BenchOverrides:
             max_time_s=self.max_time_s if self.max_time_s is not None else m.max_time_s,
         )
         if measurement.min_time_s > measurement.max_time_s:
+            # The flag given wins over the profile's value it contradicts.
             if self.max_time_s is None:
                 measurement = replace(measurement, max_time_s=measurement.min_time_s)
+            elif self.min_time_s is None:
+                measurement = replace(measurement, min_time_s=measurement.max_time_s)
             else:
                 raise UsageError(
                     f"--min-time {measurement.min_time_s:g} is longer than --max-time "

@@ -102,6 +102,8 @@ def test_styling_follows_the_stream_and_the_environment(monkeypatch: pytest.Monk
     monkeypatch.setenv("TERM", "dumb")
     assert not Styling.for_stream(Tty()).enabled
     monkeypatch.setenv("FORCE_COLOR", "1")
+    assert not Styling.for_stream(io.StringIO()).enabled  # still a dumb terminal
+    monkeypatch.setenv("TERM", "xterm-256color")
     assert Styling.for_stream(io.StringIO()).enabled
     monkeypatch.setenv("NO_COLOR", "1")
     assert not Styling.for_stream(Tty()).colour

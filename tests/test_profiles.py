@@ -465,3 +465,17 @@ def test_copy_shipped_profiles_never_overwrites(tmp_path: Path) -> None:
     assert mine not in copied
     assert mine.read_text() == 'name = "phone-4t"  # my edits\n'
     assert tmp_path / "ci-host.toml" in copied
+
+
+def test_a_time_flag_wins_over_the_profile_value_it_contradicts() -> None:
+    from devtrack.benchmarking import BenchOverrides
+    from devtrack.core.profile import MeasurementSettings, Profile
+    from devtrack.errors import UsageError
+
+    profile = Profile(name="p", measurement=MeasurementSettings(min_time_s=2.0, max_time_s=20.0))
+    shorter = BenchOverrides(max_time_s=1.0).apply(profile).measurement
+    assert (shorter.min_time_s, shorter.max_time_s) == (1.0, 1.0)
+    longer = BenchOverrides(min_time_s=30.0).apply(profile).measurement
+    assert (longer.min_time_s, longer.max_time_s) == (30.0, 30.0)
+    with pytest.raises(UsageError, match="--min-time 3 is longer than --max-time 1"):
+        BenchOverrides(min_time_s=3.0, max_time_s=1.0).apply(profile)

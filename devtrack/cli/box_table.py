@@ -44,12 +44,12 @@ class Styling:
 
     @classmethod
     def for_stream(cls, stream: TextIO) -> Styling:
-        """As Rich decides: styles on a terminal (or with FORCE_COLOR), none on a pipe or a
-        dumb terminal; NO_COLOR keeps bold and italic but drops colours."""
+        """As Rich decides: styles on a terminal (or with FORCE_COLOR), none on a pipe or on
+        a dumb terminal (even forced); NO_COLOR keeps bold and italic but drops colours."""
         env = os.environ
         is_tty = hasattr(stream, "isatty") and stream.isatty()
-        enabled = bool(env.get("FORCE_COLOR")) or (
-            is_tty and env.get("TERM", "") not in ("dumb", "unknown"))
+        dumb = env.get("TERM", "") in ("dumb", "unknown")
+        enabled = (bool(env.get("FORCE_COLOR")) or is_tty) and not dumb
         return cls(enabled=enabled, colour=not env.get("NO_COLOR"))
 
     def apply(self, text: str, style: str) -> str:

@@ -33,12 +33,15 @@ _VERDICT_STYLE = {"slower": "bold red", "faster": "bold green", "unchanged": ""}
 _STATUS_STYLE = {"pass": "green", "fail": "bold red", "skipped": "dim"}
 
 
+MAX_REPEATS = 200  # 200 × a profile's min_time_s is already an hour on most profiles
+
+
 def repeats_option(func: Any) -> Any:
     """``--repeats N``: how many times a side-by-side measurement re-creates both sessions."""
     return click.option(
-        "--repeats", type=int, default=None, metavar="N",
-        help="Side-by-side repeats (even, >= 4; default 6). More repeats narrow the 95% CI "
-             "on a noisy machine and take proportionally longer.")(func)
+        "--repeats", type=click.IntRange(4, MAX_REPEATS), default=None, metavar="N",
+        help=f"Side-by-side repeats (even, 4 to {MAX_REPEATS}; default 6). More repeats narrow "
+             "the 95% CI on a noisy machine and take proportionally longer.")(func)
 
 
 def _settings(repeats: int | None) -> RerunSettings | None:
