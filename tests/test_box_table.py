@@ -69,7 +69,7 @@ def test_when_shrinking_is_not_enough_the_widest_columns_narrow_too() -> None:
     rows = [["a-very-long-model-name@1.0.0", "candidate", "notes here"]]
     text = render_table(columns, rows, width=30)
     assert max(cell_width(line) for line in text.splitlines()) == 30, text
-    assert text.splitlines()[3] == "│ a-ver… │ candid… │ notes … │"
+    assert text.splitlines()[3] == "│ a-very-lo… │ cand… │ note… │"  # the first column last
 
 
 def test_cut_wide_characters_never_overflow_the_column() -> None:

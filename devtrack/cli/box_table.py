@@ -24,6 +24,7 @@ Cell = str | Sequence[Piece]
 _SGR = {"bold": "1", "dim": "2", "italic": "3", "red": "31", "green": "32", "yellow": "33"}
 _COLOURS = {"red", "green", "yellow"}
 ELLIPSIS = "…"
+SPARE_FIRST_UNTIL = 5  # other columns give way down to this width before the first one does
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,13 @@ def _column_widths(columns: Sequence[Column], rows: list[list[list[Piece]]],
                                                        cell_width(columns[i].header))))
             widths[i] -= give
             excess -= give
-    while excess > 0 and max(widths) > 1:  # still too wide: narrow the widest, as Rich does
-        widths[widths.index(max(widths))] -= 1
+    # Still too wide: narrow the widest, as Rich does, sparing the first (identifying)
+    # column while another can give without going below a few characters.
+    while excess > 0 and max(widths) > 1:
+        others = [i for i in range(1, len(widths)) if widths[i] > SPARE_FIRST_UNTIL]
+        pick = (max(others, key=lambda i: widths[i]) if others
+                else widths.index(max(widths)))
+        widths[pick] -= 1
         excess -= 1
     return widths
 

@@ -48,8 +48,8 @@ def releases_table(releases: list[Release], one_model: bool = False,
     """One row per release; figures never shrink. On a narrow terminal the params and created
     columns are left out (``show`` has them) and the notes take what width is left."""
     columns = [Column("version" if one_model else "release"), Column("status"),
-               Column("format"), Column("size", "right"), Column("quant"),
-               Column("params", "right"), Column("created")]
+               Column("format", optional=True), Column("size", "right"),
+               Column("quant", optional=True), Column("params", "right"), Column("created")]
     rows: list[list[Cell]] = [
         [rel.version if one_model else rel.ref, rel.status, rel.format,
          human_size(rel.size_bytes), rel.summary.quantization, f"{rel.summary.params:,}",
@@ -67,7 +67,7 @@ def releases_table(releases: list[Release], one_model: bool = False,
     notes = [[(first_line(rel.notes, 200), "")] + (
         [(f" (same artifact as {', '.join(rel.same_artifact_as)})", "yellow")]
         if rel.same_artifact_as else []) for rel in releases]
-    return ([columns[i] for i in keep] + [Column("notes", shrink=True)],
+    return ([columns[i] for i in keep] + [Column("notes", shrink=True, optional=True)],
             [[row[i] for i in keep] + [note] for row, note in zip(rows, notes, strict=True)])
 
 
