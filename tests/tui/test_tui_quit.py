@@ -128,7 +128,14 @@ async def test_quit_while_benchmarking_asks_and_keep_measuring_lets_the_run_fini
             await wait_until(lambda: not isinstance(app.screen, QuitDialog))
             assert app.is_running and app.bench_running
         assert app.screen.query_one(BenchBar).has_class("-active")
+        dialog = await ask_to_quit(pilot, app)  # left open while the run finishes
         await wait_until(lambda: not app.bench_running)
+        await wait_until(lambda: str(dialog.query_one("#ok", Button).label) == "Quit")
+        assert str(dialog.query_one("#cancel", Button).label) == "Stay"
+        assert not dialog.query_one("#quit-note", Static).display  # nothing is stopped now
+        assert "nothing is running now" in running_text(dialog)
+        press(app, "escape")
+        await wait_until(lambda: not isinstance(app.screen, QuitDialog))
         assert app.is_running
         assert app.bench_state is not None and app.bench_state.error is None
     assert stored_runs(mlp_ws) == [("steady", "ok", None)]

@@ -147,7 +147,7 @@ async def test_a_filter_matching_nothing_says_so(seeded: Path, make_app) -> None
         assert "hand-landmark@1.0.0" in text_of(screen, "#row-info")
 
 
-async def test_at_80_columns_one_model_hides_the_model_pane_and_figures_come_first(
+async def test_one_model_hides_the_model_pane_and_at_80_columns_figures_come_first(
         tmp_path: Path, seeded: Path, make_app) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -165,7 +165,8 @@ async def test_at_80_columns_one_model_hides_the_model_pane_and_figures_come_fir
         assert text_of(screen, "#table-summary").startswith("hand-landmark · 5 releases")
         await pilot.resize_terminal(120, 35)
         await pilot.pause()
-        assert screen.query_one("#models-pane").display
+        assert not screen.query_one("#models-pane").display  # nothing to choose, any width
+        assert not screen.check_action("focus_models", ())
 
 
 async def test_enter_opens_the_release_and_esc_comes_back(seeded: Path, make_app) -> None:
@@ -209,6 +210,9 @@ async def test_question_mark_lists_every_binding_and_closes(seeded: Path, make_a
                           ("j", "Down"), ("k", "Up"), ("ctrl+p", "command palette")):
             assert what in text, what
             assert key in text
+        rows = [" ".join(line.split()) for line in text.splitlines()]
+        assert "In the NavTable" not in text and "In tables" in text
+        assert rows.count("? Help") == 1, rows  # bound on the screen and the app: once
         await pilot.press("escape")
         assert isinstance(app.screen, ReleasesScreen)
 

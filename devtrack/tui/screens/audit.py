@@ -187,9 +187,11 @@ class AuditScreen(Screen[None]):
             else:
                 self.verdict = Text(f"✗ {len(problems)} problem"
                                     f"{'s' if len(problems) != 1 else ''}", style="bold red")
+                title = ("Audit trail broken" if result.problem is not None
+                         else "Tables disagree with the audit trail")
                 self.notify("\n".join(problems[:5]) + (
                     f"\n… {len(problems) - 5} more: devtrack audit verify" if len(problems) > 5
-                    else ""), title="Audit trail broken", severity="error", timeout=15)
+                    else ""), title=title, severity="error", timeout=15)
         elif event.state == WorkerState.ERROR:
             self.verdict = Text(f"could not verify: {event.worker.error}", style="red")
         else:

@@ -68,15 +68,21 @@ def bindings_table(screen: Screen[Any]) -> Table:
         del key
     order = ["This screen", *sorted(g for g in groups if g not in ("This screen", "Everywhere")),
              "Everywhere"]
+    shown: set[tuple[str, str]] = set()  # a key bound at several levels is listed once
     for group in order:
         if group not in groups:
             continue
-        table.add_row(Text(group, style="bold underline"), "")
         keys_of: dict[str, list[str]] = {}  # one line per action: "^c, super+c"
         for display, description in groups[group]:
+            if (display, description) in shown:
+                continue
+            shown.add((display, description))
             keys = keys_of.setdefault(description, [])
             if display not in keys:
                 keys.append(display)
+        if not keys_of:
+            continue
+        table.add_row(Text(group, style="bold underline"), "")
         for description, keys in keys_of.items():
             table.add_row(", ".join(keys), Text(description))
         table.add_row("", "")

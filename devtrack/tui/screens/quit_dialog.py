@@ -53,8 +53,10 @@ class QuitDialog(ReviewDialog[bool]):
 
     def _follow(self) -> None:
         self.query_one("#quit-running", Static).update(self._describe())
-        if self._what_runs() is None:
+        if self._what_runs() is None:  # finished meanwhile: nothing left to stop or keep
             self.query_one("#ok", Button).label = "Quit"
+            self.query_one("#cancel", Button).label = "Stay"
+            self.query_one("#quit-note", Static).display = False
 
     def request(self) -> bool:
         return True

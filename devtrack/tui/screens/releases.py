@@ -232,8 +232,8 @@ class ReleasesScreen(ReviewActions, Screen[None]):
         self.query_one("#empty").display = empty
         for selector in ("#toolbar", "#releases", "#row-info"):
             self.query_one(selector).display = not empty
-        self.set_class(empty, "-empty")  # the models pane hides (CSS), as it does when the
-        self.set_class(len(models) == 1, "-one-model")  # screen is narrow and has one model
+        self.set_class(empty, "-empty")  # the models pane hides (CSS), as it does when
+        self.set_class(len(models) == 1, "-one-model")  # there is one model to show
         self.refresh_bindings()
         if empty:
             self.table_data = None
@@ -436,5 +436,5 @@ class ReleasesScreen(ReviewActions, Screen[None]):
         if action in NEEDS_RELEASES and self.table_data is None:
             return False
         if action == "focus_models" and not all(p.display for p in self.query("#models-pane")):
-            return False  # hidden: one model on a narrow screen
+            return False  # hidden: only one model
         return super().check_action(action, parameters)
