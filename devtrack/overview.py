@@ -198,7 +198,7 @@ WHERE rn = 1
 
 # The newest accuracy per release on the profile, from any ok run (timing-only runs have none).
 _ACCURACY_SQL = """
-SELECT runs.release_id, runs.profile_hash, e.accuracy
+SELECT runs.release_id, runs.profile_hash, e.accuracy, e.dataset_id
 FROM evaluations e JOIN runs ON runs.id = e.run_id JOIN releases r ON r.id = runs.release_id
 WHERE r.model_id = ? AND runs.profile = ? AND runs.status = 'ok' AND e.accuracy IS NOT NULL
 ORDER BY e.id
@@ -329,6 +329,7 @@ def release_overview(ws: Workspace, model: str, profile: str | None) -> ReleaseT
     latest_ok: dict[int, dict[str, Any]] = {}
     latest_other: dict[int, dict[str, Any]] = {}
     accuracy: dict[int, float] = {}
+    accuracy_dataset: dict[int, int] = {}  # accuracies on different datasets never compare
     if profile:
         params = {"model": model_id, "profile": profile, "hash": current_hash or ""}
         for run in ws.store.query(_RUNS_SQL, params):
@@ -338,6 +339,7 @@ def release_overview(ws: Workspace, model: str, profile: str | None) -> ReleaseT
             ok = latest_ok.get(row["release_id"])
             if ok is not None and row["profile_hash"] == ok["profile_hash"]:
                 accuracy[row["release_id"]] = row["accuracy"]
+                accuracy_dataset[row["release_id"]] = row["dataset_id"]
     latency_limit, memory_limit, drop_limit = regression_limits(loaded)
     budgets = _SetBudgets(loaded.budgets) if loaded is not None else None
     rows: list[ReleaseOverview] = []
@@ -359,7 +361,7 @@ def release_overview(ws: Workspace, model: str, profile: str | None) -> ReleaseT
                 stale=current_hash is not None and ok["profile_hash"] != current_hash,
                 budget=budget_verdict(results), budget_results=tuple(results))
             fields_.update(_changes(rel["version"], ok, acc, previous, latency_limit,
-                                    memory_limit, drop_limit))
+                                    memory_limit, drop_limit, accuracy_dataset.get(rid)))
         rows.append(ReleaseOverview(
             id=rid, model=model, version=rel["version"], status=rel["status"],
             created_at=rel["created_at"], format=rel["format"], size_bytes=rel["size_bytes"],
@@ -378,18 +380,19 @@ def release_overview(ws: Workspace, model: str, profile: str | None) -> ReleaseT
 
 def _changes(version: str, run: dict[str, Any], acc: float | None,
              previous: dict[str, _Previous], latency_limit: float, memory_limit: float,
-             drop_limit: float) -> dict[str, Any]:
-    """Deltas of one release against ``previous`` (updated in place) and its regressions."""
-    profile_hash = run["profile_hash"]
+             drop_limit: float, acc_dataset: int | None = None) -> dict[str, Any]:
+    """Deltas of one release against ``previous`` (updated in place) and its regressions;
+    accuracy only against one on the same evaluation dataset."""
     values = {"p50_ms": run["p50_ms"], "peak_rss_mb": run["peak_rss_mb"], "accuracy": acc}
     out: dict[str, Any] = {}
     regressions: dict[str, str] = {}
     for metric, value in values.items():
         if value is None:
             continue
+        comparable = run["profile_hash"] + (f"|{acc_dataset}" if metric == "accuracy" else "")
         before = previous.get(metric)
-        previous[metric] = _Previous(version, float(value), profile_hash)
-        if before is None or before.profile_hash != profile_hash:
+        previous[metric] = _Previous(version, float(value), comparable)
+        if before is None or before.profile_hash != comparable:
             continue
         if metric == "accuracy":
             change = float(value) - before.value

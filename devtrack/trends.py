@@ -128,10 +128,12 @@ def trend(ws: Workspace, model: str, profile: str, metric: str) -> Trend:
     for release in releases:
         run = _run_for(ws, release.id, profile, current_hash)
         value: float | None = None
+        dataset: str | None = None  # accuracies on different datasets are not compared
         if metric == "accuracy":
             evaluation = latest_evaluation(ws, release, profile,
                                            run["profile_hash"] if run else None)
             value = float(evaluation["accuracy"]) if evaluation else None
+            dataset = evaluation["dataset_sha256"] if evaluation else None
         elif run is not None:
             value = run[metric]
         point = TrendPoint(release.version, release.status, release.created_at, value,
@@ -139,9 +141,15 @@ def trend(ws: Workspace, model: str, profile: str, metric: str) -> Trend:
                            deployed=release.id == deployed,
                            note="" if value is not None else "not measured")
         if value is not None and run is not None and previous is not None:
-            point = _judge(point, run, previous, metric, latency_pct, accuracy_drop)
+            if previous["dataset"] != dataset:
+                from dataclasses import replace
+
+                point = replace(point, note="evaluated on another dataset than the release "
+                                            "before; not compared")
+            else:
+                point = _judge(point, run, previous, metric, latency_pct, accuracy_drop)
         if value is not None and run is not None:
-            previous = {"run": run, "value": value}
+            previous = {"run": run, "value": value, "dataset": dataset}
         result.points.append(point)
     if not any(p.value is not None for p in result.points):
         raise NotFoundError(f"no release of {model} has {metric} measured on {profile}; "

@@ -94,3 +94,34 @@ def test_releases_on_an_unknown_profile_is_a_clean_error(review_ws: Path, run_cl
     assert_clean_error(run_cli("releases", "--profile", "tinny"), "did you mean 'tiny'")
     assert_clean_error(run_cli("releases", "nope", "--profile", "tiny"), "unknown model 'nope'")
     assert snapshot_workspace(review_ws) == before
+
+
+def test_accuracy_on_another_dataset_is_not_compared(review_ws: Path, run_cli) -> None:
+    """Three releases evaluated; the last on a different (random) dataset: its big drop is
+    not a regression, it says why, in trend and in the app's release table alike."""
+    from devtrack.overview import release_overview
+    from devtrack.workspace import open_workspace
+
+    with open_workspace(review_ws) as ws, ws.store.transaction():
+        datasets = [ws.store.insert("datasets", {
+            "name": name, "sha256": name * 8, "task": "classification", "samples": 100,
+            "arrays": "{}", "has_labels": 1, "created_at": "t", "created_by": "tester"})
+            for name in ("digits", "noise")]
+        for version, dataset, accuracy in (("1.0", 0, 0.96), ("1.1", 0, 0.96),
+                                           ("2.0", 1, 0.10)):
+            run = ws.store.one("SELECT runs.id FROM runs JOIN releases r ON "
+                               "r.id = runs.release_id WHERE r.version = ? AND "
+                               "runs.profile = 'tiny'", (version,))
+            assert run is not None
+            ws.store.insert("evaluations", {
+                "run_id": run["id"], "dataset_id": datasets[dataset],
+                "task": "classification", "metrics": "{}", "accuracy": accuracy,
+                "created_at": "t"})
+    points = {p["version"]: p for p in json.loads(
+        run_cli("trend", "mm", "-p", "tiny", "-m", "accuracy", "--json").out)["points"]}
+    assert points["1.1"]["change"] == pytest.approx(0.0)
+    assert points["2.0"]["mark"] == "" and points["2.0"]["change"] is None
+    assert "another dataset" in points["2.0"]["note"]
+    with open_workspace(review_ws) as ws:
+        row = {r.version: r for r in release_overview(ws, "mm", "tiny").rows}["2.0"]
+    assert "accuracy" not in row.regressed_metrics and row.accuracy_change is None
