@@ -166,8 +166,8 @@ def _judge(point: TrendPoint, run: dict[str, Any], previous: dict[str, Any], met
     prev_run, prev_value = previous["run"], float(previous["value"])
     value = float(point.value or 0.0)
     if prev_run["profile_hash"] != run["profile_hash"]:
-        return replace(point, note="profile settings changed since the previous release; "
-                                   "not compared")
+        return replace(point, note="measured under other settings than the release before "
+                                   "(profile file or bench flags); not compared")
     if metric == "accuracy":
         change = value - prev_value
         mark = REGRESSION if -change > accuracy_drop else (
