@@ -2,8 +2,9 @@
 
 Builds a workspace through the Store API (no measuring): RELEASES releases × 4 profiles, each
 run with SAMPLES float32 latency samples (what a ~1 ms model leaves after a 20 s window),
-every row written with its event as devtrack writes them (register, bench with the samples'
-digest, a check, a deploy). Then times, in one process, best of --repeat:
+every row written with its event as devtrack writes them (register with the digests of its
+notes and fields, bench with the digests of its samples and fields, a check with its
+report's digest, a deploy with its reason). Then times, in one process, best of --repeat:
 
 - the hash chain alone (``Store.verify_events``),
 - the whole verification (chain + every table against the events, samples hashed),
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import shutil
 import sys
 import tempfile
@@ -26,10 +28,19 @@ from pathlib import Path
 import numpy as np
 
 from devtrack.auditing import verify_audit
-from devtrack.core.audit_state import samples_digest
+from devtrack.core.audit_state import (
+    release_fields_digest,
+    run_fields_digest,
+    samples_digest,
+    text_digest,
+)
 from devtrack.workspace import Workspace, init_workspace, open_workspace
 
 PROFILES = ("big-core-1t", "ci-host", "phone-4t", "pi-4")
+# Stand-ins as long as the JSON texts a real run, check and release store (~0.5 KB each).
+SNAPSHOT, ENVIRONMENT, DETAILS, REPORT, SUMMARY = (
+    json.dumps({"text": letter * size}) for letter, size in
+    (("s", 590), ("e", 370), ("d", 490), ("r", 480), ("m", 520)))
 
 
 def build(root: Path, releases: int, samples: int) -> tuple[int, int, float]:
@@ -56,34 +67,41 @@ def _release(ws: Workspace, model_id: int, i: int, samples: int,
     sha = hashlib.sha256(version.encode()).hexdigest()
     store.insert("artifacts", {"sha256": sha, "format": "onnx", "size_bytes": 1000,
                                "created_at": ts})
-    rid = store.insert("releases", {
+    release = {
         "model_id": model_id, "version": version, "artifact_sha256": sha, "status": "candidate",
         "notes": "", "tags": "{}", "input_specs": "[]", "fills": "[]", "created_by": "bench",
-        "host": "lab", "created_at": ts, "devtrack_version": "0", "summary": "{}"})
-    store.append_event(actor="bench", kind="register", model="big", version=version,
-                       payload={"sha256": sha}, ts=ts)
+        "host": "lab", "created_at": ts, "devtrack_version": "0", "summary": SUMMARY}
+    rid = store.insert("releases", release)
+    store.append_event(actor="bench", kind="register", model="big", version=version, ts=ts,
+                       payload={"sha256": sha, "notes_sha256": text_digest(""),
+                                "fields_sha256": release_fields_digest(release)})
     for profile in PROFILES:
         blob = rng.normal(1.0, 0.02, samples).astype("<f4").tobytes()
-        run = store.insert("runs", {
+        row = {
             "release_id": rid, "profile": profile, "profile_hash": "h",
-            "profile_snapshot": "{}", "status": "ok", "started_at": ts, "finished_at": ts,
-            "actor": "bench", "host": "lab", "p50_ms": 1.0, "peak_rss_mb": 80.0,
-            "samples": blob, "warnings": "[]"})
+            "profile_snapshot": SNAPSHOT, "status": "ok", "started_at": ts, "finished_at": ts,
+            "actor": "bench", "host": "lab", "p50_ms": 1.0, "p90_ms": 1.1, "peak_rss_mb": 80.0,
+            "samples": blob, "warnings": "[]", "environment": ENVIRONMENT, "details": DETAILS}
+        run = store.insert("runs", row)
         store.append_event(actor="bench", kind="bench", model="big", version=version, ts=ts,
                            payload={"run": run, "profile": profile, "status": "ok",
                                     "p50_ms": 1.0, "peak_rss_mb": 80.0,
-                                    "samples_sha256": samples_digest(blob)})
+                                    "samples_sha256": samples_digest(blob),
+                                    "fields_sha256": run_fields_digest(row)})
     check = store.insert("checks", {"release_id": rid, "profile": "ci-host",
-                                    "profile_hash": "h", "passed": 1, "report": "{}",
+                                    "profile_hash": "h", "passed": 1, "report": REPORT,
                                     "created_at": ts, "actor": "bench"})
     store.append_event(actor="bench", kind="check", model="big", version=version, ts=ts,
-                       payload={"check": check, "profile": "ci-host", "passed": True})
+                       payload={"check": check, "profile": "ci-host", "passed": True,
+                                "report_sha256": text_digest(REPORT)})
     store.conn.execute("UPDATE deployments SET ended_at = ? WHERE ended_at IS NULL", (ts,))
     dep = store.insert("deployments", {
         "model_id": model_id, "release_id": rid, "profile": "ci-host", "kind": "deploy",
-        "deployed_at": ts, "deployed_by": "bench", "reason": "bench", "forced": 0})
+        "deployed_at": ts, "deployed_by": "bench", "reason": "bench", "forced": 0,
+        "check_id": check})
     store.append_event(actor="bench", kind="deploy", model="big", version=version, ts=ts,
-                       payload={"profile": "ci-host", "deployment": dep})
+                       reason="bench", payload={"profile": "ci-host", "deployment": dep,
+                                                "forced": False, "check": check})
 
 
 def best_of(repeat: int, func: object) -> float:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from devtrack.core.audit_state import samples_digest
+from devtrack.core.audit_state import RUN_SEALED_FIELDS, run_fields_digest, samples_digest
 from devtrack.core.inputspec import FillSpec, InputSpec
 from devtrack.core.profile import Profile
 from devtrack.core.release import Release
@@ -288,9 +288,13 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
                 from devtrack.evaluation import store_evaluation
 
                 store_evaluation(ws, run_id, m.evaluation, evaluated)
+            # Sealed as SQLite hands the fields back, which is what audit verify reads.
+            stored = ws.store.one(f"SELECT {', '.join(RUN_SEALED_FIELDS)} FROM runs "
+                                  "WHERE id = ?", (run_id,))
+            assert stored is not None
             ws.store.append_event(
                 actor=actor, kind="bench", model=m.release.model, version=m.release.version,
-                payload={"run": run_id, **payload},
+                payload={"run": run_id, **payload, "fields_sha256": run_fields_digest(stored)},
             )
         return run_id
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from devtrack.comparison import check_same_model, load_profiles, store_pair
+from devtrack.core.audit_state import text_digest
 from devtrack.core.budgets import FAIL, MISSING, PASS, Figures, evaluate_budgets
 from devtrack.core.diff import MIB
 from devtrack.core.profile import Profile
@@ -462,10 +463,11 @@ def _store(ws: Workspace, cand: Release, report: CheckReport,
                 from devtrack.registry import get_release
 
                 baseline_id = get_release(ws, check.baseline).id
+            report_text = json.dumps(check.to_dict())
             check.check_id = ws.store.insert("checks", {
                 "release_id": cand.id, "baseline_release_id": baseline_id,
                 "profile": check.profile, "profile_hash": check.profile_hash,
-                "passed": int(check.passed), "report": json.dumps(check.to_dict()),
+                "passed": int(check.passed), "report": report_text,
                 "created_at": now, "actor": actor,
             })
             ws.store.append_event(
@@ -474,4 +476,5 @@ def _store(ws: Workspace, cand: Release, report: CheckReport,
                          "profile_hash": check.profile_hash[:12], "passed": check.passed,
                          "baseline": check.baseline, "rerun": report.rerun,
                          "inconclusive_policy": report.inconclusive_policy,
-                         "failed": [i.name for i in check.items if i.failed]})
+                         "failed": [i.name for i in check.items if i.failed],
+                         "report_sha256": text_digest(report_text)})

@@ -434,7 +434,7 @@ def rollback(ws: Workspace, model: str, profile: Profile | str, reason: str | No
             reason=why,
             payload={"profile": prof.name, "profile_hash": prof.short_hash,
                      "deployment": deployment_id, "replaced": plan.current,
-                     "requested": to,
+                     "requested": to, "forced": False, "check": check_id,
                      "passed_over": {a.version: "; ".join(a.reasons)
                                      for a in plan.ranked if not a.chosen}})
     return RollbackResult(plan, _get_deployment(ws, deployment_id))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtrack.core.audit_state import release_fields_digest, text_digest
 from devtrack.core.inputspec import FillSpec, InputSpec
 from devtrack.core.refs import ReleaseRef, check_model_name, check_version, parse_ref
 from devtrack.core.release import Release
@@ -147,38 +148,40 @@ def register_release(ws: Workspace, request: RegisterRequest, cwd: Path | None =
                     {"sha256": sha256, "format": summary.format, "size_bytes": size,
                      "created_at": now},
                 )
-            store.insert(
-                "releases",
-                {
-                    "model_id": model_id,
-                    "version": version,
-                    "artifact_sha256": sha256,
-                    "parent_id": parent_id,
-                    "notes": notes,
-                    "data_version": request.data_version,
-                    "data_sha256": data_sha,
-                    "config": json.dumps(config) if config is not None else None,
-                    "run_id": request.run_id,
-                    "tags": json.dumps(tags),
-                    "input_specs": json.dumps([s.to_dict() for s in request.input_specs]),
-                    "fills": json.dumps([f.to_dict() for f in request.fills]),
-                    "source_name": path.name,
-                    "git_commit": git.commit,
-                    "git_dirty": None if git.dirty is None else int(git.dirty),
-                    "created_by": actor,
-                    "host": current_host(),
-                    "created_at": now,
-                    "devtrack_version": devtrack_version(),
-                    "summary": json.dumps(summary.to_dict()),
-                },
-            )
+            row: dict[str, Any] = {
+                "model_id": model_id,
+                "version": version,
+                "artifact_sha256": sha256,
+                "parent_id": parent_id,
+                "notes": notes,
+                "data_version": request.data_version,
+                "data_sha256": data_sha,
+                "config": json.dumps(config) if config is not None else None,
+                "run_id": request.run_id,
+                "tags": json.dumps(tags),
+                "input_specs": json.dumps([s.to_dict() for s in request.input_specs]),
+                "fills": json.dumps([f.to_dict() for f in request.fills]),
+                "source_name": path.name,
+                "git_commit": git.commit,
+                "git_dirty": None if git.dirty is None else int(git.dirty),
+                "created_by": actor,
+                "host": current_host(),
+                "created_at": now,
+                "devtrack_version": devtrack_version(),
+                "summary": json.dumps(summary.to_dict()),
+            }
+            store.insert("releases", row)
             store.append_event(
                 actor=actor,
                 kind="register",
                 model=model,
                 version=version,
                 payload={"sha256": sha256, "format": summary.format, "size_bytes": size,
-                         "parent": request.parent, "git_commit": git.commit},
+                         "parent": request.parent, "git_commit": git.commit,
+                         # audit verify checks the notes (until a notes event) and the rest
+                         "notes_sha256": text_digest(notes),
+                         "fields_sha256": release_fields_digest(
+                             {**row, "parent": request.parent})},
                 ts=now,
             )
     except BaseException:

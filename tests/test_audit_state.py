@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from devtrack.auditing import verify_audit
 from devtrack.cli import main
+from devtrack.core.audit_state import cross_check
 from devtrack.lifecycle import set_notes
 from devtrack.workspace import DOT_DIR, open_workspace
-from tests.test_lifecycle import build_scenario
+from tests.test_lifecycle import PROFILE, TINY_PROFILE, build_scenario, cli
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +26,55 @@ def template(tmp_path_factory: pytest.TempPathFactory, mlp_onnx: Path,
     return build_scenario(tmp_path_factory.mktemp("audit-state"), mlp_onnx, mlp_onnx_b)
 
 
-@pytest.fixture
-def root(template: Path, tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def evaluated_template(tmp_path_factory: pytest.TempPathFactory, mlp_onnx: Path,
+                       mlp_onnx_b: Path) -> Path:
+    """Everything through the real CLI: a dataset, bench --eval, promote, check, deploy,
+    notes, a forced deploy and a rollback."""
+    import onnxruntime as ort
+
+    base = tmp_path_factory.mktemp("audit-eval")
+    x = np.random.default_rng(0).standard_normal((40, 16)).astype(np.float32)
+    session = ort.InferenceSession(str(mlp_onnx), providers=["CPUExecutionProvider"])
+    labels = np.array([session.run(None, {"input": row[None]})[0].argmax() for row in x])
+    np.savez(base / "digits.npz", input=x, labels=labels)  # kws@1.0 scores 1.0
+    root = base / "ws"
+    steps: list[tuple[object, ...]] = [
+        ("init", root),
+        ("dataset", "add", base / "digits.npz", "--name", "digits"),
+        ("register", mlp_onnx, "-m", "kws", "-v", "1.0", "--notes", "first build"),
+        ("register", mlp_onnx_b, "-m", "kws", "-v", "1.1", "--parent", "1.0", "--tag",
+         "team=audio", "--notes", "retrained"),
+        ("bench", "kws@1.0", "kws@1.1", "-p", PROFILE, "--eval", "digits"),
+        ("promote", "kws@1.0", "--to", "approved", "--reason", "review"),
+        ("check", "kws@1.0", "--profile", PROFILE, "--no-rerun"),
+        ("deploy", "kws@1.0", "-p", PROFILE, "--reason", "first build"),
+        ("notes", "kws@1.1", "--set", "retrained on May data", "--reason", "review"),
+        ("deploy", "kws@1.1", "-p", PROFILE, "--reason", "hotfix", "--force"),  # unchecked
+        ("rollback", "kws", "-p", PROFILE, "--reason", "crash reports"),
+    ]
+    for step in steps:
+        workspace = () if step[0] == "init" else ("-w", root)
+        assert cli(*step, *workspace) == 0, step
+        if step[0] == "init":
+            (root / "device_profiles" / f"{PROFILE}.toml").write_text(TINY_PROFILE)
+    return root
+
+
+def _copy(template: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "ws"
     shutil.copytree(template, copy)
     return copy
+
+
+@pytest.fixture
+def root(template: Path, tmp_path: Path) -> Path:
+    return _copy(template, tmp_path)
+
+
+@pytest.fixture
+def evaluated(evaluated_template: Path, tmp_path: Path) -> Path:
+    return _copy(evaluated_template, tmp_path)
 
 
 def edit(root: Path, *statements: str) -> None:
@@ -46,6 +93,23 @@ def problems(root: Path) -> list[str]:
     return [p.message for p in result.state]
 
 
+DIFFER = re.compile(r": ([\w ,]+) (differs|differ) from what event \d+ recorded")
+
+
+def assert_named(root: Path, statements: tuple[str, ...], expected: str) -> None:
+    edit(root, "PRAGMA foreign_keys = OFF", *statements)
+    found = problems(root)
+    assert any(expected in message for message in found), found
+    for message in found:  # one line naming the event; "differs" for one field
+        assert "\n" not in message, message
+        assert "event" in message, message
+        grammar = DIFFER.search(message)
+        if grammar:
+            labels = grammar[1].split(", ")
+            plural = len(labels) > 1 or labels[0] in ("samples", "stored fields")
+            assert grammar[2] == ("differ" if plural else "differs"), message
+
+
 RUN_OF_1_1 = ("(SELECT u.id FROM runs u JOIN releases r ON r.id = u.release_id "
               "WHERE r.version = '1.1')")
 EDITS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -54,12 +118,29 @@ EDITS: dict[str, tuple[tuple[str, ...], str]] = {
     "artifact": (("UPDATE releases SET artifact_sha256 = (SELECT artifact_sha256 FROM "
                   "releases WHERE version = '1.2') WHERE version = '1.1'",),
                  "release kws@1.1 points at artifact"),
+    "registered notes": (("UPDATE releases SET notes = 'looks great' WHERE version = '1.1'",),
+                         "release kws@1.1: its notes differ from the text event 2 "
+                         "registered"),
+    "release tags": (("UPDATE releases SET tags = '{\"approved-by\": \"qa\"}' WHERE "
+                      "version = '1.1'",),
+                     "release kws@1.1: stored fields differ from what event 2 recorded"),
+    "release parent": (("UPDATE releases SET parent_id = (SELECT id FROM releases WHERE "
+                        "version = '1.0') WHERE version = '1.1'",),
+                       "release kws@1.1: stored fields differ from what event 2 recorded"),
     "run figure": ((f"UPDATE runs SET p50_ms = p50_ms / 2 WHERE id = {RUN_OF_1_1}",),
-                   "p50_ms differ from what event"),
+                   "kws@1.1: p50_ms, stored fields differ from what event"),
+    "run p90": ((f"UPDATE runs SET p90_ms = p90_ms / 2 WHERE id = {RUN_OF_1_1}",),
+                "kws@1.1: stored fields differ from what event"),
+    "run memory": ((f"UPDATE runs SET load_delta_mb = 1 WHERE id = {RUN_OF_1_1}",),
+                   "kws@1.1: stored fields differ from what event"),
+    "run stop reason": ((f"UPDATE runs SET stop_reason = 'max_time' WHERE id = {RUN_OF_1_1}",),
+                        "kws@1.1: stored fields differ from what event"),
+    "run status": ((f"UPDATE runs SET status = 'failed', error = 'crashed' WHERE id = "
+                    f"{RUN_OF_1_1}",), "kws@1.1: status, stored fields differ from what event"),
     "run samples": ((f"UPDATE runs SET samples = X'0000803f' WHERE id = {RUN_OF_1_1}",),
                     "samples differ from what event"),
     "run moved": ((f"UPDATE runs SET release_id = (SELECT id FROM releases WHERE version = "
-                   f"'1.0') WHERE id = {RUN_OF_1_1}",), "release differ from what event"),
+                   f"'1.0') WHERE id = {RUN_OF_1_1}",), "release differs from what event"),
     "run added": (("INSERT INTO runs (release_id, profile, profile_hash, profile_snapshot, "
                    "status, started_at, finished_at, actor, host, p50_ms) SELECT release_id, "
                    "profile, profile_hash, profile_snapshot, status, started_at, finished_at, "
@@ -67,8 +148,19 @@ EDITS: dict[str, tuple[tuple[str, ...], str]] = {
                   "has no bench event: it was added outside devtrack"),
     "run removed": ((f"DELETE FROM runs WHERE id = {RUN_OF_1_1}",), "is missing"),
     "check": (("UPDATE checks SET passed = 1 - passed",), "now reads"),
+    "check report": (("UPDATE checks SET report = replace(report, 'pass', 'PASS')",),
+                     "check 1 of kws@1.5 on tiny: report differs from what event"),
+    "check moved": (("UPDATE checks SET release_id = (SELECT id FROM releases WHERE "
+                     "version = '1.1')",),
+                    "check 1 of kws@1.5 on tiny: release differs from what event"),
     "deployment": (("UPDATE deployments SET release_id = (SELECT id FROM releases WHERE "
                     "version = '1.0')",), "but event"),
+    "deployment reason": (("UPDATE deployments SET reason = 'approved by the boss'",),
+                          "deployment 1 of kws@1.5 on tiny: reason differs from what event"),
+    "deployment forced": (("UPDATE deployments SET forced = 1 - forced",),
+                          "deployment 1 of kws@1.5 on tiny: forced differs from what event"),
+    "deployment check": (("UPDATE deployments SET check_id = NULL",),
+                         "deployment 1 of kws@1.5 on tiny: check differs from what event"),
     "undeployed": (("UPDATE deployments SET ended_at = '2030-01-01T00:00:00Z'",),
                    "kws on tiny: nothing is live, but the last deploy"),
     "deployment removed": (("DELETE FROM deployments",),
@@ -79,18 +171,69 @@ EDITS: dict[str, tuple[tuple[str, ...], str]] = {
                           "releases WHERE version = '1.2'",),
                          "has no deploy or rollback event"),
 }
+EVAL_RUN_1_0 = ("(SELECT u.id FROM runs u JOIN releases r ON r.id = u.release_id "
+                "WHERE r.version = '1.0')")
+EVAL_EDITS: dict[str, tuple[tuple[str, ...], str]] = {
+    "accuracy": ((f"UPDATE evaluations SET accuracy = accuracy - 0.1 WHERE run_id = "
+                  f"{EVAL_RUN_1_0}",), "of run 1 (kws@1.0): accuracy differs from what event"),
+    "evaluation dataset": (("INSERT INTO datasets (name, sha256, task, samples, arrays, "
+                            "has_labels, created_at, created_by) VALUES ('easy', '', "
+                            "'classification', 1, '{}', 1, '', '')",
+                            "UPDATE evaluations SET dataset_id = (SELECT id FROM datasets "
+                            "WHERE name = 'easy')"),
+                           "of run 1 (kws@1.0): dataset differs from what event"),
+    "evaluation removed": ((f"DELETE FROM evaluations WHERE run_id = {EVAL_RUN_1_0}",),
+                           "evaluation of run 1 (kws@1.0) on digits (event 4) is missing"),
+    "evaluation doubled": (("INSERT INTO evaluations (run_id, dataset_id, task, metrics, "
+                            "accuracy, created_at) SELECT run_id, dataset_id, task, metrics, "
+                            "accuracy, created_at FROM evaluations WHERE run_id = "
+                            f"{EVAL_RUN_1_0}",),
+                           "run 1 (kws@1.0) has 2 evaluations, but event 4 recorded one"),
+    "dataset sha256": (("UPDATE datasets SET sha256 = '" + "0" * 64 + "'",),
+                       "dataset digits: sha256 differs from what event 1 recorded"),
+    "dataset samples": (("UPDATE datasets SET samples = 4000, task = 'regression'",),
+                        "dataset digits: task, samples differ from what event 1 recorded"),
+    "dataset removed": (("DELETE FROM datasets",),
+                        "dataset digits (added in event 1) is missing"),
+    "notes after a notes event": (("UPDATE releases SET notes = 'retrained' WHERE version = "
+                                   "'1.1'",),
+                                  "release kws@1.1: its notes differ from the text event 9 "
+                                  "set"),
+    "forced deploy unforced": (("UPDATE deployments SET forced = 0 WHERE reason = 'hotfix'",),
+                               "deployment 2 of kws@1.1 on tiny: forced differs from what "
+                               "event 10 recorded"),
+    "rollback forced": (("UPDATE deployments SET forced = 1 WHERE kind = 'rollback'",),
+                        "deployment 3 of kws@1.0 on tiny: forced differs from what event 11 "
+                        "recorded"),
+    "rollback reason and check": (("UPDATE deployments SET reason = 'planned', check_id = "
+                                   "NULL WHERE kind = 'rollback'",),
+                                  "deployment 3 of kws@1.0 on tiny: reason, check differ "
+                                  "from what event 11 recorded"),
+}
 
 
 def test_an_untouched_workspace_agrees_with_its_trail(root: Path) -> None:
     assert problems(root) == []
 
 
+def test_a_workspace_built_through_the_cli_agrees_with_its_trail(evaluated: Path) -> None:
+    assert problems(evaluated) == []
+    with open_workspace(evaluated) as ws:
+        kinds = [e["kind"] for e in ws.store.events()]
+        forced = ws.store.one("SELECT forced FROM deployments WHERE reason = 'hotfix'")
+    assert kinds == ["dataset_add", "register", "register", "bench", "bench", "promote",
+                     "check", "deploy", "notes", "deploy", "rollback"]  # ids EVAL_EDITS uses
+    assert forced is not None and forced["forced"] == 1
+
+
 @pytest.mark.parametrize("name", sorted(EDITS))
 def test_a_hand_edit_is_named(root: Path, name: str) -> None:
-    statements, expected = EDITS[name]
-    edit(root, "PRAGMA foreign_keys = OFF", *statements)
-    found = problems(root)
-    assert any(expected in message for message in found), found
+    assert_named(root, *EDITS[name])
+
+
+@pytest.mark.parametrize("name", sorted(EVAL_EDITS))
+def test_a_hand_edit_of_an_evaluated_workspace_is_named(evaluated: Path, name: str) -> None:
+    assert_named(evaluated, *EVAL_EDITS[name])
 
 
 def test_notes_are_checked_against_the_last_notes_event(root: Path) -> None:
@@ -102,9 +245,42 @@ def test_notes_are_checked_against_the_last_notes_event(root: Path) -> None:
                               f"{_last_event_id(root)} set"]
 
 
+def test_direct_evaluation_rows_are_not_judged_without_a_sealed_evaluation(root: Path) -> None:
+    # build_scenario's add_accuracy writes evaluations no bench event sealed.
+    edit(root, "UPDATE evaluations SET accuracy = 0.1")
+    assert problems(root) == []
+
+
 def _last_event_id(root: Path) -> int:
     with open_workspace(root) as ws:
         return int(ws.store.events()[-1]["id"])
+
+
+def test_what_older_events_did_not_seal_is_not_second_guessed() -> None:
+    """Events of earlier versions carry none of the digests, the reason-free deploys or
+    the evaluation keys: rows that differ only in what those events left out pass."""
+    ref = {"model": "kws", "version": "1.0"}
+    events = [
+        {"id": 1, "kind": "register", **ref, "payload": json.dumps({"sha256": "a"})},
+        {"id": 2, "kind": "bench", **ref, "payload": json.dumps(
+            {"run": 1, "profile": "tiny", "status": "ok", "p50_ms": 1.0})},
+        {"id": 3, "kind": "check", **ref, "payload": json.dumps({"check": 1, "passed": True})},
+        {"id": 4, "kind": "deploy", **ref, "reason": None, "payload": json.dumps(
+            {"profile": "tiny", "deployment": 1})},
+    ]
+    release = {"id": 1, **ref, "artifact_sha256": "a", "status": "candidate",
+               "notes": "edited", "parent": "0.9", "tags": "{\"x\": 1}"}
+    run = {"id": 1, **ref, "status": "ok", "profile": "tiny", "p50_ms": 1.0,
+           "peak_rss_mb": 99.0, "samples_sha256": "s", "fields_sha256": "f"}
+    check = {"id": 1, **ref, "profile": "tiny", "profile_hash": "h", "passed": 1,
+             "report": "{}"}
+    deployment = {"id": 1, **ref, "profile": "tiny", "kind": "deploy", "reason": "whatever",
+                  "forced": 1, "check_id": None, "replaced": None, "ended_at": None}
+    evaluation = {"id": 1, "run_id": 1, "dataset": "digits", "accuracy": 0.1,
+                  "nonfinite": 0}
+    assert cross_check(events, releases=[release], runs=[run], evaluations=[evaluation],
+                       checks=[check], deployments=[deployment],
+                       datasets=[{"id": 1, "name": "digits", "sha256": "x"}]) == []
 
 
 def test_the_cli_names_each_problem_and_exits_1(root: Path,

@@ -1,21 +1,48 @@
 """Cross-checking the workspace's tables against its audit trail (pure functions).
 
-The hash chain seals the events; the tables a user reads (release status, runs, checks,
-deployments) are derived from the same changes. Every change writes its row and its event
-in one transaction, so a row that disagrees with the sealed event of its change, or a row
-no event accounts for, was edited or added by hand.
+The hash chain seals the events; the tables a user reads (releases, runs and their
+evaluations, checks, deployments, datasets) are derived from the same changes. Every change
+writes its row and its event in one transaction, so a row that disagrees with the sealed event
+of its change, or a row no event accounts for, was edited or added by hand.
+
+An event seals what its writer knew; older devtrack versions sealed less. A part whose key is
+not in an event's payload is not checked, so an older workspace never shows a false problem.
+The digests below are computed by the same function when the event is written and when it is
+checked; their field lists are frozen (a different list needs a new payload key).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 Row = Mapping[str, Any]
 INITIAL_STATUS = "candidate"
+
+# What a bench event's ``fields_sha256`` seals of its run: every stored column but the id,
+# the release (checked against the event's model and version) and the samples (sealed apart).
+RUN_SEALED_FIELDS = (
+    "profile", "profile_hash", "profile_snapshot", "status", "error", "started_at",
+    "finished_at", "actor", "host", "runtime", "runtime_version", "import_ms", "init_ms",
+    "first_ms", "warmup_ms", "n", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms",
+    "min_ms", "max_ms", "cv", "ci_low_ms", "ci_high_ms", "stop_reason", "baseline_rss_mb",
+    "load_peak_mb", "load_delta_mb", "inference_peak_mb", "peak_rss_mb", "memory_method",
+    "inputs", "environment", "warnings", "op_profile", "details",
+)
+# What a register event's ``fields_sha256`` seals of its release: what never changes after
+# registration but the artifact (sealed as ``sha256``); ``parent`` is the parent's version.
+# Status and notes change through their own events.
+RELEASE_SEALED_FIELDS = (
+    "parent", "data_version", "data_sha256", "config", "run_id", "tags", "input_specs",
+    "fills", "source_name", "git_commit", "git_dirty", "created_by", "host", "created_at",
+    "devtrack_version", "summary",
+)
+# Labels that read as plurals in "… differ from what event N recorded".
+_PLURAL_LABELS = frozenset({"samples", "stored fields"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +60,27 @@ class StateProblem:
 def samples_digest(samples: bytes | None) -> str | None:
     """What a bench event seals of a run's raw samples."""
     return hashlib.sha256(samples).hexdigest() if samples else None
+
+
+def text_digest(text: str) -> str:
+    """What an event seals of a stored text (release notes, a check's report)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _fields_digest(row: Row, fields: tuple[str, ...]) -> str:
+    canonical = json.dumps({f: row.get(f) for f in fields}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def run_fields_digest(row: Row) -> str:
+    """What a bench event seals of its run's RUN_SEALED_FIELDS. Give it the values as SQLite
+    returns them (store_run reads the row back), so writing and checking see the same."""
+    return _fields_digest(row, RUN_SEALED_FIELDS)
+
+
+def release_fields_digest(row: Row) -> str:
+    """What a register event seals of its release's RELEASE_SEALED_FIELDS."""
+    return _fields_digest(row, RELEASE_SEALED_FIELDS)
 
 
 def _payload(event: Row) -> dict[str, Any]:
@@ -54,6 +102,21 @@ def _by_id(rows: Iterable[Row]) -> dict[int, Row]:
     return {int(row["id"]): row for row in rows}
 
 
+def _as_stored(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _same(sealed: Any, stored: Any) -> bool:
+    """Equal as stored: SQLite keeps a NaN as NULL."""
+    return bool(_as_stored(sealed) == _as_stored(stored))
+
+
+def _differ(labels: list[str], event: Row) -> str:
+    plural = len(labels) > 1 or labels[0] in _PLURAL_LABELS
+    return (f"{', '.join(labels)} {'differ' if plural else 'differs'} from what event "
+            f"{event['id']} recorded")
+
+
 class _Events:
     """The events of each kind with their payloads, in id order."""
 
@@ -68,8 +131,9 @@ class _Events:
 
 
 def check_releases(events: _Events, releases: Iterable[Row]) -> list[StateProblem]:
-    """Each release was registered (same bytes) and has the status its promotions left and
-    the notes its last notes event set."""
+    """Each release was registered (same bytes and, when sealed, the same fields) and has the
+    status its promotions left and the notes its last notes event set (or, before any, the
+    notes it was registered with)."""
     problems: list[StateProblem] = []
     registered = {(e["model"], e["version"]): (e, p) for e, p in events("register")}
     status: dict[tuple[str, str], tuple[str, int]] = {}
@@ -99,10 +163,21 @@ def check_releases(events: _Events, releases: Iterable[Row]) -> list[StateProble
             problems.append(StateProblem(
                 "releases", row["id"], f"release {_ref(row)} is '{row['status']}', but the "
                 f"audit trail says '{expected}' (event {source})"))
-        if key in notes and row["notes"] != notes[key][0]:
+        if key in notes:
+            if row["notes"] != notes[key][0]:
+                problems.append(StateProblem(
+                    "releases", row["id"], f"release {_ref(row)}: its notes differ from the "
+                    f"text event {notes[key][1]} set"))
+        elif "notes_sha256" in payload and payload["notes_sha256"] != text_digest(
+                str(row["notes"])):
             problems.append(StateProblem(
                 "releases", row["id"], f"release {_ref(row)}: its notes differ from the text "
-                f"event {notes[key][1]} set"))
+                f"event {event['id']} registered"))
+        if "fields_sha256" in payload and payload["fields_sha256"] != release_fields_digest(row):
+            problems.append(StateProblem(
+                "releases", row["id"], f"release {_ref(row)}: "
+                f"{_differ(['stored fields'], event)} (parent, data, config, tags, specs, "
+                "provenance)"))
     for key, (event, _) in registered.items():
         if key not in seen:
             problems.append(StateProblem("releases", None, f"release {key[0]}@{key[1]} "
@@ -146,42 +221,100 @@ def _match(events: _Events, kinds: tuple[str, ...], key: str, table: str, noun: 
     return matched
 
 
-RUN_FIELDS = ("status", "profile", "p50_ms", "peak_rss_mb")
+RUN_FIELDS = ("status", "profile", "p50_ms", "peak_rss_mb")  # sealed one by one, named
 
 
 def check_runs(events: _Events, runs: Iterable[Row]) -> list[StateProblem]:
-    """Each run matches the figures (and samples digest) its bench event sealed."""
+    """Each run matches the figures, the digest of its other stored fields and the samples
+    digest its bench event sealed."""
     matched = _match(events, ("bench",), "run", "runs", "run", runs)
     for event, payload, row in matched.pairs:
-        changed = [f for f in RUN_FIELDS if f in payload and payload[f] != row.get(f)]
+        changed = [f for f in RUN_FIELDS if f in payload and not _same(payload[f], row.get(f))]
         if (row["model"], row["version"]) != (event["model"], event["version"]):
             changed.insert(0, "release")
+        if "fields_sha256" in payload and payload["fields_sha256"] != row.get("fields_sha256"):
+            changed.append("stored fields")
         sealed_samples = payload.get("samples_sha256")
         if sealed_samples is not None and sealed_samples != row.get("samples_sha256"):
             changed.append("samples")
         if changed:
+            hint = (" (statistics, phases, memory, error, runtime, environment)"
+                    if "stored fields" in changed else "")
             matched.problems.append(StateProblem(
-                "runs", row["id"], f"run {row['id']} of {_ref(event)}: {', '.join(changed)} "
-                f"differ from what event {event['id']} recorded"))
+                "runs", row["id"], f"run {row['id']} of {_ref(event)}: "
+                f"{_differ(changed, event)}{hint}"))
     return matched.problems
 
 
+def check_evaluations(events: _Events, evaluations: Iterable[Row]) -> list[StateProblem]:
+    """Each evaluation a bench event sealed (its dataset, accuracy, non-finite count) is
+    stored once, as sealed. Evaluations of runs whose event sealed none are not judged."""
+    problems: list[StateProblem] = []
+    of_run: dict[int, list[Row]] = {}
+    for row in evaluations:
+        of_run.setdefault(int(row["run_id"]), []).append(row)
+    for event, payload in events("bench"):
+        run_id = payload.get("run")
+        if not isinstance(run_id, int) or "dataset" not in payload:
+            continue
+        rows = of_run.get(run_id, [])
+        where = f"run {run_id} ({_ref(event)})"
+        if not rows:
+            problems.append(StateProblem(
+                "evaluations", None, f"evaluation of {where} on {payload['dataset']} "
+                f"(event {event['id']}) is missing"))
+            continue
+        if len(rows) > 1:
+            problems.append(StateProblem(
+                "evaluations", int(rows[1]["id"]), f"{where} has {len(rows)} evaluations, "
+                f"but event {event['id']} recorded one"))
+        for row in rows:
+            changed = [] if row["dataset"] == payload["dataset"] else ["dataset"]
+            if "accuracy" in payload and not _same(payload["accuracy"], row["accuracy"]):
+                changed.append("accuracy")
+            if "nonfinite" in payload and int(payload["nonfinite"] or 0) != int(
+                    row["nonfinite"] or 0):
+                changed.append("nonfinite")
+            if changed:
+                problems.append(StateProblem(
+                    "evaluations", int(row["id"]), f"evaluation {row['id']} of {where}: "
+                    f"{_differ(changed, event)}"))
+    return problems
+
+
 def check_checks(events: _Events, checks: Iterable[Row]) -> list[StateProblem]:
-    """Each stored check passed or failed as its event says."""
+    """Each stored check passed or failed as its event says, on the release, profile and
+    report it sealed."""
     matched = _match(events, ("check",), "check", "checks", "check", checks)
     for event, payload, row in matched.pairs:
+        where = f"check {row['id']} of {_ref(event)} on {row['profile']}"
         if "passed" in payload and bool(row["passed"]) != bool(payload["passed"]):
             sealed = "passed" if payload["passed"] else "failed"
             matched.problems.append(StateProblem(
-                "checks", row["id"], f"check {row['id']} of {_ref(event)} on {row['profile']} "
-                f"now reads {'passed' if row['passed'] else 'failed'}, but it {sealed} "
+                "checks", row["id"], f"{where} now reads "
+                f"{'passed' if row['passed'] else 'failed'}, but it {sealed} "
                 f"(event {event['id']})"))
+        changed = []
+        if (row["model"], row["version"]) != (event["model"], event["version"]):
+            changed.append("release")
+        if "profile" in payload and payload["profile"] != row["profile"]:
+            changed.append("profile")
+        if isinstance(payload.get("profile_hash"), str) and not str(
+                row["profile_hash"]).startswith(payload["profile_hash"]):
+            changed.append("profile_hash")
+        if "report_sha256" in payload and payload["report_sha256"] != text_digest(
+                str(row["report"])):
+            changed.append("report")
+        if changed:
+            matched.problems.append(StateProblem("checks", row["id"],
+                                                 f"{where}: {_differ(changed, event)}"))
     return matched.problems
 
 
 def check_deployments(events: _Events, deployments: Iterable[Row]) -> list[StateProblem]:
-    """Each deployment matches its deploy/rollback event, and what is live on each profile
-    is what the latest of those events put there."""
+    """Each deployment matches its deploy/rollback event (release, profile, kind, reason,
+    what it replaced, the check it relied on, whether it was forced), and what is live on
+    each profile is what the latest of those events put there."""
     matched = _match(events, ("deploy", "rollback"), "deployment", "deployments",
                      "deployment", deployments)
     problems = matched.problems
@@ -198,6 +331,19 @@ def check_deployments(events: _Events, deployments: Iterable[Row]) -> list[State
                 "deployments", row["id"], f"deployment {row['id']} reads {actual[3]} "
                 f"{_ref(row)} on {actual[2]}, but event {event['id']} recorded {expected[3]} "
                 f"{_ref(event)} on {expected[2]}"))
+        changed = []
+        if event.get("reason") is not None and event["reason"] != row["reason"]:
+            changed.append("reason")
+        if "replaced" in payload and payload["replaced"] != row.get("replaced"):
+            changed.append("replaced")
+        if "check" in payload and payload["check"] != row.get("check_id"):
+            changed.append("check")
+        if "forced" in payload and bool(payload["forced"]) != bool(row.get("forced")):
+            changed.append("forced")
+        if changed:
+            problems.append(StateProblem(
+                "deployments", row["id"], f"deployment {row['id']} of {_ref(row)} on "
+                f"{row['profile']}: {_differ(changed, event)}"))
     live: dict[tuple[str, str], list[Row]] = {}
     for row in matched.rows.values():
         if row["ended_at"] is None:
@@ -212,12 +358,46 @@ def check_deployments(events: _Events, deployments: Iterable[Row]) -> list[State
     return problems
 
 
-def cross_check(events: Iterable[Row], releases: Iterable[Row], runs: Iterable[Row],
-                checks: Iterable[Row], deployments: Iterable[Row]) -> list[StateProblem]:
+DATASET_FIELDS = ("sha256", "task", "samples", "source_name")
+
+
+def check_datasets(events: _Events, datasets: Iterable[Row]) -> list[StateProblem]:
+    """Each dataset a dataset_add event sealed is stored under its name with the same file
+    hash, task, sample count and source file name.
+
+    A dataset row without an event is not named: test and seed workspaces insert stand-in
+    datasets directly.
+    """
+    problems: list[StateProblem] = []
+    by_name = {str(row["name"]): row for row in datasets}
+    for event, payload in events("dataset_add"):
+        name = payload.get("dataset")
+        if not isinstance(name, str):
+            continue
+        row = by_name.get(name)
+        if row is None:
+            problems.append(StateProblem("datasets", None, f"dataset {name} (added in event "
+                                         f"{event['id']}) is missing"))
+            continue
+        changed = [f for f in DATASET_FIELDS if f in payload and payload[f] != row.get(f)]
+        if changed:
+            problems.append(StateProblem("datasets", int(row["id"]), f"dataset {name}: "
+                                         f"{_differ(changed, event)}"))
+    return problems
+
+
+def cross_check(events: Iterable[Row], *, releases: Iterable[Row], runs: Iterable[Row],
+                evaluations: Iterable[Row], checks: Iterable[Row],
+                deployments: Iterable[Row], datasets: Iterable[Row]) -> list[StateProblem]:
     """Every disagreement between the tables and the (already verified) events.
 
-    Rows carry ``model`` and ``version`` (joined in); runs may carry ``samples_sha256``.
+    Rows carry ``model`` and ``version`` (joined in). Releases carry ``parent`` (the
+    parent's version) and the RELEASE_SEALED_FIELDS; runs carry ``samples_sha256`` and
+    ``fields_sha256`` (see run_fields_digest) instead of the samples and those fields;
+    evaluations carry ``run_id`` and ``dataset`` (its name); deployments carry ``replaced``
+    (the replaced release's version).
     """
     indexed = _Events(events)
     return (check_releases(indexed, releases) + check_runs(indexed, runs)
-            + check_checks(indexed, checks) + check_deployments(indexed, deployments))
+            + check_evaluations(indexed, evaluations) + check_checks(indexed, checks)
+            + check_deployments(indexed, deployments) + check_datasets(indexed, datasets))
