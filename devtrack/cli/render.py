@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from devtrack.cli.plain import first_line, human_size, short_time
+from devtrack.core.audit import payload_summary
 from devtrack.core.release import Release
 from devtrack.core.text import printable
 from devtrack.core.units import format_number, latency_unit
@@ -131,8 +132,7 @@ def events_table(events: list[dict[str, Any]], title: str, one_model: bool = Fal
             ref = (f"{event['model']}@{event['version']}" if event["version"]
                    else (event["model"] or ""))
         payload = json.loads(event["payload"]) if isinstance(event["payload"], str) else {}
-        details = ", ".join(f"{k}={_short(v)}" for k, v in payload.items()
-                            if v not in (None, "", [], {}))
+        details = payload_summary(payload)
         what = literal(event["reason"] or "")
         if details:
             if what.plain:
@@ -143,12 +143,6 @@ def events_table(events: list[dict[str, Any]], title: str, one_model: bool = Fal
         table.add_row(str(event["id"]), short_time(event["ts"]), literal(event["actor"]),
                       event["kind"], literal(ref), what)
     return table
-
-
-def _short(value: Any) -> str:
-    """Payload values as they fit a log line: hashes shortened to 12 characters."""
-    text = str(value)
-    return text[:12] if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
 
 
 def _scaled(value: float | None, scale: float) -> float | None:

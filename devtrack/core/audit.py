@@ -69,3 +69,23 @@ def verify_chain(
                                 f"({recorded_count} recorded, {count} present)")
         return ChainProblem(None, "the recorded head of the chain does not match the events")
     return None
+
+
+def payload_summary(payload: Mapping[str, Any]) -> str:
+    """An event's payload as a log line: ``key=value, …``, hashes shortened to 12 characters,
+    empty values and the digests ``audit verify`` checks (``*_sha256``) left out."""
+    parts = []
+    for key, value in payload.items():
+        if value in (None, "", [], {}) or (key.endswith("_sha256")):
+            continue
+        parts.append(f"{key}={_short(value)}")
+    return ", ".join(parts)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = str(value)
+    if len(text) >= 32 and all(c in "0123456789abcdef" for c in text):
+        return text[:12]  # a hash: the prefix identifies it
+    return text

@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.text import Text
 
+from devtrack.core.audit import payload_summary
 from devtrack.core.budgets import budget_line as budget_line
 from devtrack.core.text import printable
 from devtrack.core.units import format_latency, format_number
@@ -117,16 +118,6 @@ def join_text(*parts: Text | str, sep: str = " ") -> Text:
 
 
 
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    text = str(value)
-    if len(text) >= 32 and all(c in "0123456789abcdef" for c in text):
-        return text[:12] + "…"  # a hash: the prefix identifies it
-    return text
-
-
 def payload_details(payload: dict[str, Any]) -> str:
-    """An event's payload as ``key=value, …`` with hashes shortened and empty values left out."""
-    return ", ".join(f"{k}={_short(v)}" for k, v in payload.items()
-                     if v not in (None, "", [], {}))
+    """An event's payload as ``key=value, …`` (see :func:`payload_summary`)."""
+    return payload_summary(payload)
