@@ -350,8 +350,8 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
                              limit=limit_pct)
         latency = paired_latency(result, limit_pct)
         if is_inconclusive(latency):
-            # Too noisy to tell: measure once more with twice the repeats (a narrower CI)
-            # rather than let noise pass the gate.
+            # Undecided (a regression beyond the limit not ruled out): measure once more
+            # with twice the repeats (a narrower CI) rather than let noise pass the gate.
             base = settings or RerunSettings()
             again = measure_pair(ws, baseline, cand, profile,
                                  replace(base, repeats=base.repeats * 2), progress)
@@ -384,10 +384,12 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
 
 
 def is_inconclusive(latency: LatencyChange) -> bool:
-    """Whether a latency verdict is too noisy to decide the gate: not slower, and its 95% CI
-    wider than ±threshold (``LatencyChange.resolved``), so a regression of the threshold's
-    size could hide in it."""
-    return not latency.resolved and latency.verdict != VERDICT_SLOWER
+    """Whether a latency verdict leaves the gate undecided: not slower, yet its 95% CI
+    reaches above 1 + threshold, so a regression beyond the limit is not ruled out — a CI
+    too wide to tell, or a narrow one sitting just under the limit. A faster or unchanged
+    verdict whose CI stays under the limit is decided, however wide the CI."""
+    return (latency.verdict != VERDICT_SLOWER
+            and latency.ci_high > 1.0 + latency.threshold_pct / 100.0)
 
 
 def latency_item(latency: LatencyChange, baseline: str,
@@ -406,10 +408,11 @@ def latency_item(latency: LatencyChange, baseline: str,
                          limit_pct)
     if policy == INCONCLUSIVE_FAIL and not latency.indicative and is_inconclusive(latency):
         return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL,
-                         f"{text} over {latency.n} repeats: inconclusive, its 95% CI "
-                         f"{latency.ci_low:.3f}–{latency.ci_high:.3f} is wider than "
-                         f"±{limit_pct:g}% ({LATENCY_LIMIT}), and --inconclusive fail fails "
-                         f"it; re-run with more repeats (--repeats {2 * latency.n}) or on a "
+                         f"{text} over {latency.n} repeats: inconclusive, a regression "
+                         f"beyond {LATENCY_LIMIT} {limit_pct:g}% is not ruled out (95% CI "
+                         f"{latency.ci_low:.3f}–{latency.ci_high:.3f} reaches above "
+                         f"{1 + limit_pct / 100:.3f}), and --inconclusive fail fails it; "
+                         f"re-run with more repeats (--repeats {2 * latency.n}) or on a "
                          "quieter machine, or use --inconclusive pass", latency.ratio,
                          limit_pct)
     noise = latency.noise_note()

@@ -234,10 +234,10 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
 
     Exit 0 when everything passes, 1 when a check fails, 2 on bad input. Regression limits
     are judged on a fresh interleaved measurement of baseline and candidate (both
-    artifacts are in the store), unless --no-rerun. A latency ratio whose 95% CI is wider
-    than ±the limit is measured once more with twice the repeats; if that is still
-    inconclusive the check passes with a note, or fails with --inconclusive fail. Every
-    check is stored and audited, with that policy.
+    artifacts are in the store), unless --no-rerun. A latency verdict that does not rule
+    out a regression beyond the limit (its 95% CI reaches above it) is measured once more
+    with twice the repeats; if that is still inconclusive the check passes with a note, or
+    fails with --inconclusive fail. Every check is stored and audited, with that policy.
 
     \b
     Examples:
