@@ -46,13 +46,14 @@ def demo(directory: Path, no_tui: bool, as_json: bool) -> None:
     click.echo("\nTry next:")
     for line in (
         f"cd {ws}",
-        f"devtrack releases {result.model}",
+        f"devtrack releases {result.model} --profile big-core-1t",
         f"devtrack show {result.model}@1.1.0",
         f"devtrack results {result.model}@1.3.0",
         f"devtrack compare {result.model}@1.0.0 {result.model}@1.1.0 --profile big-core-1t",
         f"devtrack check {result.model}@1.3.0 --profile big-core-1t   # exits 1: a regression",
         f"devtrack rollback {result.model} --profile big-core-1t --reason 'test' --dry-run",
         f"devtrack log {result.model}",
+        "devtrack audit verify",
         "devtrack                                  # the review app",
     ):
         click.echo(f"  {line}")

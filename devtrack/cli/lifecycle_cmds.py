@@ -282,7 +282,7 @@ def verify(ctx: click.Context, workspace_dir: Path | None, as_json: bool) -> int
         echo_json(result.to_dict())
     elif result.ok:
         click.echo(f"Audit trail intact: {result.events} events, hash chain verified; "
-                   "releases, runs, checks and deployments agree with it.")
+                   "every table agrees with it.")
     if result.problem is not None:
         click.echo(f"error: audit trail broken: {result.problem.message}", err=True)
         return 1

@@ -182,8 +182,8 @@ class AuditScreen(Screen[None]):
                         else [p.message for p in result.state])
             if not problems:
                 self.verdict = Text("✓ verified", style="green")
-                self.notify(f"Audit trail intact: {result.events} events; releases, runs, "
-                            "checks and deployments agree with it.", timeout=4)
+                self.notify(f"Audit trail intact: {result.events} events; every table "
+                            "agrees with it.", timeout=4)
             else:
                 self.verdict = Text(f"✗ {len(problems)} problem"
                                     f"{'s' if len(problems) != 1 else ''}", style="bold red")
