@@ -40,6 +40,9 @@ WIDGET_GROUPS = {
 }
 
 
+_EVERY_SCREEN_ACTIONS = frozenset({"app.focus_next", "app.focus_previous", "screen.copy_text"})
+
+
 def _group_name(node: Any) -> str:
     from textual.app import App
 
@@ -64,7 +67,10 @@ def bindings_table(screen: Screen[Any]) -> Table:
         description = (binding.tooltip or binding.description
                        or binding.action.replace("_", " "))
         display = binding.key_display or screen.app.get_key_display(binding)
-        groups.setdefault(_group_name(active.node), []).append((display, description))
+        group = _group_name(active.node)
+        if group == "This screen" and binding.action in _EVERY_SCREEN_ACTIONS:
+            group = "Everywhere"  # Textual's own screen keys (focus, copy), not this screen's
+        groups.setdefault(group, []).append((display, description))
         del key
     order = ["This screen", *sorted(g for g in groups if g not in ("This screen", "Everywhere")),
              "Everywhere"]
