@@ -183,13 +183,17 @@ ORDER BY r.id
 # The newest ok run and the newest run of any other status, per release, on one profile.
 _RUNS_SQL = """
 SELECT id, release_id, status, error, profile_hash, p50_ms, p90_ms, peak_rss_mb, warnings,
-       n_runs
+       n_runs, newest_status, newest_error
 FROM (
   SELECT runs.id, runs.release_id, runs.status, runs.error, runs.profile_hash, runs.p50_ms,
          runs.p90_ms, runs.peak_rss_mb, runs.warnings,
          ROW_NUMBER() OVER (PARTITION BY runs.release_id, runs.status = 'ok'
                             ORDER BY runs.profile_hash = :hash DESC, runs.id DESC) AS rn,
-         COUNT(*) OVER (PARTITION BY runs.release_id) AS n_runs
+         COUNT(*) OVER (PARTITION BY runs.release_id) AS n_runs,
+         FIRST_VALUE(runs.status) OVER (PARTITION BY runs.release_id
+                                        ORDER BY runs.id DESC) AS newest_status,
+         FIRST_VALUE(runs.error) OVER (PARTITION BY runs.release_id
+                                       ORDER BY runs.id DESC) AS newest_error
   FROM runs JOIN releases r ON r.id = runs.release_id
   WHERE r.model_id = :model AND runs.profile = :profile
 ) AS ranked
@@ -368,8 +372,10 @@ def release_overview(ws: Workspace, model: str, profile: str | None) -> ReleaseT
             quantization=rel["quantization"] or "-", params=int(rel["params"] or 0),
             notes=rel["notes"], parent=rel["parent"],
             deployed_on=tuple(deployed.get(rid, ())),
-            run_status=newest["status"] if newest is not None else None,
-            run_error=newest["error"] if newest is not None else None,
+            # The newest run of any settings, not the one the figures come from: a run
+            # that failed after the shown one did is what the line under the table says.
+            run_status=newest["newest_status"] if newest is not None else None,
+            run_error=newest["newest_error"] if newest is not None else None,
             runs=(newest or {}).get("n_runs", 0) or 0,
             **fields_,
         ))

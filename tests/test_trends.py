@@ -125,3 +125,27 @@ def test_accuracy_on_another_dataset_is_not_compared(review_ws: Path, run_cli) -
     with open_workspace(review_ws) as ws:
         row = {r.version: r for r in release_overview(ws, "mm", "tiny").rows}["2.0"]
     assert "accuracy" not in row.regressed_metrics and row.accuracy_change is None
+
+
+def test_the_line_about_the_last_run_follows_the_newest_run_of_any_settings(
+        review_ws: Path) -> None:
+    """The figures prefer a run under the profile's current settings; what the last run did
+    is the newest run's status, whatever its settings (an abort, then an ok under other
+    settings, must not read 'last run aborted')."""
+    from devtrack.overview import release_overview
+    from devtrack.workspace import open_workspace
+
+    with open_workspace(review_ws) as ws, ws.store.transaction():
+        base = ws.store.one("SELECT * FROM runs JOIN releases r ON r.id = runs.release_id "
+                            "WHERE r.version = '1.0' AND runs.profile = 'tiny'")
+        assert base is not None
+        for status, error in (("aborted", "interrupted by the user (Ctrl-C)"), ("ok", None)):
+            ws.store.insert("runs", {
+                "release_id": base["release_id"], "profile": "tiny",
+                "profile_hash": "other-settings", "profile_snapshot": "{}", "status": status,
+                "error": error, "started_at": "t", "finished_at": "t", "actor": "tester",
+                "host": "lab", "p50_ms": 1.0, "warnings": "[]"})
+    with open_workspace(review_ws) as ws:
+        row = {r.version: r for r in release_overview(ws, "mm", "tiny").rows}["1.0"]
+    assert row.run_status == "ok" and row.run_error is None
+    assert row.p50_ms == pytest.approx(base["p50_ms"])  # figures: the current settings' run
