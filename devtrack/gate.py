@@ -11,7 +11,7 @@ from devtrack.comparison import check_same_model, load_profiles, store_pair
 from devtrack.core.audit_state import text_digest
 from devtrack.core.budgets import FAIL, MISSING, PASS, Figures, evaluate_budgets
 from devtrack.core.diff import MIB
-from devtrack.core.profile import Profile
+from devtrack.core.profile import MAX_REPEATS, Profile
 from devtrack.core.release import Release
 from devtrack.core.significance import VERDICT_SLOWER
 from devtrack.errors import DevtrackError, UsageError
@@ -376,11 +376,7 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
         latency = stored
         check.notes.append(STORED_RUNS_NOTE)
     check.latency = latency
-    item = latency_item(latency, baseline.ref, check.inconclusive_policy)
-    noise = latency.noise_note()
-    if noise and not item.failed:  # a failure says it in its own message
-        check.notes.append(noise)
-    return item
+    return latency_item(latency, baseline.ref, check.inconclusive_policy)
 
 
 def is_inconclusive(latency: LatencyChange) -> bool:
@@ -390,6 +386,22 @@ def is_inconclusive(latency: LatencyChange) -> bool:
     verdict whose CI stays under the limit is decided, however wide the CI."""
     return (latency.verdict != VERDICT_SLOWER
             and latency.ci_high > 1.0 + latency.threshold_pct / 100.0)
+
+
+def undecided_note(latency: LatencyChange) -> str | None:
+    """Why a passing latency verdict did not settle the gate (None when it did)."""
+    if not is_inconclusive(latency):
+        return None
+    limit = 1 + latency.threshold_pct / 100
+    return (f"inconclusive: a regression beyond {latency.threshold_pct:g}% is not ruled out "
+            f"(95% CI {latency.ci_low:.3f}–{latency.ci_high:.3f} reaches above {limit:.3f})")
+
+
+def _more_repeats(n: int) -> str:
+    """The advice for an undecided verdict measured with ``n`` repeats."""
+    if 2 * n <= MAX_REPEATS:
+        return f"re-run with more repeats (--repeats {2 * n}) or on a quieter machine"
+    return "re-run on a quieter machine"
 
 
 def latency_item(latency: LatencyChange, baseline: str,
@@ -412,10 +424,9 @@ def latency_item(latency: LatencyChange, baseline: str,
                          f"beyond {LATENCY_LIMIT} {limit_pct:g}% is not ruled out (95% CI "
                          f"{latency.ci_low:.3f}–{latency.ci_high:.3f} reaches above "
                          f"{1 + limit_pct / 100:.3f}), and --inconclusive fail fails it; "
-                         f"re-run with more repeats (--repeats {2 * latency.n}) or on a "
-                         "quieter machine, or use --inconclusive pass", latency.ratio,
-                         limit_pct)
-    noise = latency.noise_note()
+                         f"{_more_repeats(latency.n)}, or use --inconclusive pass",
+                         latency.ratio, limit_pct)
+    noise = undecided_note(latency) if not latency.indicative else None
     return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), PASS,
                      f"{text}: {latency.verdict} (limit {LATENCY_LIMIT} {limit_pct:g})"
                      + (f"; {noise}" if noise else ""), latency.ratio, limit_pct)

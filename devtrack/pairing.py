@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from devtrack.benchmarking import BenchOverrides, merged_specs
-from devtrack.core.profile import Profile
+from devtrack.core.profile import MAX_REPEATS, Profile
 from devtrack.core.release import Release
 from devtrack.core.significance import paired_ratio_summary
 from devtrack.errors import UsageError
@@ -49,9 +49,9 @@ class RerunSettings:
     block_size: int | None = None
 
     def __post_init__(self) -> None:
-        if self.repeats < 4 or self.repeats % 2:
-            raise UsageError(f"repeats must be an even number >= 4 (the order alternates), "
-                             f"got {self.repeats}")
+        if self.repeats < 4 or self.repeats % 2 or self.repeats > MAX_REPEATS:
+            raise UsageError(f"repeats must be an even number from 4 to {MAX_REPEATS} (the "
+                             f"order alternates), got {self.repeats}")
         if self.repeat_s is not None and self.repeat_s <= 0:
             raise UsageError(f"repeat_s must be > 0, got {self.repeat_s}")
         if self.block_size is not None and self.block_size < 1:

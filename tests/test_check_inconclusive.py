@@ -62,7 +62,8 @@ def test_a_noisy_unchanged_side_by_side_verdict_fails_under_fail_with_its_figure
 def test_the_same_noisy_verdict_passes_with_a_note_under_the_default_pass() -> None:
     item = latency_item(paired(NOISY_SAME), "mm@1.0")
     assert item.status == "pass"
-    assert ": unchanged (limit max_latency_regression_pct 5); inconclusive:" in item.message
+    assert ": unchanged (limit max_latency_regression_pct 5); inconclusive: a regression " \
+           "beyond 5% is not ruled out" in item.message
 
 
 @pytest.mark.parametrize("policy", ["pass", "fail"])
@@ -138,7 +139,7 @@ def review_ws(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
         (("--inconclusive", "bogus"), ("--inconclusive", "bogus", "'pass', 'fail'")),
         (("--inconclusive", "fail", "--no-rerun"),
          ("--inconclusive fail", "--no-rerun", "indicative")),
-        (("--repeats", "5"), ("repeats must be an even number >= 4", "got 5")),
+        (("--repeats", "5"), ("repeats must be an even number from 4 to 200", "got 5")),
         (("--repeats", "2"), ("--repeats", "2 is not in the range 4<=x<=200")),
         (("--repeats", "1000000"), ("--repeats", "not in the range")),
         (("--repeats", "x"), ("'x' is not a valid integer",)),
@@ -186,3 +187,18 @@ def test_repeats_sets_the_side_by_side_measurement_of_check_and_compare(
     assert compared.exit_code == 0, compared.err
     assert json.loads(compared.out)["profiles"][0]["latency"]["n"] == 4
     assert_clean_error(run_cli("compare", "mm@1.0", "mm@1.1", "--repeats", "4"), "add --rerun")
+
+
+def test_a_decided_verdict_says_nothing_about_noise_and_an_undecided_one_says_why() -> None:
+    faster = latency_item(paired(NOISY_FASTER), "mm@1.0", "pass")
+    assert faster.status == "pass" and "inconclusive" not in faster.message
+    near = latency_item(paired(NEAR_LIMIT), "mm@1.0", "pass")
+    assert near.status == "pass" and "not ruled out" in near.message
+
+
+def test_the_repeats_advice_never_exceeds_what_the_cli_accepts() -> None:
+    from dataclasses import replace
+
+    latency = replace(paired(NOISY_SAME), n=400)
+    message = latency_item(latency, "mm@1.0", "fail").message
+    assert "--repeats" not in message and "quieter machine" in message

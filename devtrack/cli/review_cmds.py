@@ -19,6 +19,7 @@ from devtrack.cli.common import (
     workspace_option,
 )
 from devtrack.cli.render import literal
+from devtrack.core.profile import MAX_REPEATS
 from devtrack.core.refs import parse_ref
 from devtrack.core.units import format_number, latency_unit
 from devtrack.errors import UsageError
@@ -31,9 +32,6 @@ if TYPE_CHECKING:
 
 _VERDICT_STYLE = {"slower": "bold red", "faster": "bold green", "unchanged": ""}
 _STATUS_STYLE = {"pass": "green", "fail": "bold red", "skipped": "dim"}
-
-
-MAX_REPEATS = 200  # 200 × a profile's min_time_s is already an hour on most profiles
 
 
 def repeats_option(func: Any) -> Any:

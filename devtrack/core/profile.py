@@ -20,6 +20,8 @@ ORT_EXECUTION_MODES = ("sequential", "parallel")
 LITERT_APIS = ("interpreter", "compiled_model")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
+MAX_REPEATS = 200  # of a side-by-side measurement: 200 × a profile's min_time_s is an hour
+
 
 @dataclass(frozen=True)
 class ExecutionSettings:
