@@ -149,3 +149,13 @@ def test_the_line_about_the_last_run_follows_the_newest_run_of_any_settings(
         row = {r.version: r for r in release_overview(ws, "mm", "tiny").rows}["1.0"]
     assert row.run_status == "ok" and row.run_error is None
     assert row.p50_ms == pytest.approx(base["p50_ms"])  # figures: the current settings' run
+
+
+def test_releases_on_a_profile_nothing_was_measured_on_says_how_to_measure(
+        review_ws: Path, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    (review_ws / "device_profiles" / "other.toml").write_text(
+        'name = "other"\nformats = ["onnx"]\n', encoding="utf-8")
+    monkeypatch.setenv("COLUMNS", "60")
+    out = run_cli("releases", "mm", "--profile", "other").out
+    assert "nothing of mm measured on other yet: devtrack bench mm@VERSION --profile other" in out
+    assert max(len(line) for line in out.splitlines()[:-1]) <= 60

@@ -80,8 +80,10 @@ def figures_table(table: ReleaseTable) -> tuple[list[Column], list[list[Cell]]]:
     """The releases of one model with their latest figures on one profile, as the review
     app's start screen shows them: regressions against the release before marked ``!``."""
     unit, scale = latency_unit([r.p90_ms for r in table.rows])
-    columns = [Column("version"), Column("status"), Column("budget"),
-               Column(f"p50 {unit}", "right"), Column("Δp50", "right"),
+    # Narrow terminals lose whole columns, notes first, then p90, Δp50 and status: figures
+    # and their units are never cut.
+    columns = [Column("version"), Column("status", optional=True), Column("budget"),
+               Column(f"p50 {unit}", "right"), Column("Δp50", "right", optional=True),
                Column(f"p90 {unit}", "right", optional=True), Column("peak MB", "right"),
                Column("accuracy", "right"), Column("notes", shrink=True, optional=True)]
     rows: list[list[Cell]] = []
@@ -109,6 +111,9 @@ def print_figures(table: ReleaseTable) -> None:
     columns, rows = figures_table(table)
     print_table(columns, rows, title=f"Releases of {table.model} on {table.profile}")
     notes = []
+    if not any(r.p50_ms is not None for r in table.rows):
+        notes.append(f"nothing of {table.model} measured on {table.profile} yet: devtrack bench "
+                     f"{table.model}@VERSION --profile {table.profile}")
     if any(table.profile in r.deployed_on for r in table.rows):
         notes.append(f"▲ live on {table.profile}")
     if any(r.regressed for r in table.rows):
