@@ -158,5 +158,6 @@ def test_releases_on_a_profile_nothing_was_measured_on_says_how_to_measure(
         'name = "other"\nformats = ["onnx"]\n', encoding="utf-8")
     monkeypatch.setenv("COLUMNS", "60")
     out = run_cli("releases", "mm", "--profile", "other").out
-    assert "nothing of mm measured on other yet: devtrack bench mm@VERSION --profile other" in out
-    assert max(len(line) for line in out.splitlines()[:-1]) <= 60
+    assert "nothing of mm measured on other yet; measure with" in out
+    assert "  devtrack bench mm@VERSION --profile other" in out.splitlines()
+    assert max(len(line) for line in out.splitlines()) <= 60

@@ -112,8 +112,8 @@ def print_figures(table: ReleaseTable) -> None:
     print_table(columns, rows, title=f"Releases of {table.model} on {table.profile}")
     notes = []
     if not any(r.p50_ms is not None for r in table.rows):
-        notes.append(f"nothing of {table.model} measured on {table.profile} yet: devtrack bench "
-                     f"{table.model}@VERSION --profile {table.profile}")
+        notes.append(f"nothing of {table.model} measured on {table.profile} yet; measure with\n"
+                     f"  devtrack bench {table.model}@VERSION --profile {table.profile}")
     if any(table.profile in r.deployed_on for r in table.rows):
         notes.append(f"▲ live on {table.profile}")
     if any(r.regressed for r in table.rows):
