@@ -32,6 +32,10 @@ _EVALUATIONS_SQL = """
 _CHECKS_SQL = """
     SELECT c.id, m.name AS model, r.version, c.profile, c.profile_hash, c.passed, c.report
     FROM checks c JOIN releases r ON r.id = c.release_id JOIN models m ON m.id = r.model_id"""
+_COMPARISONS_SQL = """
+    SELECT c.id, m.name AS model, r.version, c.profile, c.status, c.ratio, c.verdict
+    FROM comparisons c JOIN releases r ON r.id = c.candidate_release_id
+    JOIN models m ON m.id = r.model_id"""
 _DEPLOYMENTS_SQL = """
     SELECT d.id, m.name AS model, r.version, d.profile, d.kind, d.reason, d.forced,
            d.check_id, p.version AS replaced, d.ended_at
@@ -88,5 +92,6 @@ def verify_audit(ws: Workspace) -> AuditResult:
     state = cross_check(
         store.events(), releases=store.query(_RELEASES_SQL), runs=_runs(ws),
         evaluations=store.query(_EVALUATIONS_SQL), checks=store.query(_CHECKS_SQL),
-        deployments=store.query(_DEPLOYMENTS_SQL), datasets=store.query(_DATASETS_SQL))
+        deployments=store.query(_DEPLOYMENTS_SQL), datasets=store.query(_DATASETS_SQL),
+        comparisons=store.query(_COMPARISONS_SQL))
     return AuditResult(events, None, state)

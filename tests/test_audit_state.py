@@ -58,6 +58,15 @@ def evaluated_template(tmp_path_factory: pytest.TempPathFactory, mlp_onnx: Path,
         assert cli(*step, *workspace) == 0, step
         if step[0] == "init":
             (root / "device_profiles" / f"{PROFILE}.toml").write_text(TINY_PROFILE)
+    # Side-by-side measurements: one by compare (its own event), one by a check (its report;
+    # the check measures side by side on a profile with a latency regression limit)
+    assert cli("compare", "kws@1.0", "kws@1.1", "-p", PROFILE, "--rerun", "--repeats", "4",
+               "-w", root) == 0
+    (root / "device_profiles" / "gated.toml").write_text(
+        TINY_PROFILE.replace(f'"{PROFILE}"', '"gated"')
+        + "max_latency_regression_pct = 50.0\n", encoding="utf-8")
+    assert cli("check", "kws@1.1", "--baseline", "kws@1.0", "-p", "gated", "--bench",
+               "--repeats", "4", "-w", root) in (0, 1)
     return root
 
 
@@ -222,7 +231,10 @@ def test_a_workspace_built_through_the_cli_agrees_with_its_trail(evaluated: Path
         kinds = [e["kind"] for e in ws.store.events()]
         forced = ws.store.one("SELECT forced FROM deployments WHERE reason = 'hotfix'")
     assert kinds == ["dataset_add", "register", "register", "bench", "bench", "promote",
-                     "check", "deploy", "notes", "deploy", "rollback"]  # ids EVAL_EDITS uses
+                     "check", "deploy", "notes", "deploy", "rollback",  # ids EVAL_EDITS uses
+                     "compare", "bench", "check"]
+    with open_workspace(evaluated) as ws:
+        assert len(ws.store.query("SELECT id FROM comparisons")) == 2
     assert forced is not None and forced["forced"] == 1
 
 
@@ -297,3 +309,23 @@ def test_the_cli_names_each_problem_and_exits_1(root: Path,
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False and report["problem"] is None
     assert {p["table"] for p in report["state_problems"]} == {"releases", "checks"}
+
+
+@pytest.mark.parametrize(("statements", "expected"), [
+    (("UPDATE comparisons SET verdict = 'faster', ratio = 0.5 WHERE id = 1",),
+     "comparison 1 of kws@1.1 on tiny: verdict, ratio differ from what event 12 recorded"),
+    (("UPDATE comparisons SET status = 'failed' WHERE id = 1",), "status differs"),
+    (("DELETE FROM comparisons WHERE id = 1",), "comparison 1 of kws@1.1 (event 12) is missing"),
+    (("INSERT INTO comparisons (baseline_release_id, candidate_release_id, profile, "
+      "profile_hash, status, ratio, verdict, created_at, actor) SELECT baseline_release_id, "
+      "candidate_release_id, profile, profile_hash, status, 0.5, 'faster', created_at, actor "
+      "FROM comparisons WHERE id = 1",), "comparison 3 of kws@1.1 has no compare event"),
+])
+def test_stored_side_by_side_measurements_are_checked(evaluated: Path,
+                                                     statements: tuple[str, ...],
+                                                     expected: str) -> None:
+    edit(evaluated, "PRAGMA foreign_keys = OFF", *statements)
+    found = problems(evaluated)
+    assert any(expected in message for message in found), found
+    assert not any("comparison 2 " in message for message in found), found  # the check's
+    # ... is accounted for by the check's report, not by an event of its own

@@ -196,11 +196,12 @@ class _Matched:
 
 
 def _match(events: _Events, kinds: tuple[str, ...], key: str, table: str, noun: str,
-           rows: Iterable[Row]) -> _Matched:
+           rows: Iterable[Row], accounted_elsewhere: Iterable[int] = ()) -> _Matched:
     """Pair each event of ``kinds`` with the row its payload's ``key`` names; a named row
-    that is gone, and a row no event names, are problems."""
+    that is gone, and a row neither an event nor ``accounted_elsewhere`` names, are
+    problems."""
     by_id = _by_id(rows)
-    matched = _Matched([], [], by_id, set())
+    matched = _Matched([], [], by_id, set(accounted_elsewhere))
     for event, payload in events(*kinds):
         row_id = payload.get(key)
         if not isinstance(row_id, int):
@@ -311,6 +312,40 @@ def check_checks(events: _Events, checks: Iterable[Row]) -> list[StateProblem]:
     return matched.problems
 
 
+def _same_ratio(sealed: Any, stored: Any) -> bool:
+    if sealed is None or stored is None:
+        return sealed is None and stored is None
+    return math.isclose(float(sealed), float(stored), rel_tol=1e-9)
+
+
+def check_comparisons(events: _Events, comparisons: Iterable[Row],
+                      checks: Iterable[Row]) -> list[StateProblem]:
+    """Each stored side-by-side measurement has the status, ratio and verdict its compare
+    event sealed; those a check made are accounted for by that check's sealed report."""
+    by_checks = []
+    for check in checks:
+        try:
+            comparison_id = json.loads(str(check["report"])).get("comparison_id")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(comparison_id, int):
+            by_checks.append(comparison_id)
+    matched = _match(events, ("compare",), "comparison", "comparisons", "comparison",
+                     comparisons, accounted_elsewhere=by_checks)
+    for event, payload, row in matched.pairs:
+        changed: list[str] = [key for key in ("status", "verdict") if key in payload
+                              and payload[key] != row[key]]
+        if "ratio" in payload and not _same_ratio(payload["ratio"], row["ratio"]):
+            changed.append("ratio")
+        if (row["model"], row["version"]) != (event["model"], event["version"]):
+            changed.insert(0, "release")
+        if changed:
+            matched.problems.append(StateProblem(
+                "comparisons", row["id"], f"comparison {row['id']} of {_ref(event)} on "
+                f"{row['profile']}: {_differ(changed, event)}"))
+    return matched.problems
+
+
 def check_deployments(events: _Events, deployments: Iterable[Row]) -> list[StateProblem]:
     """Each deployment matches its deploy/rollback event (release, profile, kind, reason,
     what it replaced, the check it relied on, whether it was forced), and what is live on
@@ -388,7 +423,8 @@ def check_datasets(events: _Events, datasets: Iterable[Row]) -> list[StateProble
 
 def cross_check(events: Iterable[Row], *, releases: Iterable[Row], runs: Iterable[Row],
                 evaluations: Iterable[Row], checks: Iterable[Row],
-                deployments: Iterable[Row], datasets: Iterable[Row]) -> list[StateProblem]:
+                deployments: Iterable[Row], datasets: Iterable[Row],
+                comparisons: Iterable[Row] = ()) -> list[StateProblem]:
     """Every disagreement between the tables and the (already verified) events.
 
     Rows carry ``model`` and ``version`` (joined in). Releases carry ``parent`` (the
@@ -398,6 +434,8 @@ def cross_check(events: Iterable[Row], *, releases: Iterable[Row], runs: Iterabl
     (the replaced release's version).
     """
     indexed = _Events(events)
+    checks = list(checks)
     return (check_releases(indexed, releases) + check_runs(indexed, runs)
             + check_evaluations(indexed, evaluations) + check_checks(indexed, checks)
+            + check_comparisons(indexed, comparisons, checks)
             + check_deployments(indexed, deployments) + check_datasets(indexed, datasets))
