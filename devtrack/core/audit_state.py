@@ -239,7 +239,7 @@ def check_runs(events: _Events, runs: Iterable[Row]) -> list[StateProblem]:
         if sealed_samples is not None and sealed_samples != row.get("samples_sha256"):
             changed.append("samples")
         if changed:
-            hint = (" (statistics, phases, memory, error, runtime, environment)"
+            hint = (" (statistics, phases, memory, inputs, op profile, runtime, environment)"
                     if "stored fields" in changed else "")
             matched.problems.append(StateProblem(
                 "runs", row["id"], f"run {row['id']} of {_ref(event)}: "
