@@ -10,6 +10,7 @@ from typing import Any
 
 from devtrack.comparison import Comparison
 from devtrack.core.budgets import FAIL, PASS
+from devtrack.core.units import format_size
 from devtrack.errors import UsageError
 from devtrack.gate import SKIPPED, CheckReport
 from devtrack.metric_changes import MetricDelta
@@ -172,11 +173,6 @@ def delta_text(delta: MetricDelta, unit: str) -> str:
     return f"{delta.abs:+.2f} {unit}{rel}"
 
 
-def size_text(size_bytes: int) -> str:
-    return f"{size_bytes / 1024:.1f} KB" if size_bytes < 1024 * 1024 else \
-        f"{size_bytes / 1024 / 1024:.2f} MB"
-
-
 def comparison_markdown(c: Comparison) -> str:
     """A Markdown report of :func:`compare_releases`."""
     d = c.diff
@@ -185,7 +181,7 @@ def comparison_markdown(c: Comparison) -> str:
         lines += ["Same artifact: both releases have identical bytes.", ""]
     rel = f" ({d.size_rel * 100:+.1f}%)" if d.size_rel is not None else ""
     rows = [[md(f.name), md(_show(f.a)), md(_show(f.b))] for f in d.changed_fields]
-    rows.append(["size", size_text(d.size_a), f"{size_text(d.size_b)}, "
+    rows.append(["size", format_size(d.size_a), f"{format_size(d.size_b)}, "
                  f"{d.size_abs:+,} bytes{rel}"])
     lines += ["**What changed**", "", *_table(["field", "A", "B"], rows)]
     config = d.config

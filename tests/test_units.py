@@ -27,3 +27,13 @@ def test_a_column_uses_microseconds_only_when_every_figure_is_below_a_millisecon
     assert latency_unit([0.0176, 0.9, None]) == ("µs", 1000.0)
     assert latency_unit([0.0176, 1.2]) == ("ms", 1.0)
     assert latency_unit([None]) == ("ms", 1.0)
+
+
+@pytest.mark.parametrize(("size", "text"), [
+    (0, "0 B"), (812, "812 B"), (1024, "1.0 KB"), (306_790, "299.6 KB"),
+    (1_204_881, "1.1 MB"), (5 * 1024**3, "5.0 GB"), (3 * 1024**4, "3072.0 GB"),
+])
+def test_sizes_in_binary_units_with_one_decimal(size: int, text: str) -> None:
+    from devtrack.core.units import format_size
+
+    assert format_size(size) == text

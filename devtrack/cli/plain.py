@@ -6,22 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from devtrack.cli.box_table import Cell, Column, print_table, terminal_width
 from devtrack.core.release import Release
-from devtrack.core.units import format_number, latency_unit
+from devtrack.core.units import format_number, format_size, latency_unit
 
 if TYPE_CHECKING:
     from devtrack.overview import ReleaseTable
 
 _STATUS_STYLES = {"approved": "green", "rejected": "red", "yanked": "red", "candidate": "yellow"}
 _BUDGET_STYLES = {"pass": "green", "fail": "bold red", "missing": "yellow"}
-
-
-def human_size(size_bytes: int) -> str:
-    value = float(size_bytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
 
 
 def short_time(iso: str) -> str:
@@ -52,7 +43,7 @@ def releases_table(releases: list[Release], one_model: bool = False,
                Column("quant", optional=True), Column("params", "right"), Column("created")]
     rows: list[list[Cell]] = [
         [rel.version if one_model else rel.ref, rel.status, rel.format,
-         human_size(rel.size_bytes), rel.summary.quantization, f"{rel.summary.params:,}",
+         format_size(rel.size_bytes), rel.summary.quantization, f"{rel.summary.params:,}",
          rel.created_at[:10]] for rel in releases]
     widths = [max([len(c.header)] + [len(str(row[i])) for row in rows])
               for i, c in enumerate(columns)]

@@ -9,11 +9,11 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from devtrack.cli.plain import first_line, human_size, short_time
+from devtrack.cli.plain import first_line, short_time
 from devtrack.core.audit import payload_summary
 from devtrack.core.release import Release
 from devtrack.core.text import printable
-from devtrack.core.units import format_number, latency_unit
+from devtrack.core.units import format_number, format_size, latency_unit
 
 
 def literal(value: Any) -> Text:
@@ -66,7 +66,7 @@ def release_view(rel: Release, measured: list[dict[str, Any]] | None = None) -> 
     provenance = _kv_table([
         ("release", literal(rel.ref)),
         ("status", rel.status),
-        ("artifact", f"{rel.format}, {human_size(rel.size_bytes)}, sha256 {rel.sha256[:16]}…"),
+        ("artifact", f"{rel.format}, {format_size(rel.size_bytes)}, sha256 {rel.sha256[:16]}…"),
         ("same artifact as", literal(", ".join(rel.same_artifact_as) or "-")),
         ("parent", literal(rel.parent or "-")),
         ("source file", literal(rel.source_name or "-")),

@@ -21,7 +21,7 @@ from devtrack.cli.common import (
 from devtrack.cli.render import literal
 from devtrack.core.profile import MAX_REPEATS
 from devtrack.core.refs import parse_ref
-from devtrack.core.units import format_number, latency_unit
+from devtrack.core.units import format_number, format_size, latency_unit
 from devtrack.errors import UsageError
 
 if TYPE_CHECKING:
@@ -121,7 +121,6 @@ def _show(value: Any) -> str:
 
 
 def _comparison_view(c: Comparison) -> Group:
-    from devtrack.reports import size_text
 
     d = c.diff
     parts: list[Any] = [Text.assemble("Compare ", literal(c.a.ref), " (A) → ",
@@ -132,7 +131,8 @@ def _comparison_view(c: Comparison) -> Group:
     for f in d.changed_fields:
         changed.add_row(f.name, literal(_show(f.a)), literal(_show(f.b)))
     rel = f", {d.size_rel * 100:+.1f}%" if d.size_rel is not None else ""
-    changed.add_row("size", size_text(d.size_a), f"{size_text(d.size_b)} ({d.size_abs:+,} B{rel})")
+    changed.add_row("size", format_size(d.size_a),
+                    f"{format_size(d.size_b)} ({d.size_abs:+,} B{rel})")
     changed.add_row("same artifact", "", "yes: identical bytes" if d.same_artifact else "no")
     parts.append(changed)
     lines = ([Text.assemble("config + ", literal(f"{k} = {_show(v)}"))

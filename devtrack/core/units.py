@@ -1,4 +1,5 @@
-"""How latencies are written for people: three significant digits, µs below a millisecond."""
+"""How figures are written for people: latencies with three significant digits (µs below a
+millisecond), sizes in B/KB/MB/GB."""
 
 from __future__ import annotations
 
@@ -25,3 +26,13 @@ def latency_unit(values: list[float | None]) -> tuple[str, float]:
     every known figure is below 1 ms (short, exact columns), else ms."""
     known = [v for v in values if v is not None]
     return ("µs", 1000.0) if known and max(known) < 1.0 else ("ms", 1.0)
+
+
+def format_size(size_bytes: int) -> str:
+    """``812 B``, ``299.6 KB``, ``1.1 MB``: binary units, one decimal."""
+    value = float(size_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"

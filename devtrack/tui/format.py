@@ -9,7 +9,7 @@ from rich.text import Text
 from devtrack.core.audit import payload_summary
 from devtrack.core.budgets import budget_line as budget_line
 from devtrack.core.text import printable
-from devtrack.core.units import format_latency, format_number
+from devtrack.core.units import format_latency, format_number, format_size
 
 STATUS_STYLES = {
     "candidate": "yellow",
@@ -57,12 +57,7 @@ def accuracy(value: float | None) -> str:
 
 
 def size(size_bytes: int) -> str:
-    value = float(size_bytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
+    return format_size(size_bytes)
 
 
 def short_time(iso: str | None) -> str:
