@@ -444,12 +444,15 @@ def _accuracy_item(ws: Workspace, cand: Release, baseline: Release, profile: Pro
     if ev_c is None:
         return CheckItem(ACCURACY_LIMIT, _metric(ACCURACY_LIMIT), FAIL,
                          f"accuracy of {cand.ref} not evaluated on {profile.name} "
-                         f"({baseline.ref} has one)", limit=limit)
+                         f"({baseline.ref} has one, on {ev_b['dataset']}); bench it with "
+                         f"--eval {ev_b['dataset']}", limit=limit)
     change = accuracy_change(ws, ev_b, ev_c)
     if change is None:
         return CheckItem(ACCURACY_LIMIT, _metric(ACCURACY_LIMIT), FAIL,
                          f"accuracy of {cand.ref} and {baseline.ref} measured on different "
-                         f"datasets ({ev_c['dataset']}, {ev_b['dataset']})", limit=limit)
+                         f"datasets ({ev_c['dataset']}, {ev_b['dataset']}); bench "
+                         f"{cand.ref} with --eval {ev_b['dataset']} to compare them",
+                         limit=limit)
     check.accuracy = change
     drop = -change.diff
     text = (f"accuracy {change.b:.4f} vs {change.a:.4f} of {baseline.ref} on {change.dataset} "

@@ -163,6 +163,27 @@ def test_accuracy_drop_beyond_the_limit_fails(review_ws: Path, run_cli) -> None:
     assert profile["accuracy"]["b"] == 0.8
 
 
+def test_accuracy_on_different_datasets_fails_and_says_how_to_compare(review_ws: Path,
+                                                                      run_cli) -> None:
+    add_evaluations(review_ws, {"1.1": predictions(20)}, LABELS)  # the baseline, on digits
+    with open_workspace(review_ws) as ws, ws.store.transaction():
+        other = ws.store.insert("datasets", {
+            "name": "noise", "sha256": "f" * 64, "task": "classification", "samples": 10,
+            "arrays": "{}", "has_labels": 1, "created_at": "t", "created_by": "tester"})
+        run = ws.store.one("SELECT runs.id FROM runs JOIN releases r ON r.id = "
+                           "runs.release_id WHERE r.version = '2.0' AND runs.profile = 'tiny'")
+        assert run is not None
+        ws.store.insert("evaluations", {
+            "run_id": run["id"], "dataset_id": other, "task": "classification",
+            "metrics": "{}", "accuracy": 0.1, "created_at": "t"})
+    result = run_cli("check", "mm@2.0", "--no-rerun", "--json")
+    items = {i["name"]: i for i in json.loads(result.out)["profiles"][0]["checks"]}
+    message = items["max_accuracy_drop"]["message"]
+    assert items["max_accuracy_drop"]["status"] == "fail"
+    assert "different datasets (noise, digits)" in message
+    assert "bench mm@2.0 with --eval digits" in message
+
+
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
