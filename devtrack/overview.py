@@ -101,6 +101,10 @@ class ReleaseTable:
     budgets: dict[str, float]
     rows: list[ReleaseOverview]
     profile_error: str | None = None
+    formats: tuple[str, ...] = ()  # the model formats the profile runs (empty: unknown)
+
+    def runs_format(self, fmt: str) -> bool:
+        return not self.formats or fmt in self.formats
 
 
 @dataclass(frozen=True)
@@ -381,7 +385,8 @@ def release_overview(ws: Workspace, model: str, profile: str | None) -> ReleaseT
         ))
     return ReleaseTable(model=model, profile=profile, profile_hash=current_hash,
                         budgets=loaded.budgets.items() if loaded is not None else {},
-                        rows=rows, profile_error=error)
+                        rows=rows, profile_error=error,
+                        formats=tuple(loaded.formats) if loaded is not None else ())
 
 
 def _changes(version: str, run: dict[str, Any], acc: float | None,

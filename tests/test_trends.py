@@ -161,3 +161,14 @@ def test_releases_on_a_profile_nothing_was_measured_on_says_how_to_measure(
     assert "nothing of mm measured on other yet; measure with" in out
     assert "  devtrack bench mm@VERSION --profile other" in out.splitlines()
     assert max(len(line) for line in out.splitlines()) <= 60
+
+
+def test_releases_on_a_profile_that_cannot_run_their_format_say_so(
+        review_ws: Path, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    (review_ws / "device_profiles" / "mcu.toml").write_text(
+        'name = "mcu"\nformats = ["tflite"]\n', encoding="utf-8")
+    monkeypatch.setenv("COLUMNS", "80")
+    out = run_cli("releases", "mm", "--profile", "mcu").out
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    assert rows and all("│ n/a " in line for line in rows), out
+    assert "n/a: mcu runs tflite models only" in out.splitlines()

@@ -86,7 +86,8 @@ def figures_table(table: ReleaseTable) -> tuple[list[Column], list[list[Cell]]]:
             [("▲" if table.profile in r.deployed_on else " ", "bold cyan"),
              ("!" if r.regressed else " ", "bold red"), (" " + r.version, "bold")],
             [(r.status, _STATUS_STYLES.get(r.status, ""))],
-            [(r.budget, _BUDGET_STYLES.get(r.budget, "dim"))],
+            [(r.budget, _BUDGET_STYLES.get(r.budget, "dim"))] if table.runs_format(r.format)
+            else [("n/a", "dim")],
             (format_number(r.p50_ms * scale) + stale) if r.p50_ms is not None
             else (r.run_status if r.run_status not in (None, "ok") else "-") or "-",
             delta,
@@ -102,6 +103,8 @@ def print_figures(table: ReleaseTable) -> None:
     columns, rows = figures_table(table)
     print_table(columns, rows, title=f"Releases of {table.model} on {table.profile}")
     notes = []
+    if not all(table.runs_format(r.format) for r in table.rows):
+        notes.append(f"n/a: {table.profile} runs {', '.join(table.formats)} models only")
     if not any(r.p50_ms is not None for r in table.rows):
         notes.append(f"nothing of {table.model} measured on {table.profile} yet; measure with\n"
                      f"  devtrack bench {table.model}@VERSION --profile {table.profile}")
