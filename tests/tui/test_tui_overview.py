@@ -110,3 +110,16 @@ def test_audit_events_filter_and_kinds(ws: Workspace) -> None:
 def test_compare_baseline_is_the_parent_else_the_release_before(ws: Workspace) -> None:
     assert compare_baseline(ws, "hand-landmark", "1.3.0") == "1.1.0"
     assert compare_baseline(ws, "hand-landmark", "1.0.0") is None
+
+
+def test_the_info_line_says_when_the_profile_cannot_run_the_release(ws: Workspace) -> None:
+    from dataclasses import replace
+
+    from tui_seed import plain
+
+    from devtrack.tui.screens.releases import row_info
+
+    row = replace(release_overview(ws, "hand-landmark", "ci-host").rows[0], run_status=None)
+    assert "press b to benchmark it" in plain(row_info(row, "ci-host", ("onnx", "tflite")))
+    text = plain(row_info(row, "mcu", ("tflite",)))
+    assert "mcu runs tflite models only" in text and "press b" not in text

@@ -110,7 +110,8 @@ def release_cells(row: ReleaseOverview, profile: str | None, latency_limit: floa
     return cells
 
 
-def row_info(row: ReleaseOverview | None, profile: str | None) -> Text:
+def row_info(row: ReleaseOverview | None, profile: str | None,
+             formats: tuple[str, ...] = ()) -> Text:
     """Two lines about the highlighted release: what it is, then what is wrong with it."""
     if row is None:
         return Text("")
@@ -124,7 +125,9 @@ def row_info(row: ReleaseOverview | None, profile: str | None) -> Text:
     text.append("\n")
     problems: list[tuple[str, str]] = [(r, "bold red") for r in row.regressions]
     problems += [(r.message(), "red") for r in row.budget_results if r.status == "fail"]
-    if row.run_status is None:
+    if row.run_status is None and formats and row.format not in formats:
+        problems.append((f"{profile} runs {', '.join(formats)} models only", "dim"))
+    elif row.run_status is None:
         problems.append((f"not measured on {profile}: press b to benchmark it", "yellow"))
     elif row.run_status != "ok":
         problems.append((f"last run {row.run_status}: {row.run_error or ''}", "red"))
@@ -335,7 +338,8 @@ class ReleasesScreen(ReviewActions, Screen[None]):
 
     def _update_row_info(self) -> None:
         table = self.query_one(NavTable)
-        info = row_info(self.current_row, self.profile)
+        formats = self.table_data.formats if self.table_data is not None else ()
+        info = row_info(self.current_row, self.profile, formats)
         if table.row_count == 0 and table.all_rows and table.filter_text.strip():
             info = Text.assemble((f"No release matches {table.filter_text.strip()!r}", "yellow"),
                                  ("  esc clears the filter", "dim"))
