@@ -61,6 +61,7 @@ class ReleaseOverview:
     accuracy: float | None = None
     warnings: tuple[str, ...] = ()
     stale: bool = False  # the figures were measured under an older version of the profile
+    newer_runs: bool = False  # runs newer than the figures' one exist (other settings/failed)
     budget: str = BUDGET_NO_RUN  # pass | fail | missing | none | no run
     budget_results: tuple[BudgetResult, ...] = ()
     baseline_version: str | None = None  # the earlier release the deltas are against
@@ -187,7 +188,7 @@ ORDER BY r.id
 # The newest ok run and the newest run of any other status, per release, on one profile.
 _RUNS_SQL = """
 SELECT id, release_id, status, error, profile_hash, p50_ms, p90_ms, peak_rss_mb, warnings,
-       n_runs, newest_status, newest_error
+       n_runs, newest_status, newest_error, newest_id
 FROM (
   SELECT runs.id, runs.release_id, runs.status, runs.error, runs.profile_hash, runs.p50_ms,
          runs.p90_ms, runs.peak_rss_mb, runs.warnings,
@@ -197,7 +198,8 @@ FROM (
          FIRST_VALUE(runs.status) OVER (PARTITION BY runs.release_id
                                         ORDER BY runs.id DESC) AS newest_status,
          FIRST_VALUE(runs.error) OVER (PARTITION BY runs.release_id
-                                       ORDER BY runs.id DESC) AS newest_error
+                                       ORDER BY runs.id DESC) AS newest_error,
+         MAX(runs.id) OVER (PARTITION BY runs.release_id) AS newest_id
   FROM runs JOIN releases r ON r.id = runs.release_id
   WHERE r.model_id = :model AND runs.profile = :profile
 ) AS ranked
@@ -378,6 +380,7 @@ def release_overview(ws: Workspace, model: str, profile: str | None) -> ReleaseT
             deployed_on=tuple(deployed.get(rid, ())),
             # The newest run of any settings, not the one the figures come from: a run
             # that failed after the shown one did is what the line under the table says.
+            newer_runs=ok is not None and ok["newest_id"] != ok["id"],
             run_status=newest["newest_status"] if newest is not None else None,
             run_error=newest["newest_error"] if newest is not None else None,
             runs=(newest or {}).get("n_runs", 0) or 0,

@@ -150,6 +150,7 @@ def test_the_line_about_the_last_run_follows_the_newest_run_of_any_settings(
         row = {r.version: r for r in release_overview(ws, "mm", "tiny").rows}["1.0"]
     assert row.run_status == "ok" and row.run_error is None
     assert row.p50_ms == pytest.approx(base["p50_ms"])  # figures: the current settings' run
+    assert row.newer_runs  # ... and the app and releases --profile say newer runs exist
 
 
 def test_releases_on_a_profile_nothing_was_measured_on_says_how_to_measure(

@@ -112,6 +112,10 @@ def print_figures(table: ReleaseTable) -> None:
         notes.append(f"▲ live on {table.profile}")
     if any(r.regressed for r in table.rows):
         notes.append("! a regression against the release before (devtrack trend has them)")
+    if any(r.newer_runs and r.run_status == "ok" for r in table.rows):
+        notes.append("figures come from the last run under the profile's own settings; "
+                     "runs made since with\n  other settings (bench flags): devtrack results "
+                     f"{table.model}@VERSION -p {table.profile}")
     if any(r.stale for r in table.rows):
         notes.append("* measured under an older version of this profile")
     for note in notes:

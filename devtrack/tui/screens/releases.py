@@ -138,6 +138,9 @@ def row_info(row: ReleaseOverview | None, profile: str | None,
         problems.append((f"within every budget set on {profile}{base}" if row.budget == "pass"
                          else f"budget: {row.budget}{base}", "green" if row.budget == "pass"
                          else "dim"))
+    if row.newer_runs and row.run_status == "ok":
+        problems.append(("figures from the last run under these settings; newer runs used "
+                         "other settings (enter shows them)", "dim"))
     for i, (message, style) in enumerate(problems[:2]):
         if i:
             text.append(" · ")
