@@ -10,6 +10,7 @@ from typing import Any
 
 from devtrack.comparison import Comparison
 from devtrack.core.budgets import FAIL, PASS
+from devtrack.core.diff import show_value
 from devtrack.core.units import format_size
 from devtrack.errors import UsageError
 from devtrack.gate import SKIPPED, CheckReport
@@ -180,15 +181,15 @@ def comparison_markdown(c: Comparison) -> str:
     if d.same_artifact:
         lines += ["Same artifact: both releases have identical bytes.", ""]
     rel = f" ({d.size_rel * 100:+.1f}%)" if d.size_rel is not None else ""
-    rows = [[md(f.name), md(_show(f.a)), md(_show(f.b))] for f in d.changed_fields]
+    rows = [[md(f.name), md(show_value(f.a)), md(show_value(f.b))] for f in d.changed_fields]
     rows.append(["size", format_size(d.size_a), f"{format_size(d.size_b)}, "
                  f"{d.size_abs:+,} bytes{rel}"])
     lines += ["**What changed**", "", *_table(["field", "A", "B"], rows)]
     config = d.config
-    changes = ([f"config added {md(k)} = {md(_show(v))}" for k, v in config.added.items()]
-               + [f"config removed {md(k)} (was {md(_show(v))})"
+    changes = ([f"config added {md(k)} = {md(show_value(v))}" for k, v in config.added.items()]
+               + [f"config removed {md(k)} (was {md(show_value(v))})"
                   for k, v in config.removed.items()]
-               + [f"config changed {md(k)}: {md(_show(a))} → {md(_show(b))}"
+               + [f"config changed {md(k)}: {md(show_value(a))} → {md(show_value(b))}"
                   for k, (a, b) in config.changed.items()])
     ops = d.ops
     changes += ([f"op {md(k)} added (×{v})" for k, v in ops.added.items()]
@@ -231,12 +232,3 @@ def comparison_markdown(c: Comparison) -> str:
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "-"
-    return str(value)

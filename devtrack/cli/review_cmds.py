@@ -19,6 +19,7 @@ from devtrack.cli.common import (
     workspace_option,
 )
 from devtrack.cli.render import literal
+from devtrack.core.diff import show_value
 from devtrack.core.profile import MAX_REPEATS
 from devtrack.core.refs import parse_ref
 from devtrack.core.units import format_number, format_size, latency_unit
@@ -110,16 +111,6 @@ def compare(ctx: click.Context, ref_a: str, ref_b: str, profile_names: tuple[str
         console().print(_comparison_view(result))
 
 
-def _show(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
-    if isinstance(value, list):
-        return ", ".join(map(str, value)) or "-"
-    return str(value)
-
-
 def _comparison_view(c: Comparison) -> Group:
 
     d = c.diff
@@ -129,17 +120,17 @@ def _comparison_view(c: Comparison) -> Group:
     for name in ("field", "A", "B"):
         changed.add_column(name, overflow="fold")
     for f in d.changed_fields:
-        changed.add_row(f.name, literal(_show(f.a)), literal(_show(f.b)))
+        changed.add_row(f.name, literal(show_value(f.a)), literal(show_value(f.b)))
     rel = f", {d.size_rel * 100:+.1f}%" if d.size_rel is not None else ""
     changed.add_row("size", format_size(d.size_a),
                     f"{format_size(d.size_b)} ({d.size_abs:+,} B{rel})")
     changed.add_row("same artifact", "", "yes: identical bytes" if d.same_artifact else "no")
     parts.append(changed)
-    lines = ([Text.assemble("config + ", literal(f"{k} = {_show(v)}"))
+    lines = ([Text.assemble("config + ", literal(f"{k} = {show_value(v)}"))
               for k, v in d.config.added.items()]
-             + [Text.assemble("config - ", literal(f"{k} (was {_show(v)})"))
+             + [Text.assemble("config - ", literal(f"{k} (was {show_value(v)})"))
                 for k, v in d.config.removed.items()]
-             + [Text.assemble("config ~ ", literal(f"{k}: {_show(x)} → {_show(y)}"))
+             + [Text.assemble("config ~ ", literal(f"{k}: {show_value(x)} → {show_value(y)}"))
                 for k, (x, y) in d.config.changed.items()]
              + [Text.assemble("op + ", literal(f"{k} ×{v}")) for k, v in d.ops.added.items()]
              + [Text.assemble("op - ", literal(f"{k} ×{v}")) for k, v in d.ops.removed.items()]

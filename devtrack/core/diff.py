@@ -177,3 +177,14 @@ def diff_releases(a: Release, b: Release) -> ReleaseDiff:
         config=diff_config(a.config, b.config), ops=diff_ops(sa.ops, sb.ops),
         size_a=a.size_bytes, size_b=b.size_bytes,
     )
+
+
+def show_value(value: Any) -> str:
+    """A diffed field or config value on one line: lists and tables joined, None as "-"."""
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "-"
+    return str(value)
