@@ -109,7 +109,7 @@ def plan(releases: list[Release], profiles: list[Profile], overrides: BenchOverr
     dataset that does not fit fails before anything runs; without it, ``run_measurement``
     resolves it (the model line's default dataset still applies).
     """
-    from devtrack.bench.inputs import input_layout
+    from devtrack.core.input_layout import input_layout
 
     measurements: list[Measurement] = []
     skipped: list[str] = []

@@ -124,9 +124,9 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
     import base64
     import os
 
-    from devtrack.bench.inputs import input_layout
     from devtrack.bench.runner import run_job
     from devtrack.benchmarking import build_job, plan
+    from devtrack.core.input_layout import input_layout
 
     settings = settings or RerunSettings()
     check_runs_formats(profile, baseline, candidate)

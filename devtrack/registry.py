@@ -61,7 +61,7 @@ def _check_specs_match(
     summary: ModelSummary, specs: list[InputSpec], fills: list[FillSpec]
 ) -> None:
     """Specs must name real inputs and fit them (rank, fixed sizes, dtype, total size)."""
-    from devtrack.bench.inputs import input_layout
+    from devtrack.core.input_layout import input_layout
 
     names = {t.name for t in summary.inputs}
     for name in [s.name for s in specs] + [f.name for f in fills]:
