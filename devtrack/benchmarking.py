@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,7 @@ from devtrack.core.audit_state import RUN_SEALED_FIELDS, run_fields_digest, samp
 from devtrack.core.inputspec import FillSpec, InputSpec
 from devtrack.core.profile import Profile
 from devtrack.core.release import Release
-from devtrack.errors import Aborted, UsageError
+from devtrack.errors import Aborted, DatabaseLockedError, UsageError
 from devtrack.provenance import current_host, current_user
 from devtrack.store import utc_now
 from devtrack.workspace import Workspace
@@ -303,8 +302,8 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
     for attempt in range(STORE_ATTEMPTS):
         try:
             return write()
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == STORE_ATTEMPTS - 1:
+        except DatabaseLockedError:
+            if attempt == STORE_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 

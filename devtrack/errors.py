@@ -19,6 +19,22 @@ class WorkspaceError(DevtrackError):
     """No workspace, or one devtrack cannot use (e.g. a database from a newer devtrack)."""
 
 
+class DatabaseError(DevtrackError):
+    """The workspace database failed under a command (a disk error, say); nothing was changed.
+
+    The store raises these in place of its driver's errors, so no other layer needs to know
+    which database it talks to.
+    """
+
+
+class DatabaseLockedError(DatabaseError):
+    """Another process held the database's write lock for longer than the store waits."""
+
+
+class DatabaseReadOnlyError(DatabaseError):
+    """This user may read the workspace database but not write it."""
+
+
 class NotFoundError(UsageError):
     """A model, release, profile or dataset that does not exist."""
 

@@ -10,7 +10,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devtrack.errors import WorkspaceError
+from devtrack.errors import (
+    DatabaseError,
+    DatabaseLockedError,
+    DatabaseReadOnlyError,
+    WorkspaceError,
+)
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -214,6 +219,29 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def database_error(exc: sqlite3.OperationalError) -> DatabaseError:
+    """The devtrack error an SQLite failure becomes: the one place they are translated."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return DatabaseLockedError(
+            "the workspace database is locked by another devtrack process; try again when it "
+            "has finished (nothing was changed)")
+    if "readonly" in text or "read-only" in text:
+        return DatabaseReadOnlyError(
+            "the workspace is read-only for this user; this command needs to write to it "
+            "(nothing was changed)")
+    return DatabaseError(f"the workspace database failed: {text}")
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Raise :func:`database_error` for an SQLite failure inside the block (or function)."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise database_error(exc) from exc
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -246,16 +274,18 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One transaction: everything inside commits together or not at all."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.conn.rollback()
-            raise
-        self.conn.commit()
+        with database_errors():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.rollback()
+                raise
+            self.conn.commit()
 
     # -- queries --------------------------------------------------------------------------
 
+    @database_errors()
     def query(
         self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
     ) -> list[dict[str, Any]]:
@@ -273,6 +303,7 @@ class Store:
         row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
         return row["value"] if row else None
 
+    @database_errors()
     def set_meta(self, key: str, value: str) -> None:
         self.conn.execute(
             "INSERT INTO meta(key, value) VALUES (?, ?) "
@@ -280,6 +311,7 @@ class Store:
             (key, value),
         )
 
+    @database_errors()
     def insert(self, table: str, row: dict[str, Any]) -> int:
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
@@ -367,6 +399,7 @@ def _migrate(conn: sqlite3.Connection, current: int) -> None:
         conn.commit()
 
 
+@database_errors()
 def open_store(path: Path) -> Store:
     """Open an existing database, upgrading an older schema; refuse a newer one untouched."""
     if not path.is_file():
@@ -435,6 +468,7 @@ def _open_read_only(path: Path) -> Store:
     raise WorkspaceError(f"{path} cannot be read by this user; check its permissions")
 
 
+@database_errors()
 def create_store(path: Path) -> Store:
     """Create a new database at ``path`` with the current schema."""
     if path.exists():

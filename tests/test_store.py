@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devtrack import store as store_module
-from devtrack.errors import WorkspaceError
+from devtrack.errors import DatabaseReadOnlyError, WorkspaceError
 from devtrack.store import SCHEMA_VERSION, create_store, open_store
 
 
@@ -113,6 +113,6 @@ def test_workspace_this_user_cannot_write_opens_read_only(
     monkeypatch.setattr(store_module, "_connect", refuse)
     ro = open_store(path)
     assert [e["kind"] for e in ro.events()] == ["register"]
-    with pytest.raises(sqlite3.OperationalError, match="readonly"), ro.transaction():
+    with pytest.raises(DatabaseReadOnlyError, match="read-only"), ro.transaction():
         ro.append_event(actor="a", kind="x", model=None, version=None, payload={})
     ro.close()

@@ -94,19 +94,8 @@ def usage_error_message(exc: click.UsageError) -> str:
 
 
 def environment_error_message(exc: Exception) -> str | None:
-    """One line for failures of the machine rather than of devtrack: a locked or read-only
-    database, a folder that cannot be written. None for anything else."""
-    import sqlite3
-
-    if isinstance(exc, sqlite3.OperationalError):
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            return ("the workspace database is locked by another devtrack process; try again "
-                    "when it has finished (nothing was changed)")
-        if "readonly" in text or "read-only" in text:
-            return ("the workspace is read-only for this user; this command needs to write "
-                    "to it (nothing was changed)")
-        return f"the workspace database failed: {text}"
+    """One line for failures of the machine rather than of devtrack: a folder that cannot be
+    written. None for anything else. (The store turns database failures into DevtrackErrors.)"""
     if isinstance(exc, OSError) and exc.strerror:
         where = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror}{where}"
