@@ -8,7 +8,8 @@ across repeats, and the per-repeat median block ratios are summarised.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,3 +172,14 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
     result.a_ms = float(raw["a"]["stats"]["median"])
     result.b_ms = float(raw["b"]["stats"]["median"])
     return result
+
+
+@contextmanager
+def stop_when(requested: Callable[[], bool]) -> Iterator[None]:
+    """In this block, a side-by-side re-measure this thread runs (``compare --rerun``, a
+    check) is stopped once ``requested()`` turns true, and raises Aborted, as on Ctrl-C:
+    for callers such as the app that reach the worker only through ``compare_releases``."""
+    from devtrack.bench.runner import stop_when as stop_worker_when
+
+    with stop_worker_when(requested):
+        yield

@@ -14,27 +14,46 @@ from devtrack.cli import cli
 from devtrack.cli.lazy import LAZY_COMMANDS
 
 
-def _all_commands() -> list[tuple[str, click.Command]]:
-    ctx = click.Context(cli)
-    found = []
-    for name in cli.list_commands(ctx):
-        command = cli.get_command(ctx, name)
-        assert command is not None, name
-        found.append((name, command))
-        if isinstance(command, click.Group):
-            sub_ctx = click.Context(command, parent=ctx)
-            for sub in command.list_commands(sub_ctx):
-                sub_command = command.get_command(sub_ctx, sub)
-                assert sub_command is not None
-                found.append((f"{name} {sub}", sub_command))
+def _walk(command: click.Command, path: str, ctx: click.Context
+          ) -> list[tuple[str, click.Command]]:
+    """``command`` and every command under it, at any depth, by their full path."""
+    found = [(path, command)]
+    if isinstance(command, click.Group):
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None, f"{path} {name}"
+            found += _walk(sub, f"{path} {name}".strip(), click.Context(sub, parent=ctx))
     return found
+
+
+def _all_commands() -> list[tuple[str, click.Command]]:
+    return _walk(cli, "", click.Context(cli))[1:]
+
+
+def test_the_walk_reaches_every_command_and_sub_command() -> None:
+    names = [name for name, _ in _all_commands()]
+    assert set(LAZY_COMMANDS) <= set(names)
+    assert {"dataset add", "dataset list", "audit verify"} <= set(names)
 
 
 @pytest.mark.parametrize(("name", "command"), _all_commands())
 def test_every_command_has_help_with_an_example(name: str, command: click.Command) -> None:
     assert command.help, f"devtrack {name} has no help text"
-    if not isinstance(command, click.Group):
-        assert "Example" in command.help, f"devtrack {name} --help shows no example"
+    assert "Example" in command.help, f"devtrack {name} --help shows no example"
+    assert f"devtrack {name} " in command.help, \
+        f"devtrack {name} --help has no example that runs 'devtrack {name}'"
+
+
+def test_commands_the_app_suggests_exist() -> None:
+    import re
+
+    from devtrack.tui.widgets.empty_state import guide_text
+
+    ctx = click.Context(cli)
+    suggested = re.findall(r"^\s*devtrack ([a-z-]+)", guide_text().plain, flags=re.MULTILINE)
+    assert {"register", "bench", "demo"} <= set(suggested)
+    for name in suggested:
+        assert cli.get_command(ctx, name) is not None, f"the app suggests 'devtrack {name}'"
 
 
 @pytest.mark.parametrize("name", sorted(LAZY_COMMANDS))

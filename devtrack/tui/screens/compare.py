@@ -290,7 +290,7 @@ class CompareScreen(Screen[None]):
 
         if not rerun:
             return run_compare(self.dt_app.root, self.model, a, b, profile, rerun, None)
-        from devtrack.bench.runner import stop_when
+        from devtrack.pairing import stop_when
 
         what = f"Re-measuring {self.model}@{b} against {a} side by side" + (
             f" on {profile}" if profile else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+# tests/test_cli_help.py checks that every command named here exists.
 GUIDE = (
     ("No releases in this workspace yet.\n\n", "bold"),
     ("Register a model file to start:\n", ""),
@@ -20,16 +21,9 @@ DEMO = (
 FOOT = ("\nPress r to refresh once you have added one, q to quit.", "dim")
 
 
-def _has_demo() -> bool:
-    """Whether this devtrack has the ``demo`` command (the hint must not send users astray)."""
-    from devtrack.cli.lazy import LAZY_COMMANDS
-
-    return "demo" in LAZY_COMMANDS
-
-
 def guide_text() -> Text:
     text = Text()
-    for part, style in GUIDE + (DEMO if _has_demo() else ()) + (FOOT,):
+    for part, style in (*GUIDE, *DEMO, FOOT):
         text.append(part, style=style)
     return text
 
