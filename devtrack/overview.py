@@ -13,7 +13,7 @@ from devtrack.core.release import Release
 from devtrack.errors import DevtrackError
 from devtrack.workspace import Workspace
 
-DEFAULT_LATENCY_REGRESSION_PCT = 5.0  # the latency noise floor DESIGN.md names
+DEFAULT_LATENCY_REGRESSION_PCT = 5.0  # the latency noise floor ARCHITECTURE.md names
 DEFAULT_ACCURACY_DROP = 0.01
 MIB = 1024 * 1024
 

@@ -1,6 +1,6 @@
 """Side-by-side re-measurement of two releases: both in one isolated worker, interleaved.
 
-Stored runs taken at different times differ by far more than a gate must catch (DESIGN.md,
+Stored runs taken at different times differ by far more than a gate must catch (ARCHITECTURE.md,
 "Measurement"), so verdicts that decide come from here: short blocks of inferences of both
 models alternate inside one worker, with block order and session-creation order alternated
 across repeats, and the per-repeat median block ratios are summarised.
@@ -38,7 +38,7 @@ def check_runs_formats(profile: Profile, *releases: Release) -> None:
 
 @dataclass(frozen=True)
 class RerunSettings:
-    """How a side-by-side re-measurement runs (DESIGN.md, "Measurement").
+    """How a side-by-side re-measurement runs (ARCHITECTURE.md, "Measurement").
 
     ``repeats`` re-create both sessions, alternating which is created and run first, so it
     must be even. ``repeat_s`` defaults to the profile's ``min_time_s`` (at least 0.2 s);

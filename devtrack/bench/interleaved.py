@@ -1,6 +1,6 @@
 """Interleaved A/B measurement inside one worker: both models loaded, short alternating blocks.
 
-Why (DESIGN.md, "Measurement"): on a shared machine drift between runs dwarfs the noise
+Why (ARCHITECTURE.md, "Measurement"): on a shared machine drift between runs dwarfs the noise
 within one, so a verdict compares A and B side by side at a fine grain. Two biases were
 measured and are cancelled here by alternation rather than ignored: the block run second in
 a pair, and more strongly the session created second, ran 2-3% faster for identical files.

@@ -65,7 +65,7 @@ class LiteRTSettings:
 
 @dataclass(frozen=True)
 class MeasurementSettings:
-    """How long and how often to measure; see DESIGN.md, "Measurement"."""
+    """How long and how often to measure; see ARCHITECTURE.md, "Measurement"."""
 
     warmup_runs: int = 10  # >= 0, untimed inferences after the cold one
     min_runs: int = 50  # >= 1

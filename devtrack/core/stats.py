@@ -194,7 +194,7 @@ def summarize(samples: Samples, confidence: float = 0.95) -> LatencyStats:
 
 @dataclass(frozen=True)
 class StoppingRule:
-    """When the measured loop may stop; see DESIGN.md, "Measurement"."""
+    """When the measured loop may stop; see ARCHITECTURE.md, "Measurement"."""
 
     min_runs: int
     min_time_s: float
