@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -13,9 +14,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper
 
 from devtrack.core.dataset import ArraySpec, Dataset
+from devtrack.core.inputspec import fill_problem
 from devtrack.core.units import format_bytes, parse_size
 from devtrack.errors import UsageError
 from devtrack.evaluation import EVAL_TIMEOUT_MAX_S, EvalPlan
@@ -185,3 +189,76 @@ def test_the_evaluation_time_allowance_stays_bounded() -> None:
     assert small.timeout_allowance_s() == pytest.approx(60 + 1000 * 0.05)
     bomb_sized = EvalPlan(_dataset(33_000_000), {"input": "rows"})  # the issue's bomb: weeks
     assert bomb_sized.timeout_allowance_s() == EVAL_TIMEOUT_MAX_S <= 6 * 3600
+
+
+# -- fills against the input's dtype (item 12) ----------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    ("99999999999999999999999", "out of range (-9223372036854775808..9223372036854775807)"),
+    ("nan", "give an integer"),
+    ("inf", "give an integer"),
+    ("1.5", "give an integer"),
+    ("true", "give an integer"),
+])
+def test_register_refuses_a_fill_an_int64_input_cannot_hold(
+        in_ws: Path, dynamic_onnx: Path, run_cli, unchanged, value: str, needle: str) -> None:
+    result = run_cli("register", dynamic_onnx, "-m", "vad", "-v", "1", "--input",
+                     "input=1x512", "--fill", f"sr={value}")
+    assert_clean_error(result, "input 'sr'", "int64", needle)
+    unchanged()
+
+
+def test_bench_refuses_a_fill_override_before_measuring(in_ws: Path, dynamic_onnx: Path,
+                                                        run_cli) -> None:
+    assert run_cli("register", dynamic_onnx, "-m", "vad", "-v", "1", "--input", "input=1x512",
+                   "--fill", "sr=16000").exit_code == 0
+    before = snapshot_workspace(in_ws)
+    result = run_cli("bench", "vad@1", "--profile", "ci-host", "--fill", "sr=nan")
+    assert_clean_error(result, "--fill sr=nan", "input 'sr'", "int64")
+    assert snapshot_workspace(in_ws) == before  # no failed run stored
+
+
+_ONNX_TYPES = {"bool": TensorProto.BOOL, "uint8": TensorProto.UINT8, "int8": TensorProto.INT8,
+               "float16": TensorProto.FLOAT16}
+
+
+def _scalar_model(path: Path, dtype: str) -> Path:
+    """A real model whose one input is a scalar of ``dtype`` (returned as it is)."""
+    elem = _ONNX_TYPES[dtype]
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "scalar",
+                              [helper.make_tensor_value_info("x", elem, [])],
+                              [helper.make_tensor_value_info("y", elem, [])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize(("dtype", "bad", "good", "needle"), [
+    ("bool", "2", "true", "give true or false"),
+    ("uint8", "256", "255", "out of range (0..255)"),
+    ("uint8", "-1", "0", "out of range (0..255)"),
+    ("int8", "-129", "-128", "out of range (-128..127)"),
+    ("float16", "70000", "65504", "out of range (±65504"),
+])
+def test_fills_are_checked_for_small_dtypes(in_ws: Path, tmp_path: Path, run_cli, dtype: str,
+                                            bad: str, good: str, needle: str) -> None:
+    model = _scalar_model(tmp_path / f"{dtype}.onnx", dtype)
+    before = snapshot_workspace(in_ws)
+    result = run_cli("register", model, "-m", "s", "-v", "1", "--fill", f"x={bad}")
+    assert_clean_error(result, "input 'x'", dtype, needle)
+    assert snapshot_workspace(in_ws) == before
+    ok = run_cli("register", model, "-m", "s", "-v", "1", "--fill", f"x={good}")
+    assert ok.exit_code == 0, ok.err
+
+
+@pytest.mark.parametrize(("value", "dtype", "fits"), [
+    (16000, "int64", True), (16000.0, "int32", True), (2**63, "int64", False),
+    (2**64 - 1, "uint64", True), (-1, "uint32", False), (math.nan, "int16", False),
+    (0, "bool", True), (False, "bool", True), (0.5, "bool", False),
+    (math.nan, "float32", True), (-math.inf, "float16", True), (1e39, "float32", False),
+    (10**400, "float64", False), (True, "float32", False), (7, "complex64", True),
+])
+def test_fill_values_against_every_dtype(value: float, dtype: str, fits: bool) -> None:
+    assert (fill_problem(value, dtype) is None) is fits
