@@ -116,3 +116,22 @@ def test_a_lost_database_is_not_skipped_for_a_workspace_further_up(
     _drop_database(inner)
     monkeypatch.chdir(inner)
     assert_clean_error(run_cli("releases"), f"{inner / DOT_DIR} has no database")
+
+
+# -- rollback with nothing deployed (item 14) -----------------------------------------------
+
+
+@pytest.mark.parametrize("extra", [("--dry-run",), ("--reason", "incident 12")])
+def test_rollback_with_nothing_deployed_exits_1_as_documented(
+        in_ws: Path, mlp_onnx: Path, run_cli, extra: tuple[str, ...]) -> None:
+    assert run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0").exit_code == 0
+    from tests.conftest import snapshot_workspace
+
+    before = snapshot_workspace(in_ws)
+    result = run_cli("rollback", "kws", "--profile", "ci-host", *extra)
+    assert result.exit_code == 1, result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.err
+    assert "nothing of kws is deployed on ci-host" in lines[0]
+    assert "devtrack deploy kws@VERSION --profile ci-host" in lines[0]
+    assert snapshot_workspace(in_ws) == before
