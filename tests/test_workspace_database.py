@@ -135,3 +135,39 @@ def test_rollback_with_nothing_deployed_exits_1_as_documented(
     assert "nothing of kws is deployed on ci-host" in lines[0]
     assert "devtrack deploy kws@VERSION --profile ci-host" in lines[0]
     assert snapshot_workspace(in_ws) == before
+
+
+# -- user input echoed in errors (item 14) --------------------------------------------------
+
+LONG = "a" * 10_000
+
+
+@pytest.mark.parametrize("args", [
+    ("register", "{model}", "-m", LONG, "-v", "1"),
+    ("register", "{model}", "-m", "kws", "-v", LONG),
+    ("register", "{model}", "-m", "kws", "-v", "2", "--parent", LONG),
+    ("register", "{model}", "-m", "kws", "-v", "2", "--tag", LONG),
+    ("register", "{model}", "-m", "kws", "-v", "2", "--input", LONG),
+    ("register", "{model}", "-m", "kws", "-v", "2", "--fill", f"{LONG}=1"),
+    ("register", "{model}", "-m", "kws", "-v", "2", "--fill", f"sr={LONG}"),
+    ("releases", LONG),
+    ("show", LONG),
+    ("show", f"kws@{LONG}"),
+    ("bench", "kws@1.0", "--profile", LONG),
+    ("dataset", "add", "{model}", "--name", LONG),
+    ("dataset", "default", "kws", LONG),
+    ("rollback", "kws", "--profile", "ci-host", "--to", LONG, "--dry-run"),
+    ("trend", "kws", "--profile", "ci-host", "--metric", LONG),
+    ("log", LONG),
+    ("promote", "kws@1.0", "--to", LONG, "--reason", "x"),
+    ("register", f"/tmp/{LONG}.onnx", "-m", "kws", "-v", "3"),
+])
+def test_a_10000_character_name_is_clipped_in_the_error(in_ws: Path, mlp_onnx: Path, run_cli,
+                                                        args: tuple[str, ...]) -> None:
+    assert run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0").exit_code == 0
+    result = run_cli(*(a.replace("{model}", str(mlp_onnx)) for a in args))
+    assert result.exit_code == 2, result.err
+    line = result.err.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert len(line) < 500, line[:200]
+    assert "characters)" in line and "…" in line
