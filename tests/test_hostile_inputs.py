@@ -61,8 +61,11 @@ def test_a_zip_bomb_is_refused_quickly_without_allocating(ws_dir: Path, tmp_path
         from devtrack.cli import main
         t0 = time.perf_counter()
         code = main(["-w", {str(ws_dir)!r}, "dataset", "add", {str(bomb)!r}, "--name", "bomb"])
-        print(code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-              time.perf_counter() - t0)
+        try:  # this process's own peak; ru_maxrss may carry pytest's over the fork
+            peak = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+        except (OSError, IndexError):
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(code, peak, time.perf_counter() - t0)
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120, cwd=REPO, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
@@ -71,7 +74,7 @@ def test_a_zip_bomb_is_refused_quickly_without_allocating(ws_dir: Path, tmp_path
     assert int(code) == 2, done.stderr
     assert "over the 1 GiB limit" in done.stderr and "array 'input'" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
-    assert int(peak_kib) < 200 * 1024  # the bomb is 2 GiB inflated: it was never inflated
+    assert int(peak_kib) < 150 * 1024  # the bomb is 2 GiB inflated: it was never inflated
     assert float(seconds) < 5  # generous: refused from the headers in milliseconds
     unchanged()
 
