@@ -106,6 +106,9 @@ def plan_members(path: Path, archive: zipfile.ZipFile, max_bytes: int) -> list[M
         seen.add(key)
         with archive.open(info) as fh:
             shape, dtype, header_bytes = _read_header(path, fh, key)
+        if any(d < 0 for d in shape):
+            raise _not_npz(path, f"array {shown(key)} declares a negative dimension: "
+                                 f"{_shape_text(shape)}")
         if dtype.hasobject:
             raise _not_npz(path, f"array {shown(key)} holds Python objects")
         if dtype.kind not in NUMERIC_KINDS:

@@ -134,6 +134,15 @@ def test_a_pickled_object_array_is_refused_and_never_unpickled(
     unchanged()
 
 
+def test_a_negative_dimension_is_refused_from_the_header(tmp_path: Path) -> None:
+    from tests.hostile_files import npy_header, zip_of
+
+    path = tmp_path / "negative.npz"  # (-1, -8): their product is 8, as the data holds
+    path.write_bytes(zip_of({"input.npy": npy_header("<f4", (-1, -8)) + bytes(32)}))
+    with pytest.raises(NpzRefused, match=r"negative dimension: \(-1, -8\)"):
+        read_npz(path)
+
+
 def test_members_that_are_not_arrays_are_refused(tmp_path: Path) -> None:
     from tests.hostile_files import zip_of
 
