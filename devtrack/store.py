@@ -260,17 +260,15 @@ def _recognise(path: Path, conn: sqlite3.Connection) -> int:
     if not tables:
         raise WorkspaceError(f"{path} holds no devtrack tables; it is not a devtrack database "
                              "(or it was damaged); restore it from a backup")
-    later = {name: number for number, names in TABLES_BY_VERSION.items() if number > version
-             for name in names if name in tables}
+    later = sorted(name for number, names in TABLES_BY_VERSION.items() if number > version
+                   for name in names & tables)
     if version == 0 or later:
-        actual = max([version, *later.values()])
-        found = f" ({', '.join(sorted(later))} belong to schema {actual})" if later else ""
-        fix = (f"if user_version was changed by hand, set it back with: sqlite3 {path} "
-               f"'PRAGMA user_version = {actual}'" if actual >= 1 else
-               "restore the database from a backup")
+        actual = max(number for number, names in TABLES_BY_VERSION.items() if names & tables)
+        found = f" ({', '.join(later)} belong to schema {actual})" if later else ""
         raise WorkspaceError(
             f"{path} says schema version {version}, which is inconsistent with its "
-            f"tables{found}; nothing was changed — {fix}")
+            f"tables{found}; nothing was changed — if user_version was changed by hand, set it "
+            f"back with: sqlite3 {path} 'PRAGMA user_version = {actual}'")
     return version
 
 

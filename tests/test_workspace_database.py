@@ -89,6 +89,19 @@ def test_a_lowered_user_version_is_named_not_migrated(ws_dir: Path, run_cli, low
     assert _files(ws_dir / DOT_DIR) == before
 
 
+def test_a_schema_1_database_whose_version_was_zeroed_names_version_1(
+        tmp_path: Path, run_cli) -> None:
+    root = tmp_path / "ws"
+    (root / DOT_DIR).mkdir(parents=True)
+    conn = sqlite3.connect(root / DOT_DIR / "devtrack.db", isolation_level=None)
+    MIGRATIONS[0](sqlite_utils.Database(conn))  # schema 1's tables, user_version left at 0
+    conn.close()
+    before = _files(root)
+    assert_clean_error(run_cli("log", "-w", root), "says schema version 0",
+                       "PRAGMA user_version = 1")
+    assert _files(root) == before
+
+
 def _drop_database(root: Path) -> None:
     for name in ("devtrack.db", "devtrack.db-wal", "devtrack.db-shm"):
         (root / DOT_DIR / name).unlink(missing_ok=True)
