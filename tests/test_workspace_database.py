@@ -3,6 +3,7 @@ database, an older schema. Each gets a message saying what is wrong; nothing is 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -148,6 +149,9 @@ def test_rollback_with_nothing_deployed_exits_1_as_documented(
     assert "nothing of kws is deployed on ci-host" in lines[0]
     assert "devtrack deploy kws@VERSION --profile ci-host" in lines[0]
     assert snapshot_workspace(in_ws) == before
+    as_json = run_cli("rollback", "kws", "--profile", "ci-host", "--json", *extra)
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.out)["current"] is None and json.loads(as_json.out)["target"] is None
 
 
 # -- user input echoed in errors (item 14) --------------------------------------------------
