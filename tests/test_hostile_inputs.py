@@ -265,6 +265,14 @@ def test_fills_are_checked_for_small_dtypes(in_ws: Path, tmp_path: Path, run_cli
     assert ok.exit_code == 0, ok.err
 
 
+def test_an_input_spec_dtype_must_be_the_input_dtype(in_ws: Path, tmp_path: Path, run_cli,
+                                                     unchanged) -> None:
+    model = _scalar_model(tmp_path / "uint8.onnx", "uint8")
+    result = run_cli("register", model, "-m", "s", "-v", "1", "--input", "x=scalar:float32")
+    assert_clean_error(result, "dtype float32", "input 'x' is uint8")
+    unchanged()
+
+
 @pytest.mark.parametrize(("value", "dtype", "fits"), [
     (16000, "int64", True), (16000.0, "int32", True), (2**63, "int64", False),
     (2**64 - 1, "uint64", True), (-1, "uint32", False), (math.nan, "int16", False),
