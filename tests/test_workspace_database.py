@@ -71,6 +71,24 @@ def test_an_older_devtrack_schema_is_still_upgraded_on_open(tmp_path: Path, run_
     conn.close()
 
 
+def test_an_upgrade_that_cannot_run_says_where_it_stopped(tmp_path: Path, run_cli) -> None:
+    root = tmp_path / "ws"
+    (root / DOT_DIR).mkdir(parents=True)
+    path = root / DOT_DIR / "devtrack.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    db = sqlite_utils.Database(conn)
+    for number, migration in enumerate(MIGRATIONS[:2], start=1):
+        migration(db)
+        conn.execute(f"PRAGMA user_version = {number}")
+    conn.execute("DROP TABLE models")  # damaged: schema 3's ALTER TABLE models cannot run
+    conn.execute("PRAGMA journal_mode = WAL")  # as devtrack always creates them
+    conn.close()
+    before = _files(root)
+    assert_clean_error(run_cli("releases", "-w", root), "could not upgrade",
+                       f"from schema 2 to {SCHEMA_VERSION}", "no such table", "left at schema 2")
+    assert _files(root) == before
+
+
 @pytest.mark.parametrize(("lowered", "needle"), [
     (2, "deployments"),
     (0, "PRAGMA user_version = 3"),
