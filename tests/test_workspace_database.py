@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,29 @@ def test_an_older_devtrack_schema_is_still_upgraded_on_open(tmp_path: Path, run_
     conn.close()
     result = run_cli("releases", "-w", root)
     assert result.exit_code == 0, result.err
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+def test_concurrent_first_opens_of_an_older_schema_all_succeed(tmp_path: Path) -> None:
+    """Several CI jobs opening a workspace an upgraded devtrack sees for the first time: one
+    migrates, the others wait for the lock and must not run the same migration again."""
+    root = tmp_path / "ws"
+    (root / DOT_DIR).mkdir(parents=True)
+    path = root / DOT_DIR / "devtrack.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    db = sqlite_utils.Database(conn)
+    for number, migration in enumerate(MIGRATIONS[:2], start=1):
+        migration(db)
+        conn.execute(f"PRAGMA user_version = {number}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    jobs = [subprocess.Popen([sys.executable, "-m", "devtrack", "releases", "-w", str(root)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for _ in range(6)]
+    errors = [job.communicate(timeout=60)[1] for job in jobs]
+    assert [job.returncode for job in jobs] == [0] * 6, errors
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
