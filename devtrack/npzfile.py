@@ -100,6 +100,11 @@ def plan_members(path: Path, archive: zipfile.ZipFile, max_bytes: int) -> list[M
             continue
         if not info.filename.endswith(_NPY_SUFFIX):
             raise _not_npz(path, f"member {shown(info.filename)} is not an .npy array")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            # zipfile inflates bzip2 and lzma without a bound on one call's output
+            raise _not_npz(path, f"member {shown(info.filename)} uses zip compression method "
+                                 f"{info.compress_type}; devtrack reads stored or deflated "
+                                 "members, as numpy.savez and numpy.savez_compressed write")
         key = info.filename[: -len(_NPY_SUFFIX)]
         if key in seen:
             raise _not_npz(path, f"array {shown(key)} appears twice")

@@ -143,6 +143,21 @@ def test_a_negative_dimension_is_refused_from_the_header(tmp_path: Path) -> None
         read_npz(path)
 
 
+def test_bzip2_members_are_refused_before_inflating(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()  # bzip2 inflates without bounds: 4 KB could be gigabytes
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_BZIP2) as archive, \
+            archive.open("input.npy", "w") as member:
+        np.save(member, np.zeros((4, 16), np.float32))
+    path = tmp_path / "bz2.npz"
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(NpzRefused, match="compression method 12; devtrack reads stored or "
+                                         "deflated members"):
+        read_npz(path)
+
+
 def test_members_that_are_not_arrays_are_refused(tmp_path: Path) -> None:
     from tests.hostile_files import zip_of
 
