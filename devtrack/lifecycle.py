@@ -50,6 +50,10 @@ class NoRollbackTarget(CheckFailed):
         self.plan = plan
 
 
+class NothingDeployed(CheckFailed):
+    """A rollback asked for where nothing is deployed: no rollback candidate, exit 1."""
+
+
 @dataclass(frozen=True)
 class Deployment:
     """One row of the deployment history: a release live on a profile from ``deployed_at``."""
@@ -390,9 +394,10 @@ def rollback_plan(ws: Workspace, model: str, profile: Profile | str,
         to = get_release(ws, ReleaseRef(model, to)).version
     live = current_deployment(ws, model, prof.name)
     if live is None:
-        raise UsageError(f"nothing of {model} is deployed on {prof.name}, so there is nothing "
-                         f"to roll back; deploy with 'devtrack deploy {model}@VERSION "
-                         f"--profile {prof.name}'")
+        raise NothingDeployed(f"nothing of {model} is deployed on {prof.name}, so there is no "
+                              f"release to roll back to; deploy one with 'devtrack deploy "
+                              f"{model}@VERSION --profile {prof.name}' ('devtrack history "
+                              f"{model}' shows where it is live)")
     facts = _release_facts(ws, model, prof)
     return propose_rollback(facts, live.version, prof.name, prof.budgets, to)
 
@@ -411,8 +416,9 @@ def rollback(ws: Workspace, model: str, profile: Profile | str, reason: str | No
              to: str | None = None, dry_run: bool = False) -> RollbackResult:
     """Deploy the proposed earlier release (``to`` if given and it qualifies).
 
-    A dry run only reads. Raises NoRollbackTarget (exit 1) when nothing qualifies and
-    RollbackRefused (exit 2) when ``to`` is yanked, rejected, never approved or not earlier.
+    A dry run only reads. Raises NothingDeployed (exit 1) when nothing is live on the
+    profile, NoRollbackTarget (exit 1) when nothing qualifies and RollbackRefused (exit 2)
+    when ``to`` is yanked, rejected, never approved or not earlier.
     """
     prof = _load_profile(ws, profile)
     if dry_run:

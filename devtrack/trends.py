@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devtrack.core.significance import VERDICT_FASTER, VERDICT_SLOWER
+from devtrack.core.text import shown
 from devtrack.errors import DevtrackError, NotFoundError, UsageError
 from devtrack.metric_changes import DEFAULT_THRESHOLD_PCT, latest_evaluation, stored_latency
 from devtrack.pairing import measured_profile
@@ -117,7 +118,7 @@ def trend(ws: Workspace, model: str, profile: str, metric: str) -> Trend:
     from devtrack.registry import list_releases, require_model
 
     if metric not in METRICS:
-        raise UsageError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
+        raise UsageError(f"unknown metric {shown(metric)}; choose one of: {', '.join(METRICS)}")
     model_id = require_model(ws, model)
     releases = list_releases(ws, model)
     current_hash, latency_pct, accuracy_drop = _thresholds(ws, model_id, profile)

@@ -21,6 +21,7 @@ from devtrack.errors import CheckFailed, NotFoundError, UsageError
 from devtrack.lifecycle import (
     TRANSITIONS,
     NoRollbackTarget,
+    NothingDeployed,
     RollbackRefused,
     current_deployment,
     current_deployments,
@@ -415,7 +416,7 @@ def test_a_changed_profile_makes_old_results_not_count(root: Path, ws: Workspace
 @pytest.mark.parametrize(("profile", "reason", "to", "error", "needle"), [
     (PROFILE, "", None, UsageError, "a rollback needs a reason"),
     (PROFILE, "x", "9.9", NotFoundError, "unknown release kws@9.9"),
-    ("ci-host", "x", None, UsageError, "nothing of kws is deployed on ci-host"),
+    ("ci-host", "x", None, NothingDeployed, "nothing of kws is deployed on ci-host"),
 ])
 def test_rollback_usage_errors(root: Path, ws: Workspace, profile: str, reason: str,
                                to: str | None, error: type[Exception], needle: str) -> None:

@@ -24,7 +24,7 @@ from devtrack.cli.render import literal
 from devtrack.core.refs import check_model_name, parse_ref
 from devtrack.core.rollback import RollbackPlan, budget_figure
 from devtrack.errors import UsageError
-from devtrack.lifecycle import Deployment, NoRollbackTarget
+from devtrack.lifecycle import Deployment, NoRollbackTarget, NothingDeployed
 
 _REASON_HELP = "Why (recorded in the audit trail)."
 
@@ -229,6 +229,12 @@ def rollback(ctx: click.Context, model: str, profile_name: str, reason: str | No
     ws = open_ws(ctx, workspace_dir)
     try:
         result = lifecycle.rollback(ws, model, profile_name, reason, to=to, dry_run=dry_run)
+    except NothingDeployed as exc:
+        if as_json:  # scripts read the same shape as a plan, with nothing current
+            echo_json({"profile": profile_name, "current": None, "target": None,
+                       "requested": to, "refusal": str(exc), "ranked": [],
+                       "dry_run": dry_run, "deployment": None})
+        raise
     except NoRollbackTarget as exc:
         if as_json:
             echo_json({**exc.plan.to_dict(), "dry_run": dry_run, "deployment": None})

@@ -67,7 +67,8 @@ def init(directory: Path, as_json: bool) -> None:
 @click.option("--input", "inputs", multiple=True, metavar="NAME=1x3x224x224[:dtype]",
               help="Shape for an input with dynamic dimensions; repeatable.")
 @click.option("--fill", "fills", multiple=True, metavar="NAME=VALUE",
-              help="Fixed value for an input such as a sample rate; repeatable.")
+              help="Fixed value for an input such as a sample rate; it must fit the input's "
+                   "dtype (e.g. 0..255 for uint8); repeatable.")
 @click.option("--task", type=click.Choice(["classification", "regression", "detection", "other"]),
               help="Task of the model line (set when the line is first registered).")
 @workspace_option
