@@ -1,9 +1,11 @@
-"""``devtrack audit verify``: the events' hash chain, then the tables against the events."""
+"""``devtrack audit verify``: the events' hash chain, the tables against the events, and the
+stored files against the tables."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devtrack.core.audit import ChainProblem
 from devtrack.core.audit_state import (
@@ -15,6 +17,9 @@ from devtrack.core.audit_state import (
     samples_digest,
 )
 from devtrack.workspace import Workspace
+
+if TYPE_CHECKING:
+    from devtrack.store_audit import Progress, StoreReport
 
 _RELEASE_COLUMNS = ", ".join(f"r.{f}" for f in RELEASE_SEALED_FIELDS if f != "parent")
 _RUN_COLUMNS = ", ".join(f"u.{f}" for f in RUN_SEALED_FIELDS)
@@ -46,22 +51,30 @@ _DATASETS_SQL = "SELECT id, name, sha256, task, samples, source_name FROM datase
 _RUN_KEPT = ("id", "model", "version", "status", "profile", "p50_ms", "peak_rss_mb")
 
 
+# Every table verify reads; one missing (dropped by hand) is a finding, not a crash.
+AUDITED_TABLES = ("meta", "events", "models", "artifacts", "releases", "runs", "datasets",
+                  "evaluations", "checks", "comparisons", "deployments")
+
+
 @dataclass(frozen=True)
 class AuditResult:
     events: int
     problem: ChainProblem | None  # the first break in the hash chain
     state: list[StateProblem] = field(default_factory=list)  # rows the events do not explain
+    files: StoreReport | None = None  # the stored bytes (None: not looked at)
 
     @property
     def ok(self) -> bool:
-        return self.problem is None and not self.state
+        return self.problem is None and not self.state and (self.files is None
+                                                            or self.files.ok)
 
     def to_dict(self) -> dict[str, Any]:
         problem = None
         if self.problem is not None:
             problem = {"event_id": self.problem.event_id, "message": self.problem.message}
         return {"ok": self.ok, "events": self.events, "problem": problem,
-                "state_problems": [p.to_dict() for p in self.state]}
+                "state_problems": [p.to_dict() for p in self.state],
+                "files": self.files.to_dict() if self.files is not None else None}
 
 
 def _runs(ws: Workspace) -> list[dict[str, Any]]:
@@ -79,19 +92,60 @@ def _runs(ws: Workspace) -> list[dict[str, Any]]:
     return rows
 
 
-def verify_audit(ws: Workspace) -> AuditResult:
+def missing_tables(ws: Workspace) -> list[str]:
+    """The AUDITED_TABLES the database no longer has."""
+    present = {row["name"] for row in ws.store.query(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return [table for table in AUDITED_TABLES if table not in present]
+
+
+def _missing(table: str) -> str:
+    return (f"table {table} is missing from the database: it was dropped outside devtrack; "
+            "restore the database from a backup")
+
+
+def _rows(ws: Workspace, table: str, sql: str, gone: list[str],
+          problems: list[StateProblem]) -> list[dict[str, Any]]:
+    """The query's rows, or none (and a problem naming the table) when it cannot be read."""
+    if table in gone:
+        return []
+    try:
+        return ws.store.query(sql)
+    except sqlite3.OperationalError as exc:  # a column dropped or renamed by hand
+        problems.append(StateProblem(table, None, f"table {table} cannot be read as devtrack "
+                                     f"wrote it ({exc}); restore the database from a backup"))
+        return []
+
+
+def verify_audit(ws: Workspace, files: bool = True, quick: bool = False,
+                 progress: Progress | None = None) -> AuditResult:
     """Recompute the event hash chain (the problem names the first altered or removed
     event); when it holds, check releases, runs, evaluations, checks, deployments and
-    datasets against it."""
+    datasets against it. With ``files``, rehash every stored file a row references
+    (``quick``: only check each is there with its registered size) and list the store's
+    other files."""
+    report = None
+    if files:
+        from devtrack.store_audit import audit_store
+
+        report = audit_store(ws, quick=quick, progress=progress)
+    gone = missing_tables(ws)
+    if "events" in gone or "meta" in gone:
+        table = "events" if "events" in gone else "meta"
+        return AuditResult(0, ChainProblem(None, _missing(table)), files=report)
     store = ws.store
     count = store.one("SELECT COUNT(*) AS n FROM events")
     events = int(count["n"]) if count else 0
     chain = store.verify_events()
     if chain is not None:  # the events themselves cannot be trusted to judge the tables
-        return AuditResult(events, chain)
+        return AuditResult(events, chain, files=report)
+    problems = [StateProblem(table, None, _missing(table)) for table in gone]
+    runs = [] if {"runs", "releases", "models"} & set(gone) else _runs(ws)
     state = cross_check(
-        store.events(), releases=store.query(_RELEASES_SQL), runs=_runs(ws),
-        evaluations=store.query(_EVALUATIONS_SQL), checks=store.query(_CHECKS_SQL),
-        deployments=store.query(_DEPLOYMENTS_SQL), datasets=store.query(_DATASETS_SQL),
-        comparisons=store.query(_COMPARISONS_SQL))
-    return AuditResult(events, None, state)
+        store.events(), releases=_rows(ws, "releases", _RELEASES_SQL, gone, problems),
+        runs=runs, evaluations=_rows(ws, "evaluations", _EVALUATIONS_SQL, gone, problems),
+        checks=_rows(ws, "checks", _CHECKS_SQL, gone, problems),
+        deployments=_rows(ws, "deployments", _DEPLOYMENTS_SQL, gone, problems),
+        datasets=_rows(ws, "datasets", _DATASETS_SQL, gone, problems),
+        comparisons=_rows(ws, "comparisons", _COMPARISONS_SQL, gone, problems))
+    return AuditResult(events, None, problems + state, files=report)
