@@ -13,6 +13,7 @@ from devtrack.core.audit_state import (
     RUN_SEALED_FIELDS,
     StateProblem,
     cross_check,
+    evaluation_fields_digest,
     run_fields_digest,
     samples_digest,
 )
@@ -25,28 +26,39 @@ _RELEASE_COLUMNS = ", ".join(f"r.{f}" for f in RELEASE_SEALED_FIELDS if f != "pa
 _RUN_COLUMNS = ", ".join(f"u.{f}" for f in RUN_SEALED_FIELDS)
 _RELEASES_SQL = f"""
     SELECT r.id, m.name AS model, r.version, r.artifact_sha256, r.status, r.notes,
-           p.version AS parent, {_RELEASE_COLUMNS}
+           p.version AS parent, a.size_bytes, a.format, {_RELEASE_COLUMNS}
     FROM releases r JOIN models m ON m.id = r.model_id
-    LEFT JOIN releases p ON p.id = r.parent_id"""
+    LEFT JOIN releases p ON p.id = r.parent_id
+    LEFT JOIN artifacts a ON a.sha256 = r.artifact_sha256"""
 _RUNS_SQL = f"""
     SELECT u.id, m.name AS model, r.version, u.samples, {_RUN_COLUMNS}
     FROM runs u JOIN releases r ON r.id = u.release_id JOIN models m ON m.id = r.model_id"""
 _EVALUATIONS_SQL = """
-    SELECT e.id, e.run_id, d.name AS dataset, e.accuracy, e.nonfinite
-    FROM evaluations e LEFT JOIN datasets d ON d.id = e.dataset_id"""
+    SELECT e.id, e.run_id, d.name AS dataset, e.task, e.metrics, e.accuracy, e.predictions,
+           rm.name || '@' || rr.version AS reference, e.fidelity, e.nonfinite, e.created_at
+    FROM evaluations e LEFT JOIN datasets d ON d.id = e.dataset_id
+    LEFT JOIN releases rr ON rr.id = e.reference_release_id
+    LEFT JOIN models rm ON rm.id = rr.model_id"""
 _CHECKS_SQL = """
-    SELECT c.id, m.name AS model, r.version, c.profile, c.profile_hash, c.passed, c.report
-    FROM checks c JOIN releases r ON r.id = c.release_id JOIN models m ON m.id = r.model_id"""
+    SELECT c.id, m.name AS model, r.version, c.profile, c.profile_hash, c.passed, c.report,
+           c.actor, bm.name || '@' || b.version AS baseline
+    FROM checks c JOIN releases r ON r.id = c.release_id JOIN models m ON m.id = r.model_id
+    LEFT JOIN releases b ON b.id = c.baseline_release_id
+    LEFT JOIN models bm ON bm.id = b.model_id"""
 _COMPARISONS_SQL = """
-    SELECT c.id, m.name AS model, r.version, c.profile, c.status, c.ratio, c.verdict
+    SELECT c.id, m.name AS model, r.version, c.profile, c.status, c.ratio, c.verdict,
+           b.version AS baseline
     FROM comparisons c JOIN releases r ON r.id = c.candidate_release_id
-    JOIN models m ON m.id = r.model_id"""
+    JOIN models m ON m.id = r.model_id
+    LEFT JOIN releases b ON b.id = c.baseline_release_id"""
 _DEPLOYMENTS_SQL = """
     SELECT d.id, m.name AS model, r.version, d.profile, d.kind, d.reason, d.forced,
-           d.check_id, p.version AS replaced, d.ended_at
+           d.check_id, p.version AS replaced, d.ended_at, d.deployed_at, d.deployed_by
     FROM deployments d JOIN releases r ON r.id = d.release_id JOIN models m ON m.id = d.model_id
     LEFT JOIN releases p ON p.id = d.replaced_release_id"""
-_DATASETS_SQL = "SELECT id, name, sha256, task, samples, source_name FROM datasets"
+_DATASETS_SQL = ("SELECT id, name, sha256, task, samples, source_name, arrays, has_labels, "
+                 "created_at, created_by FROM datasets")
+_MODELS_SQL = "SELECT id, name, task, default_dataset FROM models"
 # What a run row keeps once its digests are taken (check_runs compares these one by one).
 _RUN_KEPT = ("id", "model", "version", "status", "profile", "p50_ms", "peak_rss_mb")
 
@@ -117,6 +129,41 @@ def _rows(ws: Workspace, table: str, sql: str, gone: list[str],
         return []
 
 
+def evaluation_rows(ws: Workspace, evaluation_id: int | None = None) -> list[dict[str, Any]]:
+    """Evaluations as verify reads them, their predictions replaced by a digest (what
+    EVALUATION_SEALED_FIELDS names); one of them when ``evaluation_id`` is given."""
+    sql = _EVALUATIONS_SQL
+    params: tuple[int, ...] = ()
+    if evaluation_id is not None:
+        sql, params = sql + " WHERE e.id = ?", (evaluation_id,)
+    cursor = ws.store.conn.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    rows = []
+    for values in cursor:
+        row = dict(zip(names, values, strict=True))
+        row["predictions_sha256"] = samples_digest(row.pop("predictions"))
+        rows.append(row)
+    return rows
+
+
+def evaluation_digest(ws: Workspace, evaluation_id: int) -> str:
+    """What a bench event seals of the evaluation it stored (read back, as verify reads it)."""
+    return evaluation_fields_digest(evaluation_rows(ws, evaluation_id)[0])
+
+
+def _evaluations(ws: Workspace, gone: list[str],
+                 problems: list[StateProblem]) -> list[dict[str, Any]]:
+    if "evaluations" in gone:
+        return []
+    try:
+        return evaluation_rows(ws)
+    except sqlite3.OperationalError as exc:
+        problems.append(StateProblem("evaluations", None, f"table evaluations cannot be read "
+                                     f"as devtrack wrote it ({exc}); restore the database "
+                                     "from a backup"))
+        return []
+
+
 def verify_audit(ws: Workspace, files: bool = True, quick: bool = False,
                  progress: Progress | None = None) -> AuditResult:
     """Recompute the event hash chain (the problem names the first altered or removed
@@ -143,9 +190,10 @@ def verify_audit(ws: Workspace, files: bool = True, quick: bool = False,
     runs = [] if {"runs", "releases", "models"} & set(gone) else _runs(ws)
     state = cross_check(
         store.events(), releases=_rows(ws, "releases", _RELEASES_SQL, gone, problems),
-        runs=runs, evaluations=_rows(ws, "evaluations", _EVALUATIONS_SQL, gone, problems),
+        runs=runs, evaluations=_evaluations(ws, gone, problems),
         checks=_rows(ws, "checks", _CHECKS_SQL, gone, problems),
         deployments=_rows(ws, "deployments", _DEPLOYMENTS_SQL, gone, problems),
         datasets=_rows(ws, "datasets", _DATASETS_SQL, gone, problems),
-        comparisons=_rows(ws, "comparisons", _COMPARISONS_SQL, gone, problems))
+        comparisons=_rows(ws, "comparisons", _COMPARISONS_SQL, gone, problems),
+        models=_rows(ws, "models", _MODELS_SQL, gone, problems))
     return AuditResult(events, None, problems + state, files=report)

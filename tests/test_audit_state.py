@@ -192,12 +192,13 @@ EVAL_EDITS: dict[str, tuple[tuple[str, ...], str]] = {
                             "WHERE name = 'easy')"),
                            "of run 1 (kws@1.0): dataset differs from what event"),
     "evaluation removed": ((f"DELETE FROM evaluations WHERE run_id = {EVAL_RUN_1_0}",),
-                           "evaluation of run 1 (kws@1.0) on digits (event 4) is missing"),
+                           "evaluation 1 of run 1 (kws@1.0) on digits (event 4) is missing"),
     "evaluation doubled": (("INSERT INTO evaluations (run_id, dataset_id, task, metrics, "
                             "accuracy, created_at) SELECT run_id, dataset_id, task, metrics, "
                             "accuracy, created_at FROM evaluations WHERE run_id = "
                             f"{EVAL_RUN_1_0}",),
-                           "run 1 (kws@1.0) has 2 evaluations, but event 4 recorded one"),
+                           "evaluation 3 of run 1 (kws@1.0) is not the one event 4 recorded: "
+                           "it was added outside devtrack"),
     "dataset sha256": (("UPDATE datasets SET sha256 = '" + "0" * 64 + "'",),
                        "dataset digits: sha256 differs from what event 1 recorded"),
     "dataset samples": (("UPDATE datasets SET samples = 4000, task = 'regression'",),
@@ -257,10 +258,14 @@ def test_notes_are_checked_against_the_last_notes_event(root: Path) -> None:
                               f"{_last_event_id(root)} set"]
 
 
-def test_direct_evaluation_rows_are_not_judged_without_a_sealed_evaluation(root: Path) -> None:
-    # build_scenario's add_accuracy writes evaluations no bench event sealed.
-    edit(root, "UPDATE evaluations SET accuracy = 0.1")
-    assert problems(root) == []
+def test_an_evaluation_added_to_a_run_benched_without_one_is_named(evaluated: Path) -> None:
+    # kws@1.0's compare-free bench under "gated" measured no accuracy; a row giving it one
+    # would flip min_accuracy from "not measured" to pass.
+    edit(evaluated, "INSERT INTO evaluations (run_id, dataset_id, task, metrics, accuracy, "
+         "created_at) SELECT (SELECT MAX(id) FROM runs), dataset_id, task, metrics, 0.99, "
+         "created_at FROM evaluations LIMIT 1")
+    found = problems(evaluated)
+    assert len(found) == 1 and "it was added outside devtrack" in found[0], found
 
 
 def _last_event_id(root: Path) -> int:
@@ -279,6 +284,8 @@ def test_what_older_events_did_not_seal_is_not_second_guessed() -> None:
         {"id": 3, "kind": "check", **ref, "payload": json.dumps({"check": 1, "passed": True})},
         {"id": 4, "kind": "deploy", **ref, "reason": None, "payload": json.dumps(
             {"profile": "tiny", "deployment": 1})},
+        {"id": 5, "kind": "dataset_add", "model": None, "version": None,
+         "payload": json.dumps({"dataset": "digits"})},
     ]
     release = {"id": 1, **ref, "artifact_sha256": "a", "status": "candidate",
                "notes": "edited", "parent": "0.9", "tags": "{\"x\": 1}"}
@@ -292,7 +299,9 @@ def test_what_older_events_did_not_seal_is_not_second_guessed() -> None:
                   "nonfinite": 0}
     assert cross_check(events, releases=[release], runs=[run], evaluations=[evaluation],
                        checks=[check], deployments=[deployment],
-                       datasets=[{"id": 1, "name": "digits", "sha256": "x"}]) == []
+                       datasets=[{"id": 1, "name": "digits", "sha256": "x"}],
+                       models=[{"id": 1, "name": "kws", "task": "regression",
+                                "default_dataset": None}]) == []
 
 
 def test_the_cli_names_each_problem_and_exits_1(root: Path,
