@@ -53,6 +53,7 @@ def evaluated_template(tmp_path_factory: pytest.TempPathFactory, mlp_onnx: Path,
         ("deploy", "kws@1.1", "-p", PROFILE, "--reason", "hotfix", "--force"),  # unchecked
         ("rollback", "kws", "-p", PROFILE, "--reason", "crash reports"),
     ]
+    after = [("dataset", "default", "kws", "digits")]
     for step in steps:
         workspace = () if step[0] == "init" else ("-w", root)
         assert cli(*step, *workspace) == 0, step
@@ -67,6 +68,8 @@ def evaluated_template(tmp_path_factory: pytest.TempPathFactory, mlp_onnx: Path,
         + "max_latency_regression_pct = 50.0\n", encoding="utf-8")
     assert cli("check", "kws@1.1", "--baseline", "kws@1.0", "-p", "gated", "--bench",
                "--repeats", "4", "-w", root) in (0, 1)
+    for step in after:
+        assert cli(*step, "-w", root) == 0, step
     return root
 
 
@@ -170,6 +173,29 @@ EDITS: dict[str, tuple[tuple[str, ...], str]] = {
                           "deployment 1 of kws@1.5 on tiny: forced differs from what event"),
     "deployment check": (("UPDATE deployments SET check_id = NULL",),
                          "deployment 1 of kws@1.5 on tiny: check differs from what event"),
+    "artifact size": (("UPDATE artifacts SET size_bytes = 1",),
+                      "release kws@1.0: artifact size differs from what event 1 recorded"),
+    "artifact format": (("UPDATE artifacts SET format = 'tflite'",),
+                        "release kws@1.0: artifact format differs from what event 1 recorded"),
+    "model task": (("UPDATE models SET task = 'regression'",),
+                   "model line kws: task differs from what event 1 recorded"),
+    "model added": (("INSERT INTO models (name, task, created_at) VALUES ('ghost', 'other', "
+                     "'2030-01-01T00:00:00Z')",),
+                    "model line ghost has no register event: it was added outside devtrack"),
+    "default dataset set by hand": (("UPDATE models SET default_dataset = 'digits'",),
+                                    "model line kws: its default dataset is digits, but no "
+                                    "dataset_default event set one"),
+    "dataset added": (("INSERT INTO datasets (name, sha256, task, samples, arrays, has_labels, "
+                       "created_at, created_by) VALUES ('easy', '', 'classification', 1, '{}', "
+                       "1, '', '')",),
+                      "dataset easy has no dataset_add event: it was added outside devtrack"),
+    "deployment actor": (("UPDATE deployments SET deployed_by = 'mallory'",),
+                         "deployment 1 of kws@1.5 on tiny: deployed_by differs from what "
+                         "event"),
+    "deployment time": (("UPDATE deployments SET deployed_at = '2020-01-01T00:00:00Z'",),
+                        "deployment 1 of kws@1.5 on tiny: deployed_at differs from what event"),
+    "check actor": (("UPDATE checks SET actor = 'mallory'",),
+                    "check 1 of kws@1.5 on tiny: actor differs from what event"),
     "undeployed": (("UPDATE deployments SET ended_at = '2030-01-01T00:00:00Z'",),
                    "kws on tiny: nothing is live, but the last deploy"),
     "deployment removed": (("DELETE FROM deployments",),
@@ -199,6 +225,27 @@ EVAL_EDITS: dict[str, tuple[tuple[str, ...], str]] = {
                             f"{EVAL_RUN_1_0}",),
                            "evaluation 3 of run 1 (kws@1.0) is not the one event 4 recorded: "
                            "it was added outside devtrack"),
+    "evaluation metrics": ((f"UPDATE evaluations SET metrics = '{{}}' WHERE run_id = "
+                            f"{EVAL_RUN_1_0}",),
+                           "evaluation 1 of run 1 (kws@1.0): stored fields differ from what "
+                           "event 4 recorded"),
+    "evaluation fidelity": (("UPDATE evaluations SET fidelity = NULL WHERE fidelity IS NOT "
+                             "NULL",), "(kws@1.1): stored fields differ from what event 5"),
+    "evaluation predictions": ((f"UPDATE evaluations SET predictions = X'00000000' WHERE "
+                                f"run_id = {EVAL_RUN_1_0}",),
+                               "evaluation 1 of run 1 (kws@1.0): stored fields differ"),
+    "dataset arrays": (("UPDATE datasets SET has_labels = 0",),
+                       "dataset digits: stored fields differ from what event 1 recorded"),
+    "default dataset cleared": (("UPDATE models SET default_dataset = NULL",),
+                                "model line kws: its default dataset is none, but the audit "
+                                "trail says digits (event 15)"),
+    "check baseline": (("UPDATE checks SET baseline_release_id = (SELECT id FROM releases "
+                        "WHERE version = '1.1') WHERE baseline_release_id IS NOT NULL",),
+                       "check 2 of kws@1.1 on gated: baseline differs from what event 14"),
+    "comparison baseline": (("UPDATE comparisons SET baseline_release_id = candidate_release_id "
+                             "WHERE id = 1",),
+                            "comparison 1 of kws@1.1 on tiny: baseline differs from what "
+                            "event 12"),
     "dataset sha256": (("UPDATE datasets SET sha256 = '" + "0" * 64 + "'",),
                        "dataset digits: sha256 differs from what event 1 recorded"),
     "dataset samples": (("UPDATE datasets SET samples = 4000, task = 'regression'",),
@@ -233,7 +280,7 @@ def test_a_workspace_built_through_the_cli_agrees_with_its_trail(evaluated: Path
         forced = ws.store.one("SELECT forced FROM deployments WHERE reason = 'hotfix'")
     assert kinds == ["dataset_add", "register", "register", "bench", "bench", "promote",
                      "check", "deploy", "notes", "deploy", "rollback",  # ids EVAL_EDITS uses
-                     "compare", "bench", "check"]
+                     "compare", "bench", "check", "dataset_default"]
     with open_workspace(evaluated) as ws:
         assert len(ws.store.query("SELECT id FROM comparisons")) == 2
     assert forced is not None and forced["forced"] == 1
@@ -338,3 +385,26 @@ def test_stored_side_by_side_measurements_are_checked(evaluated: Path,
     assert any(expected in message for message in found), found
     assert not any("comparison 2 " in message for message in found), found  # the check's
     # ... is accounted for by the check's report, not by an event of its own
+
+
+def test_a_workspace_built_through_the_cli_verifies_clean_bytes_included(
+        evaluated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "verify", "-w", str(evaluated)]) == 0
+    captured = capsys.readouterr()
+    assert "every table agrees with it" in captured.out
+    assert "Files: 3 stored files rehashed" in captured.out and "all intact" in captured.out
+    assert captured.err == ""
+
+
+@pytest.mark.parametrize("table", ["deployments", "evaluations", "models", "events"])
+def test_a_dropped_table_is_named_with_exit_1(root: Path, table: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    edit(root, "PRAGMA foreign_keys = OFF", f"DROP TABLE {table}")
+    assert main(["audit", "verify", "-w", str(root)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and all(line.startswith("error: ") for line in err), err
+    assert f"table {table} is missing from the database" in err[0], err
+    assert main(["audit", "verify", "--json", "-w", str(root)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    named = [report["problem"]] if report["problem"] else report["state_problems"]
+    assert f"table {table} is missing" in named[0]["message"]

@@ -511,3 +511,51 @@ def test_intact_chain_counts_every_event(ws: Workspace) -> None:
     assert report.pop("files")["problems"] == []
     assert report == {"ok": True, "events": result.events, "problem": None,
                       "state_problems": []}
+
+
+def _damage(root: Path, version: str, how: str) -> Path:
+    """Modify (same size) or delete the stored artifact of kws@VERSION; its relative path."""
+    with open_workspace(root) as ws:
+        path = ws.artifacts.path_for(get_release(ws, f"kws@{version}").sha256)
+    path.chmod(0o644)
+    if how == "missing":
+        path.unlink()
+    else:
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 0xFF
+        path.write_bytes(bytes(data))
+    return path.relative_to(root)
+
+
+@pytest.mark.parametrize("how", ["modified", "missing"])
+@pytest.mark.parametrize("args", [
+    ("deploy", "kws@1.1", "-p", PROFILE, "--reason", "hotfix", "--force"),
+    ("deploy", "kws@1.1", "-p", PROFILE, "--reason", "hotfix"),
+    ("rollback", "kws", "-p", PROFILE, "--reason", "crash reports"),  # target: 1.1
+    ("rollback", "kws", "-p", PROFILE, "--dry-run"),
+    ("rollback", "kws", "-p", PROFILE, "--to", "1.1", "--reason", "back"),
+], ids=["deploy-force", "deploy", "rollback", "rollback-dry-run", "rollback-to"])
+def test_a_damaged_artifact_is_never_deployed_even_forced(
+        root: Path, capsys: pytest.CaptureFixture[str], how: str,
+        args: tuple[str, ...]) -> None:
+    path = _damage(root, "1.1", how)
+    before = snapshot_workspace(root)
+    capsys.readouterr()
+    assert cli(*args, "-w", root) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot "), err
+    assert "kws@1.1" in err[0] and str(path) in err[0], err
+    assert ("is missing" if how == "missing" else "was modified") in err[0]
+    assert "--force never overrides this" in err[0]
+    assert snapshot_workspace(root) == before
+
+
+def test_approving_needs_an_intact_artifact_rejecting_does_not(
+        root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _damage(root, "1.5", "modified")
+    capsys.readouterr()
+    assert cli("promote", "kws@1.5", "--to", "approved", "--reason", "ok", "-w", root) == 2
+    err = capsys.readouterr().err
+    assert f"cannot approve kws@1.5: its artifact {path} was modified" in err
+    assert cli("promote", "kws@1.5", "--to", "rejected", "--reason", "damaged", "-w",
+               root) == 0

@@ -527,10 +527,12 @@ def check_models(events: _Events, models: Iterable[Row]) -> list[StateProblem]:
                 f"{sealed[0]['id']} recorded"))
         expected, source = defaults.get(name, (None, None))
         if row["default_dataset"] != expected:
-            said = f"'{expected}' (event {source})" if source is not None else "none"
+            now = row["default_dataset"]
+            said = (f"the audit trail says {'none' if expected is None else expected} (event "
+                    f"{source})" if source is not None else "no dataset_default event set one")
             problems.append(StateProblem(
                 "models", int(row["id"]), f"model line {name}: its default dataset is "
-                f"'{row['default_dataset']}', but the audit trail says {said}"))
+                f"{'none' if now is None else now}, but {said}"))
     return problems
 
 
