@@ -47,7 +47,8 @@ def promote(ctx: click.Context, ref: str, to: str, reason: str, workspace_dir: P
     """Change a release's status: approve, reject or yank it, with a reason.
 
     A candidate can become approved, rejected or yanked; an approved release rejected or
-    yanked; a rejected one approved again or yanked. A yank is final.
+    yanked; a rejected one approved again or yanked. A yank is final. Approving rehashes the
+    stored artifact and refuses a missing or modified one (rejecting or yanking does not).
 
     Example: devtrack promote kws@1.2.0 --to approved --reason "passes on all profiles"
     """
@@ -100,7 +101,8 @@ def notes(ctx: click.Context, ref: str, text: str | None, notes_file: Path | Non
               help="Device profile to deploy on.")
 @click.option("--reason", required=True, help=_REASON_HELP)
 @click.option("--force", is_flag=True,
-              help="Deploy without a passing check on the profile (recorded as an override).")
+              help="Deploy without a passing check on the profile (recorded as an override); "
+                   "never deploys an artifact that is missing or modified.")
 @workspace_option
 @json_option
 @click.pass_context
@@ -110,7 +112,8 @@ def deploy(ctx: click.Context, ref: str, profile_name: str, reason: str, force: 
 
     Needs release notes and a passing 'devtrack check' of the release on that profile under
     its current settings; --force deploys without the check and records the override.
-    Rejected and yanked releases cannot be deployed.
+    Rejected and yanked releases cannot be deployed, nor (even with --force) a release whose
+    stored artifact is missing or no longer hashes to what was registered (exit 2).
 
     \b
     Example:
@@ -223,7 +226,8 @@ def rollback(ctx: click.Context, model: str, profile_name: str, reason: str | No
 
     The target is the most recent release before the current deployment that was approved
     or deployed before, is not rejected or yanked, has results on the profile under its
-    current settings, and passes the profile's budgets. Exit 1 when none qualifies.
+    current settings, and passes the profile's budgets. Exit 1 when none qualifies; exit 2
+    when the target's stored artifact is missing or modified.
 
     \b
     Examples:
@@ -278,9 +282,9 @@ def verify(ctx: click.Context, quick: bool, workspace_dir: Path | None, as_json:
 
     The chain names the first altered or removed event. When it holds, releases, runs,
     evaluations, checks, comparisons, deployments, datasets and model lines are compared with
-    the events that recorded them: a row edited, added or removed by hand is named. Then
-    every artifact and dataset file the tables reference is rehashed (bytes read and time
-    are printed): a missing or altered file is named with the releases or dataset using it.
+    the events that recorded them: a row edited, added or removed by hand is named.
+    Every artifact and dataset file the tables reference is rehashed too (bytes read and
+    time are printed): a missing or altered file is named with the releases or dataset using it.
     Files in the store that no row references, and leftovers of interrupted writes
     (.incoming-*), are listed as notes: they change no record, so they do not fail.
 
