@@ -166,3 +166,37 @@ def test_bad_options_get_one_line_and_exit_2(root: Path, run_cli, args: tuple[st
     result: CliResult = run_cli("audit", "verify", *args, "-w", root)
     assert result.exit_code == 2
     assert len(result.err.strip().splitlines()) == 1 and result.err.startswith("error: ")
+
+
+class _Terminal:
+    """stderr as a terminal sees it."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_hashing_shows_one_progress_line_on_a_terminal_and_clears_it(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from devtrack.auditing import verify_audit
+    from devtrack.cli.lifecycle_cmds import TerminalProgress
+
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    monkeypatch.setattr(TerminalProgress, "DELAY_S", 0.0)
+    monkeypatch.setattr("devtrack.store_audit.CHUNK", 256)  # many updates on small files
+    progress = TerminalProgress()
+    with open_workspace(root) as ws:
+        assert verify_audit(ws, progress=progress).ok
+    progress.close()
+    assert "\rrehashing stored files: " in terminal.text and "%)" in terminal.text
+    assert "\n" not in terminal.text and terminal.text.endswith("\r\033[K")
