@@ -4,6 +4,7 @@ stored files against the tables."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from devtrack.core.audit_state import (
     RELEASE_SEALED_FIELDS,
     RUN_SEALED_FIELDS,
     StateProblem,
+    comparison_fields_digest,
     cross_check,
     evaluation_fields_digest,
     run_fields_digest,
@@ -47,7 +49,8 @@ _CHECKS_SQL = """
     LEFT JOIN models bm ON bm.id = b.model_id"""
 _COMPARISONS_SQL = """
     SELECT c.id, m.name AS model, r.version, c.profile, c.status, c.ratio, c.verdict,
-           b.version AS baseline
+           b.version AS baseline, c.profile_hash, c.error, c.ci_low, c.ci_high, c.ratios,
+           c.details, c.created_at, c.actor
     FROM comparisons c JOIN releases r ON r.id = c.candidate_release_id
     JOIN models m ON m.id = r.model_id
     LEFT JOIN releases b ON b.id = c.baseline_release_id"""
@@ -129,6 +132,24 @@ def _rows(ws: Workspace, table: str, sql: str, gone: list[str],
         return []
 
 
+def comparison_rows(ws: Workspace, comparison_id: int | None = None) -> list[dict[str, Any]]:
+    """Comparisons as verify reads them, their block ratios replaced by a digest (what
+    COMPARISON_SEALED_FIELDS names); one of them when ``comparison_id`` is given."""
+    sql = _COMPARISONS_SQL
+    params: tuple[int, ...] = ()
+    if comparison_id is not None:
+        sql, params = sql + " WHERE c.id = ?", (comparison_id,)
+    rows = ws.store.query(sql, params)
+    for row in rows:
+        row["ratios_sha256"] = samples_digest(row.pop("ratios"))
+    return rows
+
+
+def comparison_digest(ws: Workspace, comparison_id: int) -> str:
+    """What a compare or check event seals of the comparison it stored (read back)."""
+    return comparison_fields_digest(comparison_rows(ws, comparison_id)[0])
+
+
 def evaluation_rows(ws: Workspace, evaluation_id: int | None = None) -> list[dict[str, Any]]:
     """Evaluations as verify reads them, their predictions replaced by a digest (what
     EVALUATION_SEALED_FIELDS names); one of them when ``evaluation_id`` is given."""
@@ -151,16 +172,15 @@ def evaluation_digest(ws: Workspace, evaluation_id: int) -> str:
     return evaluation_fields_digest(evaluation_rows(ws, evaluation_id)[0])
 
 
-def _evaluations(ws: Workspace, gone: list[str],
-                 problems: list[StateProblem]) -> list[dict[str, Any]]:
-    if "evaluations" in gone:
+def _read(ws: Workspace, table: str, reader: Callable[[Workspace], list[dict[str, Any]]],
+          gone: list[str], problems: list[StateProblem]) -> list[dict[str, Any]]:
+    if table in gone:
         return []
     try:
-        return evaluation_rows(ws)
+        return reader(ws)
     except sqlite3.OperationalError as exc:
-        problems.append(StateProblem("evaluations", None, f"table evaluations cannot be read "
-                                     f"as devtrack wrote it ({exc}); restore the database "
-                                     "from a backup"))
+        problems.append(StateProblem(table, None, f"table {table} cannot be read as devtrack "
+                                     f"wrote it ({exc}); restore the database from a backup"))
         return []
 
 
@@ -190,10 +210,10 @@ def verify_audit(ws: Workspace, files: bool = True, quick: bool = False,
     runs = [] if {"runs", "releases", "models"} & set(gone) else _runs(ws)
     state = cross_check(
         store.events(), releases=_rows(ws, "releases", _RELEASES_SQL, gone, problems),
-        runs=runs, evaluations=_evaluations(ws, gone, problems),
+        runs=runs, evaluations=_read(ws, "evaluations", evaluation_rows, gone, problems),
         checks=_rows(ws, "checks", _CHECKS_SQL, gone, problems),
         deployments=_rows(ws, "deployments", _DEPLOYMENTS_SQL, gone, problems),
         datasets=_rows(ws, "datasets", _DATASETS_SQL, gone, problems),
-        comparisons=_rows(ws, "comparisons", _COMPARISONS_SQL, gone, problems),
+        comparisons=_read(ws, "comparisons", comparison_rows, gone, problems),
         models=_rows(ws, "models", _MODELS_SQL, gone, problems))
     return AuditResult(events, None, problems + state, files=report)

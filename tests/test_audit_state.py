@@ -262,6 +262,10 @@ EVAL_EDITS: dict[str, tuple[tuple[str, ...], str]] = {
     "rollback forced": (("UPDATE deployments SET forced = 1 WHERE kind = 'rollback'",),
                         "deployment 3 of kws@1.0 on tiny: forced differs from what event 11 "
                         "recorded"),
+    "replaced deployment's end": (("UPDATE deployments SET ended_at = "
+                                   "'2020-01-01T00:00:00Z' WHERE id = 1",),
+                                  "deployment 1 of kws@1.0 on tiny: its end differs from when "
+                                  "deployment 2 replaced it (event 10)"),
     "rollback reason and check": (("UPDATE deployments SET reason = 'planned', check_id = "
                                    "NULL WHERE kind = 'rollback'",),
                                   "deployment 3 of kws@1.0 on tiny: reason, check differ "
@@ -408,3 +412,20 @@ def test_a_dropped_table_is_named_with_exit_1(root: Path, table: str,
     report = json.loads(capsys.readouterr().out)
     named = [report["problem"]] if report["problem"] else report["state_problems"]
     assert f"table {table} is missing" in named[0]["message"]
+
+
+@pytest.mark.parametrize(("statement", "expected"), [
+    ("UPDATE comparisons SET ci_high = ci_high * 2 WHERE id = 1",
+     "comparison 1 of kws@1.1 on tiny: stored fields differ from what event 12 recorded"),
+    ("UPDATE comparisons SET ratios = X'0000803f' WHERE id = 2",  # the check's, event 14
+     "comparison 2 of kws@1.1 on gated: stored fields differ from what event 14 recorded"),
+    ("UPDATE comparisons SET details = '{}' WHERE id = 2",
+     "comparison 2 of kws@1.1 on gated: stored fields differ"),
+    ("DELETE FROM comparisons WHERE id = 2",
+     "comparison 2 of kws@1.1 (check event 14) is missing"),
+])
+def test_every_field_of_a_side_by_side_measurement_is_sealed(evaluated: Path, statement: str,
+                                                             expected: str) -> None:
+    edit(evaluated, "PRAGMA foreign_keys = OFF", statement)
+    found = problems(evaluated)
+    assert any(expected in message for message in found), found

@@ -18,6 +18,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 Row = Mapping[str, Any]
@@ -46,6 +47,13 @@ RELEASE_SEALED_FIELDS = (
 # as MODEL@VERSION, ``predictions_sha256`` the digest of the per-sample predictions).
 EVALUATION_SEALED_FIELDS = (
     "run_id", "task", "metrics", "predictions_sha256", "reference", "fidelity", "created_at",
+)
+# What a compare event's ``fields_sha256`` (or a check event's ``comparison_sha256``, for the
+# side-by-side measurement the check made) seals of a comparison beyond the status, ratio,
+# verdict and baseline named one by one (``ratios_sha256``: the digest of the block ratios).
+COMPARISON_SEALED_FIELDS = (
+    "profile_hash", "error", "ci_low", "ci_high", "ratios_sha256", "details", "created_at",
+    "actor",
 )
 # What a dataset_add event's ``fields_sha256`` seals beyond the keys it names one by one.
 DATASET_SEALED_FIELDS = ("arrays", "has_labels", "created_at", "created_by")
@@ -95,6 +103,11 @@ def evaluation_fields_digest(row: Row) -> str:
     """What a bench event seals of its evaluation's EVALUATION_SEALED_FIELDS (read back from
     the database, as verify reads them)."""
     return _fields_digest(row, EVALUATION_SEALED_FIELDS)
+
+
+def comparison_fields_digest(row: Row) -> str:
+    """What a compare (or check) event seals of a comparison's COMPARISON_SEALED_FIELDS."""
+    return _fields_digest(row, COMPARISON_SEALED_FIELDS)
 
 
 def dataset_fields_digest(row: Row) -> str:
@@ -402,6 +415,20 @@ def check_comparisons(events: _Events, comparisons: Iterable[Row],
             by_checks.append(comparison_id)
     matched = _match(events, ("compare",), "comparison", "comparisons", "comparison",
                      comparisons, accounted_elsewhere=by_checks)
+    for event, payload in events("check"):  # the side-by-side measurement a check made
+        comparison_id = payload.get("comparison")
+        if not isinstance(comparison_id, int) or "comparison_sha256" not in payload:
+            continue
+        row = matched.rows.get(comparison_id)
+        if row is None:
+            matched.problems.append(StateProblem(
+                "comparisons", comparison_id, f"comparison {comparison_id} of {_ref(event)} "
+                f"(check event {event['id']}) is missing"))
+        elif payload["comparison_sha256"] != comparison_fields_digest(row):
+            matched.problems.append(StateProblem(
+                "comparisons", comparison_id, f"comparison {comparison_id} of {_ref(event)} on "
+                f"{row['profile']}: {_differ(['stored fields'], event)} (confidence interval, "
+                "block ratios, details)"))
     for event, payload, row in matched.pairs:
         changed: list[str] = [key for key in ("status", "verdict") if key in payload
                               and payload[key] != row[key]]
@@ -409,6 +436,9 @@ def check_comparisons(events: _Events, comparisons: Iterable[Row],
             changed.append("ratio")
         if "baseline" in payload and "baseline" in row and payload["baseline"] != row["baseline"]:
             changed.append("baseline")
+        if "fields_sha256" in payload and payload["fields_sha256"] != comparison_fields_digest(
+                row):
+            changed.append("stored fields")
         if (row["model"], row["version"]) != (event["model"], event["version"]):
             changed.insert(0, "release")
         if changed:
@@ -455,6 +485,7 @@ def check_deployments(events: _Events, deployments: Iterable[Row]) -> list[State
             problems.append(StateProblem(
                 "deployments", row["id"], f"deployment {row['id']} of {_ref(row)} on "
                 f"{row['profile']}: {_differ(changed, event)}"))
+    problems += _check_ended(matched)
     live: dict[tuple[str, str], list[Row]] = {}
     for row in matched.rows.values():
         if row["ended_at"] is None:
@@ -466,6 +497,27 @@ def check_deployments(events: _Events, deployments: Iterable[Row]) -> list[State
             problems.append(StateProblem(
                 "deployments", dep_id, f"{model} on {profile}: {shown} is live, but the last "
                 f"{event['kind']} (event {event['id']}) made {_ref(event)} live"))
+    return problems
+
+
+def _check_ended(matched: _Matched) -> list[StateProblem]:
+    """A replaced deployment ended when its successor on the profile was deployed (the time
+    that successor's event sealed)."""
+    problems = []
+    sealed_at = {int(row["id"]): (payload["deployed_at"], event) for event, payload, row
+                 in matched.pairs if "deployed_at" in payload}
+    lines: dict[tuple[str, str], list[Row]] = {}
+    for row_id in sorted(matched.rows):
+        row = matched.rows[row_id]
+        lines.setdefault((str(row["model"]), str(row["profile"])), []).append(row)
+    for rows in lines.values():
+        for before, after in pairwise(rows):
+            sealed = sealed_at.get(int(after["id"]))
+            if sealed is not None and before.get("ended_at") != sealed[0]:
+                problems.append(StateProblem(
+                    "deployments", int(before["id"]), f"deployment {before['id']} of "
+                    f"{_ref(before)} on {before['profile']}: its end differs from when "
+                    f"deployment {after['id']} replaced it (event {sealed[1]['id']})"))
     return problems
 
 
