@@ -28,7 +28,8 @@ _RELEASE_COLUMNS = ", ".join(f"r.{f}" for f in RELEASE_SEALED_FIELDS if f != "pa
 _RUN_COLUMNS = ", ".join(f"u.{f}" for f in RUN_SEALED_FIELDS)
 _RELEASES_SQL = f"""
     SELECT r.id, m.name AS model, r.version, r.artifact_sha256, r.status, r.notes,
-           p.version AS parent, a.size_bytes, a.format, {_RELEASE_COLUMNS}
+           p.version AS parent, a.size_bytes, a.format, a.created_at AS artifact_created_at,
+           {_RELEASE_COLUMNS}
     FROM releases r JOIN models m ON m.id = r.model_id
     LEFT JOIN releases p ON p.id = r.parent_id
     LEFT JOIN artifacts a ON a.sha256 = r.artifact_sha256"""
@@ -43,7 +44,7 @@ _EVALUATIONS_SQL = """
     LEFT JOIN models rm ON rm.id = rr.model_id"""
 _CHECKS_SQL = """
     SELECT c.id, m.name AS model, r.version, c.profile, c.profile_hash, c.passed, c.report,
-           c.actor, bm.name || '@' || b.version AS baseline
+           c.actor, c.created_at, bm.name || '@' || b.version AS baseline
     FROM checks c JOIN releases r ON r.id = c.release_id JOIN models m ON m.id = r.model_id
     LEFT JOIN releases b ON b.id = c.baseline_release_id
     LEFT JOIN models bm ON bm.id = b.model_id"""
@@ -61,7 +62,7 @@ _DEPLOYMENTS_SQL = """
     LEFT JOIN releases p ON p.id = d.replaced_release_id"""
 _DATASETS_SQL = ("SELECT id, name, sha256, task, samples, source_name, arrays, has_labels, "
                  "created_at, created_by FROM datasets")
-_MODELS_SQL = "SELECT id, name, task, default_dataset FROM models"
+_MODELS_SQL = "SELECT id, name, task, default_dataset, created_at FROM models"
 # What a run row keeps once its digests are taken (check_runs compares these one by one).
 _RUN_KEPT = ("id", "model", "version", "status", "profile", "p50_ms", "peak_rss_mb")
 

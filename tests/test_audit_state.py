@@ -179,6 +179,15 @@ EDITS: dict[str, tuple[tuple[str, ...], str]] = {
                         "release kws@1.0: artifact format differs from what event 1 recorded"),
     "model task": (("UPDATE models SET task = 'regression'",),
                    "model line kws: task differs from what event 1 recorded"),
+    "model created_at": (("UPDATE models SET created_at = '2020-01-01T00:00:00Z'",),
+                         "model line kws: created_at differs from what event 1 recorded"),
+    "artifact created_at": (("UPDATE artifacts SET created_at = '2020-01-01T00:00:00Z' WHERE "
+                             "sha256 = (SELECT artifact_sha256 FROM releases WHERE version = "
+                             "'1.2')",),
+                            "release kws@1.2: artifact created_at differs from what event 3 "
+                            "recorded"),
+    "check created_at": (("UPDATE checks SET created_at = '2020-01-01T00:00:00Z'",),
+                         "check 1 of kws@1.5 on tiny: created_at differs from what event"),
     "model added": (("INSERT INTO models (name, task, created_at) VALUES ('ghost', 'other', "
                      "'2030-01-01T00:00:00Z')",),
                     "model line ghost has no register event: it was added outside devtrack"),

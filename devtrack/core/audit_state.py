@@ -168,6 +168,10 @@ def check_releases(events: _Events, releases: Iterable[Row]) -> list[StateProble
     notes it was registered with)."""
     problems: list[StateProblem] = []
     registered = {(e["model"], e["version"]): (e, p) for e, p in events("register")}
+    first_use: dict[str, Row] = {}
+    for e, p in events("register"):
+        if isinstance(p.get("sha256"), str):
+            first_use.setdefault(p["sha256"], e)
     status: dict[tuple[str, str], tuple[str, int]] = {}
     for event, payload in events("promote"):
         if "to" in payload:
@@ -208,6 +212,10 @@ def check_releases(events: _Events, releases: Iterable[Row]) -> list[StateProble
         artifact = [label for key, label in (("size_bytes", "artifact size"),
                                              ("format", "artifact format"))
                     if key in payload and key in row and payload[key] != row[key]]
+        first = first_use.get(str(row["artifact_sha256"]))
+        if (first is not None and first["id"] == event["id"] and "artifact_created_at" in row
+                and row["artifact_created_at"] != event.get("ts")):
+            artifact.append("artifact created_at")  # stored by the first register of it
         if artifact:
             problems.append(StateProblem(
                 "artifacts", None, f"release {_ref(row)}: {_differ(artifact, event)}"))
@@ -383,6 +391,8 @@ def check_checks(events: _Events, checks: Iterable[Row]) -> list[StateProblem]:
             changed.append("baseline")
         if "actor" in row and row["actor"] != event.get("actor"):
             changed.append("actor")
+        if "created_at" in row and row["created_at"] != event.get("ts"):
+            changed.append("created_at")
         if isinstance(payload.get("profile_hash"), str) and not str(
                 row["profile_hash"]).startswith(payload["profile_hash"]):
             changed.append("profile_hash")
@@ -572,11 +582,16 @@ def check_models(events: _Events, models: Iterable[Row]) -> list[StateProblem]:
             problems.append(StateProblem("models", int(row["id"]), f"model line {name} has no "
                                          "register event: it was added outside devtrack"))
             continue
+        changed = []
         sealed = next(((e, p) for e, p in registers[name] if "task" in p), None)
         if sealed is not None and sealed[1]["task"] != row["task"]:
+            changed.append(("task", sealed[0]))
+        opened = registers[name][0][0]  # the register that opened the line, at its time
+        if "created_at" in row and row["created_at"] != opened.get("ts"):
+            changed.append(("created_at", opened))
+        for label, event in changed:
             problems.append(StateProblem(
-                "models", int(row["id"]), f"model line {name}: task differs from what event "
-                f"{sealed[0]['id']} recorded"))
+                "models", int(row["id"]), f"model line {name}: {_differ([label], event)}"))
         expected, source = defaults.get(name, (None, None))
         if row["default_dataset"] != expected:
             now = row["default_dataset"]
