@@ -22,7 +22,7 @@ from devtrack.core.audit_state import (
 from devtrack.workspace import Workspace
 
 if TYPE_CHECKING:
-    from devtrack.store_audit import Progress, StoreReport
+    from devtrack.artifact_audit import Progress, StoreReport
 
 _RELEASE_COLUMNS = ", ".join(f"r.{f}" for f in RELEASE_SEALED_FIELDS if f != "parent")
 _RUN_COLUMNS = ", ".join(f"u.{f}" for f in RUN_SEALED_FIELDS)
@@ -194,7 +194,7 @@ def verify_audit(ws: Workspace, files: bool = True, quick: bool = False,
     other files."""
     report = None
     if files:
-        from devtrack.store_audit import audit_store
+        from devtrack.artifact_audit import audit_store
 
         report = audit_store(ws, quick=quick, progress=progress)
     gone = missing_tables(ws)

@@ -29,7 +29,7 @@ from devtrack.errors import UsageError
 from devtrack.lifecycle import Deployment, NoRollbackTarget
 
 if TYPE_CHECKING:
-    from devtrack.store_audit import StoreReport
+    from devtrack.artifact_audit import StoreReport
 
 _REASON_HELP = "Why (recorded in the audit trail)."
 

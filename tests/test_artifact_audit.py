@@ -1,5 +1,5 @@
 """``audit verify`` and the stored bytes: every referenced artifact and dataset file rehashed,
-unreferenced files and leftovers of interrupted writes listed (devtrack/store_audit.py)."""
+unreferenced files and leftovers of interrupted writes listed (devtrack/artifact_audit.py)."""
 
 from __future__ import annotations
 
@@ -193,7 +193,7 @@ def test_hashing_shows_one_progress_line_on_a_terminal_and_clears_it(
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     monkeypatch.setattr(TerminalProgress, "DELAY_S", 0.0)
-    monkeypatch.setattr("devtrack.store_audit.CHUNK", 256)  # many updates on small files
+    monkeypatch.setattr("devtrack.artifact_audit.CHUNK", 256)  # many updates on small files
     progress = TerminalProgress()
     with open_workspace(root) as ws:
         assert verify_audit(ws, progress=progress).ok
