@@ -312,9 +312,11 @@ def verify(ctx: click.Context, quick: bool, workspace_dir: Path | None, as_json:
             click.echo(line)
     if result.problem is not None:
         click.echo(f"error: audit trail broken: {result.problem.message}", err=True)
-    problems = [f"{p.table} disagree with the audit trail: {p.message}" for p in result.state]
+    problems = [p.message if p.message.startswith(f"table {p.table} ")  # dropped or unreadable
+                else f"{p.table} disagree with the audit trail: {p.message}"
+                for p in result.state]
     if result.files is not None:
-        problems = [p.message for p in result.files.problems] + problems
+        problems += [p.message for p in result.files.problems]
     for message in problems[:STATE_PROBLEMS_SHOWN]:
         click.echo(f"error: {message}", err=True)
     if len(problems) > STATE_PROBLEMS_SHOWN:
