@@ -123,14 +123,7 @@ def _missing(table: str) -> str:
 def _rows(ws: Workspace, table: str, sql: str, gone: list[str],
           problems: list[StateProblem]) -> list[dict[str, Any]]:
     """The query's rows, or none (and a problem naming the table) when it cannot be read."""
-    if table in gone:
-        return []
-    try:
-        return ws.store.query(sql)
-    except sqlite3.OperationalError as exc:  # a column dropped or renamed by hand
-        problems.append(StateProblem(table, None, f"table {table} cannot be read as devtrack "
-                                     f"wrote it ({exc}); restore the database from a backup"))
-        return []
+    return _read(ws, table, lambda opened: opened.store.query(sql), gone, problems)
 
 
 def comparison_rows(ws: Workspace, comparison_id: int | None = None) -> list[dict[str, Any]]:
@@ -179,7 +172,7 @@ def _read(ws: Workspace, table: str, reader: Callable[[Workspace], list[dict[str
         return []
     try:
         return reader(ws)
-    except sqlite3.OperationalError as exc:
+    except sqlite3.OperationalError as exc:  # a column dropped or renamed by hand
         problems.append(StateProblem(table, None, f"table {table} cannot be read as devtrack "
                                      f"wrote it ({exc}); restore the database from a backup"))
         return []

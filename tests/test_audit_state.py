@@ -438,3 +438,11 @@ def test_every_field_of_a_side_by_side_measurement_is_sealed(evaluated: Path, st
     edit(evaluated, "PRAGMA foreign_keys = OFF", statement)
     found = problems(evaluated)
     assert any(expected in message for message in found), found
+
+
+def test_a_dropped_column_is_named_with_exit_1(root: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    edit(root, "ALTER TABLE checks DROP COLUMN report")
+    assert main(["audit", "verify", "-w", str(root)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("error: table checks cannot be read as devtrack wrote it"), err
