@@ -106,6 +106,10 @@ def _who(users: list[str]) -> str:
     return " and ".join(parts)
 
 
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
 def _hash(path: Path, done: int, total: int, progress: Progress | None) -> tuple[str, int]:
     digest = hashlib.sha256()
     read = 0
@@ -164,10 +168,16 @@ def audit_store(ws: Workspace, quick: bool = False,
     root = ws.root
     refs = referenced_files(ws)
     paths = {sha: artifacts.path_for(sha) for sha in refs}
-    sizes = {sha: p.stat().st_size for sha, p in paths.items() if p.is_file()}
+    sizes = {sha: p.stat().st_size for sha, p in paths.items()
+             if _is_sha256(sha) and p.is_file()}
     total = 0 if quick else sum(sizes.values())
     for sha, ref in sorted(refs.items(), key=lambda item: str(paths[item[0]])):
         path = paths[sha]
+        if not _is_sha256(sha):  # a hand-edited row: never read outside the store
+            report.problems.append(FileProblem(
+                "", sha, tuple(ref.users), f"{_who(ref.users)} names no stored file: "
+                f"{sha[:70]!r} is not a sha256; the row was edited outside devtrack"))
+            continue
         hashed = None
         if not quick and sha in sizes:
             try:

@@ -200,3 +200,17 @@ def test_hashing_shows_one_progress_line_on_a_terminal_and_clears_it(
     progress.close()
     assert "\rrehashing stored files: " in terminal.text and "%)" in terminal.text
     assert "\n" not in terminal.text and terminal.text.endswith("\r\033[K")
+
+
+def test_a_row_naming_no_valid_sha256_is_named_and_nothing_outside_is_read(
+        root: Path, run_cli) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(root / DOT_DIR / "devtrack.db")
+    with conn:
+        conn.execute("UPDATE datasets SET sha256 = '../../../../etc/hostname'")
+    conn.close()
+    result: CliResult = run_cli("audit", "verify", "-w", root)
+    assert result.exit_code == 1
+    assert ("error: dataset digits names no stored file: '../../../../etc/hostname' is not a "
+            "sha256") in result.err
