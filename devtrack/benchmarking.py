@@ -283,17 +283,22 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
     def write() -> int:
         with ws.store.transaction():
             run_id = ws.store.insert("runs", row)
+            sealed: dict[str, Any] = {"evaluation": None}  # verify: no evaluation of this run
             if evaluated and m.evaluation is not None:
+                from devtrack.auditing import evaluation_digest
                 from devtrack.evaluation import store_evaluation
 
-                store_evaluation(ws, run_id, m.evaluation, evaluated)
+                evaluation_id = store_evaluation(ws, run_id, m.evaluation, evaluated)
+                sealed = {"evaluation": evaluation_id,
+                          "evaluation_sha256": evaluation_digest(ws, evaluation_id)}
             # Sealed as SQLite hands the fields back, which is what audit verify reads.
             stored = ws.store.one(f"SELECT {', '.join(RUN_SEALED_FIELDS)} FROM runs "
                                   "WHERE id = ?", (run_id,))
             assert stored is not None
             ws.store.append_event(
                 actor=actor, kind="bench", model=m.release.model, version=m.release.version,
-                payload={"run": run_id, **payload, "fields_sha256": run_fields_digest(stored)},
+                payload={"run": run_id, **payload, **sealed,
+                         "fields_sha256": run_fields_digest(stored)},
             )
         return run_id
 

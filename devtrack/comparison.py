@@ -241,6 +241,8 @@ def _rerun(ws: Workspace, a: Release, b: Release, profile: Profile,
     with ws.store.transaction():
         comparison.comparison_id = store_pair(ws, a, b, measured, paired,
                                               comparison.latency)
+        from devtrack.auditing import comparison_digest
+
         ws.store.append_event(
             actor=current_user(), kind="compare", model=b.model, version=b.version,
             payload={"comparison": comparison.comparison_id, "baseline": a.version,
@@ -248,6 +250,7 @@ def _rerun(ws: Workspace, a: Release, b: Release, profile: Profile,
                      "status": paired.status,
                      "ratio": comparison.latency.ratio if comparison.latency else None,
                      "verdict": comparison.latency.verdict if comparison.latency else None,
-                     "error": paired.error})
+                     "error": paired.error,  # audit verify checks the rest by digest
+                     "fields_sha256": comparison_digest(ws, comparison.comparison_id)})
     return comparison
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from devtrack.core.audit_state import dataset_fields_digest
 from devtrack.core.dataset import (
     LABELS,
     ArraySpec,
@@ -111,16 +112,18 @@ def add_dataset(ws: Workspace, path: Path, name: str, task: str | None = None,
     newly_stored = ws.artifacts.put(path, sha256)
     try:
         with ws.store.transaction():
-            ws.store.insert("datasets", {
+            row = {
                 "name": name, "sha256": sha256, "task": task, "samples": samples,
                 "arrays": json.dumps({k: v.to_dict() for k, v in specs.items()}),
                 "has_labels": int(LABELS in specs), "source_name": path.name,
                 "created_at": now, "created_by": actor,
-            })
+            }
+            ws.store.insert("datasets", row)
             ws.store.append_event(
                 actor=actor, kind="dataset_add", model=None, version=None,
                 payload={"dataset": name, "sha256": sha256, "task": task, "samples": samples,
-                         "source_name": path.name}, ts=now)
+                         "source_name": path.name,
+                         "fields_sha256": dataset_fields_digest(row)}, ts=now)
     except BaseException:
         if newly_stored:
             ws.artifacts.remove(sha256)

@@ -481,6 +481,12 @@ def _store(ws: Workspace, cand: Release, report: CheckReport,
 
                 baseline_id = get_release(ws, check.baseline).id
             report_text = json.dumps(check.to_dict())
+            sealed: dict[str, Any] = {}
+            if check.comparison_id is not None:  # audit verify checks it by digest
+                from devtrack.auditing import comparison_digest
+
+                sealed = {"comparison": check.comparison_id,
+                          "comparison_sha256": comparison_digest(ws, check.comparison_id)}
             check.check_id = ws.store.insert("checks", {
                 "release_id": cand.id, "baseline_release_id": baseline_id,
                 "profile": check.profile, "profile_hash": check.profile_hash,
@@ -494,4 +500,4 @@ def _store(ws: Workspace, cand: Release, report: CheckReport,
                          "baseline": check.baseline, "rerun": report.rerun,
                          "inconclusive_policy": report.inconclusive_policy,
                          "failed": [i.name for i in check.items if i.failed],
-                         "report_sha256": text_digest(report_text)})
+                         "report_sha256": text_digest(report_text), **sealed})

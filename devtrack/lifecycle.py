@@ -16,7 +16,7 @@ from devtrack.core.rollback import (
     propose_rollback,
     refusal_kind,
 )
-from devtrack.errors import CheckFailed, NotFoundError, UsageError
+from devtrack.errors import CheckFailed, DevtrackError, NotFoundError, UsageError
 from devtrack.provenance import current_user
 from devtrack.registry import get_release, list_releases, require_model
 from devtrack.store import utc_now
@@ -52,6 +52,31 @@ class NoRollbackTarget(CheckFailed):
 
 class NothingDeployed(CheckFailed):
     """A rollback asked for where nothing is deployed: no rollback candidate, exit 1."""
+
+
+class ArtifactNotIntact(DevtrackError):
+    """A release whose stored artifact is missing or modified cannot be approved, deployed
+    or rolled back to, with or without --force: exit 2."""
+
+
+def require_intact_artifact(ws: Workspace, rel: Release, action: str) -> None:
+    """Rehash ``rel``'s stored artifact; ArtifactNotIntact naming the file when it is missing
+    or its bytes changed. --force overrides a failed check, never this."""
+    path = ws.artifacts.path_for(rel.sha256)
+    where = path.relative_to(ws.root) if path.is_relative_to(ws.root) else path
+    if not path.is_file():
+        state = "is missing"
+    else:
+        from devtrack.artifacts import sha256_file
+
+        actual = sha256_file(path)
+        if actual == rel.sha256:
+            return
+        state = f"was modified (it hashes to {actual[:12]}, not {rel.sha256[:12]})"
+    raise ArtifactNotIntact(
+        f"cannot {action} {rel.ref}: its artifact {where} {state}; --force never overrides "
+        f"this: copy the original file ({rel.source_name or 'the registered build'}) back "
+        "there, or register a good build under a new version")
 
 
 @dataclass(frozen=True)
@@ -140,6 +165,8 @@ def promote(ws: Workspace, release: Release | ReleaseRef | str, to: str,
         raise UsageError(f"cannot promote to {to!r}; choose one of {', '.join(PROMOTE_TARGETS)}")
     why = _require_reason(reason, "a status change")
     rel = _release(ws, release)
+    if to == "approved":  # rejecting or yanking a damaged release stays possible
+        require_intact_artifact(ws, rel, "approve")
     store = ws.store
     with store.transaction():
         row = store.one("SELECT status FROM releases WHERE id = ?", (rel.id,))
@@ -259,10 +286,10 @@ def _passing_check(ws: Workspace, rel: Release, profile: Profile) -> tuple[int |
 
 
 def _insert_deployment(ws: Workspace, rel: Release, model_id: int, profile: str, kind: str,
-                       reason: str, forced: bool, check_id: int | None) -> tuple[int, int | None]:
+                       reason: str, forced: bool, check_id: int | None,
+                       now: str) -> tuple[int, int | None]:
     """End what is live on the profile and record the new deployment (inside a transaction)."""
     store = ws.store
-    now = utc_now()
     live = store.one("SELECT id, release_id FROM deployments WHERE model_id = ? AND profile = ? "
                      "AND ended_at IS NULL", (model_id, profile))
     if live is not None:
@@ -296,6 +323,7 @@ def deploy(ws: Workspace, release: Release | ReleaseRef | str, profile: Profile 
     if not prof.runs_format(rel.format):
         raise UsageError(f"profile {prof.name} does not run {rel.format} models; deploy "
                          f"{rel.ref} on a profile that lists {rel.format} in its formats")
+    require_intact_artifact(ws, rel, "deploy")
     store = ws.store
     model_id = require_model(ws, rel.model)
     with store.transaction():
@@ -321,14 +349,16 @@ def deploy(ws: Workspace, release: Release | ReleaseRef | str, profile: Profile 
                 f"{rel.ref} --profile {prof.name}' first, or add --force to deploy anyway "
                 "(the override is recorded)")
         forced = check_id is None
+        now = utc_now()
         deployment_id, replaced_id = _insert_deployment(
-            ws, rel, model_id, prof.name, "deploy", why, forced, check_id)
+            ws, rel, model_id, prof.name, "deploy", why, forced, check_id, now)
         replaced = _version_of(ws, replaced_id)
         store.append_event(
             actor=current_user(), kind="deploy", model=rel.model, version=rel.version,
-            reason=why,
+            reason=why, ts=now,
             payload={"profile": prof.name, "profile_hash": prof.short_hash,
-                     "deployment": deployment_id, "replaced": replaced, "forced": forced,
+                     "deployment": deployment_id, "deployed_at": now,
+                     "replaced": replaced, "forced": forced,
                      "overridden": missing if forced else None, "check": check_id})
     return _get_deployment(ws, deployment_id)
 
@@ -424,6 +454,9 @@ def rollback(ws: Workspace, model: str, profile: Profile | str, reason: str | No
     if dry_run:
         plan = rollback_plan(ws, model, prof, to)
         _raise_refusal(model, plan)
+        assert plan.target is not None
+        require_intact_artifact(ws, get_release(ws, ReleaseRef(model, plan.target)),
+                                "roll back to")
         return RollbackResult(plan, None)
     why = _require_reason(reason, "a rollback")
     store = ws.store
@@ -432,14 +465,18 @@ def rollback(ws: Workspace, model: str, profile: Profile | str, reason: str | No
         _raise_refusal(model, plan)
         assert plan.target is not None
         rel = get_release(ws, ReleaseRef(model, plan.target))
+        require_intact_artifact(ws, rel, "roll back to")
         check_id, _ = _passing_check(ws, rel, prof)
+        now = utc_now()
         deployment_id, _ = _insert_deployment(
-            ws, rel, require_model(ws, model), prof.name, "rollback", why, False, check_id)
+            ws, rel, require_model(ws, model), prof.name, "rollback", why, False, check_id,
+            now)
         store.append_event(
             actor=current_user(), kind="rollback", model=model, version=plan.target,
-            reason=why,
+            reason=why, ts=now,
             payload={"profile": prof.name, "profile_hash": prof.short_hash,
-                     "deployment": deployment_id, "replaced": plan.current,
+                     "deployment": deployment_id, "deployed_at": now,
+                     "replaced": plan.current,
                      "requested": to, "forced": False, "check": check_id,
                      "passed_over": {a.version: "; ".join(a.reasons)
                                      for a in plan.ranked if not a.chosen}})

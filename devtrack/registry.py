@@ -173,6 +173,7 @@ def register_release(ws: Workspace, request: RegisterRequest, cwd: Path | None =
                 "summary": json.dumps(summary.to_dict()),
             }
             store.insert("releases", row)
+            line = store.one("SELECT task FROM models WHERE id = ?", (model_id,))
             store.append_event(
                 actor=actor,
                 kind="register",
@@ -182,6 +183,7 @@ def register_release(ws: Workspace, request: RegisterRequest, cwd: Path | None =
                          "parent": request.parent, "git_commit": git.commit,
                          # audit verify checks the notes (until a notes event) and the rest
                          "notes_sha256": text_digest(notes),
+                         "task": line["task"] if line else None,  # the model line's
                          "fields_sha256": release_fields_digest(
                              {**row, "parent": request.parent})},
                 ts=now,

@@ -149,11 +149,12 @@ async def _verify_from_the_audit_screen(app, pilot) -> str:  # type: ignore[no-u
 async def test_v_verifies_the_trail_and_names_a_broken_one(seeded: Path, tmp_path: Path,
                                                            make_app) -> None:
     # The seed writes its tables directly, not through devtrack's actions: its statuses and
-    # run figures do not match its events, as a hand-edited workspace's would not.
+    # run figures do not match its events, as a hand-edited workspace's would not; its
+    # dataset has no event and no file in the store (2 more).
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
         line = await _verify_from_the_audit_screen(app, pilot)
-        assert "✗ 17 problems" in line, line
+        assert "✗ 19 problems" in line, line
     clean = make_app(empty_workspace(tmp_path / "clean"))
     async with clean.run_test(size=SIZE) as pilot:
         line = await _verify_from_the_audit_screen(clean, pilot)

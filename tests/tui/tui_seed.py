@@ -190,7 +190,11 @@ def _seed_model(ws: Workspace, name: str, task: str, specs: list[Spec], day0: in
     ids: dict[str, int] = {}
     for i, spec in enumerate(specs):
         day = day0 + i
-        sha = hashlib.sha256(f"{name}@{spec.version}".encode()).hexdigest()
+        content = f"{name}@{spec.version}".encode()  # a stand-in file: the app never runs it
+        sha = hashlib.sha256(content).hexdigest()
+        stored = ws.artifacts.path_for(sha)  # in the store, so approve and deploy accept it
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.write_bytes(content)
         with store.transaction():
             store.insert("artifacts", {"sha256": sha, "format": spec.fmt,
                                        "size_bytes": spec.size, "created_at": _ts(day)})
