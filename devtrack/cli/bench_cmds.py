@@ -270,8 +270,8 @@ BENCH_JSON_KEYS = ("model", "version", "profile", "status", "error", "init_ms", 
                    "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
                    "max_ms", "cv", "ci_low_ms", "ci_high_ms", "n", "stop_reason", "peak_rss_mb",
                    "load_delta_mb", "baseline_rss_mb", "load_peak_mb", "inference_peak_mb",
-                   "memory_method", "runtime", "runtime_version", "profile_hash", "run_id",
-                   "warnings", "op_profile")
+                   "memory_method", "runtime", "runtime_version", "profile_hash",
+                   "conditions_hash", "run_id", "warnings", "op_profile")
 
 
 def _bench_json(run: dict[str, Any]) -> dict[str, Any]:
