@@ -132,7 +132,8 @@ def compare_releases(ws: Workspace, a: Release | str, b: Release | str,
     Without ``rerun`` latency comes from the run that counts of each (``counted_runs``: the
     newest ok run under the profile's current conditions; indicative only); with ``rerun``
     A and B are measured again side by side, interleaved in one worker, and each
-    measurement is stored in ``comparisons`` with a ``compare`` event. Memory, accuracy and op deltas always come from stored runs.
+    measurement is stored in ``comparisons`` with a ``compare`` event. Memory, accuracy and
+    op deltas always come from the runs that count.
     """
     rel_a, rel_b = _resolve(ws, a), _resolve(ws, b)
     check_same_model(rel_a, rel_b)

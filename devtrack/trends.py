@@ -93,8 +93,9 @@ def trend(ws: Workspace, model: str, profile: str, metric: str) -> Trend:
     Each release's value comes from its run that counts (``counted_runs``: the newest ok run
     under the profile's current conditions); a release without one is not measured. A
     point is a regression when it is worse than the previous measured release by more than
-    the profile's threshold: ``max_latency_regression_pct`` (default 5) for latency and memory — for p50 also significant (bootstrap CI of the ratio
-    of medians and Mann-Whitney U) — and ``max_accuracy_drop`` (default 0.01) for accuracy.
+    the profile's threshold: ``max_latency_regression_pct`` (default 5) for latency and
+    memory — for p50 also significant (bootstrap CI of the ratio of medians and Mann-Whitney
+    U) — and ``max_accuracy_drop`` (default 0.01) for accuracy.
     """
     from devtrack.gate import deployed_release_id
     from devtrack.registry import list_releases, require_model
