@@ -7,6 +7,7 @@ now. The review app's table and detail, ``releases --profile``, ``show``, ``chec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from devtrack.core.counting import RunChoice, choose_run
@@ -78,11 +79,20 @@ def counted_evaluation(ws: Workspace, release_id: int, profile: str,
 
 
 def counted_evaluations(ws: Workspace, model_id: int, profile: str,
-                        conditions: str) -> dict[int, dict[str, Any]]:
-    """:func:`counted_evaluation` of every release of a model line, in one query."""
+                        choices: Mapping[int, RunChoice[dict[str, Any]]]
+                        ) -> dict[int, dict[str, Any]]:
+    """:func:`counted_evaluation` of every release with a run that counts, in one query
+    (``choices`` from :func:`counted_runs`)."""
     rows = ws.store.query(
         "SELECT e.id, e.run_id, e.accuracy, e.dataset_id, r.release_id AS release_id, "
-        "d.name AS dataset" + _EVALUATION_FROM + " AND r.release_id IN "
-        "(SELECT id FROM releases WHERE model_id = ?) ORDER BY e.id",
-        (profile, conditions, model_id))
-    return {int(row["release_id"]): row for row in rows}  # later (newer) rows win
+        "r.conditions_hash AS conditions_hash, d.name AS dataset FROM evaluations e "
+        "JOIN runs r ON r.id = e.run_id JOIN datasets d ON d.id = e.dataset_id "
+        "JOIN releases rel ON rel.id = r.release_id WHERE rel.model_id = ? AND r.profile = ? "
+        "AND r.status = 'ok' AND e.accuracy IS NOT NULL ORDER BY e.id", (model_id, profile))
+    out: dict[int, dict[str, Any]] = {}
+    for row in rows:  # later (newer) rows win
+        choice = choices.get(int(row["release_id"]))
+        if choice is not None and choice.run is not None and (
+                row["conditions_hash"] == choice.run["conditions_hash"]):
+            out[int(row["release_id"])] = row
+    return out

@@ -119,11 +119,7 @@ def trend(ws: Workspace, model: str, profile: str, metric: str) -> Trend:
             dataset = evaluation["dataset_sha256"] if evaluation else None
         elif run is not None:
             value = run[metric]
-        note = "" if value is not None else "not measured"
-        if run is None and choice.other_runs_note():
-            note = f"not measured under the current conditions ({choice.other_runs_note()})"
-        elif choice.newer_runs_note():
-            note = str(choice.newer_runs_note())
+        note = choice.conditions_note() or ("" if value is not None else "not measured")
         point = TrendPoint(release.version, release.status, release.created_at, value,
                            run["id"] if run else None, run["conditions_hash"] if run else None,
                            deployed=release.id == deployed, note=note)

@@ -38,8 +38,9 @@ def _shape(shape: list[Any] | None) -> str:
 
 
 def measured_table(measured: list[dict[str, Any]]) -> Table:
-    """Per profile: the latest successful run's figures, budgets and deployment."""
-    table = Table(title="Measured (latest ok run per profile; devtrack results has all)",
+    """Per profile: the figures of the run that counts, budgets and deployment."""
+    table = Table(title="Measured (the run that counts per profile: the newest ok run under "
+                        "its current conditions; devtrack results has all)",
                   title_justify="left")
     unit, scale = latency_unit([m["p90_ms"] for m in measured])
     for name, justify in (("profile", "left"), (f"p50 {unit}", "right"), (f"p90 {unit}", "right"),
@@ -50,7 +51,7 @@ def measured_table(measured: list[dict[str, Any]]) -> Table:
     for m in measured:
         accuracy = "-" if m["accuracy"] is None else f"{m['accuracy']:.4f}"
         flags = ("deployed" if m["deployed"] else "") + (
-            " (run under other settings)" if m["profile_changed_since"] else "")
+            f" ({m['conditions_note']})" if m["conditions_note"] else "")
         table.add_row(literal(m["profile"]), _ms(_scaled(m["p50_ms"], scale)),
                       _ms(_scaled(m["p90_ms"], scale)),
                       _mb(m["peak_rss_mb"]), accuracy, m["budgets"],

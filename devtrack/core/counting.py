@@ -31,6 +31,7 @@ class RunChoice(Generic[R]):
     other: int = 0  # ok runs under other conditions, at all
     failed: R | None = None  # the newest failed run under these conditions newer than ``run``
     newest: R | None = None  # the newest run of any status and conditions
+    total: int = 0  # runs on the profile, any status and conditions
 
     @property
     def measured(self) -> bool:
@@ -41,11 +42,27 @@ class RunChoice(Generic[R]):
         return NEWER_RUNS_NOTE if self.run is not None and self.newer_other else None
 
     def other_runs_note(self) -> str | None:
-        """Why a release is not measured although it has ok runs on the profile."""
-        if self.run is not None or not self.other:
-            return None
-        plural = "s" if self.other > 1 else ""
-        return f"{self.other} ok run{plural} under other conditions do not count"
+        """``2 ok runs under other conditions do not count``, when not measured."""
+        return other_runs_note(self.other) if self.run is None else None
+
+    def conditions_note(self) -> str | None:
+        """What a view says of runs under other conditions (newer ones, or the only ones)."""
+        return self.newer_runs_note() or (
+            not_measured_note(self.other) if self.run is None and self.other else None)
+
+
+def other_runs_note(other: int) -> str | None:
+    if not other:
+        return None
+    return (f"{other} ok run under other conditions does not count" if other == 1
+            else f"{other} ok runs under other conditions do not count")
+
+
+def not_measured_note(other: int) -> str:
+    """Why a release has no figures on a profile it has ok runs on."""
+    note = other_runs_note(other)
+    return "not measured under the profile's current conditions" + (
+        f" ({note})" if note else "")
 
 
 def choose_run(runs: Iterable[R], conditions_hash: str | None) -> RunChoice[R]:
@@ -66,7 +83,7 @@ def choose_run(runs: Iterable[R], conditions_hash: str | None) -> RunChoice[R]:
     failed = next((r for r in ordered if r["status"] == FAILED and matches(r)
                    and int(r["id"]) > cut), None)
     return RunChoice(chosen, sum(1 for r in other if int(r["id"]) > cut), len(other),
-                     failed, newest)
+                     failed, newest, len(ordered))
 
 
 def measure_command(refs: Iterable[str], profile: str) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devtrack.core.budgets import FAIL, MISSING, BudgetResult, Figures, evaluate_budgets
+from devtrack.core.counting import other_runs_note
 from devtrack.core.profile import Budgets
 from devtrack.core.units import format_latency
 
@@ -32,9 +33,9 @@ class ReleaseFacts:
     version: str
     status: str  # candidate | approved | rejected | yanked
     ever_deployed: bool = False  # deployed on any profile at some time (a rollback counts)
-    figures: Figures | None = None  # None: no ok run on the profile under the current hash
-    stale_runs: int = 0  # ok runs on the profile taken under another profile hash
-    run_error: str | None = None  # the latest run under the current hash failed, and why
+    figures: Figures | None = None  # None: no run that counts (core.counting) on the profile
+    stale_runs: int = 0  # ok runs on the profile taken under other conditions
+    run_error: str | None = None  # no run counts and the latest under the conditions failed
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,9 @@ def _assess(facts: ReleaseFacts, profile: str, budgets: Budgets) -> Assessment:
         reasons.append(f"its latest run on {profile} failed: {facts.run_error}")
         blocker = blocker or EVIDENCE
     elif facts.figures is None:
-        missing = f"no results on {profile} under the current profile hash"
+        missing = f"not measured on {profile} under its current conditions"
         if facts.stale_runs:
-            plural = "s" if facts.stale_runs > 1 else ""
-            missing += f" ({facts.stale_runs} run{plural} under an older one; bench it again)"
+            missing += f" ({other_runs_note(facts.stale_runs)}; bench it again)"
         reasons.append(missing)
         blocker = blocker or EVIDENCE
     else:
@@ -140,8 +140,8 @@ def propose_rollback(releases: Sequence[ReleaseFacts], current: str, profile: st
     """Choose where to roll back to from ``current`` (releases are given oldest first).
 
     The target is the most recent release before the current deployment that was approved
-    or deployed before, is not rejected or yanked, has results on ``profile`` under the
-    current profile hash and passes its budgets. With ``to``, that release is judged by the
+    or deployed before, is not rejected or yanked, has a run that counts on ``profile``
+    (core.counting: under its current conditions) and passes its budgets. With ``to``, that release is judged by the
     same rules and is the target only if it passes them. As in ``devtrack check``, a
     budget whose figure was not measured (e.g. accuracy never evaluated) is not passed.
     """
