@@ -142,8 +142,9 @@ def propose_rollback(releases: Sequence[ReleaseFacts], current: str, profile: st
     The target is the most recent release before the current deployment that was approved
     or deployed before, is not rejected or yanked, has a run that counts on ``profile``
     (core.counting: under its current conditions) and passes its budgets. With ``to``,
-    that release is judged by the same rules and is the target only if it passes them. As in ``devtrack check``, a
-    budget whose figure was not measured (e.g. accuracy never evaluated) is not passed.
+    that release is judged by the same rules and is the target only if it passes them. As
+    in ``devtrack check``, a budget whose figure was not measured (e.g. accuracy never
+    evaluated) is not passed.
     """
     versions = [r.version for r in releases]
     if current not in versions:
