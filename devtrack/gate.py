@@ -286,9 +286,6 @@ def _check_profile(ws: Workspace, cand: Release, given: Release | None, profile:
     if note:
         check.notes.append(f"{cand.ref}: {note} (devtrack results {cand.ref} -p "
                            f"{profile.name})")
-    if choice.run is not None and choice.failed is not None:
-        check.notes.append(f"{cand.ref}: a newer run under these conditions failed "
-                           f"(run {choice.failed['id']}: {choice.failed['error']})")
     if any(i.status == NOT_MEASURED for i in check.items):
         check.unmeasured.append(cand.ref)
     baseline, source = _baseline_for(ws, cand, profile.name, given)
@@ -347,8 +344,8 @@ def budget_items(ws: Workspace, release: Release, profile: Profile,
     ``profile`` should be :func:`~devtrack.pairing.measured_profile` of a loaded one;
     ``counted`` defaults to the run that counts under its conditions. With no run under
     them at all, a budget that needs one is *not measured* (with the command that
-    measures it); when the only runs there failed, "run" fails; a figure the run that
-    counts lacks fails (a gate cannot pass what it did not see).
+    measures it); when the latest finished run under them failed, "run" fails; a figure
+    the run that counts lacks fails (a gate cannot pass what it did not see).
     """
     run, choice = counted if counted is not None else counted_run(
         ws, release.id, profile.name, profile.conditions_hash)
@@ -360,10 +357,13 @@ def budget_items(ws: Workspace, release: Release, profile: Profile,
         accuracy=float(evaluation["accuracy"]) if evaluation else None,
     )
     items = []
-    failed = choice.failed if run is None else None
+    failed = choice.failed  # newer than the run that counts: what the release does now
     if failed is not None:
+        since = (f" (run {failed['id']}; run {run['id']}, older, is the last ok one)"
+                 if run is not None else "")
         items.append(CheckItem("run", "status", FAIL,
-                               f"the latest run on {profile.name} failed: {failed['error']}"))
+                               f"the latest run on {profile.name} failed: {failed['error']}"
+                               + since))
     how = measure_command([release.ref], profile.name)
     others = choice.other_runs_note()
     for result in evaluate_budgets(profile.budgets, figures):

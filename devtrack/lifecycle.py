@@ -347,7 +347,8 @@ def _version_of(ws: Workspace, release_id: int | None) -> str | None:
 def _release_facts(ws: Workspace, model: str, prof: Profile) -> list[ReleaseFacts]:
     """What the rollback policy knows of each release: the figures of its run that counts
     on the profile (``counted_runs``) with the accuracy under the same conditions, or why
-    there is none — as `devtrack check` judges budgets."""
+    there is none; a newer failed run under those conditions disqualifies it — as
+    `devtrack check` judges budgets."""
     from devtrack.counted_runs import counted_evaluations, counted_runs
 
     model_id = require_model(ws, model)
@@ -360,13 +361,13 @@ def _release_facts(ws: Workspace, model: str, prof: Profile) -> list[ReleaseFact
         choice = choices.get(r.id)
         run = choice.run if choice is not None else None
         figures, error = None, None
-        if run is not None:
+        if choice is not None and choice.failed is not None:  # newer than the ok run, if any
+            error = choice.failed["error"] or "no reason recorded"
+        elif run is not None:
             evaluation = accuracy.get(r.id)
             figures = Figures(p90_ms=run["p90_ms"], peak_rss_mb=run["peak_rss_mb"],
                               size_mb=r.size_bytes / MIB,
                               accuracy=float(evaluation["accuracy"]) if evaluation else None)
-        elif choice is not None and choice.failed is not None:
-            error = choice.failed["error"] or "no reason recorded"
         facts.append(ReleaseFacts(r.version, r.status, r.id in deployed, figures,
                                   choice.other if choice is not None and run is None else 0,
                                   error))

@@ -20,7 +20,7 @@ from devtrack.core.rollback import (
 BUDGETS = Budgets(latency_p90_ms=10.0, peak_memory_mb=300.0, model_size_mb=5.0)
 GOOD = Figures(p90_ms=8.0, peak_rss_mb=120.0, size_mb=1.0)
 SLOW = Figures(p90_ms=12.1, peak_rss_mb=120.0, size_mb=1.0)
-NO_RESULTS = "no results on phone under the current profile hash"
+NO_RESULTS = "not measured on phone under its current conditions"
 
 
 def facts(version: str, status: str = "approved", figures: Figures | None = GOOD,
@@ -68,7 +68,7 @@ def test_issue_scenario_skips_rejected_unmeasured_and_over_budget_releases() -> 
         # a release deployed before but rejected since is out
         ([facts("1.0"), facts("1.1", status="rejected", deployed=True)], "1.0"),
         ([facts("1.0"), facts("1.1", status="yanked", deployed=True)], "1.0"),
-        # results must exist under the current profile hash
+        # results must exist under the profile's current conditions
         ([facts("1.0"), facts("1.1", figures=None, stale=3)], "1.0"),
         # every budget counts: memory and size as well as latency
         ([facts("1.0"), facts("1.1", figures=Figures(8.0, 400.0, 1.0))], "1.0"),
@@ -95,9 +95,9 @@ def test_target_choice(earlier: list[ReleaseFacts], expected: str | None) -> Non
         (facts("1.1", status="candidate"), "never approved or deployed"),
         (facts("1.1", figures=None), NO_RESULTS),
         (facts("1.1", figures=None, stale=1),
-         NO_RESULTS + " (1 run under an older one; bench it again)"),
+         NO_RESULTS + " (1 ok run under other conditions does not count; bench it again)"),
         (facts("1.1", figures=None, stale=2),
-         NO_RESULTS + " (2 runs under an older one; bench it again)"),
+         NO_RESULTS + " (2 ok runs under other conditions do not count; bench it again)"),
         (facts("1.1", figures=SLOW), "fails budget latency_p90_ms (p90 12.1 ms > 10 ms)"),
         (ReleaseFacts("1.1", "approved", run_error="out of memory (cap 64 MB)"),
          "its latest run on phone failed: out of memory (cap 64 MB)"),

@@ -206,9 +206,10 @@ def _releases_on_profile(ws: Workspace, model: str | None, profile: str, as_json
 @json_option
 @click.pass_context
 def show(ctx: click.Context, ref: str, workspace_dir: Path | None, as_json: bool) -> None:
-    """Show one release: provenance, model summary, notes, and per profile the figures of
-    its run that counts (the newest ok run under the profile's current conditions).
-    VERSION may be 'latest'.
+    """Show one release: provenance, model summary, notes and the figures that count.
+
+    Per profile the figures come from the run that counts: the newest ok run under the
+    profile's current conditions. VERSION may be 'latest'.
 
     Example: devtrack show hand-landmark@latest
     """

@@ -27,7 +27,7 @@ class RunChoice(Generic[R]):
     """The run that counts (or None: not measured) and what else exists on the profile."""
 
     run: R | None
-    newer_other: int = 0  # ok runs under other conditions newer than ``run`` (all if None)
+    newer_other: int = 0  # ok runs under other conditions newer than ``run`` (0 if None)
     other: int = 0  # ok runs under other conditions, at all
     failed: R | None = None  # the newest failed run under these conditions newer than ``run``
     newest: R | None = None  # the newest run of any status and conditions
@@ -82,7 +82,8 @@ def choose_run(runs: Iterable[R], conditions_hash: str | None) -> RunChoice[R]:
     other = [r for r in ordered if r["status"] == OK and not matches(r)]
     failed = next((r for r in ordered if r["status"] == FAILED and matches(r)
                    and int(r["id"]) > cut), None)
-    return RunChoice(chosen, sum(1 for r in other if int(r["id"]) > cut), len(other),
+    newer = sum(1 for r in other if int(r["id"]) > cut) if chosen is not None else 0
+    return RunChoice(chosen, newer, len(other),
                      failed, newest, len(ordered))
 
 
