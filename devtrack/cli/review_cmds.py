@@ -158,7 +158,8 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 def _profile_table(p: ProfileComparison) -> Table:
     table = Table(title=Text.assemble("On ", literal(p.profile),
-                                      f" (profile {p.profile_hash[:8] or '-'})"),
+                                      f" (conditions {p.conditions_hash[:8] or '-'}, "
+                                      f"limit {p.threshold_pct:g}%)"),
                   title_justify="left")
     table.add_column("metric")
     table.add_column("A", justify="right")
