@@ -195,6 +195,14 @@ def test_a_thread_change_separates_runs(quick_ws: Path, run_cli, tmp_path: Path)
     row = next(r for r in rows if r["version"] == "1.0")
     assert row["p50_ms"] is None and row["other_runs"] == 2
     assert "not measured under the profile's current conditions" in row["conditions_note"]
+    from devtrack.overview import release_overview
+    from devtrack.tui.screens.releases import row_info
+    from tests.tui.tui_seed import plain
+
+    with open_workspace(quick_ws) as ws:
+        table = {r.version: r for r in release_overview(ws, "m", "quick").rows}
+    info = plain(row_info(table["1.0"], "quick", ("onnx",)))
+    assert "not measured under the profile's current conditions" in info and "press b" in info
     # --bench measures it under the profile's own conditions, then it passes
     code, report = _check(run_cli, "--bench")
     assert code == 0 and report["profiles"][0]["run_id"] not in (one["run_id"],
@@ -237,6 +245,9 @@ def test_one_figure_everywhere(quick_ws: Path, run_cli) -> None:
     from tests.tui.tui_seed import plain
 
     assert NEWER_RUNS_NOTE in plain(row_info(table["1.1"], "quick", ("onnx",)))
+    runs = json.loads(run_cli("results", "m@1.1", "-p", "quick", "--json").out)
+    assert [r["run_id"] for r in runs if r["counts"]] == [counted["1.1"]["run_id"]]
+    assert "✓ the run that counts" in run_cli("results", "m@1.1", "-p", "quick").out
 
 
 # --- the migration -------------------------------------------------------------------------

@@ -303,6 +303,9 @@ def results(ctx: click.Context, ref: str, profile_name: str | None, samples: boo
             workspace_dir: Path | None, as_json: bool) -> None:
     """Show the stored benchmark runs of a release.
 
+    ✓ (``counts`` in --json) marks the run that counts on each profile: the newest ok run
+    under the profile's current conditions, the one every other view shows.
+
     Example: devtrack results kws@1.1.0 --profile ci-host --json --samples
     """
     from devtrack.benchmarking import list_runs
@@ -314,6 +317,7 @@ def results(ctx: click.Context, ref: str, profile_name: str | None, samples: boo
     runs = list_runs(ws, release, profile_name, with_samples=samples and as_json)
     if not runs:
         check_profile_name(ws, profile_name)
+    _mark_counted(ws, release.id, runs)
     if as_json:
         echo_json(runs)
     elif not runs:
@@ -323,6 +327,21 @@ def results(ctx: click.Context, ref: str, profile_name: str | None, samples: boo
         out = console()
         out.print(runs_table(runs, f"Runs of {release.ref}", wide=out.width >= 120,
                              one_release=True))
+
+
+def _mark_counted(ws: Any, release_id: int, runs: list[dict[str, Any]]) -> None:
+    """Set ``counts`` on each run: whether it is the run that counts on its profile."""
+    from devtrack.counted_runs import choose, conditions_now
+    from devtrack.overview import load_profile_or_error
+
+    counted = set()
+    for name in {run["profile"] for run in runs}:
+        loaded, _ = load_profile_or_error(ws, name)
+        chosen = choose(ws, release_id, name, conditions_now(loaded)).run
+        if chosen is not None:
+            counted.add(chosen["id"])
+    for run in runs:
+        run["counts"] = run["run_id"] in counted
 
 
 COMMANDS = [profiles, bench, results]

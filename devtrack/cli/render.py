@@ -243,6 +243,8 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False,
     for run in runs:
         ok = run["status"] == "ok"
         status = Text(run["status"], style="green" if ok else "red")
+        if run.get("counts"):
+            status.append(" ✓", style="bold green")
         remarks = [] if ok else [run["error"] or run["status"]]
         remarks += list(run.get("warnings") or [])
         if remarks:
@@ -270,4 +272,7 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False,
         if ops:
             top = ", ".join(f"{o['op']} {o['pct']:.0f}%" for o in ops[:5])
             lines.append(literal(f"run {run['run_id']} top operators by time: {top}"))
+    if any(run.get("counts") for run in runs):
+        lines.insert(0, Text("✓ the run that counts on its profile: the newest ok run under "
+                             "the profile's current conditions", style="dim"))
     return Group(table, *notes, *lines)
