@@ -213,7 +213,9 @@ def _migration_4(db: sqlite_utils.Database) -> None:
     from each run's stored (and sealed) snapshot, which stays as it was."""
     from devtrack.core.conditions import conditions_hash
 
-    db.execute("ALTER TABLE runs ADD COLUMN conditions_hash TEXT NOT NULL DEFAULT ''")
+    columns = [row[1] for row in db.execute("PRAGMA table_info(runs)").fetchall()]
+    if "conditions_hash" not in columns:  # another process may have migrated since we looked
+        db.execute("ALTER TABLE runs ADD COLUMN conditions_hash TEXT NOT NULL DEFAULT ''")
     rows = db.execute("SELECT id, profile_snapshot FROM runs").fetchall()
     for run_id, snapshot in rows:
         try:
@@ -223,7 +225,8 @@ def _migration_4(db: sqlite_utils.Database) -> None:
         if isinstance(data, dict):
             db.execute("UPDATE runs SET conditions_hash = ? WHERE id = ?",
                        (conditions_hash(data), run_id))
-    db.execute("CREATE INDEX idx_runs_conditions ON runs(release_id, profile, conditions_hash)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_runs_conditions "
+               "ON runs(release_id, profile, conditions_hash)")
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [

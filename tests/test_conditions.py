@@ -284,3 +284,34 @@ def test_the_migration_recomputes_identities_and_audit_verify_stays_green(
     assert after == expected
     code, report = _check(run_cli, "--no-rerun")  # the upgraded store is read as before
     assert code == 0 and report["profiles"][0]["run_id"] == min(expected)
+
+
+def test_the_migration_is_safe_to_meet_twice_and_survives_a_damaged_snapshot(
+        quick_ws: Path, run_cli) -> None:
+    """Two processes opening an old store can both start migration 4 (the second after the
+    first committed): the second must not fail; a snapshot that is not JSON matches nothing."""
+    import sqlite_utils
+
+    from devtrack.store import _migration_4
+
+    _bench(run_cli, "m@1.0")
+    db_path = quick_ws / ".devtrack" / "devtrack.db"
+    expected = _as_schema_3(db_path)
+    conn = sqlite3.connect(db_path)
+    try:
+        conn.execute("UPDATE runs SET profile_snapshot = 'not json' WHERE id = ?",
+                     (min(expected),))
+        conn.execute("INSERT INTO runs (release_id, profile, profile_hash, profile_snapshot, "
+                     "status, started_at, finished_at, actor, host) SELECT release_id, "
+                     "profile, profile_hash, '{}', 'ok', started_at, finished_at, actor, host "
+                     "FROM runs")
+        conn.commit()
+        db = sqlite_utils.Database(conn)
+        _migration_4(db)
+        _migration_4(db)  # met again: no duplicate column, same values
+        rows = dict(conn.execute("SELECT id, conditions_hash FROM runs").fetchall())
+    finally:
+        conn.close()
+    damaged, defaults = sorted(rows)
+    assert rows[damaged] == ""  # never counts
+    assert rows[defaults] == Profile(name="x").conditions_hash  # an empty snapshot: defaults
