@@ -105,7 +105,7 @@ def print_figures(table: ReleaseTable) -> None:
     notes = []
     if not all(table.runs_format(r.format) for r in table.rows):
         notes.append(f"n/a: {table.profile} runs {', '.join(table.formats)} models only")
-    if not any(r.p50_ms is not None for r in table.rows):
+    if not any(r.p50_ms is not None or r.other_runs for r in table.rows):
         notes.append(f"nothing of {table.model} measured on {table.profile} yet; measure with\n"
                      f"  devtrack bench {table.model}@VERSION --profile {table.profile}")
     if any(table.profile in r.deployed_on for r in table.rows):

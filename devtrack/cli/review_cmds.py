@@ -316,8 +316,11 @@ def _check_view(report: CheckReport) -> Group:
         parts.append(Text.assemble(Text("FAILED: ", style="bold red"), literal(report.candidate),
                                    f" — {len(failures)} check(s) failed: ", literal(names)))
     elif not report.passed:
+        unjudged = [p.profile for p in report.profiles if p.measure_with]
         parts.append(Text.assemble(Text("NOT MEASURED: ", style="bold yellow"),
-                                   literal(report.candidate), " was not judged (exit 1)"))
+                                   literal(report.candidate), " — no check failed, but "
+                                   f"{len(unjudged)} profile(s) had nothing to judge it on: ",
+                                   literal(", ".join(unjudged))))
     else:
         parts.append(Text.assemble(Text("PASSED: ", style="bold green"),
                                    literal(report.candidate),
