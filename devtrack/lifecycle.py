@@ -370,7 +370,7 @@ def _release_facts(ws: Workspace, model: str, prof: Profile) -> list[ReleaseFact
                               accuracy=float(evaluation["accuracy"]) if evaluation else None)
         facts.append(ReleaseFacts(r.version, r.status, r.id in deployed, figures,
                                   choice.other if choice is not None and run is None else 0,
-                                  error))
+                                  error, choice.newer_other if choice is not None else 0))
     return facts
 
 

@@ -235,3 +235,16 @@ def test_budget_failure_message_rounds_like_a_human() -> None:
 
     [result] = evaluate_budgets(Budgets(latency_p90_ms=10.0), Figures(p90_ms=12.1234))
     assert budget_failure(result) == "fails budget latency_p90_ms (p90 12.1 ms > 10 ms)"
+
+
+def test_a_release_judged_on_older_runs_than_newer_ones_under_other_conditions_says_so(
+        ) -> None:
+    from devtrack.core.counting import NEWER_RUNS_NOTE
+    from devtrack.core.rollback import ReleaseFacts as Facts
+
+    releases = [Facts("1.0", "approved", False, GOOD, 0, None, 2), facts("1.1")]
+    plan = plan_for(releases, "1.1")
+    assert plan.target == "1.0"
+    assert plan.notes == (f"1.0: {NEWER_RUNS_NOTE}",)
+    assert plan.to_dict()["notes"] == [f"1.0: {NEWER_RUNS_NOTE}"]
+    assert plan_for([facts("1.0"), facts("1.1")], "1.1").notes == ()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devtrack.core.budgets import FAIL, MISSING, BudgetResult, Figures, evaluate_budgets
-from devtrack.core.counting import other_runs_note
+from devtrack.core.counting import NEWER_RUNS_NOTE, other_runs_note
 from devtrack.core.profile import Budgets
 from devtrack.core.units import format_latency
 
@@ -36,6 +36,7 @@ class ReleaseFacts:
     figures: Figures | None = None  # None: no run that counts (core.counting) on the profile
     stale_runs: int = 0  # ok runs on the profile taken under other conditions
     run_error: str | None = None  # no run counts and the latest under the conditions failed
+    newer_other: int = 0  # ok runs under other conditions newer than the run that counts
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class RollbackPlan:
     ranked: tuple[Assessment, ...]  # the target first, then the rest in the order considered
     requested: str | None = None  # the --to version, when one was given
     refusal: str | None = field(default=None)  # why there is no target, in one sentence
+    notes: tuple[str, ...] = ()  # e.g. newer runs under other conditions than those judged
 
     @property
     def chosen(self) -> Assessment | None:
@@ -80,7 +82,7 @@ class RollbackPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "current": self.current, "target": self.target,
-                "requested": self.requested, "refusal": self.refusal,
+                "requested": self.requested, "refusal": self.refusal, "notes": list(self.notes),
                 "ranked": [a.to_dict() for a in self.ranked]}
 
 
@@ -180,10 +182,13 @@ def propose_rollback(releases: Sequence[ReleaseFacts], current: str, profile: st
             ranked.append(a)
     ranked.append(current_a)
     ranked.extend(newer)
-    plan = RollbackPlan(profile, current, target.version if target else None, tuple(ranked), to)
+    notes = tuple(f"{r.version}: {NEWER_RUNS_NOTE}" for r in reversed(releases[:position])
+                  if r.figures is not None and r.newer_other)
+    plan = RollbackPlan(profile, current, target.version if target else None, tuple(ranked), to,
+                        notes=notes)
     if target is None:
         return RollbackPlan(plan.profile, plan.current, None, plan.ranked, to,
-                            _refusal(plan, to))
+                            _refusal(plan, to), notes)
     return plan
 
 
@@ -195,7 +200,8 @@ def _refusal(plan: RollbackPlan, to: str | None) -> str:
         return (f"nothing was released before {plan.current}, so there is nothing to roll "
                 "back to")
     return (f"no release before {plan.current} qualifies on {plan.profile}: each is rejected, "
-            "yanked, never approved or deployed, unmeasured under the current profile, or "
+            "yanked, never approved or deployed, not measured under the profile's current "
+            "conditions, or "
             "over a budget (see the list)")
 
 
