@@ -226,6 +226,7 @@ def test_one_figure_everywhere(quick_ws: Path, run_cli) -> None:
     trend = json.loads(run_cli("trend", "m", "-p", "quick", "--json").out)
     point = next(p for p in trend["points"] if p["version"] == "1.1")
     assert point["value"] == p50 and point["run_id"] == counted["1.1"]["run_id"]
+    assert point["note"] == NEWER_RUNS_NOTE
     compared = json.loads(run_cli("compare", "m@1.0", "m@1.1", "-p", "quick", "--json").out)
     pair = compared["profiles"][0]
     assert (pair["run_a"], pair["run_b"]) == (counted["1.0"]["run_id"],
@@ -233,6 +234,7 @@ def test_one_figure_everywhere(quick_ws: Path, run_cli) -> None:
     assert any(NEWER_RUNS_NOTE in n for n in pair["notes"])
     code, report = _check(run_cli, "--no-rerun", ref="m@1.1")
     assert code == 0 and report["profiles"][0]["run_id"] == counted["1.1"]["run_id"]
+    assert any(NEWER_RUNS_NOTE in n for n in report["profiles"][0]["notes"])
     from devtrack.overview import release_detail, release_overview
 
     with open_workspace(quick_ws) as ws:
