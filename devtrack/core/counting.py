@@ -52,6 +52,7 @@ class RunChoice(Generic[R]):
 
 
 def other_runs_note(other: int) -> str | None:
+    """``2 ok runs under other conditions do not count`` (None for none)."""
     if not other:
         return None
     return (f"{other} ok run under other conditions does not count" if other == 1
@@ -83,8 +84,7 @@ def choose_run(runs: Iterable[R], conditions_hash: str | None) -> RunChoice[R]:
     failed = next((r for r in ordered if r["status"] == FAILED and matches(r)
                    and int(r["id"]) > cut), None)
     newer = sum(1 for r in other if int(r["id"]) > cut) if chosen is not None else 0
-    return RunChoice(chosen, newer, len(other),
-                     failed, newest, len(ordered))
+    return RunChoice(chosen, newer, len(other), failed, newest, len(ordered))
 
 
 def measure_command(refs: Iterable[str], profile: str) -> str:
