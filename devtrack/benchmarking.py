@@ -48,7 +48,8 @@ class BenchOverrides:
                                  f"{flag} 2")
 
     def apply(self, profile: Profile) -> Profile:
-        """The profile as it will really run; its hash reflects the overrides."""
+        """The profile as it will really run; its hash reflects the overrides, its
+        ``conditions_hash`` only ``threads`` (the others are the stopping rule: policy)."""
         m = profile.measurement
         measurement = replace(
             m,
