@@ -269,10 +269,15 @@ def resolve_release(ws: Workspace, ref: ReleaseRef | str, profile: str | None = 
 
 def _passing_check(ws: Workspace, rel: Release, profile: Profile) -> tuple[int | None, str]:
     """The id of the latest check of rel on profile under its current hash if it passed,
-    else None and why not."""
+    else None and why not. A check is a verdict of the whole profile — its conditions and
+    its policy (budgets, limits) — so a check made before either changed does not count;
+    it is keyed on the hash ``check`` stores (the profile as ``bench`` runs it)."""
+    from devtrack.pairing import measured_profile
+
     row = ws.store.one(
         "SELECT id, passed FROM checks WHERE release_id = ? AND profile = ? AND "
-        "profile_hash = ? ORDER BY id DESC LIMIT 1", (rel.id, profile.name, profile.hash))
+        "profile_hash = ? ORDER BY id DESC LIMIT 1",
+        (rel.id, profile.name, measured_profile(profile).hash))
     if row is not None and row["passed"]:
         return int(row["id"]), ""
     if row is not None:
@@ -373,46 +378,33 @@ def _version_of(ws: Workspace, release_id: int | None) -> str | None:
 # -- rollback -------------------------------------------------------------------------------
 
 
-def _latest_figures(ws: Workspace, model_id: int,
-                    prof: Profile) -> dict[int, tuple[Figures | None, str | None]]:
-    """Per release id: figures of its latest finished run on the profile under the current
-    hash with the newest accuracy under that hash, or the error if that run failed — as
-    `devtrack check` judges budgets."""
-    where = "r.model_id = ? AND runs.profile = ? AND runs.profile_hash = ?"
-    params = (model_id, prof.name, prof.hash)
-    accuracy = {row["release_id"]: float(row["accuracy"]) for row in ws.store.query(
-        "SELECT runs.release_id, e.accuracy FROM evaluations e "
-        "JOIN runs ON runs.id = e.run_id JOIN releases r ON r.id = runs.release_id "
-        f"WHERE {where} AND e.accuracy IS NOT NULL ORDER BY e.id", params)}
-    rows = ws.store.query(
-        "SELECT runs.release_id, runs.status, runs.error, runs.p90_ms, runs.peak_rss_mb, "
-        "a.size_bytes FROM runs JOIN releases r ON r.id = runs.release_id "
-        "JOIN artifacts a ON a.sha256 = r.artifact_sha256 "
-        f"WHERE {where} AND runs.status IN ('ok', 'failed') ORDER BY runs.id", params)
-    latest: dict[int, tuple[Figures | None, str | None]] = {}
-    for row in rows:  # later runs overwrite earlier ones
-        if row["status"] != "ok":
-            latest[row["release_id"]] = (None, row["error"] or "no reason recorded")
-            continue
-        latest[row["release_id"]] = (Figures(
-            p90_ms=row["p90_ms"], peak_rss_mb=row["peak_rss_mb"],
-            size_mb=row["size_bytes"] / MIB, accuracy=accuracy.get(row["release_id"])), None)
-    return latest
-
-
 def _release_facts(ws: Workspace, model: str, prof: Profile) -> list[ReleaseFacts]:
+    """What the rollback policy knows of each release: the figures of its run that counts
+    on the profile (``counted_runs``) with the accuracy under the same conditions, or why
+    there is none; a newer failed run under those conditions disqualifies it — as
+    `devtrack check` judges budgets."""
+    from devtrack.counted_runs import counted_evaluations, counted_runs
+
     model_id = require_model(ws, model)
-    latest = _latest_figures(ws, model_id, prof)
+    choices = counted_runs(ws, model_id, prof.name, prof.conditions_hash)
+    accuracy = counted_evaluations(ws, model_id, prof.name, choices)
     deployed = {r["release_id"] for r in ws.store.query(
         "SELECT DISTINCT release_id FROM deployments WHERE model_id = ?", (model_id,))}
-    stale = {r["release_id"]: r["n"] for r in ws.store.query(
-        "SELECT release_id, COUNT(*) AS n FROM runs WHERE profile = ? AND profile_hash != ? "
-        "AND status = 'ok' GROUP BY release_id", (prof.name, prof.hash))}
     facts = []
     for r in list_releases(ws, model):
-        figures, error = latest.get(r.id, (None, None))
+        choice = choices.get(r.id)
+        run = choice.run if choice is not None else None
+        figures, error = None, None
+        if choice is not None and choice.failed is not None:  # newer than the ok run, if any
+            error = choice.failed["error"] or "no reason recorded"
+        elif run is not None:
+            evaluation = accuracy.get(r.id)
+            figures = Figures(p90_ms=run["p90_ms"], peak_rss_mb=run["peak_rss_mb"],
+                              size_mb=r.size_bytes / MIB,
+                              accuracy=float(evaluation["accuracy"]) if evaluation else None)
         facts.append(ReleaseFacts(r.version, r.status, r.id in deployed, figures,
-                                  stale.get(r.id, 0), error))
+                                  choice.other if choice is not None and run is None else 0,
+                                  error, choice.newer_other if choice is not None else 0))
     return facts
 
 

@@ -213,8 +213,29 @@ def _migration_3(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_deployments_model ON deployments(model_id, profile)")
 
 
+def _migration_4(db: sqlite_utils.Database) -> None:
+    """Run identity is the profile's conditions, not every setting: a new column, computed
+    from each run's stored (and sealed) snapshot, which stays as it was."""
+    from devtrack.core.conditions import conditions_hash
+
+    columns = [row[1] for row in db.execute("PRAGMA table_info(runs)").fetchall()]
+    if "conditions_hash" not in columns:  # another process may have migrated since we looked
+        db.execute("ALTER TABLE runs ADD COLUMN conditions_hash TEXT NOT NULL DEFAULT ''")
+    rows = db.execute("SELECT id, profile_snapshot FROM runs").fetchall()
+    for run_id, snapshot in rows:
+        try:
+            data = json.loads(snapshot or "{}")
+        except ValueError:  # a damaged snapshot: the run matches no conditions
+            continue
+        if isinstance(data, dict):
+            db.execute("UPDATE runs SET conditions_hash = ? WHERE id = ?",
+                       (conditions_hash(data), run_id))
+    db.execute("CREATE INDEX IF NOT EXISTS idx_runs_conditions "
+               "ON runs(release_id, profile, conditions_hash)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _migration_1, _migration_2, _migration_3,
+    _migration_1, _migration_2, _migration_3, _migration_4,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 TABLES_BY_VERSION: dict[int, frozenset[str]] = {

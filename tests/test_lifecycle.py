@@ -342,7 +342,7 @@ def test_rollback_skips_rejected_unmeasured_and_over_budget_releases(ws: Workspa
     assert (plan.current, plan.target) == ("1.5", "1.1")
     why = {a.version: a.reasons for a in plan.ranked}
     assert why["1.4"] == ("rejected",)
-    assert why["1.3"] == ("no results on tiny under the current profile hash",)
+    assert why["1.3"] == ("not measured on tiny under its current conditions",)
     assert why["1.2"][0].startswith("fails budget latency_p90_ms (p90 ")
     assert why["1.0"] == ("eligible, but older than 1.1",)
     d = result.deployment
@@ -388,9 +388,10 @@ def test_a_failed_latest_run_disqualifies_a_release(root: Path, ws: Workspace) -
     # A failed run under the same settings, as a worker that hit the memory cap leaves it.
     with ws.store.transaction():
         ws.store.conn.execute(
-            "INSERT INTO runs (release_id, profile, profile_hash, profile_snapshot, status, "
-            "error, started_at, finished_at, actor, host) SELECT release_id, profile, "
-            "profile_hash, profile_snapshot, 'failed', 'out of memory (cap 64 MB)', "
+            "INSERT INTO runs (release_id, profile, profile_hash, profile_snapshot, "
+            "conditions_hash, status, error, started_at, finished_at, actor, host) SELECT "
+            "release_id, profile, profile_hash, profile_snapshot, conditions_hash, 'failed', "
+            "'out of memory (cap 64 MB)', "
             "started_at, finished_at, actor, host FROM runs WHERE id = (SELECT runs.id FROM "
             "runs JOIN releases r ON r.id = runs.release_id WHERE r.version = '1.1')")
     plan = rollback_plan(ws, "kws", PROFILE)
@@ -403,7 +404,7 @@ def test_a_failed_latest_run_disqualifies_a_release(root: Path, ws: Workspace) -
     ("1.4", RollbackRefused, "1.4 cannot be rolled back to on tiny: rejected"),
     ("1.5", RollbackRefused, "is the current deployment"),
     ("1.2", NoRollbackTarget, "fails budget latency_p90_ms"),
-    ("1.3", NoRollbackTarget, "no results on tiny"),
+    ("1.3", NoRollbackTarget, "not measured on tiny"),
 ])
 def test_rollback_to_a_release_that_does_not_qualify(root: Path, ws: Workspace, to: str,
                                                      error: type[Exception],
@@ -433,14 +434,20 @@ def test_rollback_with_no_candidate_fails_the_check(root: Path, ws: Workspace) -
     assert info.value.plan.target is None
 
 
-def test_a_changed_profile_makes_old_results_not_count(root: Path, ws: Workspace) -> None:
+def test_changed_conditions_make_old_results_not_count(root: Path, ws: Workspace) -> None:
     profile_file = root / "device_profiles" / "tiny.toml"
-    profile_file.write_text(TINY_PROFILE.replace("min_runs = 10", "min_runs = 11"))
+    profile_file.write_text(TINY_PROFILE.replace("threads = 1", "threads = 2"))
     with pytest.raises(NoRollbackTarget) as info:
         rollback(ws, "kws", PROFILE, None, dry_run=True)
     assert info.value.plan.assessment("1.1").reasons == (
-        "no results on tiny under the current profile hash (1 run under an older one; "
-        "bench it again)",)
+        "not measured on tiny under its current conditions (1 ok run under other conditions "
+        "does not count; bench it again)",)
+
+
+def test_a_changed_stopping_rule_keeps_old_results(root: Path, ws: Workspace) -> None:
+    profile_file = root / "device_profiles" / "tiny.toml"
+    profile_file.write_text(TINY_PROFILE.replace("min_runs = 10", "min_runs = 11"))
+    assert rollback(ws, "kws", PROFILE, None, dry_run=True).plan.target == "1.1"
 
 
 @pytest.mark.parametrize(("profile", "reason", "to", "error", "needle"), [

@@ -225,9 +225,9 @@ def rollback(ctx: click.Context, model: str, profile_name: str, reason: str | No
     """Go back to an earlier release on a profile, and say why the others were passed over.
 
     The target is the most recent release before the current deployment that was approved
-    or deployed before, is not rejected or yanked, has results on the profile under its
-    current settings, and passes the profile's budgets. Exit 1 when none qualifies; exit 2
-    when the target's stored artifact is missing or modified.
+    or deployed before, is not rejected or yanked, has a run that counts on the profile (the
+    newest ok run under its current conditions), and passes the profile's budgets. Exit 1
+    when none qualifies; exit 2 when the target's stored artifact is missing or modified.
 
     \b
     Examples:
@@ -252,6 +252,8 @@ def rollback(ctx: click.Context, model: str, profile_name: str, reason: str | No
             out.print(literal(f"Rollback of {model} on {exc.plan.profile} from "
                               f"{exc.plan.current}: no release qualifies"))
             out.print(plan_table(exc.plan))
+            for note in exc.plan.notes:
+                out.print(literal(f"note: {note}"), style="yellow")
         raise
     if as_json:
         echo_json(result.to_dict())
@@ -263,6 +265,8 @@ def rollback(ctx: click.Context, model: str, profile_name: str, reason: str | No
         head.append("  (dry run: nothing was changed)", style="yellow")
     out.print(head)
     out.print(plan_table(plan))
+    for note in plan.notes:
+        out.print(literal(f"note: {note}"), style="yellow")
     if result.deployment is not None:
         out.print(literal(f"Deployed {result.deployment.ref} on {plan.profile} "
                           f"(replaces {model}@{plan.current})"))
