@@ -17,6 +17,7 @@ from devtrack.core.audit_state import (
     evaluation_fields_digest,
     run_fields_digest,
     samples_digest,
+    snapshot_conditions_hash,
 )
 from devtrack.errors import DatabaseError
 from devtrack.store import database_errors
@@ -35,7 +36,7 @@ _RELEASES_SQL = f"""
     LEFT JOIN releases p ON p.id = r.parent_id
     LEFT JOIN artifacts a ON a.sha256 = r.artifact_sha256"""
 _RUNS_SQL = f"""
-    SELECT u.id, m.name AS model, r.version, u.samples, {_RUN_COLUMNS}
+    SELECT u.id, m.name AS model, r.version, u.samples, u.conditions_hash, {_RUN_COLUMNS}
     FROM runs u JOIN releases r ON r.id = u.release_id JOIN models m ON m.id = r.model_id"""
 _EVALUATIONS_SQL = """
     SELECT e.id, e.run_id, d.name AS dataset, e.task, e.metrics, e.accuracy, e.predictions,
@@ -105,6 +106,8 @@ def _runs(ws: Workspace) -> list[dict[str, Any]]:
         kept = {key: row[key] for key in _RUN_KEPT}
         kept["samples_sha256"] = samples_digest(row["samples"])
         kept["fields_sha256"] = run_fields_digest(row)
+        kept["conditions_hash"] = row["conditions_hash"]
+        kept["snapshot_conditions_hash"] = snapshot_conditions_hash(row["profile_snapshot"])
         rows.append(kept)
     return rows
 

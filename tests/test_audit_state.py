@@ -145,6 +145,8 @@ EDITS: dict[str, tuple[tuple[str, ...], str]] = {
                 "kws@1.1: stored fields differ from what event"),
     "run memory": ((f"UPDATE runs SET load_delta_mb = 1 WHERE id = {RUN_OF_1_1}",),
                    "kws@1.1: stored fields differ from what event"),
+    "run identity": ((f"UPDATE runs SET conditions_hash = 'forged' WHERE id = {RUN_OF_1_1}",),
+                     "kws@1.1: run identity (conditions_hash) differs from what event"),
     "run stop reason": ((f"UPDATE runs SET stop_reason = 'max_time' WHERE id = {RUN_OF_1_1}",),
                         "kws@1.1: stored fields differ from what event"),
     "run status": ((f"UPDATE runs SET status = 'failed', error = 'crashed' WHERE id = "

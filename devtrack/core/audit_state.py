@@ -271,9 +271,22 @@ def _match(events: _Events, kinds: tuple[str, ...], key: str, table: str, noun: 
 RUN_FIELDS = ("status", "profile", "p50_ms", "peak_rss_mb")  # sealed one by one, named
 
 
+def snapshot_conditions_hash(snapshot: str | None) -> str:
+    """The run identity a stored profile snapshot gives ('' for a damaged one, which the
+    migration that computed the column also gave)."""
+    from devtrack.core.conditions import conditions_hash
+
+    try:
+        data = json.loads(snapshot or "{}")
+    except ValueError:
+        return ""
+    return conditions_hash(data) if isinstance(data, dict) else ""
+
+
 def check_runs(events: _Events, runs: Iterable[Row]) -> list[StateProblem]:
     """Each run matches the figures, the digest of its other stored fields and the samples
-    digest its bench event sealed."""
+    digest its bench event sealed; its identity (``conditions_hash``, which decides whether
+    it counts) is the one its sealed profile snapshot gives."""
     matched = _match(events, ("bench",), "run", "runs", "run", runs)
     for event, payload, row in matched.pairs:
         changed = [f for f in RUN_FIELDS if f in payload and not _same(payload[f], row.get(f))]
@@ -284,6 +297,9 @@ def check_runs(events: _Events, runs: Iterable[Row]) -> list[StateProblem]:
         sealed_samples = payload.get("samples_sha256")
         if sealed_samples is not None and sealed_samples != row.get("samples_sha256"):
             changed.append("samples")
+        if ("snapshot_conditions_hash" in row
+                and row.get("conditions_hash") != row["snapshot_conditions_hash"]):
+            changed.append("run identity (conditions_hash)")
         if changed:
             hint = (" (statistics, phases, memory, inputs, op profile, runtime, environment)"
                     if "stored fields" in changed else "")
