@@ -173,8 +173,7 @@ def test_ctrl_c_keeps_finished_runs_marks_the_interrupted_one_aborted(
 def test_non_finite_time_overrides_are_refused(tiny_ws: Path, mlp_onnx: Path, run_cli,
                                                flag: str, value: str) -> None:
     run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
-    assert_clean_error(run_cli("bench", "kws@1.0", "-p", "tiny", flag, value),
-                       f"{flag} {value} is not a number of seconds")
+    assert_clean_error(run_cli("bench", "kws@1.0", "-p", "tiny", flag, value), flag, value)
 
 
 def test_results_for_a_mistyped_profile_names_the_profile_it_meant(tiny_ws: Path,

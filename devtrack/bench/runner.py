@@ -28,8 +28,10 @@ from typing import Any
 
 import devtrack
 from devtrack.errors import Aborted
+from devtrack.interrupts import reason, signum_of
 
 POLL_S = 0.05
+PARENT_PID_ENV = "DEVTRACK_PARENT_PID"
 STDERR_TAIL_LINES = 20
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 MEMORY_CAP_METHOD = f"child VmRSS polled every {POLL_S * 1000:g} ms, SIGKILL above the cap"
@@ -101,6 +103,7 @@ def _child_env(threads: int) -> dict[str, str]:
     root = str(Path(devtrack.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     env.pop("PYTHONSTARTUP", None)
+    env[PARENT_PID_ENV] = str(os.getpid())  # the worker leaves if it outlives this process
     return env
 
 
@@ -151,8 +154,10 @@ def run_job(job: dict[str, Any], *, threads: int, cpu_affinity: list[int] | None
     """Run ``job`` in a fresh worker process and return its result dict.
 
     ``threads`` goes to the runtime (it overrides ``job["options"]["threads"]``) and to the
-    OpenMP/BLAS pools. Raises Aborted (exit code 130) on Ctrl-C after killing the worker;
-    every other outcome (crash, memory cap, timeout, bad artifact) is a "failed" result.
+    OpenMP/BLAS pools. Raises Aborted on Ctrl-C (exit code 130), or on SIGTERM (143) and
+    SIGHUP (129) inside ``interrupts.signals_interrupt``, after killing the worker; the temp
+    folder is removed either way. Every other outcome (crash, memory cap, timeout, bad
+    artifact) is a "failed" result.
     """
     job = dict(job)
     job["options"] = {**job.get("options", {}), "threads": threads}
@@ -184,14 +189,15 @@ def run_job(job: dict[str, Any], *, threads: int, cpu_affinity: list[int] | None
                     warnings.append(f"could not pin the worker to cores {affinity}: {exc}")
             killed_for, peak_rss = _watch(proc, started, memory_limit_mb, timeout_s,
                                           phase_path, progress)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (devtrack.interrupts)
             _kill(proc)
+            signum = signum_of(exc)
             isolation["wall_s"] = round(time.monotonic() - started, 3)
-            partial = {"status": "aborted", "error": "interrupted (Ctrl-C); worker stopped",
+            partial = {"status": "aborted", "error": f"{reason(signum)}; worker stopped",
                        "phase": _read_phase(phase_path), "warnings": warnings,
                        "isolation": isolation}
-            raise Aborted("benchmark interrupted; the worker process was stopped",
-                          result=partial) from None
+            raise Aborted(f"benchmark {reason(signum)}; the worker process was stopped",
+                          result=partial, signum=signum) from None
         except BaseException:  # e.g. the progress callback raised: never leave an orphan
             _kill(proc)
             raise

@@ -51,15 +51,19 @@ def cli(ctx: click.Context, workspace_dir: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code: 0 ok, 1 a check failed, 2 bad input, 130 Ctrl-C."""
+    """Run the CLI and return its exit code: 0 ok, 1 a check failed, 2 bad input, 130 Ctrl-C,
+    143 SIGTERM and 129 SIGHUP (during commands that run workers; see cli.common.interruptible)."""
     try:
         result = cli.main(args=argv, prog_name="devtrack", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP in a long command
+        from devtrack.interrupts import signal_name, signum_of
+
+        signum = signum_of(exc)
+        click.echo(f"interrupted ({signal_name(signum)})", err=True)
+        return 128 + signum
     except click.exceptions.NoArgsIsHelpError as exc:  # e.g. "devtrack audit": its help
         exc.show()
         return exc.exit_code
