@@ -167,19 +167,23 @@ def test_bench_stops_like_ctrl_c_on_sigterm_and_sighup(ws: Path, tmp_path: Path,
     assert_clean_after(ws, tmp)
 
 
-def test_check_bench_stores_the_interrupted_run_as_aborted_on_sigterm(ws: Path,
-                                                                      tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "code", "why"), [
+    (signal.SIGTERM, 143, "stopped by SIGTERM (e.g. a cancelled CI job)"),
+    (signal.SIGINT, 130, "interrupted by the user (Ctrl-C, SIGINT)"),
+])
+def test_check_bench_stores_the_interrupted_run_as_aborted(ws: Path, tmp_path: Path,
+                                                           sig: signal.Signals, code: int,
+                                                           why: str) -> None:
     tmp = tmp_path / "tmp"
     proc = start(ws, tmp, "check", "kws@1.1", "-p", "slow", "--bench")
     wait_until(lambda: measuring_worker(tmp, ("measure",)), "the worker measuring", proc)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=WAIT_S)
-    assert proc.returncode == 143, err
+    assert proc.returncode == code, err
     assert err.strip().splitlines()[-1] == (  # after the progress line
-        "error: benchmark stopped by SIGTERM (e.g. a cancelled CI job); the worker process "
-        "was stopped")
+        f"error: benchmark {why}; the worker process was stopped")
     assert "Traceback" not in err
-    assert [(p, s) for p, s, _ in runs(ws)] == [("slow", "aborted")]
+    assert runs(ws) == [("slow", "aborted", why)]
     assert_clean_after(ws, tmp)
 
 

@@ -1,5 +1,6 @@
-"""The timeout rule (core/limits.py): a profile's timeout_s is honoured as written, and flags
-that ask for more than it holds are refused naming the flag (issue 10, items 7 and 11)."""
+"""core/limits.py through bench, check and compare: bounds shared by profile keys and flags,
+and the timeout rule: a profile's timeout_s is honoured as written, and flags that ask for
+more than it holds are refused naming the flag (issue 10, items 7 and 11)."""
 
 from __future__ import annotations
 
@@ -122,4 +123,20 @@ def short_ws(in_ws: Path, mlp_onnx: Path, mlp_onnx_b: Path, run_cli) -> Path:
 def test_flags_that_cannot_fit_are_exit_2_before_anything_runs(
         short_ws: Path, run_cli, unchanged, args: tuple[str, ...], needle: str) -> None:
     assert_clean_error(run_cli(*args), needle)
+    unchanged()
+
+
+@pytest.mark.parametrize(("setting", "key"), [
+    ("[execution]\nthreads = 100000", "execution.threads: must be <= 256"),
+    ("[execution]\nthreads = 99999999999999999999999", "execution.threads: must be <= 256"),
+    ("[execution]\ncpu_affinity = [0, 5000]", "execution.cpu_affinity[1]: expected a core id"),
+    ("[execution]\ntimeout_s = 3", "execution.timeout_s: 3 s is too short"),
+])
+def test_a_profile_out_of_bounds_is_exit_2_naming_file_and_key(
+        short_ws: Path, run_cli, unchanged, setting: str, key: str) -> None:
+    path = short_ws / "device_profiles" / "wild.toml"
+    path.write_text(f'name = "wild"\n{setting}\n')
+    before = run_cli("results", "kws@1.0", "--json").out
+    assert_clean_error(run_cli("bench", "kws@1.0", "-p", "wild"), str(path), key)
+    assert run_cli("results", "kws@1.0", "--json").out == before  # no failed run stored
     unchanged()
