@@ -60,10 +60,11 @@ BOUNDS: dict[str, Bound] = {
 }
 
 # -- the time a worker needs -----------------------------------------------------------------
-# A worker starts Python, imports the runtime, loads the model, runs it once and warms it up
-# before the timed loop: 0.2-0.5 s for the small models of the test suite on an idle 2-core
-# machine. STARTUP_S leaves ten times that for a busy CI machine or a larger model; a model
-# that needs more fails its run as "timed out" in the phase it reached, never silently.
+# A worker starts Python, imports the runtime, loads the model, runs it once, warms it up and
+# writes its result besides the timed loop: at most 0.7 s for a tiny model and 1.4 s for a
+# 60 MB one on the shared 2-core VM at load 6-8 (benchmarks/worker_startup.py). STARTUP_S
+# leaves 3.5x that; a model that needs more fails its run as "timed out" in the phase it
+# reached, never silently.
 STARTUP_S = 5.0
 # The timed loop stops at max_time_s, at worst one inference late; bench/worker.measure_loop
 # stops it for good at max_time_s × 1.5 + 1 s, and the timeout must not cut in before that.
