@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from devtrack.cli import main
-from devtrack.workspace import init_workspace
+from devtrack.workspace import init_workspace, open_workspace
 
 WAIT_S = 60.0  # bound on every wait; a loaded 2-core machine starts a worker in ~1 s
 
@@ -198,6 +198,8 @@ def test_compare_rerun_stops_its_side_by_side_worker_on_sigterm(ws: Path,
     assert proc.returncode == 143, err
     assert "Traceback" not in err and "stopped by SIGTERM" in err
     assert_clean_after(ws, tmp)
+    with open_workspace(ws) as workspace:  # as on Ctrl-C: a cut-short comparison is not kept
+        assert workspace.store.query("SELECT id FROM comparisons") == []
 
 
 def test_a_killed_parent_never_leaves_its_worker_measuring(ws: Path, tmp_path: Path) -> None:
