@@ -58,12 +58,18 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     if _state["deferring"]:
         _state["pending"] = _state["pending"] or signum
         return
-    # One interrupt is enough: later signals must not cut short the cleanup it starts
-    # (storing the aborted run, removing the temp folder). A stuck cleanup is SIGKILL's job.
+    _stand_down()
+    raise Interrupted(signum)
+
+
+def _stand_down() -> None:
+    """One interrupt is enough: a repeated SIGTERM or SIGHUP must not cut short the cleanup
+    it starts (storing the aborted run, removing the temp folder); a stuck cleanup is
+    SIGKILL's job. A second Ctrl-C is a person insisting: it interrupts as Python does."""
     for sig in HANDLED:
         if signal.getsignal(sig) is _handler:
-            signal.signal(sig, signal.SIG_IGN)
-    raise Interrupted(signum)
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT
+                          else signal.SIG_IGN)
 
 
 @contextmanager
@@ -98,7 +104,5 @@ def deferred() -> Iterator[None]:
         pending = _state["pending"]
         if not _state["deferring"] and pending is not None:
             _state["pending"] = None
-            for sig in HANDLED:
-                if signal.getsignal(sig) is _handler:
-                    signal.signal(sig, signal.SIG_IGN)
+            _stand_down()
             raise Interrupted(pending)

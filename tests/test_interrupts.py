@@ -40,6 +40,15 @@ def test_a_second_signal_does_not_cut_the_cleanup_short() -> None:
     assert cleaned
 
 
+def test_a_second_ctrl_c_still_interrupts_the_cleanup() -> None:
+    with pytest.raises(KeyboardInterrupt) as info, signals_interrupt():
+        try:
+            deliver(signal.SIGINT)
+        finally:
+            deliver(signal.SIGINT)  # a person pressing Ctrl-C again means it
+    assert not isinstance(info.value, Interrupted)
+
+
 def test_a_write_in_progress_finishes_before_the_interrupt() -> None:
     steps = []
     with pytest.raises(Interrupted), signals_interrupt():
