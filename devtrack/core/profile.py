@@ -239,11 +239,11 @@ def _measurement(t: _Table, execution: ExecutionSettings,
     if m.min_time_s > m.max_time_s:
         t.fail("min_time_s", f"{m.min_time_s} is greater than measurement.max_time_s "
                              f"({m.max_time_s})")
-    check_timeout_fits(execution, m, execution_table.fail)
+    _check_timeout_fits(execution, m, execution_table.fail)
     return m
 
 
-def check_timeout_fits(execution: ExecutionSettings, m: MeasurementSettings,
+def _check_timeout_fits(execution: ExecutionSettings, m: MeasurementSettings,
                        fail: Callable[[str, str], NoReturn]) -> None:
     """``fail("timeout_s", why)`` unless the worker fits in ``execution.timeout_s``
     (``core.limits.worker_seconds``: never raised behind the user's back)."""
