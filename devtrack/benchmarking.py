@@ -99,15 +99,17 @@ class BenchOverrides:
         timeout = profile.execution.timeout_s
         if worker_seconds(m.max_time_s, m.cooldown_s) <= timeout:
             return
-        # Only a flag can make a validated profile not fit: name the one that did.
-        flag, value = (("--max-time", self.max_time_s) if self.max_time_s is not None
-                       else ("--min-time", self.min_time_s))
+        # A validated profile fits, so a flag made it not fit: name the one that did.
         longest = math.floor(longest_max_time_s(timeout, m.cooldown_s) * 10) / 10
         where = f" in {profile.source}" if profile.source else ""
-        raise UsageError(f"{flag} {value:g} does not fit in profile {profile.name}'s "
-                         f"execution.timeout_s ({timeout:g} s): "
-                         f"{worker_need_text(m.max_time_s, m.cooldown_s)}; give {flag} "
-                         f"{longest:g} or less, or raise timeout_s{where}")
+        need = worker_need_text(m.max_time_s, m.cooldown_s)
+        for flag, value in (("--max-time", self.max_time_s), ("--min-time", self.min_time_s)):
+            if value is not None:
+                raise UsageError(f"{flag} {value:g} does not fit in profile {profile.name}'s "
+                                 f"execution.timeout_s ({timeout:g} s): {need}; give {flag} "
+                                 f"{longest:g} or less, or raise timeout_s{where}")
+        raise UsageError(f"profile {profile.name}: execution.timeout_s ({timeout:g} s) is too "
+                         f"short: {need}; raise it{where}")  # built in code, not validated
 
 
 @dataclass(frozen=True)

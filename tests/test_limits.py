@@ -60,6 +60,12 @@ def test_a_time_flag_that_does_not_fit_the_timeout_is_refused_naming_it(
     assert needle in str(info.value)
 
 
+def test_a_profile_built_in_code_that_does_not_fit_is_refused_too() -> None:
+    with pytest.raises(UsageError) as info:
+        BenchOverrides().apply(short_profile(timeout_s=5.0))
+    assert "profile short: execution.timeout_s (5 s) is too short" in str(info.value)
+
+
 def test_the_longest_window_suggested_really_fits() -> None:
     BenchOverrides(max_time_s=4.0).apply(short_profile())  # "give --max-time 4 or less"
 
