@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from typing import Any
 
 import devtrack
 from devtrack.errors import Aborted
-from devtrack.interrupts import reason, signum_of
+from devtrack.interrupts import deferred, reason, signum_of
 
 POLL_S = 0.05
 PARENT_PID_ENV = "DEVTRACK_PARENT_PID"
@@ -107,6 +108,21 @@ def _child_env(threads: int) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def _run_folder() -> Iterator[Path]:
+    """A private ``devtrack-run-*`` temp folder for one worker, removed whatever happens: an
+    interrupt that arrives while it is created or removed waits until that is done."""
+    path: Path | None = None
+    try:
+        with deferred():
+            path = Path(tempfile.mkdtemp(prefix="devtrack-run-"))
+        yield path
+    finally:
+        if path is not None:
+            with deferred():
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def _kill(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the worker's whole process group (it is a session leader) and reap it."""
     try:
@@ -167,21 +183,25 @@ def run_job(job: dict[str, Any], *, threads: int, cpu_affinity: list[int] | None
         "memory_limit_method": MEMORY_CAP_METHOD if memory_limit_mb else None,
         "timeout_s": timeout_s,
     }
-    with tempfile.TemporaryDirectory(prefix="devtrack-run-") as tmp:
-        tmpdir = Path(tmp)
+    with _run_folder() as tmpdir:
         job_path, result_path = tmpdir / "job.json", tmpdir / "result.json"
         phase_path, stderr_path = tmpdir / "phase", tmpdir / "stderr.txt"
         job["progress_path"] = str(phase_path)
-        job_path.write_text(json.dumps(job), encoding="utf-8")
+        proc: subprocess.Popen[bytes] | None = None
         started = time.monotonic()
-        with open(stderr_path, "wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "devtrack.bench.worker", str(job_path), str(result_path)],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=_child_env(threads),
-                start_new_session=True,  # Ctrl-C reaches devtrack, which stops the worker
-            )
-        isolation["pid"] = proc.pid
+        # Everything from here to the result is inside one try: an interrupt at any point
+        # stops the worker (if it started) and becomes Aborted, so the run is stored.
         try:
+            job_path.write_text(json.dumps(job), encoding="utf-8")
+            started = time.monotonic()
+            with deferred(), open(stderr_path, "wb") as err:  # never a worker without a handle
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "devtrack.bench.worker", str(job_path),
+                     str(result_path)],
+                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=_child_env(threads),
+                    start_new_session=True,  # Ctrl-C reaches devtrack, which stops the worker
+                )
+            isolation["pid"] = proc.pid
             if affinity:
                 try:
                     os.sched_setaffinity(proc.pid, affinity)
@@ -189,8 +209,17 @@ def run_job(job: dict[str, Any], *, threads: int, cpu_affinity: list[int] | None
                     warnings.append(f"could not pin the worker to cores {affinity}: {exc}")
             killed_for, peak_rss = _watch(proc, started, memory_limit_mb, timeout_s,
                                           phase_path, progress)
+            isolation["wall_s"] = round(time.monotonic() - started, 3)
+            isolation["observed_peak_rss_mb"] = round(peak_rss, 2) if peak_rss else None
+            isolation["returncode"] = proc.returncode
+            tail = _stderr_tail(stderr_path)
+            result = _outcome(proc.returncode, killed_for, result_path, tail)
+            if result["status"] != "ok":
+                result["phase"] = result.get("phase") or _read_phase(phase_path)
+                isolation["stderr_tail"] = tail
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (devtrack.interrupts)
-            _kill(proc)
+            if proc is not None:
+                _kill(proc)
             signum = signum_of(exc)
             isolation["wall_s"] = round(time.monotonic() - started, 3)
             partial = {"status": "aborted", "error": f"{reason(signum)}; worker stopped",
@@ -199,16 +228,9 @@ def run_job(job: dict[str, Any], *, threads: int, cpu_affinity: list[int] | None
             raise Aborted(f"benchmark {reason(signum)}; the worker process was stopped",
                           result=partial, signum=signum) from None
         except BaseException:  # e.g. the progress callback raised: never leave an orphan
-            _kill(proc)
+            if proc is not None:
+                _kill(proc)
             raise
-        isolation["wall_s"] = round(time.monotonic() - started, 3)
-        isolation["observed_peak_rss_mb"] = round(peak_rss, 2) if peak_rss else None
-        isolation["returncode"] = proc.returncode
-        tail = _stderr_tail(stderr_path)
-        result = _outcome(proc.returncode, killed_for, result_path, tail)
-        if result["status"] != "ok":
-            result["phase"] = result.get("phase") or _read_phase(phase_path)
-            isolation["stderr_tail"] = tail
     result["warnings"] = warnings + list(result.get("warnings") or [])
     result["isolation"] = isolation
     return result

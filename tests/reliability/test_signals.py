@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -223,3 +224,33 @@ def test_a_worker_whose_parent_is_already_gone_leaves_at_once(tmp_path: Path,
                           capture_output=True)
     assert done.returncode == 3
     assert not (tmp_path / "result.json").exists()
+
+
+LONG = os.environ.get("DEVTRACK_LONG_TESTS") == "1"
+# Delays after start: before the handler exists, during a worker's start, while measuring,
+# between the two runs. The long form (DEVTRACK_LONG_TESTS=1) adds 30 random ones.
+DELAYS = [0.05, 0.8, 1.6] + ([round(random.Random(i).uniform(0.0, 4.0), 2) for i in range(30)]
+                              if LONG else [])
+
+
+@pytest.mark.parametrize("delay", DELAYS)
+def test_sigterm_at_any_moment_leaves_a_consistent_workspace(ws: Path, tmp_path: Path,
+                                                             delay: float) -> None:
+    tmp = tmp_path / "tmp"
+    proc = start(ws, tmp, "bench", "kws@1.0", "kws@1.1", "-p", "quick")
+    time.sleep(delay)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=WAIT_S)
+    # 0: it finished first; -15: it was still starting, before devtrack handles signals
+    assert proc.returncode in (0, 143, -signal.SIGTERM), err
+    assert "Traceback" not in err
+    stored = []
+    for ref in ("kws@1.0", "kws@1.1"):
+        out = subprocess.run([sys.executable, "-m", "devtrack", "-w", str(ws), "results", ref,
+                              "--json"], capture_output=True, text=True, timeout=WAIT_S)
+        stored += [(r["status"], r["error"]) for r in json.loads(out.stdout or "[]")]
+    assert all(s == "ok" or (s == "aborted" and "SIGTERM" in str(e)) for s, e in stored)
+    assert sum(s == "aborted" for s, _ in stored) <= 1
+    if proc.returncode == 143:
+        assert len(stored) >= 1 or "interrupted (SIGTERM)" in err
+    assert_clean_after(ws, tmp)
