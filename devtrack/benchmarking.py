@@ -13,9 +13,12 @@ import numpy as np
 
 from devtrack.core.audit_state import RUN_SEALED_FIELDS, run_fields_digest, samples_digest
 from devtrack.core.inputspec import FillSpec, InputSpec
-from devtrack.core.profile import Profile
+from devtrack.core.limits import BOUNDS, longest_max_time_s, worker_need_text, worker_seconds
+from devtrack.core.profile import MeasurementSettings, Profile
 from devtrack.core.release import Release
 from devtrack.errors import Aborted, DatabaseLockedError, UsageError
+from devtrack.interrupts import deferred
+from devtrack.interrupts import reason as interrupt_reason
 from devtrack.provenance import current_host, current_user
 from devtrack.store import utc_now
 from devtrack.workspace import Workspace
@@ -23,6 +26,14 @@ from devtrack.workspace import Workspace
 if TYPE_CHECKING:
     from devtrack.bench.runner import Progress
     from devtrack.evaluation import EvalPlan
+
+
+OVERRIDE_KEYS = {  # BenchOverrides field: (its bench flag, the profile key whose bounds it shares)
+    "min_runs": ("--runs", "measurement.min_runs"),
+    "min_time_s": ("--min-time", "measurement.min_time_s"),
+    "max_time_s": ("--max-time", "measurement.max_time_s"),
+    "threads": ("--threads", "execution.threads"),
+}
 
 
 @dataclass(frozen=True)
@@ -45,10 +56,21 @@ class BenchOverrides:
             if value is not None and not math.isfinite(value):
                 raise UsageError(f"{flag} {value} is not a number of seconds; give e.g. "
                                  f"{flag} 2")
+        for attribute, (flag, key) in OVERRIDE_KEYS.items():
+            value = getattr(self, attribute)
+            problem = BOUNDS[key].problem(value) if value is not None else None
+            if problem:  # the same bounds as the profile key it overrides
+                raise UsageError(f"{flag}: {problem} (allowed: {BOUNDS[key].text()}, as "
+                                 f"{key} in a profile)")
 
     def apply(self, profile: Profile) -> Profile:
         """The profile as it will really run; its hash reflects the overrides, its
-        ``conditions_hash`` only ``threads`` (the others are the stopping rule: policy)."""
+        ``conditions_hash`` only ``threads`` (the others are the stopping rule: policy).
+
+        Raises UsageError naming the flag when the window it asks for does not fit in the
+        profile's ``execution.timeout_s`` (``core.limits.worker_seconds``): the timeout is the
+        user's setting and is never raised to make room.
+        """
         m = profile.measurement
         measurement = replace(
             m,
@@ -70,9 +92,24 @@ class BenchOverrides:
         execution = profile.execution
         if self.threads is not None:
             execution = replace(execution, threads=self.threads)
-        timeout = max(execution.timeout_s, measurement.max_time_s * 2 + 30)
-        execution = replace(execution, timeout_s=timeout)
+        self._check_fits(profile, measurement)
         return replace(profile, measurement=measurement, execution=execution)
+
+    def _check_fits(self, profile: Profile, m: MeasurementSettings) -> None:
+        timeout = profile.execution.timeout_s
+        if worker_seconds(m.max_time_s, m.cooldown_s) <= timeout:
+            return
+        # A validated profile fits, so a flag made it not fit: name the one that did.
+        longest = math.floor(longest_max_time_s(timeout, m.cooldown_s) * 10) / 10
+        where = f" in {profile.source}" if profile.source else ""
+        need = worker_need_text(m.max_time_s, m.cooldown_s)
+        for flag, value in (("--max-time", self.max_time_s), ("--min-time", self.min_time_s)):
+            if value is not None:
+                raise UsageError(f"{flag} {value:g} does not fit in profile {profile.name}'s "
+                                 f"execution.timeout_s ({timeout:g} s): {need}; give {flag} "
+                                 f"{longest:g} or less, or raise timeout_s{where}")
+        raise UsageError(f"profile {profile.name}: execution.timeout_s ({timeout:g} s) is too "
+                         f"short: {need}; raise it{where}")  # built in code, not validated
 
 
 @dataclass(frozen=True)
@@ -177,11 +214,15 @@ def _evaluation_job(ws: Workspace, m: Measurement) -> dict[str, Any]:
 
 def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
                     progress: Callable[[Progress], None] | None = None, *,
-                    abort_reason: str = "interrupted by the user (Ctrl-C)") -> dict[str, Any]:
+                    abort_reason: str | None = None) -> dict[str, Any]:
     """Run one measurement in a fresh worker and store it; returns the stored run as a dict.
 
-    When it is aborted (Ctrl-C, or ``progress`` raised Aborted) the run is stored as
-    aborted with ``abort_reason`` as its error, then Aborted is re-raised with ``run_id``.
+    When it is aborted (Ctrl-C; SIGTERM or SIGHUP inside ``interrupts.signals_interrupt``;
+    or ``progress`` raised Aborted) the run is stored as aborted with ``abort_reason``, else
+    the signal's reason, as its error, then Aborted is re-raised with ``run_id``.
+
+    The worker's limit is the profile's ``timeout_s`` plus, when a dataset is evaluated,
+    ``EvalPlan.timeout_allowance_s`` (recorded as ``isolation.evaluation_allowance_s``).
     """
     from devtrack.bench.runner import run_job
 
@@ -190,9 +231,8 @@ def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
     started = utc_now()
     job = build_job(ws, m, overrides.op_profile)
     execution = m.profile.execution
-    timeout_s = execution.timeout_s
-    if m.evaluation is not None:
-        timeout_s += m.evaluation.timeout_allowance_s()
+    allowance = m.evaluation.timeout_allowance_s() if m.evaluation is not None else 0.0
+    timeout_s = execution.timeout_s + allowance
     try:
         result = run_job(job, threads=execution.threads,
                          cpu_affinity=list(execution.cpu_affinity) or None,
@@ -200,10 +240,13 @@ def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
                          timeout_s=timeout_s, progress=progress)
     except Aborted as exc:
         partial = getattr(exc, "result", None) or {}
-        result = {**partial, "status": "aborted", "error": abort_reason}
+        result = {**partial, "status": "aborted",
+                  "error": abort_reason or interrupt_reason(exc.signum)}
         run_id = store_run(ws, m, result, started)
         exc.run_id = run_id  # type: ignore[attr-defined]
         raise
+    if allowance:
+        result.setdefault("isolation", {})["evaluation_allowance_s"] = round(allowance, 3)
     if result.get("error"):
         # The worker sees the artifact under its content address; users know the release.
         path = job["artifact_path"]
@@ -306,13 +349,15 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
         return run_id
 
     # A finished measurement is worth waiting for: another devtrack process may hold the
-    # write lock for a while (each attempt waits the store's busy timeout).
-    for attempt in range(STORE_ATTEMPTS):
-        try:
-            return write()
-        except DatabaseLockedError:
-            if attempt == STORE_ATTEMPTS - 1:
-                raise
+    # write lock for a while (each attempt waits the store's busy timeout). A SIGTERM that
+    # arrives meanwhile is raised once the run is stored, not in the middle of the write.
+    with deferred():
+        for attempt in range(STORE_ATTEMPTS):
+            try:
+                return write()
+            except DatabaseLockedError:
+                if attempt == STORE_ATTEMPTS - 1:
+                    raise
     raise AssertionError("unreachable")
 
 

@@ -29,6 +29,7 @@ from devtrack.pairing import (
     PairedResult,
     Progress,
     RerunSettings,
+    check_pair_fits,
     check_runs_formats,
     measure_pair,
     measured_profile,
@@ -150,6 +151,8 @@ def compare_releases(ws: Workspace, a: Release | str, b: Release | str,
             raise UsageError(f"no profile to re-measure {rel_a.ref} and {rel_b.ref} on; "
                              "name one with --profile NAME")
     by_name = {p.name: p for p in chosen}
+    for profile in chosen if rerun else []:  # a --repeats that cannot fit: exit 2 up front
+        check_pair_fits(measured_profile(profile), settings)
     for name in names:
         comparison = _compare_stored(ws, rel_a, rel_b, name, result,
                                      by_name.get(name) or _profile_or_none(ws, name))

@@ -62,10 +62,14 @@ class CheckFailed(DevtrackError):
 
 
 class Aborted(DevtrackError):
-    """The user interrupted a run (Ctrl-C); ``result`` holds what was known at that point."""
+    """A run was interrupted (Ctrl-C, SIGTERM, SIGHUP, or stopped from the app); ``result``
+    holds what was known at that point. Exit code 128 + the signal (130 for Ctrl-C)."""
 
     exit_code = 130
 
-    def __init__(self, message: str = "aborted", result: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str = "aborted", result: dict[str, Any] | None = None,
+                 signum: int = 2) -> None:
         super().__init__(message)
         self.result: dict[str, Any] = result if result is not None else {"status": "aborted"}
+        self.signum = signum  # 2 = SIGINT
+        self.exit_code = 128 + signum

@@ -29,7 +29,9 @@ from devtrack.metric_changes import (
 from devtrack.pairing import (
     PairedResult,
     RerunSettings,
+    check_pair_fits,
     check_runs_formats,
+    fitting_repeats,
     measure_pair,
     measured_profile,
 )
@@ -259,6 +261,10 @@ def check_release(ws: Workspace, candidate: Release | str, baseline: Release | s
             raise UsageError(f"nothing to check: {cand.ref} has no runs and {cand.model} is "
                              "not deployed anywhere; name profiles with --profile NAME "
                              "(add --bench to measure there first)")
+    if rerun:  # a --repeats that cannot fit: exit 2 before anything is measured
+        for profile in chosen:
+            if profile.budgets.max_latency_regression_pct is not None:
+                check_pair_fits(measured_profile(profile), settings)
     paired: list[tuple[Profile, Release, PairedResult]] = []
     for profile in chosen:
         check = _check_profile(ws, cand, base, profile, bench, rerun, settings, progress,
@@ -409,15 +415,24 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
         latency = paired_latency(result, limit_pct)
         if is_inconclusive(latency):
             # Undecided (a regression beyond the limit not ruled out): measure once more
-            # with twice the repeats (a narrower CI) rather than let noise pass the gate.
+            # with twice the repeats (a narrower CI) rather than let noise pass the gate,
+            # or as many as fit in the profile's timeout_s (never raised to make room).
             base = settings or RerunSettings()
-            again = measure_pair(ws, baseline, cand, profile,
-                                 replace(base, repeats=base.repeats * 2), progress)
-            if again.ok:
+            more = min(base.repeats * 2, fitting_repeats(profile, base))
+            again = (measure_pair(ws, baseline, cand, profile,
+                                  replace(base, repeats=more), progress)
+                     if more > base.repeats else None)
+            if again is None:
+                check.notes.append(
+                    f"the side-by-side measurement was inconclusive (95% CI "
+                    f"{latency.ci_low:.3f}–{latency.ci_high:.3f}) and was not repeated: "
+                    f"more than {base.repeats} repeats do not fit in {profile.name}'s "
+                    f"execution.timeout_s ({profile.execution.timeout_s:g} s)")
+            elif again.ok:
                 check.notes.append(
                     f"the first side-by-side measurement was inconclusive (95% CI "
                     f"{latency.ci_low:.3f}–{latency.ci_high:.3f}); re-measured with "
-                    f"{base.repeats * 2} repeats")
+                    f"{more} repeats")
                 paired[-1] = (profile, baseline, again)  # the decisive one is stored
                 latency = paired_latency(again, limit_pct)
     else:

@@ -147,7 +147,7 @@ def _release(ws: Workspace, release: Release | ReleaseRef | str) -> Release:
 
 def _load_profile(ws: Workspace, profile: Profile | str) -> Profile:
     """The profile as ``devtrack bench -p NAME`` runs it, so its hash is the one that runs
-    and checks store (bench may raise the timeout, which changes the hash)."""
+    and checks store (without flags, bench runs a profile as its file says)."""
     from devtrack.benchmarking import BenchOverrides
     from devtrack.profiles import load_profile
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from devtrack.benchmarking import BenchOverrides, merged_specs
+from devtrack.core.limits import most_pair_repeats, pair_need_text, pair_seconds
 from devtrack.core.profile import MAX_REPEATS, Profile
 from devtrack.core.release import Release
 from devtrack.core.significance import paired_ratio_summary
@@ -96,6 +97,37 @@ class PairedResult:
                 "wall_s": self.wall_s, "warnings": self.warnings, "runtime": self.runtime}
 
 
+def repeat_seconds(profile: Profile, settings: RerunSettings | None = None) -> float:
+    """How long each side-by-side repeat measures: ``repeat_s``, else the profile's
+    ``min_time_s`` (at least 0.2 s)."""
+    chosen = settings.repeat_s if settings is not None else None
+    return chosen or max(MIN_REPEAT_S, profile.measurement.min_time_s)
+
+
+def fitting_repeats(profile: Profile, settings: RerunSettings | None = None) -> int:
+    """The most side-by-side repeats (even) that fit in the profile's ``timeout_s``."""
+    return most_pair_repeats(profile.execution.timeout_s, repeat_seconds(profile, settings))
+
+
+def check_pair_fits(profile: Profile, settings: RerunSettings | None = None) -> None:
+    """Raise UsageError (exit 2, before anything runs) unless a side-by-side measurement
+    with ``settings`` fits in the profile's ``execution.timeout_s``; the timeout is the
+    user's setting and is never raised to make room (``core.limits.pair_seconds``)."""
+    settings = settings or RerunSettings()
+    repeat_s = repeat_seconds(profile, settings)
+    timeout = profile.execution.timeout_s
+    if pair_seconds(settings.repeats, repeat_s) <= timeout:
+        return
+    most = fitting_repeats(profile, settings)
+    fix = (f"give --repeats {most} or fewer" if most >= 4
+           else "lower its measurement.min_time_s (the length of a repeat)")
+    where = f" in {profile.source}" if profile.source else ""
+    raise UsageError(f"--repeats {settings.repeats} does not fit in profile {profile.name}'s "
+                     f"execution.timeout_s ({timeout:g} s): "
+                     f"{pair_need_text(settings.repeats, repeat_s)}; {fix}, or raise "
+                     f"timeout_s{where}")
+
+
 def measured_profile(profile: Profile) -> Profile:
     """The profile as ``devtrack bench -p NAME`` runs it: its hash is the one runs store."""
     return BenchOverrides().apply(profile)
@@ -119,8 +151,9 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
     """Measure both artifacts side by side in one isolated worker (interleaved blocks).
 
     ``profile`` is used as given (pass :func:`measured_profile` of a loaded one). Raises
-    UsageError for inputs the pair cannot share and Aborted on Ctrl-C; every other
-    problem is a result with status "failed".
+    UsageError for inputs the pair cannot share or a measurement that does not fit in the
+    profile's timeout (:func:`check_pair_fits`), and Aborted on Ctrl-C or SIGTERM; every
+    other problem is a result with status "failed".
     """
     import base64
     import os
@@ -131,13 +164,13 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
 
     settings = settings or RerunSettings()
     check_runs_formats(profile, baseline, candidate)
+    check_pair_fits(profile, settings)
     overrides = BenchOverrides()
     specs = {s.name: s for r in (baseline, candidate) for s in merged_specs(r, overrides)[0]}
     fills = {f.name: f for r in (baseline, candidate) for f in merged_specs(r, overrides)[1]}
     for release in (baseline, candidate):
         input_layout(release.summary.inputs, list(specs.values()), list(fills.values()))
-    m = profile.measurement
-    repeat_s = settings.repeat_s or max(MIN_REPEAT_S, m.min_time_s)
+    repeat_s = repeat_seconds(profile, settings)
     block = settings.block_size or _block_size(ws, (baseline, candidate), profile, repeat_s)
     measurements, _ = plan([baseline, candidate], [profile], overrides)
     jobs = [build_job(ws, x, op_profile=False) for x in measurements]
@@ -157,7 +190,7 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
                  f"{profile.name}: {settings.repeats} × {repeat_s:g} s, blocks of {block}")
     raw = run_job(job, threads=execution.threads, cpu_affinity=affinity,
                   memory_limit_mb=2 * cap if cap else None,  # two models are loaded
-                  timeout_s=max(execution.timeout_s, settings.repeats * repeat_s * 2 + 60),
+                  timeout_s=execution.timeout_s,
                   progress=None)
     result = PairedResult(raw.get("status", "failed"), raw.get("error"), block_size=block,
                           repeats=settings.repeats, repeat_s=repeat_s,

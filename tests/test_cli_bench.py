@@ -142,7 +142,8 @@ def test_ctrl_c_keeps_finished_runs_marks_the_interrupted_one_aborted(
     tiny_ws: Path, mlp_onnx: Path, run_cli
 ) -> None:
     slow = TINY_PROFILE.replace('"tiny"', '"slow"').replace("min_time_s = 0.1", "min_time_s = 30")
-    slow = slow.replace("max_time_s = 0.5", "max_time_s = 40")
+    slow = slow.replace("max_time_s = 0.5", "max_time_s = 40").replace("timeout_s = 60",
+                                                                       "timeout_s = 120")
     (tiny_ws / "device_profiles" / "slow.toml").write_text(slow)
     run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
     env = {**os.environ, "DEVTRACK_WORKSPACE": str(tiny_ws), "PYTHONUNBUFFERED": "1"}
@@ -172,8 +173,7 @@ def test_ctrl_c_keeps_finished_runs_marks_the_interrupted_one_aborted(
 def test_non_finite_time_overrides_are_refused(tiny_ws: Path, mlp_onnx: Path, run_cli,
                                                flag: str, value: str) -> None:
     run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
-    assert_clean_error(run_cli("bench", "kws@1.0", "-p", "tiny", flag, value),
-                       f"{flag} {value} is not a number of seconds")
+    assert_clean_error(run_cli("bench", "kws@1.0", "-p", "tiny", flag, value), flag, value)
 
 
 def test_results_for_a_mistyped_profile_names_the_profile_it_meant(tiny_ws: Path,

@@ -164,6 +164,18 @@ def test_bench_evaluates_the_default_dataset_unless_told_not_to(ws: Path, run_cl
     assert with_default["dataset"] == "digits" and with_default["accuracy"] is not None
     [timing_only] = _bench(run_cli, "kws@1.0", "--no-eval")
     assert "accuracy" not in timing_only
+    # The evaluation's time comes on top of timeout_s, explicitly, and is recorded.
+    from devtrack.evaluation import EVAL_TIMEOUT_BASE_S, SECONDS_PER_SAMPLE
+    from devtrack.workspace import open_workspace as _open
+
+    with _open(ws) as workspace:
+        isolation = [json.loads(workspace.store.one("SELECT details FROM runs WHERE id = ?",
+                                                    (run["run_id"],))["details"])["isolation"]
+                     for run in (with_default, timing_only)]
+    allowance = EVAL_TIMEOUT_BASE_S + SAMPLES * SECONDS_PER_SAMPLE  # no parent: one model
+    assert isolation[0]["evaluation_allowance_s"] == pytest.approx(allowance)
+    assert isolation[0]["timeout_s"] == pytest.approx(60 + allowance)
+    assert "evaluation_allowance_s" not in isolation[1] and isolation[1]["timeout_s"] == 60
 
     # The TUI and the gate call plan() without a workspace: the default still applies.
     from devtrack.benchmarking import BenchOverrides, plan, run_measurement

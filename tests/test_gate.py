@@ -241,3 +241,33 @@ def test_an_inconclusive_rerun_is_measured_again_with_twice_the_repeats(
     assert calls == [6, 12]
     notes = json.loads(result.out)["profiles"][0]["notes"]
     assert any("inconclusive" in n and "12 repeats" in n for n in notes)
+
+
+@pytest.mark.parametrize(("timeout", "calls", "note"), [
+    (17, [6, 8], "re-measured with 8 repeats"),  # 8 repeats of 0.25 s fit in 17 s, 12 do not
+    (14, [6], "was not repeated: more than 6 repeats do not fit in tiny's "
+              "execution.timeout_s (14 s)"),
+])
+def test_the_second_side_by_side_measurement_takes_only_the_repeats_that_fit(
+    review_ws: Path, run_cli, monkeypatch: pytest.MonkeyPatch, timeout: int,
+    calls: list[int], note: str
+) -> None:
+    from devtrack import gate
+
+    profile = review_ws / "device_profiles" / "tiny.toml"
+    profile.write_text(profile.read_text().replace("timeout_s = 60", f"timeout_s = {timeout}"))
+    real = gate.measure_pair
+    seen: list[int] = []
+
+    def always_noisy(ws, baseline, cand, profile, settings=None, progress=None):
+        result = real(ws, baseline, cand, profile, settings, progress)
+        seen.append((settings or gate.RerunSettings()).repeats)
+        result.ci_low, result.ci_high = 0.80, 1.25
+        return result
+
+    monkeypatch.setattr(gate, "measure_pair", always_noisy)
+    result = run_cli("check", "mm@1.1", "--baseline", "mm@1.0", "--json")
+    assert result.exit_code in (0, 1), result.err  # the changed timeout is a new profile hash
+    assert seen == calls
+    notes = json.loads(result.out)["profiles"][0]["notes"]
+    assert any(note in n for n in notes), notes

@@ -213,7 +213,53 @@ def test_unknown_key_without_close_match_lists_valid_keys(tmp_path: Path) -> Non
         ("[measurement]\nmin_time_s = 30.0\nmax_time_s = 20.0\n", "measurement.min_time_s",
          "30.0 is greater than measurement.max_time_s (20.0)"),
         ("[execution]\ntimeout_s = 10\n[measurement]\nmax_time_s = 10\n",
-         "measurement.max_time_s", "does not fit in execution.timeout_s (10.0 s)"),
+         "execution.timeout_s", "10 s is too short: a worker needs up to 21 s"),
+        # bounds (issue 10, item 11): every numeric setting, integers that fit
+        ("[execution]\nthreads = 100000\n", "execution.threads",
+         "must be <= 256, got 100000 (allowed: 1 .. 256)"),
+        ("[execution]\nthreads = 257\n", "execution.threads", "must be <= 256"),
+        ("[execution]\nthreads = 99999999999999999999999\n", "execution.threads",
+         "must be <= 256, got 99999999999999999999999"),
+        ("[execution]\nthreads = -9999999999999999999999999999\n", "execution.threads",
+         "must be >= 1"),
+        ("[execution]\ncpu_affinity = [0, 4096]\n", "execution.cpu_affinity[1]",
+         "expected a core id (integer 0 .. 4095), got (4096)"),
+        ("[execution]\ncpu_affinity = [99999999999999999999999]\n",
+         "execution.cpu_affinity[0]", "expected a core id (integer 0 .. 4095)"),
+        ("[execution]\ncpu_affinity = [1.0]\n", "execution.cpu_affinity[0]",
+         "expected a core id"),
+        ("[execution]\nmemory_limit_mb = 2000000\n", "execution.memory_limit_mb",
+         "must be <= 1048576"),
+        ("[execution]\nmemory_limit_mb = 99999999999999999999999\n",
+         "execution.memory_limit_mb", "must be <= 1048576"),
+        ("[execution]\ntimeout_s = 86401\n", "execution.timeout_s", "must be <= 86400"),
+        ("[execution]\ntimeout_s = 1e300\n", "execution.timeout_s", "must be <= 86400"),
+        ("[execution]\ntimeout_s = 10" + "0" * 400 + "\n", "execution.timeout_s",
+         "must be <= 86400, got 100000000000000000000..."),
+        ("[execution]\ntimeout_s = nan\n", "execution.timeout_s", "expected a number"),
+        ("[execution]\ntimeout_s = 5\n[measurement]\nmin_time_s = 0.1\nmax_time_s = 0.5\n",
+         "execution.timeout_s", "set timeout_s to at least 6.8 or measurement.max_time_s "
+                                "to at most 0"),
+        ("[execution]\ntimeout_s = 30\n[measurement]\nmax_time_s = 10\ncooldown_s = 10\n",
+         "execution.timeout_s", "a worker needs up to 31 s: 5 s to start, import the runtime, "
+                                "load and warm up + 10 s cooldown + 16 s for a 10 s timed loop"),
+        ("[measurement]\nwarmup_runs = 100001\n", "measurement.warmup_runs",
+         "must be <= 100000"),
+        ("[measurement]\nmin_runs = 1000001\n", "measurement.min_runs", "must be <= 1000000"),
+        ("[measurement]\nmin_runs = 50.0\n", "measurement.min_runs",
+         "expected an integer, got float"),
+        ("[measurement]\nmax_time_s = 3601\n", "measurement.max_time_s", "must be <= 3600"),
+        ("[measurement]\nmax_time_s = 0\n", "measurement.max_time_s", "must be > 0"),
+        ("[measurement]\nmin_time_s = -inf\n", "measurement.min_time_s", "expected a number"),
+        ("[measurement]\ncooldown_s = 601\n", "measurement.cooldown_s", "must be <= 600"),
+        ("[budgets]\nmin_accuracy = 90\n", "budgets.min_accuracy",
+         "must be <= 1, got 90 (allowed: 0 .. 1)"),
+        ("[budgets]\nmax_accuracy_drop = 2\n", "budgets.max_accuracy_drop", "must be <= 1"),
+        ("[budgets]\nlatency_p90_ms = 1e9\n", "budgets.latency_p90_ms", "must be <= 3600000"),
+        ("[budgets]\npeak_memory_mb = 99999999999999999999999\n", "budgets.peak_memory_mb",
+         "must be <= 1048576"),
+        ("[budgets]\nmax_latency_regression_pct = 5000\n",
+         "budgets.max_latency_regression_pct", "must be <= 1000"),
         # enums and targets
         ("[onnxruntime]\ngraph_optimization_level = 'max'\n",
          "onnxruntime.graph_optimization_level",
@@ -242,7 +288,7 @@ def test_invalid_value_names_file_key_and_problem(
 @pytest.mark.parametrize("key", [f.name for f in dataclasses.fields(Budgets)])
 def test_negative_budget_is_rejected(tmp_path: Path, key: str) -> None:
     path, message = profile_error(tmp_path, f"[budgets]\n{key} = -1.0\n")
-    assert message == f"{path}: budgets.{key}: must be >= 0; a budget is a limit, got -1.0"
+    assert message.startswith(f"{path}: budgets.{key}: must be >= 0, got -1 (allowed: 0 .. ")
 
 
 @pytest.mark.parametrize("key", [f.name for f in dataclasses.fields(Budgets)])
@@ -360,6 +406,8 @@ ALTERNATES: dict[str, Any] = {
     "measurement.max_time_s": 6.0, "measurement.target_rel_ci": 0.02,
     "measurement.cooldown_s": 0.5,
     **{f"budgets.{f.name}": 7.5 for f in dataclasses.fields(Budgets)},
+    "budgets.min_accuracy": 0.75,  # fractions: at most 1
+    "budgets.max_accuracy_drop": 0.75,
 }
 
 

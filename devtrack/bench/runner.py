@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,8 +29,10 @@ from typing import Any
 
 import devtrack
 from devtrack.errors import Aborted
+from devtrack.interrupts import deferred, reason, signum_of
 
 POLL_S = 0.05
+PARENT_PID_ENV = "DEVTRACK_PARENT_PID"
 STDERR_TAIL_LINES = 20
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 MEMORY_CAP_METHOD = f"child VmRSS polled every {POLL_S * 1000:g} ms, SIGKILL above the cap"
@@ -101,7 +104,23 @@ def _child_env(threads: int) -> dict[str, str]:
     root = str(Path(devtrack.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     env.pop("PYTHONSTARTUP", None)
+    env[PARENT_PID_ENV] = str(os.getpid())  # the worker leaves if it outlives this process
     return env
+
+
+@contextmanager
+def _run_folder() -> Iterator[Path]:
+    """A private ``devtrack-run-*`` temp folder for one worker, removed whatever happens: an
+    interrupt that arrives while it is created or removed waits until that is done."""
+    path: Path | None = None
+    try:
+        with deferred():
+            path = Path(tempfile.mkdtemp(prefix="devtrack-run-"))
+        yield path
+    finally:
+        if path is not None:
+            with deferred():
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -151,8 +170,10 @@ def run_job(job: dict[str, Any], *, threads: int, cpu_affinity: list[int] | None
     """Run ``job`` in a fresh worker process and return its result dict.
 
     ``threads`` goes to the runtime (it overrides ``job["options"]["threads"]``) and to the
-    OpenMP/BLAS pools. Raises Aborted (exit code 130) on Ctrl-C after killing the worker;
-    every other outcome (crash, memory cap, timeout, bad artifact) is a "failed" result.
+    OpenMP/BLAS pools. Raises Aborted on Ctrl-C (exit code 130), or on SIGTERM (143) and
+    SIGHUP (129) inside ``interrupts.signals_interrupt``, after killing the worker; the temp
+    folder is removed either way. Every other outcome (crash, memory cap, timeout, bad
+    artifact) is a "failed" result.
     """
     job = dict(job)
     job["options"] = {**job.get("options", {}), "threads": threads}
@@ -162,21 +183,25 @@ def run_job(job: dict[str, Any], *, threads: int, cpu_affinity: list[int] | None
         "memory_limit_method": MEMORY_CAP_METHOD if memory_limit_mb else None,
         "timeout_s": timeout_s,
     }
-    with tempfile.TemporaryDirectory(prefix="devtrack-run-") as tmp:
-        tmpdir = Path(tmp)
+    with _run_folder() as tmpdir:
         job_path, result_path = tmpdir / "job.json", tmpdir / "result.json"
         phase_path, stderr_path = tmpdir / "phase", tmpdir / "stderr.txt"
         job["progress_path"] = str(phase_path)
-        job_path.write_text(json.dumps(job), encoding="utf-8")
+        proc: subprocess.Popen[bytes] | None = None
         started = time.monotonic()
-        with open(stderr_path, "wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "devtrack.bench.worker", str(job_path), str(result_path)],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=_child_env(threads),
-                start_new_session=True,  # Ctrl-C reaches devtrack, which stops the worker
-            )
-        isolation["pid"] = proc.pid
+        # Everything from here to the result is inside one try: an interrupt at any point
+        # stops the worker (if it started) and becomes Aborted, so the run is stored.
         try:
+            job_path.write_text(json.dumps(job), encoding="utf-8")
+            started = time.monotonic()
+            with deferred(), open(stderr_path, "wb") as err:  # never a worker without a handle
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "devtrack.bench.worker", str(job_path),
+                     str(result_path)],
+                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=_child_env(threads),
+                    start_new_session=True,  # Ctrl-C reaches devtrack, which stops the worker
+                )
+            isolation["pid"] = proc.pid
             if affinity:
                 try:
                     os.sched_setaffinity(proc.pid, affinity)
@@ -184,25 +209,28 @@ def run_job(job: dict[str, Any], *, threads: int, cpu_affinity: list[int] | None
                     warnings.append(f"could not pin the worker to cores {affinity}: {exc}")
             killed_for, peak_rss = _watch(proc, started, memory_limit_mb, timeout_s,
                                           phase_path, progress)
-        except KeyboardInterrupt:
-            _kill(proc)
             isolation["wall_s"] = round(time.monotonic() - started, 3)
-            partial = {"status": "aborted", "error": "interrupted (Ctrl-C); worker stopped",
+            isolation["observed_peak_rss_mb"] = round(peak_rss, 2) if peak_rss else None
+            isolation["returncode"] = proc.returncode
+            tail = _stderr_tail(stderr_path)
+            result = _outcome(proc.returncode, killed_for, result_path, tail)
+            if result["status"] != "ok":
+                result["phase"] = result.get("phase") or _read_phase(phase_path)
+                isolation["stderr_tail"] = tail
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (devtrack.interrupts)
+            if proc is not None:
+                _kill(proc)
+            signum = signum_of(exc)
+            isolation["wall_s"] = round(time.monotonic() - started, 3)
+            partial = {"status": "aborted", "error": f"{reason(signum)}; worker stopped",
                        "phase": _read_phase(phase_path), "warnings": warnings,
                        "isolation": isolation}
-            raise Aborted("benchmark interrupted; the worker process was stopped",
-                          result=partial) from None
+            raise Aborted(f"benchmark {reason(signum)}; the worker process was stopped",
+                          result=partial, signum=signum) from None
         except BaseException:  # e.g. the progress callback raised: never leave an orphan
-            _kill(proc)
+            if proc is not None:
+                _kill(proc)
             raise
-        isolation["wall_s"] = round(time.monotonic() - started, 3)
-        isolation["observed_peak_rss_mb"] = round(peak_rss, 2) if peak_rss else None
-        isolation["returncode"] = proc.returncode
-        tail = _stderr_tail(stderr_path)
-        result = _outcome(proc.returncode, killed_for, result_path, tail)
-        if result["status"] != "ok":
-            result["phase"] = result.get("phase") or _read_phase(phase_path)
-            isolation["stderr_tail"] = tail
     result["warnings"] = warnings + list(result.get("warnings") or [])
     result["isolation"] = isolation
     return result

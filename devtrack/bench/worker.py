@@ -407,16 +407,34 @@ def _op_profile(session: RuntimeSession, feeds: dict[str, np.ndarray],
 # --- entry point --------------------------------------------------------------------------
 
 def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this worker if the parent dies, so no orphan keeps measuring."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
+    """Never outlive devtrack, whatever kills it (SIGKILL, SIGHUP, a crash), so no orphan
+    keeps measuring: on Linux the kernel SIGKILLs this worker when its parent dies
+    (PR_SET_PDEATHSIG); elsewhere a daemon thread checks every second. A parent that died
+    while this worker was still starting is caught by comparing ``getppid()`` with the pid
+    the parent passed in ``DEVTRACK_PARENT_PID``."""
+    from devtrack.bench.runner import PARENT_PID_ENV
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    expected = os.environ.get(PARENT_PID_ENV, "")
+    parent = int(expected) if expected.isdigit() else os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    else:
+        import threading
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(3)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # the parent is already gone
+        os._exit(3)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,15 +52,17 @@ def cli(ctx: click.Context, workspace_dir: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code: 0 ok, 1 a check failed, 2 bad input, 130 Ctrl-C."""
+    """Run the CLI and return its exit code: 0 ok, 1 a check failed, 2 bad input, 130 Ctrl-C,
+    143 SIGTERM and 129 SIGHUP (during commands that run workers; see cli.common.interruptible)."""
     try:
         result = cli.main(args=argv, prog_name="devtrack", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # Click turns it into Abort
+            return interrupted(exc.__cause__)
         click.echo("aborted", err=True)
         return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP in a long command
+        return interrupted(exc)
     except click.exceptions.NoArgsIsHelpError as exc:  # e.g. "devtrack audit": its help
         exc.show()
         return exc.exit_code
@@ -84,6 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(result, int):
         return result
     return EXIT_OK
+
+
+def interrupted(exc: KeyboardInterrupt) -> int:
+    """Say which signal stopped the command; its exit code is 128 + the signal's number."""
+    from devtrack.interrupts import signal_name, signum_of
+
+    signum = signum_of(exc)
+    click.echo(f"interrupted ({signal_name(signum)})", err=True)
+    return 128 + signum
 
 
 def usage_error_message(exc: click.UsageError) -> str:

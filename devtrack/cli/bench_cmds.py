@@ -13,6 +13,7 @@ from devtrack.cli.common import (
     console,
     echo_json,
     err_console,
+    interruptible,
     json_option,
     open_ws,
     resolve_deployed,
@@ -21,6 +22,7 @@ from devtrack.cli.common import (
 from devtrack.cli.render import literal, runs_table
 from devtrack.core.budgets import budget_line
 from devtrack.core.inputspec import parse_fill_spec, parse_input_spec
+from devtrack.core.limits import BOUNDS
 from devtrack.core.profile import Profile
 from devtrack.core.refs import parse_ref
 from devtrack.errors import Aborted, NotFoundError, UsageError, WorkspaceError
@@ -113,6 +115,14 @@ def _select_profiles(root: Path, names: tuple[str, ...], all_profiles: bool) -> 
     return [load_profile(name, root) for name in dict.fromkeys(names)]
 
 
+def bounded(key: str) -> click.ParamType:
+    """A flag type with the bounds of the profile ``key`` it overrides (core/limits.py)."""
+    bound = BOUNDS[key]
+    if bound.integer:
+        return click.IntRange(int(bound.low), int(bound.high), min_open=bound.low_open)
+    return click.FloatRange(bound.low, bound.high, min_open=bound.low_open)
+
+
 class _Progress:
     """A progress bar on a terminal, plain lines otherwise (CI logs)."""
 
@@ -180,13 +190,14 @@ def _one_line(run: dict[str, Any]) -> str:
 @click.option("--profile", "-p", "profile_names", multiple=True,
               help="Device profile to measure on; repeatable.")
 @click.option("--all-profiles", is_flag=True, help="Measure on every profile.")
-@click.option("--runs", type=click.IntRange(min=1),
+@click.option("--runs", type=bounded("measurement.min_runs"),
               help="Override the profile's min_runs (stopping rule: the run still counts).")
-@click.option("--min-time", type=click.FloatRange(min=0),
+@click.option("--min-time", type=bounded("measurement.min_time_s"),
               help="Override min_time_s in seconds (stopping rule: the run still counts).")
-@click.option("--max-time", type=click.FloatRange(min=0, min_open=True),
-              help="Override max_time_s in seconds (stopping rule: the run still counts).")
-@click.option("--threads", type=click.IntRange(min=1),
+@click.option("--max-time", type=bounded("measurement.max_time_s"),
+              help="Override max_time_s in seconds; must fit in the profile's timeout_s "
+                   "(stopping rule: the run still counts).")
+@click.option("--threads", type=bounded("execution.threads"),
               help="Override the profile's threads (a condition: the run counts only where "
                    "the profile has that many threads).")
 @click.option("--input", "inputs", multiple=True, metavar="NAME=1x3x224x224[:dtype]",
@@ -203,6 +214,7 @@ def _one_line(run: dict[str, Any]) -> str:
 @workspace_option
 @json_option
 @click.pass_context
+@interruptible
 def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, ...],
           all_profiles: bool, runs: int | None, min_time: float | None, max_time: float | None,
           threads: int | None, inputs: tuple[str, ...], fills: tuple[str, ...],
@@ -214,7 +226,8 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
     affinity, memory cap and timeout. With a dataset (--eval, or the model line's default),
     the worker then runs every sample for accuracy (top-1/top-5, or MAE/RMSE) and fidelity
     to a reference release, and flags NaN/Inf outputs. Exit 0 when every run succeeded, 1
-    when one failed, 130 on Ctrl-C (finished runs are kept).
+    when one failed, 130 on Ctrl-C, 143 on SIGTERM (a cancelled CI job) and 129 on SIGHUP:
+    finished runs are kept, the interrupted one is stored as aborted naming the signal.
 
     A run is identified by the profile's conditions (threads, CPU affinity, runtime
     options), not by its stopping rule: a run with --max-time is the one `check`, `show`
@@ -248,7 +261,7 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
     if not measurements:
         raise NotFoundError("nothing to measure: no chosen profile runs these releases' formats")
     results: list[dict[str, Any]] = []
-    interrupted = False
+    interrupted: Aborted | None = None
     with _Progress(len(measurements), enabled=True) as progress:
         for m in measurements:
             progress.start(f"{m.release.ref} on {m.profile.name}")
@@ -260,7 +273,7 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
                 run_id = getattr(exc, "run_id", None)
                 if run_id is not None:
                     results.append(get_run(ws, run_id))
-                interrupted = True
+                interrupted = exc
                 break
             results.append(run)
             progress.done(run)
@@ -269,10 +282,12 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
     else:
         out = console()
         out.print(runs_table(results, "Benchmark results", wide=out.width >= 120))
-    if interrupted:
-        click.echo("interrupted: finished runs were kept, the interrupted one is marked aborted",
-                   err=True)
-        return 130
+    if interrupted is not None:
+        from devtrack.interrupts import signal_name
+
+        click.echo(f"interrupted ({signal_name(interrupted.signum)}): finished runs were kept, "
+                   "the interrupted one is marked aborted", err=True)
+        return interrupted.exit_code
     return 0 if all(r["status"] == "ok" for r in results) else 1
 
 

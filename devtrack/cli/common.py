@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -34,6 +35,21 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(
         func
     )
+
+
+def interruptible(func: F) -> F:
+    """Run the command with SIGTERM and SIGHUP handled like Ctrl-C (devtrack.interrupts):
+    the worker is stopped, the interrupted run stored as aborted, temp folders removed, and
+    the exit code is 143 (SIGTERM), 129 (SIGHUP) or 130 (Ctrl-C). Put it right above def."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from devtrack.interrupts import signals_interrupt
+
+        with signals_interrupt():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def open_ws(ctx: click.Context, workspace_dir: Path | None) -> Workspace:

@@ -35,7 +35,10 @@ def demo(directory: Path, no_tui: bool, as_json: bool) -> None:
 
     if not as_json:
         click.echo(f"Building the devtrack demo in {directory} (about half a minute)", err=True)
-    result = build_demo(directory, say)
+    from devtrack.interrupts import signals_interrupt
+
+    with signals_interrupt():  # SIGTERM stops its workers like Ctrl-C; not in the app after
+        result = build_demo(directory, say)
     if as_json:
         echo_json(result.to_dict())
         return

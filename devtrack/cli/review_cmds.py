@@ -13,6 +13,7 @@ from rich.text import Text
 from devtrack.cli.common import (
     console,
     echo_json,
+    interruptible,
     json_option,
     open_ws,
     resolve_deployed,
@@ -76,6 +77,7 @@ def _progress(message: str) -> None:
 @workspace_option
 @json_option
 @click.pass_context
+@interruptible
 def compare(ctx: click.Context, ref_a: str, ref_b: str, profile_names: tuple[str, ...],
             rerun: bool, repeats: int | None, fmt: str, workspace_dir: Path | None,
             as_json: bool) -> None:
@@ -84,7 +86,7 @@ def compare(ctx: click.Context, ref_a: str, ref_b: str, profile_names: tuple[str
     Latency is a ratio of medians B/A with a 95% CI; it is slower or faster only when the
     change is significant and beyond the profile's max_latency_regression_pct (default 5%).
     Without --rerun the verdict comes from stored runs taken at different times and is
-    indicative only.
+    indicative only. --rerun stops its worker on Ctrl-C (exit 130) or SIGTERM (143).
 
     \b
     Examples:
@@ -220,6 +222,7 @@ def _profile_table(p: ProfileComparison) -> Table:
 @workspace_option
 @json_option
 @click.pass_context
+@interruptible
 def check(ctx: click.Context, ref: str, baseline_ref: str | None,
           profile_names: tuple[str, ...], bench: bool, no_rerun: bool, inconclusive: str,
           repeats: int | None, junit_path: Path | None, markdown_path: Path | None,
@@ -228,8 +231,10 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
 
     Exit 0 when everything passes, 1 when a check fails or a figure is not measured (no run
     under the profile's current conditions: threads, affinity, runtime options; the report
-    names the bench command, or add --bench), 2 on bad input. Budgets are judged on the
-    newest ok run under those conditions, whatever its stopping rule. Regression limits
+    names the bench command, or add --bench), 2 on bad input (including a --repeats that
+    does not fit in a profile's timeout_s), 130 on Ctrl-C and 143 on SIGTERM (the worker is
+    stopped; a --bench run is stored as aborted). Budgets are judged on the newest ok run
+    under those conditions, whatever its stopping rule. Regression limits
     are judged on a fresh interleaved measurement of baseline and candidate (both
     artifacts are in the store), unless --no-rerun. A latency verdict that does not rule
     out a regression beyond the limit (its 95% CI reaches above it) is measured once more

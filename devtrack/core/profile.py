@@ -7,10 +7,11 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NoReturn
 
+from devtrack.core.limits import BOUNDS, longest_max_time_s, worker_need_text, worker_seconds
 from devtrack.errors import ProfileError
 
 FORMATS = ("onnx", "tflite")
@@ -70,7 +71,7 @@ class MeasurementSettings:
     warmup_runs: int = 10  # >= 0, untimed inferences after the cold one
     min_runs: int = 50  # >= 1
     min_time_s: float = 2.0  # >= 0, <= max_time_s
-    max_time_s: float = 20.0  # > 0, < execution.timeout_s
+    max_time_s: float = 20.0  # > 0; execution.timeout_s >= core.limits.worker_seconds
     target_rel_ci: float = 0.01  # stop when the 95% CI of the median is within this fraction
     cooldown_s: float = 0.0  # >= 0, idle pause before measuring
 
@@ -166,7 +167,7 @@ def validate_profile(data: Mapping[str, Any], source: str) -> Profile:
     tables = {key: _Table(source, key, top.table(key), [f.name for f in fields(cls)])
               for key, cls in _SECTIONS.items()}
     execution = _execution(tables["execution"])
-    measurement = _measurement(tables["measurement"], execution)
+    measurement = _measurement(tables["measurement"], execution, tables["execution"])
     ort, lite, budgets = tables["onnxruntime"], tables["litert"], tables["budgets"]
     return Profile(
         name=name,
@@ -184,8 +185,7 @@ def validate_profile(data: Mapping[str, Any], source: str) -> Profile:
         ),
         measurement=measurement,
         budgets=Budgets(**{
-            f.name: budgets.optional_number(f.name, "must be >= 0; a budget is a limit")
-            for f in fields(Budgets)
+            f.name: budgets.bounded(f.name, None) for f in fields(Budgets)
         }),
         source=source,
     )
@@ -211,42 +211,56 @@ def _execution(t: _Table) -> ExecutionSettings:
         t.fail("target", f"unsupported target {target!r}; supported: {', '.join(TARGETS)} "
                          "(remote targets such as ssh and adb are not built yet)")
     cores = t.array("cpu_affinity", [])
+    core_ids = BOUNDS["execution.cpu_affinity"]
     for i, core in enumerate(cores):
-        if not _is_int(core) or core < 0:
-            t.fail(f"cpu_affinity[{i}]", f"expected a core id (integer >= 0), got {_show(core)}")
+        if not _is_int(core) or core_ids.problem(core):
+            t.fail(f"cpu_affinity[{i}]", f"expected a core id (integer {core_ids.text()}), "
+                                         f"got {_show(core)}")
         if core in cores[:i]:
             t.fail(f"cpu_affinity[{i}]", f"core {core} is listed twice")
     memory = t.get("memory_limit_mb")
     if memory is not None:
-        memory = t.integer("memory_limit_mb", 0, minimum=1)
+        memory = int(t.bounded("memory_limit_mb", 0))
     return ExecutionSettings(
         target=target,
-        threads=t.integer("threads", 1, minimum=1),
+        threads=int(t.bounded("threads", 1)),
         cpu_affinity=tuple(sorted(cores)),
         memory_limit_mb=memory,
-        timeout_s=t.number("timeout_s", 120.0, positive=True),
+        timeout_s=t.bounded("timeout_s", 120.0),
     )
 
 
-def _measurement(t: _Table, execution: ExecutionSettings) -> MeasurementSettings:
+def _measurement(t: _Table, execution: ExecutionSettings,
+                 execution_table: _Table) -> MeasurementSettings:
+    rel_ci = t.get("target_rel_ci")
+    if _is_number(rel_ci) and rel_ci >= 1:
+        t.fail("target_rel_ci", f"{rel_ci} is not a fraction below 1; write 0.01 for 1%")
     m = MeasurementSettings(
-        warmup_runs=t.integer("warmup_runs", 10, minimum=0),
-        min_runs=t.integer("min_runs", 50, minimum=1),
-        min_time_s=t.number("min_time_s", 2.0),
-        max_time_s=t.number("max_time_s", 20.0, positive=True),
-        target_rel_ci=t.number("target_rel_ci", 0.01, positive=True),
-        cooldown_s=t.number("cooldown_s", 0.0),
+        warmup_runs=int(t.bounded("warmup_runs", 10)),
+        min_runs=int(t.bounded("min_runs", 50)),
+        min_time_s=t.bounded("min_time_s", 2.0),
+        max_time_s=t.bounded("max_time_s", 20.0),
+        target_rel_ci=t.bounded("target_rel_ci", 0.01),
+        cooldown_s=t.bounded("cooldown_s", 0.0),
     )
-    if m.target_rel_ci >= 1:
-        t.fail("target_rel_ci", f"{m.target_rel_ci} is not a fraction below 1; "
-                                "write 0.01 for 1%")
     if m.min_time_s > m.max_time_s:
         t.fail("min_time_s", f"{m.min_time_s} is greater than measurement.max_time_s "
                              f"({m.max_time_s})")
-    if m.max_time_s >= execution.timeout_s:
-        t.fail("max_time_s", f"{m.max_time_s} s does not fit in execution.timeout_s "
-                             f"({execution.timeout_s} s); raise the timeout or shorten the window")
+    _check_timeout_fits(execution, m, execution_table.fail)
     return m
+
+
+def _check_timeout_fits(execution: ExecutionSettings, m: MeasurementSettings,
+                       fail: Callable[[str, str], NoReturn]) -> None:
+    """``fail("timeout_s", why)`` unless the worker fits in ``execution.timeout_s``
+    (``core.limits.worker_seconds``: never raised behind the user's back)."""
+    need = worker_seconds(m.max_time_s, m.cooldown_s)
+    if execution.timeout_s < need:
+        longest = max(0.0, longest_max_time_s(execution.timeout_s, m.cooldown_s))
+        fail("timeout_s", f"{execution.timeout_s:g} s is too short: "
+                          f"{worker_need_text(m.max_time_s, m.cooldown_s)}; set timeout_s to "
+                          f"at least {math.ceil(need * 10 - 1e-9) / 10:g} or "
+                          f"measurement.max_time_s to at most {math.floor(longest * 10) / 10:g}")
 
 
 class _Table:
@@ -299,33 +313,21 @@ class _Table:
             self.fail(key, _unknown_value(value, allowed))
         return value
 
-    def integer(self, key: str, default: int, minimum: int) -> int:
+    def bounded(self, key: str, default: Any) -> Any:
+        """A number within ``core.limits.BOUNDS`` for this key; an integer where it says so.
+        ``default`` when the key is absent (None: an optional setting left unset)."""
         value = self.data.get(key, default)
-        if not _is_int(value):
-            self.fail(key, f"expected an integer, got {_kind(value)} {_show(value)}")
-        if value < minimum:
-            self.fail(key, f"must be >= {minimum}, got {value}")
-        return int(value)
-
-    def number(self, key: str, default: float, positive: bool = False) -> float:
-        value = self.data.get(key, default)
-        if not _is_number(value):
-            self.fail(key, f"expected a number, got {_kind(value)} {_show(value)}")
-        if positive and value <= 0:
-            self.fail(key, f"must be > 0, got {value}")
-        if value < 0:
-            self.fail(key, f"must be >= 0, got {value}")
-        return float(value)
-
-    def optional_number(self, key: str, negative_problem: str) -> float | None:
-        value = self.data.get(key)
         if value is None:
             return None
+        bound = BOUNDS[f"{self.prefix}.{key}"]
+        if bound.integer and not _is_int(value):
+            self.fail(key, f"expected an integer, got {_kind(value)} {_show(value)}")
         if not _is_number(value):
             self.fail(key, f"expected a number, got {_kind(value)} {_show(value)}")
-        if value < 0:
-            self.fail(key, f"{negative_problem}, got {value}")
-        return float(value)
+        problem = bound.problem(value)
+        if problem:
+            self.fail(key, f"{problem} (allowed: {bound.text()})")
+        return int(value) if bound.integer else float(value)
 
 
 def _is_int(value: Any) -> bool:
@@ -333,7 +335,8 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    """An integer (any size: TOML has no limit) or a finite float."""
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
 
 
 def _unknown_value(value: str, allowed: Sequence[str]) -> str:

@@ -25,6 +25,8 @@ SIZE = (80, 24)
 PROFILE = """name = "{name}"
 description = "Test window of {min_time} s"
 formats = ["onnx"]
+[execution]
+timeout_s = 300  # holds 6 side-by-side repeats of slow's 30 s (core/limits.py)
 [measurement]
 warmup_runs = 2
 min_runs = 10
