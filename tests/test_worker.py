@@ -90,7 +90,9 @@ def test_a_run_reports_phases_stats_memory_and_environment(chain: Path) -> None:
     assert env["logical_cores"] >= 1 and env["cpu_model"] and env["numpy"] == np.__version__
     assert env["thread_env"]["OMP_NUM_THREADS"] == "1"
     assert env["load_average_before"] is not None and env["load_average_after"] is not None
-    assert result["op_profile"]["ops"][0]["op"] == "MatMul"
+    # Which op type tops the list is timing (Relu can beat MatMul on a tiny chain under load);
+    # that the profile names the graph's op types is not.
+    assert {"MatMul", "Relu"} <= {o["op"] for o in result["op_profile"]["ops"]}
     assert result["isolation"]["returncode"] == 0
     assert "measure" in {p.phase for p in seen}
 
