@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from typing import Any
 
 import devtrack
 from devtrack.errors import Aborted
+from devtrack.locks import owned_temp_dir
 
 POLL_S = 0.05
 STDERR_TAIL_LINES = 20
@@ -162,8 +162,8 @@ def run_job(job: dict[str, Any], *, threads: int, cpu_affinity: list[int] | None
         "memory_limit_method": MEMORY_CAP_METHOD if memory_limit_mb else None,
         "timeout_s": timeout_s,
     }
-    with tempfile.TemporaryDirectory(prefix="devtrack-run-") as tmp:
-        tmpdir = Path(tmp)
+    # Owned through a held lock file, so `devtrack gc` can remove it if this process is killed.
+    with owned_temp_dir(prefix="devtrack-run-") as tmpdir:
         job_path, result_path = tmpdir / "job.json", tmpdir / "result.json"
         phase_path, stderr_path = tmpdir / "phase", tmpdir / "stderr.txt"
         job["progress_path"] = str(phase_path)
