@@ -182,9 +182,13 @@ def register_or_restore(ws: Workspace, request: RegisterRequest,
     stored = None
     try:
         with ws.artifacts.hold(sha256):
+            # Asked before the copy: a file another writer stores meanwhile is not a repair.
+            was_known = _artifact_known(store, sha256)
             stored = ws.artifacts.put(path, sha256)
-            restored, taken = _record(store, model, version, request, row, payload,
-                                      artifact, stored, actor, now)
+            restored = None if stored == "kept" or not was_known else (
+                "modified" if stored == "replaced" else "missing")
+            taken = _record(store, model, version, request, row, payload, artifact, restored,
+                            actor, now)
     except BaseException:
         if stored == "new":
             _discard_quietly(ws, sha256)
@@ -192,18 +196,19 @@ def register_or_restore(ws: Workspace, request: RegisterRequest,
     return Registered(get_release(ws, ReleaseRef(model, version)), taken is None, restored)
 
 
+def _artifact_known(store: Store, sha256: str) -> bool:
+    return store.one("SELECT sha256 FROM artifacts WHERE sha256 = ?", (sha256,)) is not None
+
+
 def _record(store: Store, model: str, version: str, request: RegisterRequest,
             row: dict[str, Any], payload: dict[str, Any], artifact: dict[str, Any],
-            stored: str, actor: str, now: str) -> tuple[str | None, str | None]:
-    """The write transaction of a register: (how the stored copy was restored, the sha256
-    MODEL@VERSION held before). Every check that decides what is written happens here,
-    under the write lock."""
+            restored: str | None, actor: str, now: str) -> str | None:
+    """The write transaction of a register; returns the sha256 MODEL@VERSION held before
+    (None: it is new and now registered). Every check that decides what is written happens
+    here, under the write lock."""
     sha256 = str(artifact["sha256"])
     with store.transaction():
-        known = store.one("SELECT sha256 FROM artifacts WHERE sha256 = ?", (sha256,))
-        restored = None
-        if known is not None and stored != "kept":
-            restored = "modified" if stored == "replaced" else "missing"
+        if restored is not None:
             store.append_event(
                 actor=actor, kind="artifact_restore", model=model, version=version,
                 payload={"sha256": sha256, "was": restored,
@@ -212,10 +217,10 @@ def _record(store: Store, model: str, version: str, request: RegisterRequest,
         if taken is not None and (taken != sha256 or restored is None):
             raise _duplicate(model, version)  # rolls a restore event back too
         if taken is None:
-            if known is None:
+            if not _artifact_known(store, sha256):
                 store.insert("artifacts", artifact)
             _insert_release(store, model, request.task, request.parent, row, payload)
-    return restored, taken
+    return taken
 
 
 def _discard_quietly(ws: Workspace, sha256: str) -> None:
