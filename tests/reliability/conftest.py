@@ -40,17 +40,19 @@ max_time_s = 0.3
 target_rel_ci = 0.5
 """
 
-# Waits for the barrier file, then runs the CLI as `python -m devtrack` would: every racer
-# has paid Python's start-up by then, so they hit the workspace together.
+# Imports the CLI, says it is ready, waits for the barrier file, then runs the CLI as
+# `python -m devtrack` would: every racer has paid Python's start-up by then, so they hit
+# the workspace together.
 _LAUNCHER = """
 import sys, time
 from pathlib import Path
-barrier = Path(sys.argv[1])
+from devtrack.cli import main
+barrier, ready = Path(sys.argv[1]), Path(sys.argv[2])
+ready.touch()
 deadline = time.monotonic() + 60
 while not barrier.exists() and time.monotonic() < deadline:
-    time.sleep(0.002)
-from devtrack.cli import main
-sys.exit(main(sys.argv[2:]))
+    time.sleep(0.001)
+sys.exit(main(sys.argv[3:]))
 """
 
 
@@ -76,8 +78,8 @@ class Arena:
 
     def popen(self, *args: str | os.PathLike[str]) -> subprocess.Popen[str]:
         return subprocess.Popen([sys.executable, "-m", "devtrack", *map(str, args)],
-                                env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
+                                env=self.env, cwd=self.root, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
 
     def run(self, *args: str | os.PathLike[str]) -> Done:
         proc = self.popen(*args)
@@ -87,10 +89,12 @@ class Arena:
     def race(self, commands: list[list[str]]) -> list[Done]:
         """Start every command, let them all go at once, and wait for all."""
         barrier = self.tmp / f"barrier-{time.monotonic_ns()}"
-        procs = [subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(barrier), *cmd],
-                                  env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for cmd in commands]
-        time.sleep(0.3)  # let them start Python and reach the barrier
+        ready = [barrier.with_name(f"{barrier.name}.ready{i}") for i in range(len(commands))]
+        procs = [subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(barrier), str(flag),
+                                   *cmd], env=self.env, cwd=self.root, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for cmd, flag in zip(commands, ready, strict=True)]
+        wait_for(lambda: all(flag.exists() for flag in ready), timeout_s=60)
         barrier.touch()
         done = []
         for cmd, proc in zip(commands, procs, strict=True):
@@ -158,7 +162,8 @@ def assert_sound(arena: Arena) -> None:
             path = ws.artifacts.path_for(sha)
             assert path.is_file(), f"referenced file {sha[:12]} is missing from the store"
             assert sha256_file(path) == sha, f"stored file {sha[:12]} was modified"
-        assert main(["-w", str(arena.root), "gc", "--json"]) == 0
+        gc = arena.run("gc", "--json")  # a process of its own: it looks in arena.tmp
+        assert gc.code == 0, gc.err
         left = find_leftovers(ws, temp_dir=arena.tmp)
         assert left == [], [x.to_dict() for x in left]
 
