@@ -5,17 +5,23 @@ A lock held through ``flock`` is released by the kernel when its holder dies, ev
 ``devtrack gc`` tells a leftover from a file another process is still writing. Holders may
 remove a lock file (only while holding it exclusively), so every acquisition checks that the
 file it locked is still the one at the path, and retries otherwise.
+
+Windows has no flock: there nothing is pinned and every lock counts as held, so gc removes
+nothing it cannot prove dead (which is nothing).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+if sys.platform != "win32":
+    import fcntl
 
 LOCK_SUFFIX = ".lock"
 
@@ -70,6 +76,9 @@ def release(fd: int, path: Path) -> None:
 def shared(path: Path) -> Iterator[None]:
     """Hold ``path`` shared for the block (several holders at once; waits for an exclusive
     holder, which only ever holds it briefly)."""
+    if sys.platform == "win32":
+        yield
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = _acquire(path, fcntl.LOCK_SH)
     assert fd is not None
@@ -82,6 +91,8 @@ def shared(path: Path) -> Iterator[None]:
 def try_exclusive(path: Path, create: bool = True) -> int | None:
     """Lock ``path`` exclusively without waiting: the fd, or None when a live process holds
     it. Give the fd to :func:`release` when done."""
+    if sys.platform == "win32":
+        return None
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
     return _acquire(path, fcntl.LOCK_EX | fcntl.LOCK_NB, create=create)
@@ -89,6 +100,8 @@ def try_exclusive(path: Path, create: bool = True) -> int | None:
 
 def is_held(path: Path) -> bool:
     """Whether a live process holds a lock on ``path`` now (a missing file: nobody)."""
+    if sys.platform == "win32":
+        return True
     fd = try_exclusive(path, create=False)
     if fd is None:
         return path.exists()
@@ -110,6 +123,10 @@ def owned_temp_dir(prefix: str) -> Iterator[Path]:
     so a folder without a held lock is a leftover of a killed process: ``devtrack gc``
     removes it.
     """
+    if sys.platform == "win32":
+        with tempfile.TemporaryDirectory(prefix=prefix) as plain:
+            yield Path(plain)
+        return
     base = Path(tempfile.gettempdir())
     while True:
         fd, name = tempfile.mkstemp(prefix=prefix, suffix=LOCK_SUFFIX, dir=base)
