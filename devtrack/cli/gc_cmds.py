@@ -14,12 +14,14 @@ _KIND_NAMES = {"partial_copy": "partial copies in the store",
 
 
 def _human_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{size:,} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    if size < 1024:
+        return f"{size:,} bytes"
+    value, unit = size / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
 
 
 @click.command()
@@ -58,4 +60,5 @@ def gc(ctx: click.Context, dry_run: bool, workspace_dir: Path | None, as_json: b
             click.echo(f"  {_KIND_NAMES.get(item.kind, item.kind)}: {item.path} "
                        f"({_human_bytes(item.size_bytes)})")
     if result.in_use:
-        click.echo(f"Left {len(result.in_use)} in use by running devtrack processes.")
+        click.echo(f"Left {len(result.in_use)} in place: a running devtrack holds them, or an "
+                   "older devtrack made them less than an hour ago (--json lists them).")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +26,7 @@ WRITERS: dict[str, Callable[[Path, Path], list[str]]] = {
 @pytest.mark.parametrize("writer", sorted(WRITERS))
 def test_a_writer_kept_waiting_past_the_busy_timeout_fails_on_one_line(
         in_ws: Path, mlp_onnx: Path, run_cli, monkeypatch: pytest.MonkeyPatch,
-        writer: str) -> None:
+        tmp_path: Path, writer: str) -> None:
     from devtrack import store
     from tests.conftest import snapshot_workspace
 
@@ -41,6 +42,7 @@ def test_a_writer_kept_waiting_past_the_busy_timeout_fails_on_one_line(
         holder.rollback()
         holder.close()
     assert_clean_error(result, "locked by another devtrack process", "nothing was changed")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # gc: this test's temp folder
     # nothing in the database; a file a register copied before waiting is left to gc
     after = snapshot_workspace(in_ws)
     assert after["db"] == before["db"]
