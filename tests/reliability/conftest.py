@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,8 +163,12 @@ def assert_sound(arena: Arena) -> None:
             path = ws.artifacts.path_for(sha)
             assert path.is_file(), f"referenced file {sha[:12]} is missing from the store"
             assert sha256_file(path) == sha, f"stored file {sha[:12]} was modified"
-        gc = arena.run("gc", "--json")  # a process of its own: it looks in arena.tmp
-        assert gc.code == 0, gc.err
+        system_temp = tempfile.tempdir
+        tempfile.tempdir = str(arena.tmp)  # where this arena's devtrack processes write
+        try:
+            assert main(["-w", str(arena.root), "gc", "--json"]) == 0
+        finally:
+            tempfile.tempdir = system_temp
         left = find_leftovers(ws, temp_dir=arena.tmp)
         assert left == [], [x.to_dict() for x in left]
 
