@@ -126,6 +126,7 @@ def test_gc_with_nothing_to_do_says_so(arena: Arena) -> None:
 
 def test_gc_bad_input_is_one_line(arena: Arena, tmp_path: Path) -> None:
     assert_one_line_error(arena.run("gc", "--bogus"), "No such option")
+    assert_one_line_error(arena.run("gc", "everything"), "unexpected extra argument")
     env = {**arena.env}
     env.pop("DEVTRACK_WORKSPACE")
     elsewhere = Arena(arena.root, arena.tmp, env)
