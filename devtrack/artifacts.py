@@ -6,11 +6,15 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from devtrack.errors import DevtrackError
+from devtrack.locks import LOCK_SUFFIX
 
 CHUNK = 1 << 20
+INCOMING_PREFIX = ".incoming-"
 
 
 def sha256_file(path: Path) -> str:
@@ -22,24 +26,55 @@ def sha256_file(path: Path) -> str:
 
 
 class ArtifactStore:
-    """Files stored under their sha256; the same bytes are stored once."""
+    """Files stored under their sha256; the same bytes are stored once.
+
+    Writers share files, so nothing here deletes one on a failed write. Instead every writer
+    holds the file's pin (:meth:`hold`, a shared flock on ``.devtrack/locks/<sha256>.lock``)
+    from before it copies the file until its row is committed, and ``devtrack gc`` removes a
+    file only while it holds that pin exclusively and no row references the file. A lock
+    rather than a grace period: a register can sit between its copy and its commit for as
+    long as another writer holds the database, and a dead writer's lock is released at once
+    by the kernel, so gc neither races a slow writer nor waits for a dead one.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    @property
+    def locks_dir(self) -> Path:
+        return self.root.parent / "locks"
+
     def path_for(self, sha256: str) -> Path:
         return self.root / "sha256" / sha256[:2] / sha256
+
+    def pin_path(self, sha256: str) -> Path:
+        return self.locks_dir / f"{sha256}{LOCK_SUFFIX}"
 
     def has(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
 
-    def put(self, source: Path, sha256: str) -> bool:
-        """Copy ``source`` into the store atomically. Returns True when the file was new."""
+    @contextmanager
+    def hold(self, sha256: str) -> Iterator[None]:
+        """Pin ``sha256`` for the block: gc leaves the file (and its partial copies) alone."""
+        from devtrack.locks import shared
+
+        with shared(self.pin_path(sha256)):
+            yield
+
+    def put(self, source: Path, sha256: str) -> str:
+        """Make the stored copy of ``sha256`` hold ``source``'s bytes; call inside
+        :meth:`hold`. Returns "new" (it was absent), "kept" (already intact) or "replaced"
+        (the stored bytes had been modified and are restored from ``source``)."""
         dest = self.path_for(sha256)
         if dest.is_file():
-            return False
+            if sha256_file(dest) == sha256:
+                return "kept"
+            outcome = "replaced"
+        else:
+            outcome = "new"
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=dest.parent)
+        # The name carries the sha256 so gc can tell whose pin covers this partial copy.
+        fd, tmp_name = tempfile.mkstemp(prefix=f"{INCOMING_PREFIX}{sha256}-", dir=dest.parent)
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out, source.open("rb") as src:
@@ -53,11 +88,28 @@ class ArtifactStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return True
+        return outcome
 
-    def remove(self, sha256: str) -> None:
-        """Remove a stored file (used to undo a put whose database write failed)."""
-        self.path_for(sha256).unlink(missing_ok=True)
+    def discard(self, path: Path, sha256: str, referenced: Callable[[], bool]) -> bool:
+        """Remove ``path`` (the stored file of ``sha256`` or a partial copy of it) unless a
+        live writer holds its pin or ``referenced()`` says a row needs it; whether it went.
+
+        ``referenced`` is asked while the pin is held exclusively: a writer commits its row
+        before it lets the pin go, so the answer cannot turn stale before the unlink.
+        """
+        from devtrack.locks import release, try_exclusive
+
+        pin = self.pin_path(sha256)
+        fd = try_exclusive(pin)
+        if fd is None:
+            return False
+        try:
+            if referenced():
+                return False
+            path.unlink(missing_ok=True)
+            return True
+        finally:
+            release(fd, pin)
 
     def verify(self, sha256: str) -> Path:
         """Return the stored file's path after checking its bytes still hash to ``sha256``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,11 @@ def get_dataset(ws: Workspace, name: str) -> Dataset:
     return _row_to_dataset(row, _defaults(ws).get(name, []))
 
 
+def _duplicate_dataset(name: str) -> DuplicateError:
+    return DuplicateError(f"dataset {name!r} already exists; pick another --name "
+                          "(see 'devtrack dataset list')")
+
+
 def add_dataset(ws: Workspace, path: Path, name: str, task: str | None = None,
                 max_bytes: int | None = None) -> Dataset:
     """Validate the ``.npz`` at ``path``, store it content-addressed and record it.
@@ -99,8 +105,7 @@ def add_dataset(ws: Workspace, path: Path, name: str, task: str | None = None,
     if task is not None:
         check_task(task)
     if ws.store.one("SELECT id FROM datasets WHERE name = ?", (name,)):
-        raise DuplicateError(f"dataset {name!r} already exists; pick another --name "
-                             "(see 'devtrack dataset list')")
+        raise _duplicate_dataset(name)
     from devtrack.artifacts import sha256_file
 
     arrays = load_npz(path, max_bytes)
@@ -109,24 +114,33 @@ def add_dataset(ws: Workspace, path: Path, name: str, task: str | None = None,
     sha256 = sha256_file(path)
     actor = current_user()
     now = utc_now()
-    newly_stored = ws.artifacts.put(path, sha256)
+    # As in register: the stored file may be shared, so it is removed on failure only
+    # through discard() (pin held exclusively, no row needs it), and the name is decided
+    # inside the write transaction.
+    stored = None
     try:
-        with ws.store.transaction():
-            row = {
-                "name": name, "sha256": sha256, "task": task, "samples": samples,
-                "arrays": json.dumps({k: v.to_dict() for k, v in specs.items()}),
-                "has_labels": int(LABELS in specs), "source_name": path.name,
-                "created_at": now, "created_by": actor,
-            }
-            ws.store.insert("datasets", row)
-            ws.store.append_event(
-                actor=actor, kind="dataset_add", model=None, version=None,
-                payload={"dataset": name, "sha256": sha256, "task": task, "samples": samples,
-                         "source_name": path.name,
-                         "fields_sha256": dataset_fields_digest(row)}, ts=now)
+        with ws.artifacts.hold(sha256):
+            stored = ws.artifacts.put(path, sha256)
+            with ws.store.transaction():
+                if ws.store.one("SELECT id FROM datasets WHERE name = ?", (name,)):
+                    raise _duplicate_dataset(name)
+                row = {
+                    "name": name, "sha256": sha256, "task": task, "samples": samples,
+                    "arrays": json.dumps({k: v.to_dict() for k, v in specs.items()}),
+                    "has_labels": int(LABELS in specs), "source_name": path.name,
+                    "created_at": now, "created_by": actor,
+                }
+                ws.store.insert("datasets", row)
+                ws.store.append_event(
+                    actor=actor, kind="dataset_add", model=None, version=None,
+                    payload={"dataset": name, "sha256": sha256, "task": task,
+                             "samples": samples, "source_name": path.name,
+                             "fields_sha256": dataset_fields_digest(row)}, ts=now)
     except BaseException:
-        if newly_stored:
-            ws.artifacts.remove(sha256)
+        if stored == "new":
+            with suppress(Exception):  # the add's own error is the one to report
+                ws.artifacts.discard(ws.artifacts.path_for(sha256), sha256,
+                                     lambda: ws.store.references_file(sha256))
         raise
     return get_dataset(ws, name)
 

@@ -196,13 +196,15 @@ def set_notes(ws: Workspace, release: Release | ReleaseRef | str, notes: str,
     if not text:
         raise UsageError("release notes cannot be empty; say what changed and why")
     rel = _release(ws, release)
-    if text == rel.notes.strip():
-        raise UsageError(f"{rel.ref} already has exactly these notes; nothing to change")
-    with ws.store.transaction():
+    with ws.store.transaction():  # the old text is read under the write lock: none is lost
+        row = ws.store.one("SELECT notes FROM releases WHERE id = ?", (rel.id,))
+        old = row["notes"] if row else rel.notes
+        if text == old.strip():
+            raise UsageError(f"{rel.ref} already has exactly these notes; nothing to change")
         ws.store.conn.execute("UPDATE releases SET notes = ? WHERE id = ?", (text, rel.id))
         ws.store.append_event(actor=current_user(), kind="notes", model=rel.model,
                               version=rel.version, reason=(reason or "").strip() or None,
-                              payload={"old": rel.notes, "new": text})
+                              payload={"old": old, "new": text})
     return get_release(ws, ReleaseRef(rel.model, rel.version))
 
 

@@ -14,7 +14,7 @@ from devtrack.core.release import Release
 from devtrack.core.summary import ModelSummary
 from devtrack.core.text import clip, shown
 from devtrack.errors import DuplicateError, NotFoundError, UsageError
-from devtrack.store import utc_now
+from devtrack.store import Store, utc_now
 from devtrack.workspace import Workspace
 
 
@@ -80,8 +80,43 @@ def _inspect(path: Path) -> ModelSummary:
     return inspect_model(path)
 
 
+@dataclass(frozen=True)
+class Registered:
+    """What :func:`register_or_restore` did: the release, and whether it repaired the
+    stored copy."""
+
+    release: Release
+    created: bool  # False: MODEL@VERSION already held this very file (see ``restored``)
+    restored: str | None = None  # "modified" or "missing": the stored copy was repaired
+
+
+def _duplicate(model: str, version: str) -> DuplicateError:
+    return DuplicateError(f"{model}@{version} is already registered; pick a new version "
+                          f"(see 'devtrack releases {model}')")
+
+
+def _existing_sha(store: Store, model: str, version: str) -> str | None:
+    row = store.one("SELECT r.artifact_sha256 AS sha FROM releases r JOIN models m ON "
+                    "m.id = r.model_id WHERE m.name = ? AND r.version = ?", (model, version))
+    return row["sha"] if row else None
+
+
 def register_release(ws: Workspace, request: RegisterRequest, cwd: Path | None = None) -> Release:
     """Validate, store the artifact atomically and record the release in one transaction."""
+    return register_or_restore(ws, request, cwd).release
+
+
+def register_or_restore(ws: Workspace, request: RegisterRequest,
+                        cwd: Path | None = None) -> Registered:
+    """Validate, store the artifact and record the release and its event in one transaction.
+
+    Safe against concurrent writers: whether MODEL@VERSION, the model line and the parent
+    exist is decided inside the write transaction, so of two registers of one MODEL@VERSION
+    exactly one lands and the other gets DuplicateError; new lines opened at once all land.
+    When the stored copy of the file is missing or was modified, it is restored from
+    ``request.file`` and an ``artifact_restore`` event records it — also when MODEL@VERSION
+    already holds this very file (then nothing else changes and ``created`` is False).
+    """
     from devtrack.artifacts import sha256_file
     from devtrack.configfile import load_config
     from devtrack.provenance import current_host, current_user, devtrack_version, git_state
@@ -103,96 +138,126 @@ def register_release(ws: Workspace, request: RegisterRequest, cwd: Path | None =
             raise UsageError(f"data file {request.data_file} {state}; give a file")
         data_sha = sha256_file(request.data_file)
     store = ws.store
-    model_row = store.one("SELECT id FROM models WHERE name = ?", (model,))
-    if model_row and store.one(
-        "SELECT id FROM releases WHERE model_id = ? AND version = ?", (model_row["id"], version)
-    ):
-        raise DuplicateError(
-            f"{model}@{version} is already registered; pick a new version "
-            f"(see 'devtrack releases {model}')"
-        )
-    parent_id = None
-    if request.parent is not None:
-        parent_row = (
-            store.one(
-                "SELECT id FROM releases WHERE model_id = ? AND version = ?",
-                (model_row["id"], request.parent),
-            )
-            if model_row
-            else None
-        )
-        if parent_row is None:
-            raise NotFoundError(
-                f"parent {clip(f'{model}@{request.parent}')} is not registered; register it "
-                "first or fix --parent"
-            )
-        parent_id = parent_row["id"]
+    # Early answers save copying a large file for nothing; the transaction decides for real.
+    taken = _existing_sha(store, model, version)
+    sha256 = sha256_file(path)
+    if taken is not None and taken != sha256:
+        raise _duplicate(model, version)
+    if request.parent is not None and taken is None:
+        _parent_id(store, model, request.parent)
     summary = _inspect(path)
     _check_specs_match(summary, request.input_specs, request.fills)
-    sha256 = sha256_file(path)
     size = path.stat().st_size
     git = git_state(cwd or Path.cwd())
     actor = current_user()
     now = utc_now()
+    row: dict[str, Any] = {
+        "version": version,
+        "artifact_sha256": sha256,
+        "notes": notes,
+        "data_version": request.data_version,
+        "data_sha256": data_sha,
+        "config": json.dumps(config) if config is not None else None,
+        "run_id": request.run_id,
+        "tags": json.dumps(tags),
+        "input_specs": json.dumps([s.to_dict() for s in request.input_specs]),
+        "fills": json.dumps([f.to_dict() for f in request.fills]),
+        "source_name": path.name,
+        "git_commit": git.commit,
+        "git_dirty": None if git.dirty is None else int(git.dirty),
+        "created_by": actor,
+        "host": current_host(),
+        "created_at": now,
+        "devtrack_version": devtrack_version(),
+        "summary": json.dumps(summary.to_dict()),
+    }
+    payload = {"sha256": sha256, "format": summary.format, "size_bytes": size,
+               "parent": request.parent, "git_commit": git.commit,
+               # audit verify checks the notes (until a notes event) and the rest
+               "notes_sha256": text_digest(notes),
+               "fields_sha256": release_fields_digest({**row, "parent": request.parent})}
+    artifact = {"sha256": sha256, "format": summary.format, "size_bytes": size,
+                "created_at": now}
 
-    newly_stored = ws.artifacts.put(path, sha256)
+    # The stored file may be another writer's too: it is removed on failure only through
+    # discard(), as `devtrack gc` removes it (pin held exclusively, no row references it).
+    stored = None
     try:
-        with store.transaction():
-            if model_row is None:
-                model_id = store.insert(
-                    "models", {"name": model, "task": request.task or "other", "created_at": now}
-                )
-            else:
-                model_id = model_row["id"]
-            if not store.one("SELECT sha256 FROM artifacts WHERE sha256 = ?", (sha256,)):
-                store.insert(
-                    "artifacts",
-                    {"sha256": sha256, "format": summary.format, "size_bytes": size,
-                     "created_at": now},
-                )
-            row: dict[str, Any] = {
-                "model_id": model_id,
-                "version": version,
-                "artifact_sha256": sha256,
-                "parent_id": parent_id,
-                "notes": notes,
-                "data_version": request.data_version,
-                "data_sha256": data_sha,
-                "config": json.dumps(config) if config is not None else None,
-                "run_id": request.run_id,
-                "tags": json.dumps(tags),
-                "input_specs": json.dumps([s.to_dict() for s in request.input_specs]),
-                "fills": json.dumps([f.to_dict() for f in request.fills]),
-                "source_name": path.name,
-                "git_commit": git.commit,
-                "git_dirty": None if git.dirty is None else int(git.dirty),
-                "created_by": actor,
-                "host": current_host(),
-                "created_at": now,
-                "devtrack_version": devtrack_version(),
-                "summary": json.dumps(summary.to_dict()),
-            }
-            store.insert("releases", row)
-            line = store.one("SELECT task FROM models WHERE id = ?", (model_id,))
-            store.append_event(
-                actor=actor,
-                kind="register",
-                model=model,
-                version=version,
-                payload={"sha256": sha256, "format": summary.format, "size_bytes": size,
-                         "parent": request.parent, "git_commit": git.commit,
-                         # audit verify checks the notes (until a notes event) and the rest
-                         "notes_sha256": text_digest(notes),
-                         "task": line["task"] if line else None,  # the model line's
-                         "fields_sha256": release_fields_digest(
-                             {**row, "parent": request.parent})},
-                ts=now,
-            )
+        with ws.artifacts.hold(sha256):
+            # Asked before the copy: a file another writer stores meanwhile is not a repair.
+            was_known = _artifact_known(store, sha256)
+            stored = ws.artifacts.put(path, sha256)
+            restored = None if stored == "kept" or not was_known else (
+                "modified" if stored == "replaced" else "missing")
+            taken = _record(store, model, version, request, row, payload, artifact, restored,
+                            actor, now)
     except BaseException:
-        if newly_stored:
-            ws.artifacts.remove(sha256)
+        if stored == "new":
+            _discard_quietly(ws, sha256)
         raise
-    return get_release(ws, ReleaseRef(model, version))
+    return Registered(get_release(ws, ReleaseRef(model, version)), taken is None, restored)
+
+
+def _artifact_known(store: Store, sha256: str) -> bool:
+    return store.one("SELECT sha256 FROM artifacts WHERE sha256 = ?", (sha256,)) is not None
+
+
+def _record(store: Store, model: str, version: str, request: RegisterRequest,
+            row: dict[str, Any], payload: dict[str, Any], artifact: dict[str, Any],
+            restored: str | None, actor: str, now: str) -> str | None:
+    """The write transaction of a register; returns the sha256 MODEL@VERSION held before
+    (None: it is new and now registered). Every check that decides what is written happens
+    here, under the write lock."""
+    sha256 = str(artifact["sha256"])
+    with store.transaction():
+        if restored is not None:
+            store.append_event(
+                actor=actor, kind="artifact_restore", model=model, version=version,
+                payload={"sha256": sha256, "was": restored,
+                         "source_name": request.file.name}, ts=now)
+        taken = _existing_sha(store, model, version)
+        if taken is not None and (taken != sha256 or restored is None):
+            raise _duplicate(model, version)  # rolls a restore event back too
+        if taken is None:
+            if not _artifact_known(store, sha256):
+                store.insert("artifacts", artifact)
+            _insert_release(store, model, request.task, request.parent, row, payload)
+    return taken
+
+
+def _discard_quietly(ws: Workspace, sha256: str) -> None:
+    """Remove a file this failed register stored, if nothing needs it; never mask the
+    failure (gc gets whatever is left)."""
+    from contextlib import suppress
+
+    with suppress(Exception):
+        ws.artifacts.discard(ws.artifacts.path_for(sha256), sha256,
+                             lambda: ws.store.references_file(sha256))
+
+
+def _parent_id(store: Store, model: str, parent: str) -> int:
+    row = store.one("SELECT r.id FROM releases r JOIN models m ON m.id = r.model_id "
+                    "WHERE m.name = ? AND r.version = ?", (model, parent))
+    if row is None:
+        raise NotFoundError(
+            f"parent {clip(f'{model}@{parent}')} is not registered; register it first or fix "
+            "--parent")
+    return int(row["id"])
+
+
+def _insert_release(store: Store, model: str, task: str | None, parent: str | None,
+                    row: dict[str, Any], payload: dict[str, Any]) -> None:
+    """Insert the model line (if new), the release and its register event; call inside the
+    write transaction, which is what makes each check-then-insert here safe."""
+    parent_id = _parent_id(store, model, parent) if parent else None
+    store.conn.execute("INSERT INTO models (name, task, created_at) VALUES (?, ?, ?) "
+                       "ON CONFLICT(name) DO NOTHING", (model, task or "other", row["created_at"]))
+    model_row = store.one("SELECT id, task FROM models WHERE name = ?", (model,))
+    assert model_row is not None
+    store.insert("releases", {"model_id": model_row["id"], "parent_id": parent_id, **row})
+    payload = {**payload, "task": model_row["task"]}  # the model line's, sealed for verify
+    store.append_event(actor=row["created_by"], kind="register", model=model,
+                       version=row["version"], payload=payload, ts=row["created_at"])
 
 
 _RELEASE_SQL = """

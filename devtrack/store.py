@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -328,6 +329,8 @@ class Store:
         self.conn = conn
         self.path = path
         self._db: sqlite_utils.Database | None = None
+        # How long the last transaction waited for the write lock (benchmarks/concurrency.py).
+        self.last_lock_wait_s = 0.0
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -344,9 +347,17 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One transaction: everything inside commits together or not at all."""
+        """One transaction: everything inside commits together or not at all.
+
+        It takes the write lock at once (BEGIN IMMEDIATE), so what is read inside decides
+        what is written: a check-then-insert here cannot race another writer. A lock held
+        longer than the busy timeout raises DatabaseLockedError, which the CLI reports on one
+        line. ``last_lock_wait_s`` is how long the lock took (benchmarks/concurrency.py).
+        """
         with database_errors():
+            started = time.perf_counter()
             self.conn.execute("BEGIN IMMEDIATE")
+            self.last_lock_wait_s = time.perf_counter() - started
             try:
                 yield
             except BaseException:
@@ -369,6 +380,13 @@ class Store:
     ) -> dict[str, Any] | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
+
+    def references_file(self, sha256: str) -> bool:
+        """Whether a row (artifact, release or dataset) needs the stored file ``sha256``."""
+        return self.one(
+            "SELECT 1 AS x FROM artifacts WHERE sha256 = ? UNION SELECT 1 FROM releases "
+            "WHERE artifact_sha256 = ? UNION SELECT 1 FROM datasets WHERE sha256 = ?",
+            (sha256, sha256, sha256)) is not None
 
     def meta(self, key: str) -> str | None:
         row = self.one("SELECT value FROM meta WHERE key = ?", (key,))

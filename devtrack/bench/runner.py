@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +28,7 @@ from typing import Any
 import devtrack
 from devtrack.errors import Aborted
 from devtrack.interrupts import deferred, reason, signum_of
+from devtrack.locks import owned_temp_dir
 
 POLL_S = 0.05
 PARENT_PID_ENV = "DEVTRACK_PARENT_PID"
@@ -111,16 +110,17 @@ def _child_env(threads: int) -> dict[str, str]:
 @contextmanager
 def _run_folder() -> Iterator[Path]:
     """A private ``devtrack-run-*`` temp folder for one worker, removed whatever happens: an
-    interrupt that arrives while it is created or removed waits until that is done."""
-    path: Path | None = None
+    interrupt that arrives while it is created or removed waits until that is done. It is
+    owned through a held lock file (``locks.owned_temp_dir``), so `devtrack gc` can remove it
+    if this process is killed."""
+    folder = owned_temp_dir(prefix="devtrack-run-")
+    with deferred():
+        path = folder.__enter__()
     try:
-        with deferred():
-            path = Path(tempfile.mkdtemp(prefix="devtrack-run-"))
         yield path
     finally:
-        if path is not None:
-            with deferred():
-                shutil.rmtree(path, ignore_errors=True)
+        with deferred():
+            folder.__exit__(None, None, None)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -14,7 +14,7 @@ from devtrack.registry import (
     RegisterRequest,
     list_models,
     list_releases,
-    register_release,
+    register_or_restore,
     require_model,
 )
 from devtrack.workspace import Workspace, init_workspace
@@ -83,7 +83,9 @@ def register(ctx: click.Context, file: Path, model: str, version: str, parent: s
 
     The file is checked, summarised (inputs, outputs, ops, parameters, quantization) and copied
     into the workspace's content-addressed store. The git commit of the current folder, the
-    user, host and time are recorded automatically.
+    user, host and time are recorded automatically. MODEL@VERSION taken: exit 2. When the
+    stored copy of FILE is missing or was modified, it is restored from FILE (an
+    artifact_restore event records it), even if MODEL@VERSION already holds this file.
 
     \b
     Example:
@@ -99,11 +101,19 @@ def register(ctx: click.Context, file: Path, model: str, version: str, parent: s
         fills=[parse_fill_spec(s) for s in fills], task=task,
     )
     ws = open_ws(ctx, workspace_dir)
-    release = register_release(ws, request)
+    done = register_or_restore(ws, request)
+    release = done.release
     if as_json:
-        echo_json(release.to_dict())
+        echo_json({**release.to_dict(), "created": done.created, "restored": done.restored})
         return
     out = console()
+    if done.restored is not None:
+        out.print(f"Restored the stored copy of {release.sha256[:12]} from {file} (it was "
+                  f"{done.restored}); recorded in the audit log", markup=False, style="yellow")
+    if not done.created:
+        out.print(f"{release.ref} was already registered with this file; nothing else changed",
+                  markup=False)
+        return
     out.print(f"Registered {release.ref}", markup=False)
     s = release.summary
     out.print(
