@@ -44,6 +44,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "rollback": ("lifecycle_cmds", "rollback", "Go back to an earlier release on a profile, "
                  "and say why the others were passed over."),
     "audit": ("lifecycle_cmds", "audit", "Check the audit trail."),
+    "alerts": ("alert_cmds", "alerts", "Alerts: where devtrack sends notifications, and a "
+               "test message to check the setup."),
     "demo": ("demo_cmds", "demo",
              "Build a demo workspace in DIRECTORY (default ./devtrack-demo) and open it."),
     "tui": ("tui_cmds", "tui", "Open the release-review app (also what devtrack alone does)."),

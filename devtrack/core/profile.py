@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NoReturn
 
-from devtrack.errors import ProfileError
+from devtrack.core.alerts import AlertSettings, validate_alerts
+from devtrack.errors import ProfileError, UsageError
 
 FORMATS = ("onnx", "tflite")
 TARGETS = ("local",)  # ssh and adb targets are planned, not built
@@ -103,6 +104,9 @@ class Profile:
     litert: LiteRTSettings = field(default_factory=LiteRTSettings)
     measurement: MeasurementSettings = field(default_factory=MeasurementSettings)
     budgets: Budgets = field(default_factory=Budgets)
+    # Policy, not a setting of a run: not in to_dict(), the hash or equality, so an alert
+    # URL (often carrying a token) never enters a run's stored snapshot.
+    alerts: AlertSettings = field(default_factory=AlertSettings, compare=False)
     # Where it came from; not part of to_dict(), the hash or equality.
     source: str = field(default="", compare=False)  # file path or other label
     origin: str = field(default="", compare=False)  # "workspace" | "shipped" | "file" | ""
@@ -114,7 +118,7 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         """Canonical snapshot with every default filled in; ``validate_profile`` reads it back."""
         data = asdict(self)
-        del data["source"], data["origin"]
+        del data["source"], data["origin"], data["alerts"]
         data["formats"] = list(self.formats)
         data["execution"]["cpu_affinity"] = list(self.execution.cpu_affinity)
         return data
@@ -139,7 +143,7 @@ _SECTIONS: dict[str, type] = {
     "measurement": MeasurementSettings,
     "budgets": Budgets,
 }
-_TOP_KEYS = ("name", "description", "formats", *_SECTIONS)
+_TOP_KEYS = ("name", "description", "formats", *_SECTIONS, "alerts")
 
 
 def validate_profile(data: Mapping[str, Any], source: str) -> Profile:
@@ -180,8 +184,18 @@ def validate_profile(data: Mapping[str, Any], source: str) -> Profile:
             f.name: budgets.optional_number(f.name, "must be >= 0; a budget is a limit")
             for f in fields(Budgets)
         }),
+        alerts=_alerts(data.get("alerts"), source),
         source=source,
     )
+
+
+def _alerts(data: Any, source: str) -> AlertSettings:
+    if data is None:
+        return AlertSettings()
+    try:
+        return validate_alerts(data, source)
+    except UsageError as exc:
+        raise ProfileError(str(exc)) from None
 
 
 def _formats(top: _Table) -> tuple[str, ...]:
