@@ -85,7 +85,8 @@ def deliver(urls: Sequence[str], title: str, body: str, level: str,
     at = _now()
     for index, sender in senders.items():
         thread = threading.Thread(
-            target=_send_one, args=(sender, index, urls[index], title, body, level, results),
+            target=_send_one,
+            args=(sender, index, urls[index], title, body, level, timeout_s, results),
             name=f"devtrack-notify-{index}", daemon=True)  # a hung target cannot hold exit
         thread.start()
         threads.append(thread)
@@ -96,27 +97,33 @@ def deliver(urls: Sequence[str], title: str, body: str, level: str,
     for index, url in enumerate(urls):
         attempt = results.get(index)
         if attempt is None:
-            attempt = Attempt(mask_url(url), False,
-                              f"no answer within {timeout_s:g} s (timed out)", at,
+            attempt = Attempt(mask_url(url), False, _timed_out(timeout_s), at,
                               time.monotonic() - started)
         attempts.append(attempt)
     return attempts
 
 
 def _send_one(sender: Any, index: int, url: str, title: str, body: str, level: str,
-              results: dict[int, Attempt]) -> None:
+              timeout_s: float, results: dict[int, Attempt]) -> None:
     at, started = _now(), time.monotonic()
     delivered, error = False, None
     try:
         result = sender.notify(body=body, title=title, notify_type=level)
         delivered = bool(result)
-        if not delivered:
+        if not delivered and time.monotonic() - started >= timeout_s * 0.95:
+            # Apprise reports its read timeout as a bare "connection error"
+            error = _timed_out(timeout_s)
+        elif not delivered:
             error = "; ".join(dict.fromkeys(_warnings(result))) or "not delivered"
     except Exception as exc:  # a plugin bug must not take the command down
         error = f"{type(exc).__name__}: {exc}"
     if error is not None:
         error = mask_secrets(error, [url])[:_MAX_ERROR]
     results[index] = Attempt(mask_url(url), delivered, error, at, time.monotonic() - started)
+
+
+def _timed_out(timeout_s: float) -> str:
+    return f"no answer within {timeout_s:g} s (timed out)"
 
 
 def _warnings(result: Any) -> list[str]:

@@ -36,7 +36,8 @@ _PLAIN_QUERY_KEYS = frozenset({
     "footer", "mode", "priority", "tags", "emojis", "optional", "lang", "tz",
 })
 _WORD = re.compile(r"^[A-Za-z][A-Za-z_.-]{0,23}$")  # a path segment that reads as a word
-_HOSTNAME = re.compile(r"^(localhost|[0-9.]+|\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)$")
+_HOSTNAME = re.compile(r"^(localhost|\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]"
+                       r"|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)$")
 MASK = "****"
 
 
