@@ -153,3 +153,41 @@ def test_a_bench_with_a_failed_run_posts_its_reason_once(in_ws: Path, model_dir:
     assert "FancyGelu" in form["message"]
     assert "Reproduce: devtrack bench fancy@1 --profile tiny" in form["message"]
     assert form["type"] == "failure"
+
+
+def test_a_bench_that_breaks_a_budget_posts_it_and_json_stays_clean(
+        in_ws: Path, mlp_onnx: Path, run_cli, hook: Hook) -> None:
+    from tests.test_gate import TIGHT_PROFILE
+
+    (in_ws / "device_profiles" / "tight.toml").write_text(
+        TIGHT_PROFILE.replace("latency_p90_ms = 0.01", "latency_p90_ms = 0.0001"))
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1")
+    dead = f"json://127.0.0.1:{hook_server.free_port()}/{SECRET}"
+    result = run_cli("bench", "kws@1", "--profile", "tight", "--json",
+                     "--notify", hook.url("json", "b"), "--notify", dead)
+    assert result.exit_code == 0, result.err  # bench judges runs; the budget is for check
+    assert json.loads(result.out)[0]["status"] == "ok"
+    warnings = [line for line in result.err.splitlines() if line.startswith("warning")]
+    assert len(warnings) == 1, result.err
+    warning = warnings[0]
+    assert SECRET not in warning
+    [request] = hook.requests
+    payload = request.json()
+    assert payload["title"] == "devtrack bench: 1 budget breach(es) for kws@1"
+    assert "budget: kws@1 on tight: p90_ms = " in payload["message"]
+    assert "breaks budget latency_p90_ms ≤ 0.0001" in payload["message"]
+
+
+def test_targets_from_several_places_merge_per_url() -> None:
+    from devtrack.core.profile import validate_profile
+    from devtrack.notify import Plan, Target, targets_with_profiles
+
+    url = "json://hooks.example.com/x"
+    profile = validate_profile({"name": "p", "alerts": {"urls": [url, "json://h.example/y"],
+                                                        "on": ["deploy"], "timeout_s": 2}},
+                               "p.toml")
+    base = Plan(None, (Target(url, ("regression",), "--notify"),))
+    merged = {t.url: t for t in targets_with_profiles(base, [profile])}
+    assert merged[url].on == ("regression", "deploy")
+    assert merged[url].source == "--notify, profile p" and merged[url].timeout_s == 2
+    assert merged["json://h.example/y"].on == ("deploy",)

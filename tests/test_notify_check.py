@@ -53,7 +53,8 @@ def test_a_regression_posts_one_actionable_message_and_nothing_else_does(
     failing = run_cli("check", "mm@2.0", "--profile", "tiny", "--bench", "--notify", url)
     assert failing.exit_code == 1, failing.out + failing.err
     warnings = [line for line in failing.err.splitlines() if line.startswith("warning")]
-    assert len(warnings) == 1 and "stuck" in warnings[0] and "timed out" in warnings[0]
+    assert len(warnings) == 1, failing.err
+    assert f":{hanging.port}/" in warnings[0] and "timed out" in warnings[0]
     [post] = hook.requests
     assert post.path == "/nightly"
     payload = post.json()
@@ -90,3 +91,26 @@ def test_on_all_sends_a_passing_check_too(review_ws: Path, run_cli, hook: Hook) 
     assert post.json()["title"] == "devtrack check passed: mm@1.1 on tiny"
     assert post.json()["type"] == "success"
     assert "--no-rerun" in post.json()["message"]
+
+
+def test_a_rollback_posts_who_what_where_and_why(review_ws: Path, run_cli, hook: Hook) -> None:
+    for version in ("1.0", "1.1"):
+        done = run_cli("deploy", f"mm@{version}", "--profile", "tiny", "--reason", "r",
+                       "--force")
+        assert done.exit_code == 0, done.err
+    profile = review_ws / "device_profiles" / "tiny.toml"
+    profile.write_text(profile.read_text().replace(
+        "[execution]", f'[alerts]\nurls = ["{hook.url("form", "ops")}"]\non = ["rollback"]\n\n'
+                       "[execution]", 1))
+    dry = run_cli("rollback", "mm", "--profile", "tiny", "--dry-run")
+    assert dry.exit_code == 0 and hook.requests == []  # a dry run decides nothing
+    result = run_cli("rollback", "mm", "--profile", "tiny", "--reason", "crash reports")
+    assert result.exit_code == 0, result.out + result.err
+    [post] = hook.requests
+    form = post.form()
+    assert form["title"] == "devtrack rollback: mm@1.0 is live on tiny"
+    assert form["type"] == "warning"
+    for needle in ("who: tester", "what: mm@1.0 (replaces mm@1.1)", "where: tiny",
+                   "why: crash reports"):
+        assert needle in form["message"]
+    assert run_cli("audit", "verify").exit_code == 0

@@ -35,7 +35,7 @@ _PLAIN_QUERY_KEYS = frozenset({
     "format", "overflow", "method", "cto", "rto", "verify", "retry", "wait", "image",
     "footer", "mode", "priority", "tags", "emojis", "optional", "lang", "tz",
 })
-_WORD = re.compile(r"^[A-Za-z][A-Za-z_.-]{0,23}$")  # a path segment that reads as a word
+_SHORT_SEGMENT = 4  # a path segment this short ("hook", "api", "v1") is kept as it is
 _HOSTNAME = re.compile(r"^(localhost|\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]"
                        r"|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)$")
 MASK = "****"
@@ -124,9 +124,10 @@ def mask_url(url: str) -> str:
     """``url`` with anything that may be a secret replaced by ``****``.
 
     Kept: the scheme, a host that reads as a host name or address, the port, path segments
-    that read as words, and the values of known setting parameters. Masked: passwords,
-    user names, token-like hosts and path segments (``slack://T0/B1/xyz``), other query
-    values; a fragment is dropped. What stays is enough to tell targets apart.
+    of up to four characters, and the values of known setting parameters. Masked: user
+    names, passwords, other hosts (``slack://TOKEN/…``, ``ntfy://topic``), longer path
+    segments (webhook tokens, ntfy topics) down to their first two characters when long,
+    other query values; a fragment is dropped. What stays tells targets apart.
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
@@ -146,7 +147,7 @@ def mask_url(url: str) -> str:
     if port is not None:
         out += f":{port}"
     segments = parts.path.split("/")
-    out += "/".join(s if not s or _WORD.match(s) else _token(s) for s in segments)
+    out += "/".join(s if len(s) <= _SHORT_SEGMENT else _token(s) for s in segments)
     if parts.query:
         pairs = parse_qsl(parts.query, keep_blank_values=True)
         out += "?" + "&".join(f"{k}={v if k.lower() in _PLAIN_QUERY_KEYS else MASK}"
@@ -178,7 +179,7 @@ def _secret_parts(url: str) -> list[str]:
     host = hostport.rsplit(":", 1)[0] if ":" in hostport and "]" not in hostport else hostport
     if host and not _HOSTNAME.match(host):
         found.append(host)
-    found += [s for s in parts.path.split("/") if s and not _WORD.match(s)]
+    found += [s for s in parts.path.split("/") if len(s) > _SHORT_SEGMENT]
     found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True)
               if v and k.lower() not in _PLAIN_QUERY_KEYS]
     return sorted({s for s in found if len(s) >= 3}, key=len, reverse=True)
