@@ -74,12 +74,17 @@ def deliver(urls: Sequence[str], title: str, body: str, level: str,
     senders: dict[int, Any] = {}
     for index, url in enumerate(urls):  # parsing only, no network: before the clock starts
         sender = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False))
-        if sender.add(with_timeouts(url, timeout_s)):
+        try:
+            added = sender.add(with_timeouts(url, timeout_s))
+        except Exception as exc:  # a plugin that raises on a URL it should refuse
+            added = False
+            problem = mask_secrets(f"{type(exc).__name__}: {exc}", [url])[:_MAX_ERROR]
+        else:
+            problem = "Apprise cannot use this URL (unknown scheme, or parts missing)"
+        if added:
             senders[index] = sender
         else:
-            results[index] = Attempt(
-                mask_url(url), False,
-                "Apprise cannot use this URL (unknown scheme, or parts missing)", _now(), 0.0)
+            results[index] = Attempt(mask_url(url), False, problem, _now(), 0.0)
     threads = []
     started = time.monotonic()
     at = _now()

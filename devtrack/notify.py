@@ -174,12 +174,15 @@ def _record(ws: Workspace, message: Message, targets: Sequence[Target],
     from devtrack.provenance import current_user
 
     urls = [t.url for t in targets]
+    # Keys chosen so that the log's one-line summary (keys in sorted order) reads well.
     payload = {
-        "decision": message.decision, "events": list(message.events), "level": message.level,
+        "decision": message.decision,
+        "delivered": f"{sum(1 for a in attempts if a.delivered)}/{len(attempts)}",
+        "events": list(message.events), "level": message.level,
+        "targets": [{**a.to_dict(), "source": t.source}
+                    for t, a in zip(targets, attempts, strict=True)],
         "title": mask_secrets(message.title, urls),
-        "facts": message.facts,
-        "attempts": [{**a.to_dict(), "source": t.source}
-                     for t, a in zip(targets, attempts, strict=True)],
+        "what": message.facts,
     }
     try:
         with ws.store.transaction():

@@ -73,7 +73,7 @@ def test_alerts_test_sends_a_sample_and_records_the_attempt_masked(in_ws: Path, 
     assert "Reproduce: devtrack check" in payload["message"] and payload["type"] == "info"
     [event] = notify_events(in_ws)
     assert event["decision"] == "test"
-    [attempt] = event["attempts"]
+    [attempt] = event["targets"]
     assert attempt["delivered"] is True and attempt["source"] == "--notify"
     assert SECRET not in json.dumps(event)
     log = run_cli("log", "--json")
@@ -96,7 +96,7 @@ def test_alerts_test_uses_the_workspace_config_and_fails_with_one_line_per_targe
     assert SECRET not in result.err + result.out
     assert len(hook.requests) == 1
     [event] = notify_events(in_ws)
-    assert [a["delivered"] for a in event["attempts"]] == [True, False]
+    assert [a["delivered"] for a in event["targets"]] == [True, False]
 
 
 def test_alerts_test_without_any_target_is_a_usage_error(in_ws: Path, run_cli) -> None:

@@ -75,7 +75,7 @@ def test_a_regression_posts_one_actionable_message_and_nothing_else_does(
         events = ws.store.events(kind="notify")
     assert [c["passed"] for c in checks] == [1, 0]  # the failing check is stored as it was
     assert [json.loads(e["payload"])["decision"] for e in events] == ["deploy", "check"]
-    attempts = json.loads(events[-1]["payload"])["attempts"]
+    attempts = json.loads(events[-1]["payload"])["targets"]
     assert sorted(a["delivered"] for a in attempts) == [False, True]
     assert run_cli("audit", "verify").exit_code == 0
 

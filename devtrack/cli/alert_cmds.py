@@ -52,6 +52,10 @@ def notify_decision(send: Callable[[], Outcome]) -> None:
     except DevtrackError as exc:  # e.g. the database busy while reading what is deployed
         click.echo(f"warning: notification not sent: {exc}", err=True)
         return
+    except Exception as exc:  # a bug in alerting must not change the decision's exit code
+        click.echo(f"warning: notification not sent: {type(exc).__name__}: {exc} (a bug in "
+                   "devtrack's alerts; please report it)", err=True)
+        return
     report_outcome(outcome)
 
 
