@@ -105,6 +105,7 @@ def _report(passed: bool) -> dict:
             {"name": "run", "status": "fail",
              "message": "the latest run on tiny failed: timed out after 60 s"}]
         latency = {"a_ms": 1.0, "b_ms": 1.98, "ratio": 1.98, "ci_low": 1.9, "ci_high": 2.05,
+                   "pct": 98.0,
                    "verdict": "slower", "threshold_pct": 5.0, "method": "interleaved"}
     return {"candidate": "mm@2.0", "passed": passed, "rerun": True, "notes": [],
             "profiles": [{"profile": "tiny", "baseline": "mm@1.1",
@@ -118,7 +119,7 @@ def test_a_failed_check_message_says_what_changed_and_how_to_reproduce() -> None
     assert message.events == ("regression", "budget", "failed-run")
     assert message.level == "failure"
     assert message.title == ("devtrack check FAILED: mm@2.0 on tiny "
-                             "(regression, budget, failed-run)")
+                             "(regression +98.0%, budget, failed-run)")
     for needle in ("ratio 1.98, 95% CI 1.90–2.05", "peak_rss_mb = 300 breaks budget",
                    "timed out after 60 s", "deployed on tiny: mm@1.1",
                    "baseline mm@1.1, deployed",

@@ -77,6 +77,7 @@ def check_message(report: Mapping[str, Any], reproduce: str,
     model, _, version = candidate.partition("@")
     events: list[str] = []
     failed_profiles, lines = [], []
+    headline: dict[str, str] = {}  # event -> its label in the title, e.g. "regression +23.1%"
     for p in report.get("profiles", []):
         profile = str(p["profile"])
         failing = [c for c in p.get("checks", []) if c.get("status") not in _QUIET_STATUSES]
@@ -88,6 +89,9 @@ def check_message(report: Mapping[str, Any], reproduce: str,
             events.append(event)
             lines.append(f"  - {event}: {c['name']}: {c['message']}")
         latency = p.get("latency")
+        if latency and any(c["name"] == REGRESSION_LIMITS[0] for c in failing) and (
+                latency.get("pct") is not None):
+            headline.setdefault(REGRESSION, f"{REGRESSION} {latency['pct']:+.1f}%")
         if latency and latency.get("a_ms") is not None and latency.get("b_ms") is not None:
             lines.append(f"  p50 latency {latency['a_ms']:.3f} ms → {latency['b_ms']:.3f} ms: "
                          f"ratio {latency['ratio']:.3f}, 95% CI {latency['ci_low']:.3f}–"
@@ -104,8 +108,8 @@ def check_message(report: Mapping[str, Any], reproduce: str,
     events = list(dict.fromkeys(events))
     profiles = [str(p["profile"]) for p in report.get("profiles", [])]
     if failed_profiles:
-        title = (f"devtrack check FAILED: {candidate} on {', '.join(failed_profiles)} "
-                 f"({', '.join(events)})")
+        labels = ", ".join(headline.get(e, e) for e in events)
+        title = f"devtrack check FAILED: {candidate} on {', '.join(failed_profiles)} ({labels})"
         head = f"{candidate} failed its check on {', '.join(failed_profiles)}."
         level = FAILURE
     else:
