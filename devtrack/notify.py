@@ -276,6 +276,18 @@ def notify_deployment(ws: Workspace, base: Plan, deployment: Any) -> Outcome:
     return send(ws, deployment_message(data, context_line()), targets)
 
 
+def notify_deployment_in(root: Path, deployment: Any) -> list[str]:
+    """For the app: notify about a deploy or rollback from a background thread, on a
+    connection of its own; returns the warning lines to show (a bad config is one too)."""
+    from devtrack.workspace import open_workspace
+
+    try:
+        with open_workspace(root) as ws:
+            return notify_deployment(ws, plan(root, []), deployment).warnings
+    except DevtrackError as exc:
+        return [f"warning: notification not sent: {exc}"]
+
+
 def send_test(root: Path | None, ws: Workspace | None, urls: Sequence[str]) -> Outcome:
     """``devtrack alerts test``: a sample message to ``urls``, else to every configured
     target (workspace config and the workspace's profiles); UsageError when there is none."""
