@@ -104,7 +104,8 @@ def _model(ws: Workspace, model: str, count: int, profiles: dict[str, Any], data
             p50 = float(np.median(samples))
             run = store.insert("runs", {
                 "release_id": rid, "profile": name, "profile_hash": profile.hash,
-                "profile_snapshot": "{}", "status": "ok", "started_at": _ts(i),
+                "profile_snapshot": "{}", "conditions_hash": profile.conditions_hash,
+                "status": "ok", "started_at": _ts(i),
                 "finished_at": _ts(i), "actor": "bench", "host": "lab", "n": 200,
                 "p50_ms": p50, "p90_ms": float(np.percentile(samples, 90)),
                 "p99_ms": float(np.percentile(samples, 99)), "mean_ms": float(samples.mean()),

@@ -1,49 +1,77 @@
-"""``devtrack audit verify``: the events' hash chain, then the tables against the events."""
+"""``devtrack audit verify``: the events' hash chain, the tables against the events, and the
+stored files against the tables."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devtrack.core.audit import ChainProblem
 from devtrack.core.audit_state import (
     RELEASE_SEALED_FIELDS,
     RUN_SEALED_FIELDS,
     StateProblem,
+    comparison_fields_digest,
     cross_check,
+    evaluation_fields_digest,
     run_fields_digest,
     samples_digest,
+    snapshot_conditions_hash,
 )
+from devtrack.errors import DatabaseError
+from devtrack.store import database_errors
 from devtrack.workspace import Workspace
+
+if TYPE_CHECKING:
+    from devtrack.artifact_audit import Progress, StoreReport
 
 _RELEASE_COLUMNS = ", ".join(f"r.{f}" for f in RELEASE_SEALED_FIELDS if f != "parent")
 _RUN_COLUMNS = ", ".join(f"u.{f}" for f in RUN_SEALED_FIELDS)
 _RELEASES_SQL = f"""
     SELECT r.id, m.name AS model, r.version, r.artifact_sha256, r.status, r.notes,
-           p.version AS parent, {_RELEASE_COLUMNS}
+           p.version AS parent, a.size_bytes, a.format, a.created_at AS artifact_created_at,
+           {_RELEASE_COLUMNS}
     FROM releases r JOIN models m ON m.id = r.model_id
-    LEFT JOIN releases p ON p.id = r.parent_id"""
+    LEFT JOIN releases p ON p.id = r.parent_id
+    LEFT JOIN artifacts a ON a.sha256 = r.artifact_sha256"""
 _RUNS_SQL = f"""
-    SELECT u.id, m.name AS model, r.version, u.samples, {_RUN_COLUMNS}
+    SELECT u.id, m.name AS model, r.version, u.samples, u.conditions_hash, {_RUN_COLUMNS}
     FROM runs u JOIN releases r ON r.id = u.release_id JOIN models m ON m.id = r.model_id"""
 _EVALUATIONS_SQL = """
-    SELECT e.id, e.run_id, d.name AS dataset, e.accuracy, e.nonfinite
-    FROM evaluations e LEFT JOIN datasets d ON d.id = e.dataset_id"""
+    SELECT e.id, e.run_id, d.name AS dataset, e.task, e.metrics, e.accuracy, e.predictions,
+           rm.name || '@' || rr.version AS reference, e.fidelity, e.nonfinite, e.created_at
+    FROM evaluations e LEFT JOIN datasets d ON d.id = e.dataset_id
+    LEFT JOIN releases rr ON rr.id = e.reference_release_id
+    LEFT JOIN models rm ON rm.id = rr.model_id"""
 _CHECKS_SQL = """
-    SELECT c.id, m.name AS model, r.version, c.profile, c.profile_hash, c.passed, c.report
-    FROM checks c JOIN releases r ON r.id = c.release_id JOIN models m ON m.id = r.model_id"""
+    SELECT c.id, m.name AS model, r.version, c.profile, c.profile_hash, c.passed, c.report,
+           c.actor, c.created_at, bm.name || '@' || b.version AS baseline
+    FROM checks c JOIN releases r ON r.id = c.release_id JOIN models m ON m.id = r.model_id
+    LEFT JOIN releases b ON b.id = c.baseline_release_id
+    LEFT JOIN models bm ON bm.id = b.model_id"""
 _COMPARISONS_SQL = """
-    SELECT c.id, m.name AS model, r.version, c.profile, c.status, c.ratio, c.verdict
+    SELECT c.id, m.name AS model, r.version, c.profile, c.status, c.ratio, c.verdict,
+           b.version AS baseline, c.profile_hash, c.error, c.ci_low, c.ci_high, c.ratios,
+           c.details, c.created_at, c.actor
     FROM comparisons c JOIN releases r ON r.id = c.candidate_release_id
-    JOIN models m ON m.id = r.model_id"""
+    JOIN models m ON m.id = r.model_id
+    LEFT JOIN releases b ON b.id = c.baseline_release_id"""
 _DEPLOYMENTS_SQL = """
     SELECT d.id, m.name AS model, r.version, d.profile, d.kind, d.reason, d.forced,
-           d.check_id, p.version AS replaced, d.ended_at
+           d.check_id, p.version AS replaced, d.ended_at, d.deployed_at, d.deployed_by
     FROM deployments d JOIN releases r ON r.id = d.release_id JOIN models m ON m.id = d.model_id
     LEFT JOIN releases p ON p.id = d.replaced_release_id"""
-_DATASETS_SQL = "SELECT id, name, sha256, task, samples, source_name FROM datasets"
+_DATASETS_SQL = ("SELECT id, name, sha256, task, samples, source_name, arrays, has_labels, "
+                 "created_at, created_by FROM datasets")
+_MODELS_SQL = "SELECT id, name, task, default_dataset, created_at FROM models"
 # What a run row keeps once its digests are taken (check_runs compares these one by one).
 _RUN_KEPT = ("id", "model", "version", "status", "profile", "p50_ms", "peak_rss_mb")
+
+
+# Every table verify reads; one missing (dropped by hand) is a finding, not a crash.
+AUDITED_TABLES = ("meta", "events", "models", "artifacts", "releases", "runs", "datasets",
+                  "evaluations", "checks", "comparisons", "deployments")
 
 
 @dataclass(frozen=True)
@@ -51,17 +79,20 @@ class AuditResult:
     events: int
     problem: ChainProblem | None  # the first break in the hash chain
     state: list[StateProblem] = field(default_factory=list)  # rows the events do not explain
+    files: StoreReport | None = None  # the stored bytes (None: not looked at)
 
     @property
     def ok(self) -> bool:
-        return self.problem is None and not self.state
+        return self.problem is None and not self.state and (self.files is None
+                                                            or self.files.ok)
 
     def to_dict(self) -> dict[str, Any]:
         problem = None
         if self.problem is not None:
             problem = {"event_id": self.problem.event_id, "message": self.problem.message}
         return {"ok": self.ok, "events": self.events, "problem": problem,
-                "state_problems": [p.to_dict() for p in self.state]}
+                "state_problems": [p.to_dict() for p in self.state],
+                "files": self.files.to_dict() if self.files is not None else None}
 
 
 def _runs(ws: Workspace) -> list[dict[str, Any]]:
@@ -75,23 +106,114 @@ def _runs(ws: Workspace) -> list[dict[str, Any]]:
         kept = {key: row[key] for key in _RUN_KEPT}
         kept["samples_sha256"] = samples_digest(row["samples"])
         kept["fields_sha256"] = run_fields_digest(row)
+        kept["conditions_hash"] = row["conditions_hash"]
+        kept["snapshot_conditions_hash"] = snapshot_conditions_hash(row["profile_snapshot"])
         rows.append(kept)
     return rows
 
 
-def verify_audit(ws: Workspace) -> AuditResult:
+def missing_tables(ws: Workspace) -> list[str]:
+    """The AUDITED_TABLES the database no longer has."""
+    present = {row["name"] for row in ws.store.query(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return [table for table in AUDITED_TABLES if table not in present]
+
+
+def _missing(table: str) -> str:
+    return (f"table {table} is missing from the database: it was dropped outside devtrack; "
+            "restore the database from a backup")
+
+
+def _rows(ws: Workspace, table: str, sql: str, gone: list[str],
+          problems: list[StateProblem]) -> list[dict[str, Any]]:
+    """The query's rows, or none (and a problem naming the table) when it cannot be read."""
+    return _read(ws, table, lambda opened: opened.store.query(sql), gone, problems)
+
+
+def comparison_rows(ws: Workspace, comparison_id: int | None = None) -> list[dict[str, Any]]:
+    """Comparisons as verify reads them, their block ratios replaced by a digest (what
+    COMPARISON_SEALED_FIELDS names); one of them when ``comparison_id`` is given."""
+    sql = _COMPARISONS_SQL
+    params: tuple[int, ...] = ()
+    if comparison_id is not None:
+        sql, params = sql + " WHERE c.id = ?", (comparison_id,)
+    rows = ws.store.query(sql, params)
+    for row in rows:
+        row["ratios_sha256"] = samples_digest(row.pop("ratios"))
+    return rows
+
+
+def comparison_digest(ws: Workspace, comparison_id: int) -> str:
+    """What a compare or check event seals of the comparison it stored (read back)."""
+    return comparison_fields_digest(comparison_rows(ws, comparison_id)[0])
+
+
+def evaluation_rows(ws: Workspace, evaluation_id: int | None = None) -> list[dict[str, Any]]:
+    """Evaluations as verify reads them, their predictions replaced by a digest (what
+    EVALUATION_SEALED_FIELDS names); one of them when ``evaluation_id`` is given."""
+    sql = _EVALUATIONS_SQL
+    params: tuple[int, ...] = ()
+    if evaluation_id is not None:
+        sql, params = sql + " WHERE e.id = ?", (evaluation_id,)
+    cursor = ws.store.conn.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    rows = []
+    for values in cursor:
+        row = dict(zip(names, values, strict=True))
+        row["predictions_sha256"] = samples_digest(row.pop("predictions"))
+        rows.append(row)
+    return rows
+
+
+def evaluation_digest(ws: Workspace, evaluation_id: int) -> str:
+    """What a bench event seals of the evaluation it stored (read back, as verify reads it)."""
+    return evaluation_fields_digest(evaluation_rows(ws, evaluation_id)[0])
+
+
+def _read(ws: Workspace, table: str, reader: Callable[[Workspace], list[dict[str, Any]]],
+          gone: list[str], problems: list[StateProblem]) -> list[dict[str, Any]]:
+    if table in gone:
+        return []
+    try:
+        with database_errors():
+            return reader(ws)
+    except DatabaseError as exc:  # a column dropped or renamed by hand
+        cause = exc.__cause__ or exc
+        problems.append(StateProblem(table, None, f"table {table} cannot be read as devtrack "
+                                     f"wrote it ({cause}); restore the database from a backup"))
+        return []
+
+
+def verify_audit(ws: Workspace, files: bool = True, quick: bool = False,
+                 progress: Progress | None = None) -> AuditResult:
     """Recompute the event hash chain (the problem names the first altered or removed
     event); when it holds, check releases, runs, evaluations, checks, deployments and
-    datasets against it."""
+    datasets against it. With ``files``, rehash every stored file a row references
+    (``quick``: only check each is there with its registered size) and list the store's
+    other files."""
+    report = None
+    if files:
+        from devtrack.artifact_audit import audit_store
+
+        report = audit_store(ws, quick=quick, progress=progress)
+    gone = missing_tables(ws)
+    if "events" in gone or "meta" in gone:
+        table = "events" if "events" in gone else "meta"
+        return AuditResult(0, ChainProblem(None, _missing(table)), files=report)
     store = ws.store
     count = store.one("SELECT COUNT(*) AS n FROM events")
     events = int(count["n"]) if count else 0
     chain = store.verify_events()
     if chain is not None:  # the events themselves cannot be trusted to judge the tables
-        return AuditResult(events, chain)
+        return AuditResult(events, chain, files=report)
+    problems = [StateProblem(table, None, _missing(table)) for table in gone]
+    runs = [] if {"runs", "releases", "models"} & set(gone) else _runs(ws)
     state = cross_check(
-        store.events(), releases=store.query(_RELEASES_SQL), runs=_runs(ws),
-        evaluations=store.query(_EVALUATIONS_SQL), checks=store.query(_CHECKS_SQL),
-        deployments=store.query(_DEPLOYMENTS_SQL), datasets=store.query(_DATASETS_SQL),
-        comparisons=store.query(_COMPARISONS_SQL))
-    return AuditResult(events, None, state)
+        store.events(), releases=_rows(ws, "releases", _RELEASES_SQL, gone, problems),
+        runs=runs, evaluations=_read(ws, "evaluations", evaluation_rows, gone, problems),
+        checks=_rows(ws, "checks", _CHECKS_SQL, gone, problems),
+        deployments=_rows(ws, "deployments", _DEPLOYMENTS_SQL, gone, problems),
+        datasets=_rows(ws, "datasets", _DATASETS_SQL, gone, problems),
+        comparisons=_read(ws, "comparisons", comparison_rows, gone, problems),
+        models=_rows(ws, "models", _MODELS_SQL, gone, problems))
+    return AuditResult(events, None, problems + state, files=report)

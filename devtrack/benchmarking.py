@@ -47,7 +47,8 @@ class BenchOverrides:
                                  f"{flag} 2")
 
     def apply(self, profile: Profile) -> Profile:
-        """The profile as it will really run; its hash reflects the overrides."""
+        """The profile as it will really run; its hash reflects the overrides, its
+        ``conditions_hash`` only ``threads`` (the others are the stopping rule: policy)."""
         m = profile.measurement
         measurement = replace(
             m,
@@ -231,6 +232,7 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
         "profile": m.profile.name,
         "profile_hash": m.profile.hash,
         "profile_snapshot": json.dumps(m.profile.to_dict(), sort_keys=True),
+        "conditions_hash": m.profile.conditions_hash,
         "status": result.get("status", "failed"),
         "error": result.get("error"),
         "started_at": started,
@@ -273,7 +275,8 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
                                "isolation": result.get("isolation")}, sort_keys=True),
     }
     payload: dict[str, Any] = {
-        "profile": m.profile.name, "profile_hash": m.profile.hash[:12], "status": row["status"],
+        "profile": m.profile.name, "profile_hash": m.profile.hash[:12],
+        "conditions_hash": m.profile.conditions_hash[:12], "status": row["status"],
         "p50_ms": row["p50_ms"], "peak_rss_mb": row["peak_rss_mb"], "error": row["error"],
         "samples_sha256": samples_digest(row["samples"])}  # audit verify checks the samples
     evaluated = result.get("evaluation") if row["status"] == "ok" else None
@@ -283,17 +286,22 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
     def write() -> int:
         with ws.store.transaction():
             run_id = ws.store.insert("runs", row)
+            sealed: dict[str, Any] = {"evaluation": None}  # verify: no evaluation of this run
             if evaluated and m.evaluation is not None:
+                from devtrack.auditing import evaluation_digest
                 from devtrack.evaluation import store_evaluation
 
-                store_evaluation(ws, run_id, m.evaluation, evaluated)
+                evaluation_id = store_evaluation(ws, run_id, m.evaluation, evaluated)
+                sealed = {"evaluation": evaluation_id,
+                          "evaluation_sha256": evaluation_digest(ws, evaluation_id)}
             # Sealed as SQLite hands the fields back, which is what audit verify reads.
             stored = ws.store.one(f"SELECT {', '.join(RUN_SEALED_FIELDS)} FROM runs "
                                   "WHERE id = ?", (run_id,))
             assert stored is not None
             ws.store.append_event(
                 actor=actor, kind="bench", model=m.release.model, version=m.release.version,
-                payload={"run": run_id, **payload, "fields_sha256": run_fields_digest(stored)},
+                payload={"run": run_id, **payload, **sealed,
+                         "fields_sha256": run_fields_digest(stored)},
             )
         return run_id
 
@@ -312,8 +320,9 @@ STORE_ATTEMPTS = 6
 
 
 RUN_FIELDS = (
-    "id", "profile", "profile_hash", "status", "error", "started_at", "finished_at", "actor",
-    "host", "runtime", "runtime_version", "import_ms", "init_ms", "first_ms", "warmup_ms", "n",
+    "id", "profile", "profile_hash", "conditions_hash", "status", "error", "started_at",
+    "finished_at", "actor", "host", "runtime", "runtime_version", "import_ms", "init_ms",
+    "first_ms", "warmup_ms", "n",
     "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "cv",
     "ci_low_ms", "ci_high_ms", "stop_reason", "baseline_rss_mb", "load_peak_mb",
     "load_delta_mb", "inference_peak_mb", "peak_rss_mb", "memory_method",

@@ -6,26 +6,24 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtrack.core.counting import measure_command
 from devtrack.core.diff import ReleaseDiff, diff_releases
+from devtrack.core.policy import latency_limit_pct, limits_of_snapshot
 from devtrack.core.profile import Profile
 from devtrack.core.release import Release
-from devtrack.errors import UsageError
+from devtrack.counted_runs import conditions_now, counted_evaluation, counted_run
+from devtrack.errors import DevtrackError, UsageError
 from devtrack.metric_changes import (
-    DEFAULT_THRESHOLD_PCT,
     STORED_RUNS_NOTE,
     AccuracyChange,
     LatencyChange,
     MetricDelta,
     OpDelta,
     accuracy_change,
-    common_hash_runs,
-    latest_evaluation,
     memory_deltas,
-    ok_runs,
     op_deltas,
     paired_latency,
     stored_latency,
-    threshold_pct_of,
 )
 from devtrack.pairing import (
     PairedResult,
@@ -42,10 +40,12 @@ from devtrack.workspace import Workspace
 
 @dataclass
 class ProfileComparison:
-    """A and B on one device profile, measured under the same profile hash."""
+    """A and B on one device profile, measured under the same conditions."""
 
     profile: str
     profile_hash: str
+    conditions_hash: str = ""
+    threshold_pct: float = field(default_factory=lambda: latency_limit_pct(None))
     latency: LatencyChange | None = None
     memory: list[MetricDelta] = field(default_factory=list)
     accuracy: AccuracyChange | None = None
@@ -57,6 +57,7 @@ class ProfileComparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "profile_hash": self.profile_hash,
+                "conditions_hash": self.conditions_hash, "threshold_pct": self.threshold_pct,
                 "latency": self.latency.to_dict() if self.latency else None,
                 "memory": [m.to_dict() for m in self.memory],
                 "accuracy": self.accuracy.to_dict() if self.accuracy else None,
@@ -128,10 +129,11 @@ def compare_releases(ws: Workspace, a: Release | str, b: Release | str,
                      progress: Progress | None = None) -> Comparison:
     """Compare B against A (the baseline) on every profile both were measured on.
 
-    Without ``rerun`` latency comes from the newest ok run of each under the same profile
-    hash (indicative only); with ``rerun`` A and B are measured again side by side,
-    interleaved in one worker, and each measurement is stored in ``comparisons`` with a
-    ``compare`` event. Memory, accuracy and op deltas always come from stored runs.
+    Without ``rerun`` latency comes from the run that counts of each (``counted_runs``: the
+    newest ok run under the profile's current conditions; indicative only); with ``rerun``
+    A and B are measured again side by side, interleaved in one worker, and each
+    measurement is stored in ``comparisons`` with a ``compare`` event. Memory, accuracy and
+    op deltas always come from the runs that count.
     """
     rel_a, rel_b = _resolve(ws, a), _resolve(ws, b)
     check_same_model(rel_a, rel_b)
@@ -149,7 +151,8 @@ def compare_releases(ws: Workspace, a: Release | str, b: Release | str,
                              "name one with --profile NAME")
     by_name = {p.name: p for p in chosen}
     for name in names:
-        comparison = _compare_stored(ws, rel_a, rel_b, name, result)
+        comparison = _compare_stored(ws, rel_a, rel_b, name, result,
+                                     by_name.get(name) or _profile_or_none(ws, name))
         if rerun:
             comparison = _rerun(ws, rel_a, rel_b, by_name[name], comparison, settings,
                                 progress)
@@ -187,30 +190,52 @@ def _rerunnable(ws: Workspace, names: list[str], a: Release, b: Release,
     return chosen
 
 
-def _compare_stored(ws: Workspace, a: Release, b: Release, name: str,
-                    result: Comparison) -> ProfileComparison | None:
-    runs_a, runs_b = ok_runs(ws, a, name), ok_runs(ws, b, name)
-    if not runs_a or not runs_b:
-        missing = [r.ref for r, runs in ((a, runs_a), (b, runs_b)) if not runs]
-        if not result.rerun:
-            result.not_comparable[name] = f"not measured with {' and '.join(missing)}"
-        return ProfileComparison(name, "") if result.rerun else None
-    pair = common_hash_runs(runs_a, runs_b)
-    if pair is None:
+def _profile_or_none(ws: Workspace, name: str) -> Profile | None:
+    try:
+        return load_profiles(ws, [name])[0]
+    except DevtrackError:  # no longer defined: its runs still compare among themselves
+        return None
+
+
+def _compare_stored(ws: Workspace, a: Release, b: Release, name: str, result: Comparison,
+                    profile: Profile | None) -> ProfileComparison | None:
+    conditions = conditions_now(profile)
+    run_a, choice_a = counted_run(ws, a.id, name, conditions)
+    run_b, choice_b = counted_run(ws, b.id, name, conditions)
+    empty = ProfileComparison(name, "", conditions or "",
+                              latency_limit_pct(profile.budgets if profile else None))
+    if run_a is None or run_b is None:
+        missing = [r for r, run in ((a, run_a), (b, run_b)) if run is None]
+        others = "; ".join(n for n in (choice_a.other_runs_note(), choice_b.other_runs_note())
+                           if n)
         if not result.rerun:
             result.not_comparable[name] = (
-                "not comparable (profile changed): the runs of A and B were taken under "
-                "different settings of this profile; measure both again")
-        return ProfileComparison(name, "") if result.rerun else None
-    run_a, run_b = pair
-    comparison = ProfileComparison(name, run_a["profile_hash"], run_a=run_a["id"],
+                f"{' and '.join(r.ref for r in missing)} not measured on {name} under its "
+                f"current conditions{f' ({others})' if others else ''}; measure with: "
+                f"{measure_command([r.ref for r in missing], name)}")
+        return empty if result.rerun else None
+    if run_a["conditions_hash"] != run_b["conditions_hash"]:  # only when no profile now
+        if not result.rerun:
+            result.not_comparable[name] = (
+                f"profile {name} is no longer defined and the newest runs of A and B were "
+                "taken under different conditions; measure both again")
+        return empty if result.rerun else None
+    threshold = (latency_limit_pct(profile.budgets) if profile is not None
+                 else limits_of_snapshot(json.loads(run_a["profile_snapshot"] or "{}"))[0])
+    comparison = ProfileComparison(name, profile.hash if profile else run_a["profile_hash"],
+                                   run_a["conditions_hash"], threshold, run_a=run_a["id"],
                                    run_b=run_b["id"])
+    for release, choice in ((a, choice_a), (b, choice_b)):
+        note = choice.newer_runs_note()
+        if note:
+            comparison.notes.append(f"{release.ref}: {note} (devtrack results {release.ref} "
+                                    f"-p {name})")
     if not result.rerun:
-        comparison.latency = stored_latency(run_a, run_b, threshold_pct_of(run_a))
+        comparison.latency = stored_latency(run_a, run_b, threshold)
     comparison.memory = memory_deltas(run_a, run_b)
     comparison.ops = op_deltas(run_a, run_b)
-    ev_a = latest_evaluation(ws, a, name, run_a["profile_hash"])
-    ev_b = latest_evaluation(ws, b, name, run_a["profile_hash"])
+    ev_a = counted_evaluation(ws, a.id, name, run_a["conditions_hash"])
+    ev_b = counted_evaluation(ws, b.id, name, run_a["conditions_hash"])
     if ev_a and ev_b:
         comparison.accuracy = accuracy_change(ws, ev_a, ev_b)
         if comparison.accuracy is None:
@@ -223,13 +248,11 @@ def _rerun(ws: Workspace, a: Release, b: Release, profile: Profile,
            comparison: ProfileComparison | None, settings: RerunSettings | None,
            progress: Progress | None) -> ProfileComparison:
     measured = measured_profile(profile)
+    threshold_pct = latency_limit_pct(profile.budgets)
     comparison = comparison or ProfileComparison(profile.name, measured.hash)
-    if comparison.profile_hash and comparison.profile_hash != measured.hash:
-        comparison.notes.append("memory and accuracy come from runs taken under older "
-                                "settings of this profile")
     comparison.profile_hash = measured.hash
-    threshold = profile.budgets.max_latency_regression_pct
-    threshold_pct = DEFAULT_THRESHOLD_PCT if threshold is None else threshold
+    comparison.conditions_hash = measured.conditions_hash
+    comparison.threshold_pct = threshold_pct
     paired = measure_pair(ws, a, b, measured, settings, progress)
     if paired.ok:
         comparison.latency = paired_latency(paired, threshold_pct)
@@ -241,6 +264,8 @@ def _rerun(ws: Workspace, a: Release, b: Release, profile: Profile,
     with ws.store.transaction():
         comparison.comparison_id = store_pair(ws, a, b, measured, paired,
                                               comparison.latency)
+        from devtrack.auditing import comparison_digest
+
         ws.store.append_event(
             actor=current_user(), kind="compare", model=b.model, version=b.version,
             payload={"comparison": comparison.comparison_id, "baseline": a.version,
@@ -248,6 +273,7 @@ def _rerun(ws: Workspace, a: Release, b: Release, profile: Profile,
                      "status": paired.status,
                      "ratio": comparison.latency.ratio if comparison.latency else None,
                      "verdict": comparison.latency.verdict if comparison.latency else None,
-                     "error": paired.error})
+                     "error": paired.error,  # audit verify checks the rest by digest
+                     "fields_sha256": comparison_digest(ws, comparison.comparison_id)})
     return comparison
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import zipfile
-import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from devtrack.core.audit_state import dataset_fields_digest
 from devtrack.core.dataset import (
     LABELS,
     ArraySpec,
@@ -19,6 +18,7 @@ from devtrack.core.dataset import (
     plan_feeds,
 )
 from devtrack.core.release import Release
+from devtrack.core.text import shown
 from devtrack.errors import DuplicateError, NotFoundError, UsageError
 from devtrack.provenance import current_user
 from devtrack.store import utc_now
@@ -27,46 +27,13 @@ from devtrack.workspace import Workspace
 if TYPE_CHECKING:
     import numpy as np
 
-_NUMERIC_KINDS = "biuf"
+def load_npz(path: Path, max_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` at ``path``, its sizes checked from the headers before
+    anything is loaded (at most ``max_bytes``, default 1 GiB); UsageError (one line) for
+    anything else."""
+    from devtrack.npzfile import DEFAULT_MAX_BYTES, read_npz
 
-
-def _not_npz(path: Path, why: str) -> UsageError:
-    return UsageError(f"{path} is not a readable .npz dataset ({why}); write one with "
-                      "numpy.savez(FILE, input=..., labels=...)")
-
-
-def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of the ``.npz`` at ``path``; UsageError (one line) for anything else."""
-    import numpy as np
-
-    if not path.exists():
-        raise UsageError(f"{path} does not exist; pass the path of an .npz file")
-    if not path.is_file():
-        raise UsageError(f"{path} is not a file; pass the path of an .npz file")
-    if not zipfile.is_zipfile(path):
-        with path.open("rb") as fh:
-            head = fh.read(6)
-        why = "a .npy file holds a single array" if head == b"\x93NUMPY" else "not a zip archive"
-        raise _not_npz(path, why)
-    arrays: dict[str, np.ndarray] = {}
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            for key in data.files:
-                arrays[key] = np.asarray(data[key])
-    except ValueError as exc:
-        text = str(exc)
-        why = "an array holds Python objects" if "pickle" in text else text.splitlines()[0]
-        raise _not_npz(path, why) from None
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise _not_npz(path, f"corrupt: {first}") from None
-    if not arrays:
-        raise _not_npz(path, "it holds no arrays")
-    for key, arr in arrays.items():
-        if arr.dtype.kind not in _NUMERIC_KINDS:
-            raise UsageError(f"{path}: array {key!r} has dtype {arr.dtype}; datasets hold "
-                             "numeric or bool arrays only")
-    return arrays
+    return read_npz(path, DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
 
 
 def describe_arrays(arrays: dict[str, np.ndarray]) -> tuple[dict[str, ArraySpec], bool]:
@@ -115,16 +82,18 @@ def get_dataset(ws: Workspace, name: str) -> Dataset:
     row = ws.store.one("SELECT * FROM datasets WHERE name = ?", (name,))
     if row is None:
         known = ", ".join(d.name for d in list_datasets(ws)) or "none yet"
-        raise NotFoundError(f"unknown dataset {name!r} (datasets: {known}); add one with "
+        raise NotFoundError(f"unknown dataset {shown(name)} (datasets: {known}); add one with "
                             "'devtrack dataset add FILE --name NAME'")
     return _row_to_dataset(row, _defaults(ws).get(name, []))
 
 
-def add_dataset(ws: Workspace, path: Path, name: str, task: str | None = None) -> Dataset:
+def add_dataset(ws: Workspace, path: Path, name: str, task: str | None = None,
+                max_bytes: int | None = None) -> Dataset:
     """Validate the ``.npz`` at ``path``, store it content-addressed and record it.
 
     The file holds one array per model input (first axis = samples) and optionally
-    ``labels``. Nothing is written when anything is wrong.
+    ``labels``, at most ``max_bytes`` uncompressed (default 1 GiB, read from the headers
+    before anything is loaded). Nothing is written when anything is wrong.
     """
     check_dataset_name(name)
     if task is not None:
@@ -134,7 +103,7 @@ def add_dataset(ws: Workspace, path: Path, name: str, task: str | None = None) -
                              "(see 'devtrack dataset list')")
     from devtrack.artifacts import sha256_file
 
-    arrays = load_npz(path)
+    arrays = load_npz(path, max_bytes)
     specs, integral = describe_arrays(arrays)
     samples, task = check_arrays(specs, task, integral)
     sha256 = sha256_file(path)
@@ -143,16 +112,18 @@ def add_dataset(ws: Workspace, path: Path, name: str, task: str | None = None) -
     newly_stored = ws.artifacts.put(path, sha256)
     try:
         with ws.store.transaction():
-            ws.store.insert("datasets", {
+            row = {
                 "name": name, "sha256": sha256, "task": task, "samples": samples,
                 "arrays": json.dumps({k: v.to_dict() for k, v in specs.items()}),
                 "has_labels": int(LABELS in specs), "source_name": path.name,
                 "created_at": now, "created_by": actor,
-            })
+            }
+            ws.store.insert("datasets", row)
             ws.store.append_event(
                 actor=actor, kind="dataset_add", model=None, version=None,
                 payload={"dataset": name, "sha256": sha256, "task": task, "samples": samples,
-                         "source_name": path.name}, ts=now)
+                         "source_name": path.name,
+                         "fields_sha256": dataset_fields_digest(row)}, ts=now)
     except BaseException:
         if newly_stored:
             ws.artifacts.remove(sha256)

@@ -18,6 +18,7 @@ from devtrack.workspace import Workspace
 
 SECONDS_PER_SAMPLE = 0.05  # worker time allowed per evaluated sample and model, beyond timing
 EVAL_TIMEOUT_BASE_S = 60.0
+EVAL_TIMEOUT_MAX_S = 6 * 3600.0  # a hung worker is stopped within hours, whatever the dataset
 RUN_EVAL_KEYS = ("dataset", "dataset_sha256", "task", "samples_evaluated", "accuracy",
                  "accuracy_ci", "top5", "mae", "rmse", "fidelity", "nonfinite")
 """Keys a run dict gains when the run was evaluated (``attach_evaluations``)."""
@@ -34,8 +35,10 @@ class EvalPlan:
     notes: tuple[str, ...] = ()  # become warnings on the run (e.g. why fidelity was skipped)
 
     def timeout_allowance_s(self) -> float:
+        """Worker time added for the evaluation: per sample and model, at most 6 hours."""
         models = 2 if self.reference is not None else 1
-        return EVAL_TIMEOUT_BASE_S + self.dataset.samples * SECONDS_PER_SAMPLE * models
+        wanted = EVAL_TIMEOUT_BASE_S + self.dataset.samples * SECONDS_PER_SAMPLE * models
+        return min(wanted, EVAL_TIMEOUT_MAX_S)
 
 
 def resolve_evaluation(ws: Workspace, release: Release, fills: Sequence[FillSpec] = (),
@@ -98,7 +101,8 @@ def evaluation_job(ws: Workspace, plan: EvalPlan, fills: Sequence[FillSpec]) -> 
     ds = plan.dataset
     job: dict[str, Any] = {
         "dataset": {"name": ds.name, "sha256": ds.sha256, "path": str(dataset_file(ws, ds)),
-                    "task": ds.task, "samples": ds.samples, "has_labels": ds.has_labels},
+                    "task": ds.task, "samples": ds.samples, "has_labels": ds.has_labels,
+                    "nbytes": ds.nbytes},
         "feeds": plan.feeds,
         "reference": None,
     }

@@ -10,19 +10,19 @@ from typing import Any
 from devtrack.comparison import check_same_model, load_profiles, store_pair
 from devtrack.core.audit_state import text_digest
 from devtrack.core.budgets import FAIL, MISSING, PASS, Figures, evaluate_budgets
+from devtrack.core.counting import RunChoice, measure_command
 from devtrack.core.diff import MIB
+from devtrack.core.policy import accuracy_drop_limit, latency_limit_pct
 from devtrack.core.profile import MAX_REPEATS, Profile
 from devtrack.core.release import Release
 from devtrack.core.significance import VERDICT_SLOWER
+from devtrack.counted_runs import counted_evaluation, counted_run
 from devtrack.errors import DevtrackError, UsageError
 from devtrack.metric_changes import (
-    DEFAULT_THRESHOLD_PCT,
     STORED_RUNS_NOTE,
     AccuracyChange,
     LatencyChange,
     accuracy_change,
-    latest_evaluation,
-    latest_ok_run,
     paired_latency,
     stored_latency,
 )
@@ -38,6 +38,7 @@ from devtrack.store import utc_now
 from devtrack.workspace import Workspace
 
 SKIPPED = "skipped"
+NOT_MEASURED = "not_measured"  # no run under the profile's current conditions: exit 1, not a fail
 INCONCLUSIVE_PASS = "pass"  # a latency verdict too noisy to decide passes, with a note
 INCONCLUSIVE_FAIL = "fail"  # ... or fails the check
 INCONCLUSIVE_POLICIES = (INCONCLUSIVE_PASS, INCONCLUSIVE_FAIL)
@@ -54,7 +55,7 @@ class CheckItem:
 
     name: str  # the budget or limit, e.g. "latency_p90_ms", "max_latency_regression_pct"
     metric: str  # the figure judged, e.g. "p90_ms", "p50 latency ratio"
-    status: str  # pass | fail | skipped
+    status: str  # pass | fail | skipped | not_measured
     message: str
     value: float | None = None
     limit: float | None = None
@@ -62,6 +63,11 @@ class CheckItem:
     @property
     def failed(self) -> bool:
         return self.status == FAIL
+
+    @property
+    def blocks(self) -> bool:
+        """Whether this item stops the check passing: failed, or not measured."""
+        return self.status in (FAIL, NOT_MEASURED)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "metric": self.metric, "status": self.status,
@@ -84,13 +90,25 @@ class ProfileCheck:
     comparison_id: int | None = None
     check_id: int | None = None
     inconclusive_policy: str = INCONCLUSIVE_PASS
+    conditions_hash: str = ""
+    measure_with: str | None = None  # the command that measures what is not measured
+    unmeasured: list[str] = field(default_factory=list)  # refs with no run that counts
 
     @property
     def passed(self) -> bool:
-        return not any(item.failed for item in self.items)
+        return not any(item.blocks for item in self.items)
+
+    @property
+    def status(self) -> str:
+        """fail beats not_measured beats pass."""
+        if any(item.failed for item in self.items):
+            return FAIL
+        return NOT_MEASURED if any(item.blocks for item in self.items) else PASS
 
     def to_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "profile_hash": self.profile_hash,
+                "conditions_hash": self.conditions_hash, "status": self.status,
+                "measure_with": self.measure_with,
                 "passed": self.passed, "baseline": self.baseline,
                 "baseline_source": self.baseline_source, "run_id": self.run_id,
                 "checks": [i.to_dict() for i in self.items],
@@ -117,8 +135,19 @@ class CheckReport:
     def failures(self) -> list[tuple[str, CheckItem]]:
         return [(p.profile, i) for p in self.profiles for i in p.items if i.failed]
 
+    def not_measured(self) -> list[tuple[str, CheckItem]]:
+        return [(p.profile, i) for p in self.profiles for i in p.items
+                if i.status == NOT_MEASURED]
+
+    @property
+    def status(self) -> str:
+        """fail beats not_measured beats pass, over every profile."""
+        statuses = {p.status for p in self.profiles}
+        return next((s for s in (FAIL, NOT_MEASURED) if s in statuses), PASS)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"candidate": self.candidate, "passed": self.passed, "rerun": self.rerun,
+        return {"candidate": self.candidate, "passed": self.passed, "status": self.status,
+                "rerun": self.rerun,
                 "inconclusive_policy": self.inconclusive_policy,
                 "profiles": [p.to_dict() for p in self.profiles], "notes": self.notes}
 
@@ -192,9 +221,10 @@ def check_release(ws: Workspace, candidate: Release | str, baseline: Release | s
                   inconclusive: str = INCONCLUSIVE_PASS) -> CheckReport:
     """Check ``candidate``'s budgets and regression limits on each profile.
 
-    Profiles: the named ones, else :func:`default_profiles`. Budgets are judged on the
-    newest run under the profile's current settings (``bench`` measures it first when
-    there is none). Regression limits compare with the baseline — ``baseline``, else the
+    Profiles: the named ones, else :func:`default_profiles`. Budgets are judged on the run
+    that counts (``counted_runs``: the newest ok run under the profile's current
+    conditions); without one they are *not measured* (``bench`` measures it first).
+    Regression limits compare with the baseline — ``baseline``, else the
     release deployed on that profile, else the candidate's parent — on a fresh interleaved
     measurement (``rerun``) or on stored runs. ``inconclusive`` says what a side-by-side
     latency verdict still too noisy to decide after one re-measure does (see
@@ -231,8 +261,12 @@ def check_release(ws: Workspace, candidate: Release | str, baseline: Release | s
                              "(add --bench to measure there first)")
     paired: list[tuple[Profile, Release, PairedResult]] = []
     for profile in chosen:
-        report.profiles.append(_check_profile(ws, cand, base, profile, bench, rerun,
-                                              settings, progress, paired, inconclusive))
+        check = _check_profile(ws, cand, base, profile, bench, rerun, settings, progress,
+                               paired, inconclusive)
+        if check.unmeasured:
+            check.measure_with = measure_command(dict.fromkeys(check.unmeasured),
+                                                 profile.name)
+        report.profiles.append(check)
     _store(ws, cand, report, paired)
     return report
 
@@ -243,10 +277,17 @@ def _check_profile(ws: Workspace, cand: Release, given: Release | None, profile:
                    paired: list[tuple[Profile, Release, PairedResult]],
                    inconclusive: str) -> ProfileCheck:
     measured = measured_profile(profile)
-    check = ProfileCheck(profile.name, measured.hash, inconclusive_policy=inconclusive)
-    run = _latest_run(ws, cand, measured, bench, progress)
+    check = ProfileCheck(profile.name, measured.hash, inconclusive_policy=inconclusive,
+                         conditions_hash=measured.conditions_hash)
+    run, choice = _counted_run(ws, cand, measured, bench, progress)
     check.run_id = int(run["id"]) if run is not None else None
-    check.items += budget_items(ws, cand, measured, run)
+    check.items += budget_items(ws, cand, measured, (run, choice))
+    note = choice.newer_runs_note()
+    if note:
+        check.notes.append(f"{cand.ref}: {note} (devtrack results {cand.ref} -p "
+                           f"{profile.name})")
+    if any(i.status == NOT_MEASURED for i in check.items):
+        check.unmeasured.append(cand.ref)
     baseline, source = _baseline_for(ws, cand, profile.name, given)
     limits = profile.budgets
     if baseline is None or baseline.id == cand.id:
@@ -272,14 +313,14 @@ def _metric(limit: str) -> str:
     return "p50 latency ratio" if limit == LATENCY_LIMIT else "accuracy drop"
 
 
-def _latest_run(ws: Workspace, release: Release, profile: Profile, bench: bool,
-                progress: Progress | None) -> dict[str, Any] | None:
-    """The newest finished (ok or failed) run under ``profile``'s hash; measured if asked."""
-    sql = ("SELECT * FROM runs WHERE release_id = ? AND profile = ? AND profile_hash = ? "
-           "AND status IN ('ok', 'failed') ORDER BY id DESC LIMIT 1")
-    params = (release.id, profile.name, profile.hash)
-    row = ws.store.one(sql, params)
-    if row is None and bench:
+def _counted_run(ws: Workspace, release: Release, profile: Profile, bench: bool,
+                 progress: Progress | None) -> tuple[dict[str, Any] | None,
+                                                     RunChoice[dict[str, Any]]]:
+    """The run that counts under ``profile``'s conditions, and the choice; with ``bench``,
+    measured first when the release has no finished run under them."""
+    conditions = profile.conditions_hash
+    run, choice = counted_run(ws, release.id, profile.name, conditions)
+    if run is None and choice.failed is None and bench:
         from devtrack.benchmarking import BenchOverrides, plan, run_measurement
 
         if progress is not None:
@@ -287,40 +328,58 @@ def _latest_run(ws: Workspace, release: Release, profile: Profile, bench: bool,
         measurements, _ = plan([release], [profile], BenchOverrides())
         for m in measurements:
             run_measurement(ws, m, BenchOverrides())
-        row = ws.store.one(sql, params)
-    return row
+        run, choice = counted_run(ws, release.id, profile.name, conditions)
+    return run, choice
+
+
+def _not_measured_text(profile: str) -> str:
+    return f"not measured on {profile} under its current conditions"
 
 
 def budget_items(ws: Workspace, release: Release, profile: Profile,
-                 run: dict[str, Any] | None = None) -> list[CheckItem]:
+                 counted: tuple[dict[str, Any] | None, RunChoice[dict[str, Any]]] | None = None
+                 ) -> list[CheckItem]:
     """Every absolute budget of ``profile`` judged for ``release``, without storing anything.
 
     ``profile`` should be :func:`~devtrack.pairing.measured_profile` of a loaded one;
-    ``run`` defaults to the newest finished run under its hash. A figure that was not
-    measured fails (a gate cannot pass what it did not see); a failed run fails "run".
+    ``counted`` defaults to the run that counts under its conditions. With no run under
+    them at all, a budget that needs one is *not measured* (with the command that
+    measures it); when the latest finished run under them failed, "run" fails; a figure
+    the run that counts lacks fails (a gate cannot pass what it did not see).
     """
-    if run is None:
-        run = _latest_run(ws, release, profile, bench=False, progress=None)
-    ok = run is not None and run["status"] == "ok"
-    evaluation = latest_evaluation(ws, release, profile.name, profile.hash)
+    run, choice = counted if counted is not None else counted_run(
+        ws, release.id, profile.name, profile.conditions_hash)
+    evaluation = counted_evaluation(ws, release.id, profile.name, profile.conditions_hash)
     figures = Figures(
-        p90_ms=run["p90_ms"] if ok and run else None,
-        peak_rss_mb=run["peak_rss_mb"] if ok and run else None,
+        p90_ms=run["p90_ms"] if run else None,
+        peak_rss_mb=run["peak_rss_mb"] if run else None,
         size_mb=release.size_bytes / MIB,
         accuracy=float(evaluation["accuracy"]) if evaluation else None,
     )
     items = []
-    if run is not None and not ok:
+    failed = choice.failed  # newer than the run that counts: what the release does now
+    if failed is not None:
+        since = (f" (run {failed['id']}; run {run['id']}, older, is the last ok one)"
+                 if run is not None else "")
         items.append(CheckItem("run", "status", FAIL,
-                               f"the latest run on {profile.name} failed: {run['error']}"))
+                               f"the latest run on {profile.name} failed: {failed['error']}"
+                               + since))
+    how = measure_command([release.ref], profile.name)
+    others = choice.other_runs_note()
     for result in evaluate_budgets(profile.budgets, figures):
         if result.status != MISSING:
             items.append(CheckItem(result.budget, result.metric, result.status,
                                    result.message(), result.value, result.limit))
             continue
+        if run is None and failed is None:
+            items.append(CheckItem(
+                result.budget, result.metric, NOT_MEASURED,
+                f"{result.metric} of {release.ref} {_not_measured_text(profile.name)}"
+                + (f" ({others})" if others else "")
+                + f"; measure with: {how} (or check --bench)", None, result.limit))
+            continue
         if result.metric in _RUN_METRICS:
-            why = (f"not measured on {profile.name} under its current settings; use --bench"
-                   if run is None else "no successful run to judge it on")
+            why = "no successful run to judge it on"
         else:
             why = f"accuracy not evaluated on {profile.name}"
         items.append(CheckItem(result.budget, result.metric, FAIL,
@@ -333,8 +392,7 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
                   bench: bool, rerun: bool, settings: RerunSettings | None,
                   progress: Progress | None, check: ProfileCheck,
                   paired: list[tuple[Profile, Release, PairedResult]]) -> CheckItem:
-    limit = profile.budgets.max_latency_regression_pct
-    limit_pct = DEFAULT_THRESHOLD_PCT if limit is None else limit
+    limit_pct = latency_limit_pct(profile.budgets)
     vs = f"vs {baseline.ref}"
     if rerun:
         try:
@@ -363,16 +421,22 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
                 paired[-1] = (profile, baseline, again)  # the decisive one is stored
                 latency = paired_latency(again, limit_pct)
     else:
-        _latest_run(ws, baseline, profile, bench, progress)
-        run_b = latest_ok_run(ws, cand, profile.name, profile.hash)
-        run_a = latest_ok_run(ws, baseline, profile.name, profile.hash)
+        run_a, _ = _counted_run(ws, baseline, profile, bench, progress)
+        run_b, _ = counted_run(ws, cand.id, profile.name, profile.conditions_hash)
         missing = [r.ref for r, run in ((baseline, run_a), (cand, run_b)) if run is None]
-        stored = stored_latency(run_a, run_b, limit_pct) if run_a and run_b else None
+        check.unmeasured.extend(missing)
+        if missing:
+            return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), NOT_MEASURED,
+                             f"{' and '.join(missing)} {_not_measured_text(profile.name)}; "
+                             f"measure with: {measure_command(missing, profile.name)} (or "
+                             "check --bench, or drop --no-rerun)", limit=limit_pct)
+        assert run_a is not None and run_b is not None
+        stored = stored_latency(run_a, run_b, limit_pct)
         if stored is None:
-            who = " and ".join(missing) or "the stored runs"
             return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL,
-                             f"{who} not measured on {profile.name} under its current "
-                             "settings; use --bench, or drop --no-rerun", limit=limit_pct)
+                             f"the stored runs of {baseline.ref} and {cand.ref} on "
+                             f"{profile.name} hold too few samples to compare; drop "
+                             "--no-rerun", limit=limit_pct)
         latency = stored
         check.notes.append(STORED_RUNS_NOTE)
     check.latency = latency
@@ -434,13 +498,20 @@ def latency_item(latency: LatencyChange, baseline: str,
 
 def _accuracy_item(ws: Workspace, cand: Release, baseline: Release, profile: Profile,
                    check: ProfileCheck) -> CheckItem:
-    limit = profile.budgets.max_accuracy_drop or 0.0
-    ev_c = latest_evaluation(ws, cand, profile.name)
-    ev_b = latest_evaluation(ws, baseline, profile.name)
+    limit = accuracy_drop_limit(profile.budgets)
+    conditions = profile.conditions_hash
+    ev_c = counted_evaluation(ws, cand.id, profile.name, conditions)
+    ev_b = counted_evaluation(ws, baseline.id, profile.name, conditions)
     if ev_b is None:
         return CheckItem(ACCURACY_LIMIT, _metric(ACCURACY_LIMIT), SKIPPED,
-                         f"skipped: {baseline.ref} has no accuracy on {profile.name}",
+                         f"skipped: {baseline.ref} has no accuracy on {profile.name} "
+                         "under its current conditions",
                          limit=limit)
+    if ev_c is None and cand.ref in check.unmeasured:
+        return CheckItem(ACCURACY_LIMIT, _metric(ACCURACY_LIMIT), NOT_MEASURED,
+                         f"accuracy of {cand.ref} {_not_measured_text(profile.name)}; "
+                         f"measure with: {measure_command([cand.ref], profile.name)} --eval "
+                         f"{ev_b['dataset']} (or check --bench)", limit=limit)
     if ev_c is None:
         return CheckItem(ACCURACY_LIMIT, _metric(ACCURACY_LIMIT), FAIL,
                          f"accuracy of {cand.ref} not evaluated on {profile.name} "
@@ -481,6 +552,12 @@ def _store(ws: Workspace, cand: Release, report: CheckReport,
 
                 baseline_id = get_release(ws, check.baseline).id
             report_text = json.dumps(check.to_dict())
+            sealed: dict[str, Any] = {}
+            if check.comparison_id is not None:  # audit verify checks it by digest
+                from devtrack.auditing import comparison_digest
+
+                sealed = {"comparison": check.comparison_id,
+                          "comparison_sha256": comparison_digest(ws, check.comparison_id)}
             check.check_id = ws.store.insert("checks", {
                 "release_id": cand.id, "baseline_release_id": baseline_id,
                 "profile": check.profile, "profile_hash": check.profile_hash,
@@ -494,4 +571,4 @@ def _store(ws: Workspace, cand: Release, report: CheckReport,
                          "baseline": check.baseline, "rerun": report.rerun,
                          "inconclusive_policy": report.inconclusive_policy,
                          "failed": [i.name for i in check.items if i.failed],
-                         "report_sha256": text_digest(report_text)})
+                         "report_sha256": text_digest(report_text), **sealed})

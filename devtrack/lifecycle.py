@@ -16,7 +16,7 @@ from devtrack.core.rollback import (
     propose_rollback,
     refusal_kind,
 )
-from devtrack.errors import CheckFailed, NotFoundError, UsageError
+from devtrack.errors import CheckFailed, DevtrackError, NotFoundError, UsageError
 from devtrack.provenance import current_user
 from devtrack.registry import get_release, list_releases, require_model
 from devtrack.store import utc_now
@@ -48,6 +48,35 @@ class NoRollbackTarget(CheckFailed):
     def __init__(self, message: str, plan: RollbackPlan) -> None:
         super().__init__(message)
         self.plan = plan
+
+
+class NothingDeployed(CheckFailed):
+    """A rollback asked for where nothing is deployed: no rollback candidate, exit 1."""
+
+
+class ArtifactNotIntact(DevtrackError):
+    """A release whose stored artifact is missing or modified cannot be approved, deployed
+    or rolled back to, with or without --force: exit 2."""
+
+
+def require_intact_artifact(ws: Workspace, rel: Release, action: str) -> None:
+    """Rehash ``rel``'s stored artifact; ArtifactNotIntact naming the file when it is missing
+    or its bytes changed. --force overrides a failed check, never this."""
+    path = ws.artifacts.path_for(rel.sha256)
+    where = path.relative_to(ws.root) if path.is_relative_to(ws.root) else path
+    if not path.is_file():
+        state = "is missing"
+    else:
+        from devtrack.artifacts import sha256_file
+
+        actual = sha256_file(path)
+        if actual == rel.sha256:
+            return
+        state = f"was modified (it hashes to {actual[:12]}, not {rel.sha256[:12]})"
+    raise ArtifactNotIntact(
+        f"cannot {action} {rel.ref}: its artifact {where} {state}; --force never overrides "
+        f"this: copy the original file ({rel.source_name or 'the registered build'}) back "
+        "there, or register a good build under a new version")
 
 
 @dataclass(frozen=True)
@@ -136,6 +165,8 @@ def promote(ws: Workspace, release: Release | ReleaseRef | str, to: str,
         raise UsageError(f"cannot promote to {to!r}; choose one of {', '.join(PROMOTE_TARGETS)}")
     why = _require_reason(reason, "a status change")
     rel = _release(ws, release)
+    if to == "approved":  # rejecting or yanking a damaged release stays possible
+        require_intact_artifact(ws, rel, "approve")
     store = ws.store
     with store.transaction():
         row = store.one("SELECT status FROM releases WHERE id = ?", (rel.id,))
@@ -238,10 +269,15 @@ def resolve_release(ws: Workspace, ref: ReleaseRef | str, profile: str | None = 
 
 def _passing_check(ws: Workspace, rel: Release, profile: Profile) -> tuple[int | None, str]:
     """The id of the latest check of rel on profile under its current hash if it passed,
-    else None and why not."""
+    else None and why not. A check is a verdict of the whole profile — its conditions and
+    its policy (budgets, limits) — so a check made before either changed does not count;
+    it is keyed on the hash ``check`` stores (the profile as ``bench`` runs it)."""
+    from devtrack.pairing import measured_profile
+
     row = ws.store.one(
         "SELECT id, passed FROM checks WHERE release_id = ? AND profile = ? AND "
-        "profile_hash = ? ORDER BY id DESC LIMIT 1", (rel.id, profile.name, profile.hash))
+        "profile_hash = ? ORDER BY id DESC LIMIT 1",
+        (rel.id, profile.name, measured_profile(profile).hash))
     if row is not None and row["passed"]:
         return int(row["id"]), ""
     if row is not None:
@@ -255,10 +291,10 @@ def _passing_check(ws: Workspace, rel: Release, profile: Profile) -> tuple[int |
 
 
 def _insert_deployment(ws: Workspace, rel: Release, model_id: int, profile: str, kind: str,
-                       reason: str, forced: bool, check_id: int | None) -> tuple[int, int | None]:
+                       reason: str, forced: bool, check_id: int | None,
+                       now: str) -> tuple[int, int | None]:
     """End what is live on the profile and record the new deployment (inside a transaction)."""
     store = ws.store
-    now = utc_now()
     live = store.one("SELECT id, release_id FROM deployments WHERE model_id = ? AND profile = ? "
                      "AND ended_at IS NULL", (model_id, profile))
     if live is not None:
@@ -292,6 +328,7 @@ def deploy(ws: Workspace, release: Release | ReleaseRef | str, profile: Profile 
     if not prof.runs_format(rel.format):
         raise UsageError(f"profile {prof.name} does not run {rel.format} models; deploy "
                          f"{rel.ref} on a profile that lists {rel.format} in its formats")
+    require_intact_artifact(ws, rel, "deploy")
     store = ws.store
     model_id = require_model(ws, rel.model)
     with store.transaction():
@@ -317,14 +354,16 @@ def deploy(ws: Workspace, release: Release | ReleaseRef | str, profile: Profile 
                 f"{rel.ref} --profile {prof.name}' first, or add --force to deploy anyway "
                 "(the override is recorded)")
         forced = check_id is None
+        now = utc_now()
         deployment_id, replaced_id = _insert_deployment(
-            ws, rel, model_id, prof.name, "deploy", why, forced, check_id)
+            ws, rel, model_id, prof.name, "deploy", why, forced, check_id, now)
         replaced = _version_of(ws, replaced_id)
         store.append_event(
             actor=current_user(), kind="deploy", model=rel.model, version=rel.version,
-            reason=why,
+            reason=why, ts=now,
             payload={"profile": prof.name, "profile_hash": prof.short_hash,
-                     "deployment": deployment_id, "replaced": replaced, "forced": forced,
+                     "deployment": deployment_id, "deployed_at": now,
+                     "replaced": replaced, "forced": forced,
                      "overridden": missing if forced else None, "check": check_id})
     return _get_deployment(ws, deployment_id)
 
@@ -339,46 +378,33 @@ def _version_of(ws: Workspace, release_id: int | None) -> str | None:
 # -- rollback -------------------------------------------------------------------------------
 
 
-def _latest_figures(ws: Workspace, model_id: int,
-                    prof: Profile) -> dict[int, tuple[Figures | None, str | None]]:
-    """Per release id: figures of its latest finished run on the profile under the current
-    hash with the newest accuracy under that hash, or the error if that run failed — as
-    `devtrack check` judges budgets."""
-    where = "r.model_id = ? AND runs.profile = ? AND runs.profile_hash = ?"
-    params = (model_id, prof.name, prof.hash)
-    accuracy = {row["release_id"]: float(row["accuracy"]) for row in ws.store.query(
-        "SELECT runs.release_id, e.accuracy FROM evaluations e "
-        "JOIN runs ON runs.id = e.run_id JOIN releases r ON r.id = runs.release_id "
-        f"WHERE {where} AND e.accuracy IS NOT NULL ORDER BY e.id", params)}
-    rows = ws.store.query(
-        "SELECT runs.release_id, runs.status, runs.error, runs.p90_ms, runs.peak_rss_mb, "
-        "a.size_bytes FROM runs JOIN releases r ON r.id = runs.release_id "
-        "JOIN artifacts a ON a.sha256 = r.artifact_sha256 "
-        f"WHERE {where} AND runs.status IN ('ok', 'failed') ORDER BY runs.id", params)
-    latest: dict[int, tuple[Figures | None, str | None]] = {}
-    for row in rows:  # later runs overwrite earlier ones
-        if row["status"] != "ok":
-            latest[row["release_id"]] = (None, row["error"] or "no reason recorded")
-            continue
-        latest[row["release_id"]] = (Figures(
-            p90_ms=row["p90_ms"], peak_rss_mb=row["peak_rss_mb"],
-            size_mb=row["size_bytes"] / MIB, accuracy=accuracy.get(row["release_id"])), None)
-    return latest
-
-
 def _release_facts(ws: Workspace, model: str, prof: Profile) -> list[ReleaseFacts]:
+    """What the rollback policy knows of each release: the figures of its run that counts
+    on the profile (``counted_runs``) with the accuracy under the same conditions, or why
+    there is none; a newer failed run under those conditions disqualifies it — as
+    `devtrack check` judges budgets."""
+    from devtrack.counted_runs import counted_evaluations, counted_runs
+
     model_id = require_model(ws, model)
-    latest = _latest_figures(ws, model_id, prof)
+    choices = counted_runs(ws, model_id, prof.name, prof.conditions_hash)
+    accuracy = counted_evaluations(ws, model_id, prof.name, choices)
     deployed = {r["release_id"] for r in ws.store.query(
         "SELECT DISTINCT release_id FROM deployments WHERE model_id = ?", (model_id,))}
-    stale = {r["release_id"]: r["n"] for r in ws.store.query(
-        "SELECT release_id, COUNT(*) AS n FROM runs WHERE profile = ? AND profile_hash != ? "
-        "AND status = 'ok' GROUP BY release_id", (prof.name, prof.hash))}
     facts = []
     for r in list_releases(ws, model):
-        figures, error = latest.get(r.id, (None, None))
+        choice = choices.get(r.id)
+        run = choice.run if choice is not None else None
+        figures, error = None, None
+        if choice is not None and choice.failed is not None:  # newer than the ok run, if any
+            error = choice.failed["error"] or "no reason recorded"
+        elif run is not None:
+            evaluation = accuracy.get(r.id)
+            figures = Figures(p90_ms=run["p90_ms"], peak_rss_mb=run["peak_rss_mb"],
+                              size_mb=r.size_bytes / MIB,
+                              accuracy=float(evaluation["accuracy"]) if evaluation else None)
         facts.append(ReleaseFacts(r.version, r.status, r.id in deployed, figures,
-                                  stale.get(r.id, 0), error))
+                                  choice.other if choice is not None and run is None else 0,
+                                  error, choice.newer_other if choice is not None else 0))
     return facts
 
 
@@ -390,9 +416,10 @@ def rollback_plan(ws: Workspace, model: str, profile: Profile | str,
         to = get_release(ws, ReleaseRef(model, to)).version
     live = current_deployment(ws, model, prof.name)
     if live is None:
-        raise UsageError(f"nothing of {model} is deployed on {prof.name}, so there is nothing "
-                         f"to roll back; deploy with 'devtrack deploy {model}@VERSION "
-                         f"--profile {prof.name}'")
+        raise NothingDeployed(f"nothing of {model} is deployed on {prof.name}, so there is no "
+                              f"release to roll back to; deploy one with 'devtrack deploy "
+                              f"{model}@VERSION --profile {prof.name}' ('devtrack history "
+                              f"{model}' shows where it is live)")
     facts = _release_facts(ws, model, prof)
     return propose_rollback(facts, live.version, prof.name, prof.budgets, to)
 
@@ -411,13 +438,17 @@ def rollback(ws: Workspace, model: str, profile: Profile | str, reason: str | No
              to: str | None = None, dry_run: bool = False) -> RollbackResult:
     """Deploy the proposed earlier release (``to`` if given and it qualifies).
 
-    A dry run only reads. Raises NoRollbackTarget (exit 1) when nothing qualifies and
-    RollbackRefused (exit 2) when ``to`` is yanked, rejected, never approved or not earlier.
+    A dry run only reads. Raises NothingDeployed (exit 1) when nothing is live on the
+    profile, NoRollbackTarget (exit 1) when nothing qualifies and RollbackRefused (exit 2)
+    when ``to`` is yanked, rejected, never approved or not earlier.
     """
     prof = _load_profile(ws, profile)
     if dry_run:
         plan = rollback_plan(ws, model, prof, to)
         _raise_refusal(model, plan)
+        assert plan.target is not None
+        require_intact_artifact(ws, get_release(ws, ReleaseRef(model, plan.target)),
+                                "roll back to")
         return RollbackResult(plan, None)
     why = _require_reason(reason, "a rollback")
     store = ws.store
@@ -426,14 +457,18 @@ def rollback(ws: Workspace, model: str, profile: Profile | str, reason: str | No
         _raise_refusal(model, plan)
         assert plan.target is not None
         rel = get_release(ws, ReleaseRef(model, plan.target))
+        require_intact_artifact(ws, rel, "roll back to")
         check_id, _ = _passing_check(ws, rel, prof)
+        now = utc_now()
         deployment_id, _ = _insert_deployment(
-            ws, rel, require_model(ws, model), prof.name, "rollback", why, False, check_id)
+            ws, rel, require_model(ws, model), prof.name, "rollback", why, False, check_id,
+            now)
         store.append_event(
             actor=current_user(), kind="rollback", model=model, version=plan.target,
-            reason=why,
+            reason=why, ts=now,
             payload={"profile": prof.name, "profile_hash": prof.short_hash,
-                     "deployment": deployment_id, "replaced": plan.current,
+                     "deployment": deployment_id, "deployed_at": now,
+                     "replaced": plan.current,
                      "requested": to, "forced": False, "check": check_id,
                      "passed_over": {a.version: "; ".join(a.reasons)
                                      for a in plan.ranked if not a.chosen}})

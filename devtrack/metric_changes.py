@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from devtrack.core.release import Release
 from devtrack.core.significance import (
     accuracy_diff_ci,
     latency_verdict,
@@ -26,7 +25,6 @@ STORED_RUNS_NOTE = (
     "decides (compare --rerun; check without --no-rerun)"
 )
 TOP_OPS = 5
-DEFAULT_THRESHOLD_PCT = 5.0  # latency noise floor when a profile sets no regression limit
 
 
 @dataclass(frozen=True)
@@ -133,27 +131,6 @@ class OpDelta:
                 "delta_ms": self.b_ms - self.a_ms}
 
 
-def ok_runs(ws: Workspace, release: Release, profile: str) -> list[dict[str, Any]]:
-    """The release's successful runs on ``profile``, newest first (samples included)."""
-    return ws.store.query(
-        "SELECT * FROM runs WHERE release_id = ? AND profile = ? AND status = 'ok' "
-        "ORDER BY id DESC", (release.id, profile))
-
-
-def latest_ok_run(ws: Workspace, release: Release, profile: str,
-                  profile_hash: str) -> dict[str, Any] | None:
-    return ws.store.one(
-        "SELECT * FROM runs WHERE release_id = ? AND profile = ? AND profile_hash = ? "
-        "AND status = 'ok' ORDER BY id DESC LIMIT 1", (release.id, profile, profile_hash))
-
-
-def threshold_pct_of(run: dict[str, Any]) -> float:
-    """The latency noise threshold of the profile a run was taken under, in percent."""
-    snapshot = json.loads(run.get("profile_snapshot") or "{}")
-    value = (snapshot.get("budgets") or {}).get("max_latency_regression_pct")
-    return float(value) if value is not None else DEFAULT_THRESHOLD_PCT
-
-
 def stored_latency(run_a: dict[str, Any], run_b: dict[str, Any],
                    threshold_pct: float) -> LatencyChange | None:
     """Ratio of medians (bootstrap CI) and Mann-Whitney p of two stored runs' samples."""
@@ -193,20 +170,6 @@ def paired_latency(result: PairedResult, threshold_pct: float) -> LatencyChange:
     return LatencyChange("interleaved", result.ratio, result.ci_low, result.ci_high, None,
                          threshold_pct, verdict, result.a_ms, result.b_ms,
                          len(result.repeat_ratios))
-
-
-def latest_evaluation(ws: Workspace, release: Release, profile: str,
-                      profile_hash: str | None = None) -> dict[str, Any] | None:
-    """The newest evaluation with an accuracy of ``release`` on ``profile``, if any."""
-    sql = ("SELECT e.*, d.name AS dataset, d.sha256 AS dataset_sha256, d.samples AS samples "
-           "FROM evaluations e JOIN runs r ON r.id = e.run_id "
-           "JOIN datasets d ON d.id = e.dataset_id "
-           "WHERE r.release_id = ? AND r.profile = ? AND e.accuracy IS NOT NULL")
-    params: list[Any] = [release.id, profile]
-    if profile_hash is not None:
-        sql += " AND r.profile_hash = ?"
-        params.append(profile_hash)
-    return ws.store.one(sql + " ORDER BY e.id DESC LIMIT 1", tuple(params))
 
 
 def _labels(ws: Workspace, evaluation: dict[str, Any]) -> np.ndarray | None:
@@ -270,14 +233,3 @@ def op_deltas(run_a: dict[str, Any], run_b: dict[str, Any], top: int = TOP_OPS) 
 def memory_deltas(run_a: dict[str, Any], run_b: dict[str, Any]) -> list[MetricDelta]:
     return [MetricDelta(key, run_a.get(key), run_b.get(key))
             for key in ("peak_rss_mb", "load_delta_mb", "init_ms")]
-
-
-def common_hash_runs(runs_a: list[dict[str, Any]], runs_b: list[dict[str, Any]]
-                      ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The newest ok run of each under the newest profile hash both were measured with."""
-    hashes_b = {r["profile_hash"] for r in runs_b}
-    for run_a in runs_a:  # newest first
-        if run_a["profile_hash"] in hashes_b:
-            run_b = next(r for r in runs_b if r["profile_hash"] == run_a["profile_hash"])
-            return run_a, run_b
-    return None

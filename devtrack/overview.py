@@ -7,14 +7,21 @@ from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
 from devtrack.core.budgets import FAIL, MISSING, PASS, BudgetResult, Figures, evaluate_budgets
+from devtrack.core.counting import NEWER_RUNS_NOTE, RunChoice, not_measured_note
+from devtrack.core.policy import accuracy_drop_limit, latency_limit_pct
 from devtrack.core.profile import Budgets, Profile
 from devtrack.core.refs import ReleaseRef
 from devtrack.core.release import Release
+from devtrack.counted_runs import (
+    choose,
+    conditions_now,
+    counted_evaluation,
+    counted_evaluations,
+    counted_runs,
+)
 from devtrack.errors import DevtrackError
 from devtrack.workspace import Workspace
 
-DEFAULT_LATENCY_REGRESSION_PCT = 5.0  # the latency noise floor ARCHITECTURE.md names
-DEFAULT_ACCURACY_DROP = 0.01
 MIB = 1024 * 1024
 
 BUDGET_NONE = "none"  # the profile sets no budget this release can be judged on
@@ -38,7 +45,8 @@ class ModelOverview:
 
 @dataclass(frozen=True)
 class ReleaseOverview:
-    """One row of the releases table: a release and its latest figures on one profile."""
+    """One row of the releases table: a release and the figures of its run that counts on
+    one profile (``counted_runs``)."""
 
     id: int
     model: str
@@ -55,13 +63,14 @@ class ReleaseOverview:
     run_status: str | None  # status of the newest run on the profile; None = never measured
     run_error: str | None
     runs: int  # runs on the profile, any status
+    run_id: int | None = None  # the run that counts; None = not measured under the conditions
     p50_ms: float | None = None
     p90_ms: float | None = None
     peak_rss_mb: float | None = None
     accuracy: float | None = None
     warnings: tuple[str, ...] = ()
-    stale: bool = False  # the figures were measured under an older version of the profile
-    newer_runs: bool = False  # runs newer than the figures' one exist (other settings/failed)
+    newer_runs: bool = False  # ok runs under other conditions newer than the one that counts
+    other_runs: int = 0  # ok runs under other conditions (they never lend their figures)
     budget: str = BUDGET_NO_RUN  # pass | fail | missing | none | no run
     budget_results: tuple[BudgetResult, ...] = ()
     baseline_version: str | None = None  # the earlier release the deltas are against
@@ -83,13 +92,25 @@ class ReleaseOverview:
     def regressed(self) -> bool:
         return bool(self.regressions)
 
+    @property
+    def measured(self) -> bool:
+        """Whether a run counts under the profile's current conditions."""
+        return self.run_id is not None
+
+    def conditions_note(self) -> str | None:
+        """What every view says of runs under other conditions, or None."""
+        if self.newer_runs:
+            return NEWER_RUNS_NOTE
+        return not_measured_note(self.other_runs) if (
+            not self.measured and self.other_runs) else None
+
     def to_dict(self) -> dict[str, Any]:
         """For ``devtrack releases --profile --json``: every field, budgets with messages."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["budget_results"] = [r.to_dict() for r in self.budget_results]
         for key in ("deployed_on", "warnings", "regressions", "regressed_metrics"):
             data[key] = list(data[key])
-        return {"ref": self.ref, **data}
+        return {"ref": self.ref, **data, "conditions_note": self.conditions_note()}
 
 
 @dataclass(frozen=True)
@@ -98,7 +119,7 @@ class ReleaseTable:
 
     model: str
     profile: str | None
-    profile_hash: str | None
+    conditions_hash: str | None  # the profile's current conditions; None: not defined
     budgets: dict[str, float]
     rows: list[ReleaseOverview]
     profile_error: str | None = None
@@ -110,20 +131,22 @@ class ReleaseTable:
 
 @dataclass(frozen=True)
 class ProfileResult:
-    """Everything measured for one release on one profile, newest run first."""
+    """Everything measured for one release on one profile, newest run first; ``counted`` is
+    the run whose figures count (``counted_runs``), None when not measured under the
+    profile's current conditions."""
 
     profile: str
     runs: list[dict[str, Any]]
-    latest_ok: dict[str, Any] | None
+    counted: dict[str, Any] | None
     evaluation: dict[str, Any] | None
     budget_results: list[BudgetResult]
-    current_hash: str | None
+    conditions_hash: str | None
     deployed: bool
+    choice: RunChoice[dict[str, Any]] = field(default_factory=lambda: RunChoice(None))
 
-    @property
-    def stale(self) -> bool:
-        return bool(self.latest_ok and self.current_hash
-                    and self.latest_ok["profile_hash"] != self.current_hash)
+    def conditions_note(self) -> str | None:
+        """What every view says of runs under other conditions, or None."""
+        return self.choice.conditions_note()
 
 
 @dataclass(frozen=True)
@@ -185,36 +208,6 @@ WHERE r.model_id = ?
 ORDER BY r.id
 """
 
-# The newest ok run and the newest run of any other status, per release, on one profile.
-_RUNS_SQL = """
-SELECT id, release_id, status, error, profile_hash, p50_ms, p90_ms, peak_rss_mb, warnings,
-       n_runs, newest_status, newest_error, newest_id
-FROM (
-  SELECT runs.id, runs.release_id, runs.status, runs.error, runs.profile_hash, runs.p50_ms,
-         runs.p90_ms, runs.peak_rss_mb, runs.warnings,
-         ROW_NUMBER() OVER (PARTITION BY runs.release_id, runs.status = 'ok'
-                            ORDER BY runs.profile_hash = :hash DESC, runs.id DESC) AS rn,
-         COUNT(*) OVER (PARTITION BY runs.release_id) AS n_runs,
-         FIRST_VALUE(runs.status) OVER (PARTITION BY runs.release_id
-                                        ORDER BY runs.id DESC) AS newest_status,
-         FIRST_VALUE(runs.error) OVER (PARTITION BY runs.release_id
-                                       ORDER BY runs.id DESC) AS newest_error,
-         MAX(runs.id) OVER (PARTITION BY runs.release_id) AS newest_id
-  FROM runs JOIN releases r ON r.id = runs.release_id
-  WHERE r.model_id = :model AND runs.profile = :profile
-) AS ranked
-WHERE rn = 1
-"""
-
-# The newest accuracy per release on the profile, from any ok run (timing-only runs have none).
-_ACCURACY_SQL = """
-SELECT runs.release_id, runs.profile_hash, e.accuracy, e.dataset_id
-FROM evaluations e JOIN runs ON runs.id = e.run_id JOIN releases r ON r.id = runs.release_id
-WHERE r.model_id = ? AND runs.profile = ? AND runs.status = 'ok' AND e.accuracy IS NOT NULL
-ORDER BY e.id
-"""
-
-
 def _model_id(ws: Workspace, model: str) -> int:
     from devtrack.registry import require_model
 
@@ -228,15 +221,6 @@ def _deployed_map(ws: Workspace, model_id: int) -> dict[int, list[str]]:
             "ORDER BY profile", (model_id,)):
         deployed.setdefault(row["release_id"], []).append(row["profile"])
     return deployed
-
-
-def measured_hash(profile: Profile | None) -> str | None:
-    """The hash runs store for ``profile``: its settings as ``devtrack bench`` applies them."""
-    if profile is None:
-        return None
-    from devtrack.benchmarking import BenchOverrides
-
-    return BenchOverrides().apply(profile).hash
 
 
 def load_profile_or_error(ws: Workspace, name: str) -> tuple[Profile | None, str | None]:
@@ -297,12 +281,8 @@ def regression_limits(profile: Profile | None) -> tuple[float, float, float]:
     Memory shares the latency limit, as in ``devtrack trend``.
     """
     budgets = profile.budgets if profile is not None else None
-    latency = (budgets.max_latency_regression_pct if budgets is not None
-               and budgets.max_latency_regression_pct is not None
-               else DEFAULT_LATENCY_REGRESSION_PCT)
-    drop = (budgets.max_accuracy_drop if budgets is not None
-            and budgets.max_accuracy_drop is not None else DEFAULT_ACCURACY_DROP)
-    return latency, latency, drop
+    latency = latency_limit_pct(budgets)
+    return latency, latency, accuracy_drop_limit(budgets)
 
 
 def _pct(new: float | None, old: float | None) -> float | None:
@@ -313,80 +293,73 @@ def _pct(new: float | None, old: float | None) -> float | None:
 
 @dataclass
 class _Previous:
-    """The last release with a value of one metric: its version, value and profile hash."""
+    """The last release with a value of one metric: its version, value and what it may be
+    compared with (conditions, and the dataset for accuracy)."""
 
     version: str
     value: float
-    profile_hash: str
+    comparable: str
 
 
 def release_overview(ws: Workspace, model: str, profile: str | None) -> ReleaseTable:
     """Every release of ``model`` with its figures on ``profile``, in four queries in all.
 
-    Figures come from the newest ok run, preferring one under the profile's current
-    settings (as ``devtrack trend`` does). Each metric is compared with the previous release
-    that has that metric under the same profile hash — runs taken under other settings are
-    never compared — and counts as a regression beyond the profile's limits: latency and
-    memory by ``max_latency_regression_pct`` (default 5%), accuracy by ``max_accuracy_drop``
+    Figures come from each release's run that counts (``counted_runs``: the newest ok run
+    under the profile's current conditions), as in every other view. Each metric is
+    compared with the previous release that has it — accuracy only on the same dataset —
+    and counts as a regression beyond the profile's limits: latency and memory by
+    ``max_latency_regression_pct`` (default 5%), accuracy by ``max_accuracy_drop``
     (default 0.01). This is the quick, sample-free reading of ``devtrack trend``'s rule;
     ``trend`` also requires a p50 change to be significant on the stored samples.
     """
     model_id = _model_id(ws, model)
     loaded, error = load_profile_or_error(ws, profile) if profile else (None, None)
-    current_hash = measured_hash(loaded)
+    conditions = conditions_now(loaded)
     releases = ws.store.query(_RELEASES_SQL, (model_id,))
     deployed = _deployed_map(ws, model_id)
-    latest_ok: dict[int, dict[str, Any]] = {}
-    latest_other: dict[int, dict[str, Any]] = {}
-    accuracy: dict[int, float] = {}
-    accuracy_dataset: dict[int, int] = {}  # accuracies on different datasets never compare
+    choices: dict[int, RunChoice[dict[str, Any]]] = {}
+    evaluations: dict[int, dict[str, Any]] = {}
     if profile:
-        params = {"model": model_id, "profile": profile, "hash": current_hash or ""}
-        for run in ws.store.query(_RUNS_SQL, params):
-            target = latest_ok if run["status"] == "ok" else latest_other
-            target[run["release_id"]] = run
-        for row in ws.store.query(_ACCURACY_SQL, (model_id, profile)):
-            ok = latest_ok.get(row["release_id"])
-            if ok is not None and row["profile_hash"] == ok["profile_hash"]:
-                accuracy[row["release_id"]] = row["accuracy"]
-                accuracy_dataset[row["release_id"]] = row["dataset_id"]
+        choices = counted_runs(ws, model_id, profile, conditions)
+        evaluations = counted_evaluations(ws, model_id, profile, choices)
     latency_limit, memory_limit, drop_limit = regression_limits(loaded)
     budgets = _SetBudgets(loaded.budgets) if loaded is not None else None
     rows: list[ReleaseOverview] = []
     previous: dict[str, _Previous] = {}
     for rel in releases:
         rid = rel["id"]
-        ok = latest_ok.get(rid)
-        other = latest_other.get(rid)
-        newest = max((r for r in (ok, other) if r is not None), key=lambda r: r["id"],
-                     default=None)
-        acc = accuracy.get(rid)
+        choice = choices.get(rid, RunChoice(None))
+        ok = choice.run
+        newest = choice.newest
+        evaluation = evaluations.get(rid)
+        acc = evaluation["accuracy"] if evaluation else None
         fields_: dict[str, Any] = {}
         if ok is not None:
             results = judge_budgets(budgets, ok["p90_ms"], ok["peak_rss_mb"],
                                     rel["size_bytes"], acc)
             fields_.update(
-                p50_ms=ok["p50_ms"], p90_ms=ok["p90_ms"], peak_rss_mb=ok["peak_rss_mb"],
-                accuracy=acc, warnings=tuple(json.loads(ok["warnings"] or "[]")),
-                stale=current_hash is not None and ok["profile_hash"] != current_hash,
+                run_id=ok["id"], p50_ms=ok["p50_ms"], p90_ms=ok["p90_ms"],
+                peak_rss_mb=ok["peak_rss_mb"], accuracy=acc,
+                warnings=tuple(json.loads(ok["warnings"] or "[]")),
                 budget=budget_verdict(results), budget_results=tuple(results))
             fields_.update(_changes(rel["version"], ok, acc, previous, latency_limit,
-                                    memory_limit, drop_limit, accuracy_dataset.get(rid)))
+                                    memory_limit, drop_limit,
+                                    evaluation["dataset_id"] if evaluation else None))
         rows.append(ReleaseOverview(
             id=rid, model=model, version=rel["version"], status=rel["status"],
             created_at=rel["created_at"], format=rel["format"], size_bytes=rel["size_bytes"],
             quantization=rel["quantization"] or "-", params=int(rel["params"] or 0),
             notes=rel["notes"], parent=rel["parent"],
             deployed_on=tuple(deployed.get(rid, ())),
-            # The newest run of any settings, not the one the figures come from: a run
+            # The newest run of any conditions, not the one the figures come from: a run
             # that failed after the shown one did is what the line under the table says.
-            newer_runs=ok is not None and ok["newest_id"] != ok["id"],
-            run_status=newest["newest_status"] if newest is not None else None,
-            run_error=newest["newest_error"] if newest is not None else None,
-            runs=(newest or {}).get("n_runs", 0) or 0,
+            newer_runs=bool(choice.newer_other), other_runs=choice.other,
+            run_status=newest["status"] if newest is not None else None,
+            run_error=newest["error"] if newest is not None else None,
+            runs=choice.total,
             **fields_,
         ))
-    return ReleaseTable(model=model, profile=profile, profile_hash=current_hash,
+    return ReleaseTable(model=model, profile=profile, conditions_hash=conditions,
                         budgets=loaded.budgets.items() if loaded is not None else {},
                         rows=rows, profile_error=error,
                         formats=tuple(loaded.formats) if loaded is not None else ())
@@ -403,10 +376,11 @@ def _changes(version: str, run: dict[str, Any], acc: float | None,
     for metric, value in values.items():
         if value is None:
             continue
-        comparable = run["profile_hash"] + (f"|{acc_dataset}" if metric == "accuracy" else "")
+        comparable = run["conditions_hash"] + (
+            f"|{acc_dataset}" if metric == "accuracy" else "")
         before = previous.get(metric)
         previous[metric] = _Previous(version, float(value), comparable)
-        if before is None or before.profile_hash != comparable:
+        if before is None or before.comparable != comparable:
             continue
         if metric == "accuracy":
             change = float(value) - before.value
@@ -469,16 +443,19 @@ def release_detail(ws: Workspace, ref: ReleaseRef | str) -> ReleaseDetail:
     for name in sorted(by_profile.keys() | live):
         profile_runs = by_profile.get(name, [])
         loaded, _ = load_profile_or_error(ws, name)
-        ok = next((r for r in profile_runs if r["status"] == "ok"), None)
-        evaluation = next((r["evaluation"] for r in profile_runs
-                           if r["status"] == "ok" and r["evaluation"] is not None), None)
+        conditions = conditions_now(loaded)
+        choice = choose(ws, release.id, name, conditions)
+        chosen = choice.run["id"] if choice.run is not None else None
+        ok = next((r for r in profile_runs if r["run_id"] == chosen), None)
+        evaluation = _evaluation_view(counted_evaluation(ws, release.id, name, conditions)
+                                      if ok is not None else None)
         acc = evaluation.get("accuracy") if evaluation else None
         results = (judge_budgets(loaded, ok["p90_ms"], ok["peak_rss_mb"], release.size_bytes,
                                  acc) if ok is not None else [])
         profiles.append(ProfileResult(
-            profile=name, runs=profile_runs, latest_ok=ok, evaluation=evaluation,
-            budget_results=results, current_hash=measured_hash(loaded),
-            deployed=name in live))
+            profile=name, runs=profile_runs, counted=ok, evaluation=evaluation,
+            budget_results=results, conditions_hash=conditions, deployed=name in live,
+            choice=choice))
     events = ws.store.query("SELECT * FROM events WHERE model = ? AND version = ? ORDER BY id",
                             (release.model, release.version))
     return ReleaseDetail(release=release, lineage=lineage, children=sorted(children),

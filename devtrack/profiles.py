@@ -9,7 +9,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from devtrack.core.profile import NAME_PATTERN, Profile, validate_profile
+from devtrack.core.text import clip, shown
 from devtrack.errors import DevtrackError, NotFoundError, ProfileError
+
+MAX_NAME_CHARS = 250  # with ".toml", the longest file name most file systems allow
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -95,7 +98,7 @@ def load_profile(name: str, workspace_root: Path | None) -> Profile:
     if workspace_root is not None:
         candidates.append((workspace_profiles_dir(workspace_root), "workspace"))
     candidates.append((shipped_profiles_dir(), "shipped"))
-    if NAME_PATTERN.match(name):
+    if NAME_PATTERN.match(name) and len(name) <= MAX_NAME_CHARS:
         for directory, origin in candidates:
             path = directory / f"{name}.toml"
             if path.is_file():
@@ -104,9 +107,10 @@ def load_profile(name: str, workspace_root: Path | None) -> Profile:
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     listing = f"known profiles: {', '.join(known)}" if known else "no profiles are defined"
-    where = (f"{workspace_profiles_dir(workspace_root)}/{name}.toml"
-             if workspace_root is not None else f"a {name}.toml file and pass its path")
-    raise NotFoundError(f"unknown device profile {name!r}{hint}; {listing}; "
+    stem = clip(name)
+    where = (f"{workspace_profiles_dir(workspace_root)}/{stem}.toml"
+             if workspace_root is not None else f"a {stem}.toml file and pass its path")
+    raise NotFoundError(f"unknown device profile {shown(name)}{hint}; {listing}; "
                         f"to define it, create {where}")
 
 

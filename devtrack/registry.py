@@ -12,6 +12,7 @@ from devtrack.core.inputspec import FillSpec, InputSpec
 from devtrack.core.refs import ReleaseRef, check_model_name, check_version, parse_ref
 from devtrack.core.release import Release
 from devtrack.core.summary import ModelSummary
+from devtrack.core.text import clip, shown
 from devtrack.errors import DuplicateError, NotFoundError, UsageError
 from devtrack.store import utc_now
 from devtrack.workspace import Workspace
@@ -42,7 +43,8 @@ def parse_tags(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"bad --tag {item!r}: expected KEY=VALUE, e.g. --tag device=pixel8")
+            raise UsageError(f"bad --tag {shown(item)}: expected KEY=VALUE, "
+                             "e.g. --tag device=pixel8")
         tags[key.strip()] = value
     return tags
 
@@ -67,7 +69,7 @@ def _check_specs_match(
     for name in [s.name for s in specs] + [f.name for f in fills]:
         if name not in names:
             known = ", ".join(sorted(names)) or "(none)"
-            raise UsageError(f"the model has no input named {name!r} (its inputs: {known})")
+            raise UsageError(f"the model has no input named {shown(name)} (its inputs: {known})")
     given = names & ({s.name for s in specs} | {f.name for f in fills})
     input_layout([t for t in summary.inputs if t.name in given], specs, fills)
 
@@ -121,8 +123,8 @@ def register_release(ws: Workspace, request: RegisterRequest, cwd: Path | None =
         )
         if parent_row is None:
             raise NotFoundError(
-                f"parent {model}@{request.parent} is not registered; register it first or fix "
-                "--parent"
+                f"parent {clip(f'{model}@{request.parent}')} is not registered; register it "
+                "first or fix --parent"
             )
         parent_id = parent_row["id"]
     summary = _inspect(path)
@@ -171,6 +173,7 @@ def register_release(ws: Workspace, request: RegisterRequest, cwd: Path | None =
                 "summary": json.dumps(summary.to_dict()),
             }
             store.insert("releases", row)
+            line = store.one("SELECT task FROM models WHERE id = ?", (model_id,))
             store.append_event(
                 actor=actor,
                 kind="register",
@@ -180,6 +183,7 @@ def register_release(ws: Workspace, request: RegisterRequest, cwd: Path | None =
                          "parent": request.parent, "git_commit": git.commit,
                          # audit verify checks the notes (until a notes event) and the rest
                          "notes_sha256": text_digest(notes),
+                         "task": line["task"] if line else None,  # the model line's
                          "fields_sha256": release_fields_digest(
                              {**row, "parent": request.parent})},
                 ts=now,
@@ -268,7 +272,7 @@ def require_model(ws: Workspace, model: str) -> int:
     row = ws.store.one("SELECT id FROM models WHERE name = ?", (model,))
     if row is None:
         known = ", ".join(m["model"] for m in list_models(ws)) or "none registered yet"
-        raise NotFoundError(f"unknown model {model!r} (known models: {known})")
+        raise NotFoundError(f"unknown model {shown(model)} (known models: {known})")
     return int(row["id"])
 
 
@@ -303,6 +307,6 @@ def get_release(ws: Workspace, ref: ReleaseRef | str) -> Release:
             "SELECT version FROM releases WHERE model_id = ? ORDER BY id", (model_id,))]
         shown = ", ".join(versions[-8:]) or "none"
         raise NotFoundError(
-            f"unknown release {ref}; {ref.model} has versions: {shown}"
+            f"unknown release {clip(str(ref))}; {ref.model} has versions: {shown}"
         )
     return _to_releases(ws, rows)[0]

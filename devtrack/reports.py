@@ -13,11 +13,11 @@ from devtrack.core.budgets import FAIL, PASS
 from devtrack.core.diff import show_value
 from devtrack.core.units import format_size
 from devtrack.errors import UsageError
-from devtrack.gate import SKIPPED, CheckReport
+from devtrack.gate import NOT_MEASURED, SKIPPED, CheckReport
 from devtrack.metric_changes import MetricDelta
 
 STEP_SUMMARY_VAR = "GITHUB_STEP_SUMMARY"
-_MARK = {PASS: "✅ pass", FAIL: "❌ fail", SKIPPED: "➖ skipped"}
+_MARK = {PASS: "✅ pass", FAIL: "❌ fail", SKIPPED: "➖ skipped", NOT_MEASURED: "❔ not measured"}
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -85,18 +85,26 @@ def append_step_summary(markdown: str) -> Path | None:
 # --- JUnit --------------------------------------------------------------------------------
 
 def check_junit(report: CheckReport) -> str:
-    """JUnit XML: one test suite per profile, one test case per check, figures in failures."""
+    """JUnit XML: one test suite per profile, one test case per check, figures in failures.
+
+    A check that could not be judged (no run under the profile's current conditions) is an
+    ``<error type="not_measured">``, not a failure: CI shows it red, apart from breaches.
+    """
     suites = ET.Element("testsuites", name=f"devtrack check {report.candidate}")
-    totals = {"tests": 0, "failures": 0, "skipped": 0}
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for profile in report.profiles:
         items = profile.items
         failures = sum(1 for i in items if i.failed)
+        errors = sum(1 for i in items if i.status == NOT_MEASURED)
         skipped = sum(1 for i in items if i.status == SKIPPED)
         suite = ET.SubElement(suites, "testsuite", name=f"{report.candidate} on {profile.profile}",
                               tests=str(max(1, len(items))), failures=str(failures),
-                              errors="0", skipped=str(skipped if items else 1))
+                              errors=str(errors), skipped=str(skipped if items else 1))
         props = ET.SubElement(suite, "properties")
         for key, value in (("profile_hash", profile.profile_hash),
+                           ("conditions_hash", profile.conditions_hash),
+                           ("status", profile.status),
+                           ("measure_with", profile.measure_with or ""),
                            ("baseline", profile.baseline or ""),
                            ("baseline_source", profile.baseline_source or ""),
                            ("check_id", str(profile.check_id or ""))):
@@ -108,6 +116,9 @@ def check_junit(report: CheckReport) -> str:
             if item.failed:
                 failure = ET.SubElement(case, "failure", message=item.message, type=item.name)
                 failure.text = item.message
+            elif item.status == NOT_MEASURED:
+                error = ET.SubElement(case, "error", message=item.message, type=NOT_MEASURED)
+                error.text = item.message
             elif item.status == SKIPPED:
                 ET.SubElement(case, "skipped", message=item.message)
             else:
@@ -118,6 +129,7 @@ def check_junit(report: CheckReport) -> str:
             ET.SubElement(empty, "skipped", message="the profile sets no budgets or limits")
         totals["tests"] += max(1, len(items))
         totals["failures"] += failures
+        totals["errors"] += errors
         totals["skipped"] += skipped if items else 1
     for key, total in totals.items():
         suites.set(key, str(total))
@@ -142,7 +154,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def check_markdown(report: CheckReport) -> str:
     """A Markdown summary of a check, fit for a pull request or a CI step summary."""
-    verdict = "✅ passed" if report.passed else "❌ failed"
+    verdict = {PASS: "✅ passed", FAIL: "❌ failed", NOT_MEASURED: "❔ not measured"}[
+        report.status]
     lines = [f"### devtrack check `{md(report.candidate)}`: {verdict}", ""]
     rows = []
     for p in report.profiles:
@@ -154,6 +167,9 @@ def check_markdown(report: CheckReport) -> str:
     lines += _table(["profile", "check", "result", "details"], rows)
     notes = []
     for p in report.profiles:
+        if p.measure_with:
+            notes.append(f"{md(p.profile)}: not measured under its current conditions; "
+                         f"measure with `{md(p.measure_with)}` (or `check --bench`)")
         if p.baseline:
             notes.append(f"{md(p.profile)}: baseline `{md(p.baseline)}` ({p.baseline_source})")
         notes += [f"{md(p.profile)}: {md(n)}" for n in dict.fromkeys(p.notes)]

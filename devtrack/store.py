@@ -213,10 +213,38 @@ def _migration_3(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_deployments_model ON deployments(model_id, profile)")
 
 
+def _migration_4(db: sqlite_utils.Database) -> None:
+    """Run identity is the profile's conditions, not every setting: a new column, computed
+    from each run's stored (and sealed) snapshot, which stays as it was."""
+    from devtrack.core.conditions import conditions_hash
+
+    columns = [row[1] for row in db.execute("PRAGMA table_info(runs)").fetchall()]
+    if "conditions_hash" not in columns:  # another process may have migrated since we looked
+        db.execute("ALTER TABLE runs ADD COLUMN conditions_hash TEXT NOT NULL DEFAULT ''")
+    rows = db.execute("SELECT id, profile_snapshot FROM runs").fetchall()
+    for run_id, snapshot in rows:
+        try:
+            data = json.loads(snapshot or "{}")
+        except ValueError:  # a damaged snapshot: the run matches no conditions
+            continue
+        if isinstance(data, dict):
+            db.execute("UPDATE runs SET conditions_hash = ? WHERE id = ?",
+                       (conditions_hash(data), run_id))
+    db.execute("CREATE INDEX IF NOT EXISTS idx_runs_conditions "
+               "ON runs(release_id, profile, conditions_hash)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _migration_1, _migration_2, _migration_3,
+    _migration_1, _migration_2, _migration_3, _migration_4,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+TABLES_BY_VERSION: dict[int, frozenset[str]] = {
+    1: frozenset({"meta", "models", "artifacts", "releases", "events"}),
+    2: frozenset({"runs"}),
+    3: frozenset({"datasets", "evaluations", "comparisons", "checks", "deployments"}),
+}
+"""The tables each migration creates: how a devtrack database is told from another SQLite
+file, and a schema version from the tables it really has."""
 
 
 def database_error(exc: sqlite3.OperationalError) -> DatabaseError:
@@ -248,6 +276,49 @@ def utc_now() -> str:
 
 def _schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _table_names(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+
+
+def _recognise(path: Path, conn: sqlite3.Connection) -> int:
+    """The schema version of a devtrack database, read without writing anything.
+
+    A devtrack database has ``user_version`` ≥ 1 and devtrack's own tables (at least three
+    of those schema 1 created: a damaged one is still recognised, so ``audit verify`` can
+    name what is missing). Any other SQLite file, and one whose version contradicts its
+    tables (lowered by hand), is refused with WorkspaceError and left untouched.
+    """
+    from devtrack.core.text import clip
+
+    version = _schema_version(conn)
+    tables = _table_names(conn)
+    if tables and len(tables & TABLES_BY_VERSION[1]) < 3:
+        listed = clip(", ".join(sorted(tables)), 120)
+        raise WorkspaceError(
+            f"{path} is an SQLite database but not a devtrack one (its tables: {listed}); "
+            "devtrack left it untouched — point --workspace at a devtrack workspace, or move "
+            "the file away and run 'devtrack init' to create one")
+    if version > SCHEMA_VERSION:
+        raise WorkspaceError(
+            f"{path} was written by a newer devtrack (schema {version}; this devtrack knows up "
+            f"to {SCHEMA_VERSION}); upgrade devtrack with 'pip install -U devtrack' — the "
+            "database was not modified")
+    if not tables:
+        raise WorkspaceError(f"{path} holds no devtrack tables; it is not a devtrack database "
+                             "(or it was damaged); restore it from a backup")
+    later = sorted(name for number, names in TABLES_BY_VERSION.items() if number > version
+                   for name in names & tables)
+    if version == 0 or later:
+        actual = max(number for number, names in TABLES_BY_VERSION.items() if names & tables)
+        found = f" ({', '.join(later)} belong to schema {actual})" if later else ""
+        raise WorkspaceError(
+            f"{path} says schema version {version}, which is inconsistent with its "
+            f"tables{found}; nothing was changed — if user_version was changed by hand, set it "
+            f"back with: sqlite3 {path} 'PRAGMA user_version = {actual}'")
+    return version
 
 
 class Store:
@@ -390,6 +461,9 @@ def _migrate(conn: sqlite3.Connection, current: int) -> None:
     store_db = sqlite_utils.Database(conn)
     for number in range(current, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
+        if _schema_version(conn) > number:  # another process upgraded it meanwhile
+            conn.rollback()
+            continue
         try:
             MIGRATIONS[number](store_db)
             conn.execute(f"PRAGMA user_version = {number + 1}")
@@ -411,27 +485,24 @@ def open_store(path: Path) -> Store:
             f"{path} is empty: the workspace database was lost or truncated; restore it from "
             "a backup (the artifacts in .devtrack/artifacts are intact)"
         )
+    conn = None
     try:
         conn = _connect(path)
-        version = _schema_version(conn)
-        tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+        version = _recognise(path, conn)
+    except WorkspaceError:
+        if conn is not None:
+            conn.close()
+        raise
     except sqlite3.OperationalError as exc:
+        if conn is not None:
+            conn.close()
         if "readonly" in str(exc):
             return _open_read_only(path)
         raise WorkspaceError(f"{path} is not a usable devtrack database ({exc})") from None
     except sqlite3.DatabaseError as exc:
+        if conn is not None:
+            conn.close()
         raise WorkspaceError(f"{path} is not a usable devtrack database ({exc})") from None
-    if version > SCHEMA_VERSION:
-        conn.close()
-        raise WorkspaceError(
-            f"{path} was written by a newer devtrack (schema {version}; this devtrack knows up "
-            f"to {SCHEMA_VERSION}); upgrade devtrack with 'pip install -U devtrack' — the "
-            "database was not modified"
-        )
-    if tables == 0:
-        conn.close()
-        raise WorkspaceError(f"{path} holds no devtrack tables; it is not a devtrack database "
-                             "(or it was damaged); restore it from a backup")
     try:
         conn.execute("PRAGMA journal_mode = WAL")
     except sqlite3.OperationalError as exc:
@@ -441,7 +512,16 @@ def open_store(path: Path) -> Store:
         return _open_read_only(path)
     conn.execute("PRAGMA foreign_keys = ON")
     if version < SCHEMA_VERSION:
-        _migrate(conn, version)
+        try:
+            _migrate(conn, version)
+        except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise
+            reached = _schema_version(conn)
+            conn.close()
+            raise WorkspaceError(
+                f"could not upgrade {path} from schema {version} to {SCHEMA_VERSION} ({exc}); "
+                f"it was left at schema {reached} — restore it from a backup") from None
     return Store(conn, path)
 
 
@@ -455,10 +535,11 @@ def _open_read_only(path: Path) -> Store:
         try:
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?{params}", uri=True,
                                    timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            version = _schema_version(conn)
-            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            version = _recognise(path, conn)
         except sqlite3.OperationalError:
             continue
+        except sqlite3.DatabaseError as exc:
+            raise WorkspaceError(f"{path} is not a usable devtrack database ({exc})") from None
         if version != SCHEMA_VERSION:
             conn.close()
             raise WorkspaceError(f"{path} is at schema {version}, this devtrack needs "

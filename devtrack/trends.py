@@ -6,14 +6,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtrack.core.policy import accuracy_drop_limit, latency_limit_pct, limits_of_snapshot
 from devtrack.core.significance import VERDICT_FASTER, VERDICT_SLOWER
+from devtrack.core.text import shown
+from devtrack.counted_runs import counted_evaluation, counted_run
 from devtrack.errors import DevtrackError, NotFoundError, UsageError
-from devtrack.metric_changes import DEFAULT_THRESHOLD_PCT, latest_evaluation, stored_latency
-from devtrack.pairing import measured_profile
+from devtrack.metric_changes import stored_latency
 from devtrack.workspace import Workspace
 
 METRICS = ("p50_ms", "p90_ms", "peak_rss_mb", "accuracy")
-DEFAULT_ACCURACY_DROP = 0.01
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
 DRIFT_NOTE = ("latency comes from stored runs taken at different times; on a shared machine "
@@ -30,7 +31,7 @@ class TrendPoint:
     created_at: str
     value: float | None
     run_id: int | None = None
-    profile_hash: str | None = None
+    conditions_hash: str | None = None
     change: float | None = None  # relative (latency, memory) or absolute (accuracy)
     mark: str = ""  # "regression" | "improvement" | ""
     deployed: bool = False
@@ -39,7 +40,7 @@ class TrendPoint:
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "status": self.status, "created_at": self.created_at,
                 "value": self.value, "run_id": self.run_id,
-                "profile_hash": self.profile_hash, "change": self.change, "mark": self.mark,
+                "conditions_hash": self.conditions_hash, "change": self.change, "mark": self.mark,
                 "regression": self.mark == REGRESSION, "deployed": self.deployed,
                 "note": self.note}
 
@@ -66,7 +67,7 @@ class Trend:
 
 
 def _thresholds(ws: Workspace, model_id: int, profile: str) -> tuple[str | None, float, float]:
-    """The profile's current hash and its latency and accuracy thresholds.
+    """The profile's current conditions and its latency and accuracy limits.
 
     A profile no longer defined is still trended from its runs' stored snapshots.
     """
@@ -81,65 +82,48 @@ def _thresholds(ws: Workspace, model_id: int, profile: str) -> tuple[str | None,
             (model_id, profile))
         if row is None:
             raise
-        budgets = json.loads(row["profile_snapshot"]).get("budgets") or {}
-        latency, drop = budgets.get("max_latency_regression_pct"), budgets.get(
-            "max_accuracy_drop")
-        return None, _or(latency, DEFAULT_THRESHOLD_PCT), _or(drop, DEFAULT_ACCURACY_DROP)
-    b = loaded.budgets
-    return (measured_profile(loaded).hash, _or(b.max_latency_regression_pct,
-                                               DEFAULT_THRESHOLD_PCT),
-            _or(b.max_accuracy_drop, DEFAULT_ACCURACY_DROP))
-
-
-def _or(value: float | None, default: float) -> float:
-    return default if value is None else float(value)
-
-
-def _run_for(ws: Workspace, release_id: int, profile: str,
-             current_hash: str | None) -> dict[str, Any] | None:
-    """The newest ok run, preferring one under the profile's current settings."""
-    rows = ws.store.query("SELECT * FROM runs WHERE release_id = ? AND profile = ? AND "
-                          "status = 'ok' ORDER BY id DESC", (release_id, profile))
-    current = [r for r in rows if r["profile_hash"] == current_hash]
-    chosen = current or rows
-    return chosen[0] if chosen else None
+        latency, drop = limits_of_snapshot(json.loads(row["profile_snapshot"] or "{}"))
+        return None, latency, drop
+    return (loaded.conditions_hash, latency_limit_pct(loaded.budgets),
+            accuracy_drop_limit(loaded.budgets))
 
 
 def trend(ws: Workspace, model: str, profile: str, metric: str) -> Trend:
     """``metric`` of every release of ``model`` on ``profile``, in release order.
 
-    A point is a regression when it is worse than the previous measured release (under the
-    same profile hash) by more than the profile's threshold: ``max_latency_regression_pct``
-    (default 5) for latency and memory — for p50 also significant (bootstrap CI of the ratio
-    of medians and Mann-Whitney U) — and ``max_accuracy_drop`` (default 0.01) for accuracy.
+    Each release's value comes from its run that counts (``counted_runs``: the newest ok run
+    under the profile's current conditions); a release without one is not measured. A
+    point is a regression when it is worse than the previous measured release by more than
+    the profile's threshold: ``max_latency_regression_pct`` (default 5) for latency and
+    memory — for p50 also significant (bootstrap CI of the ratio of medians and Mann-Whitney
+    U) — and ``max_accuracy_drop`` (default 0.01) for accuracy.
     """
     from devtrack.gate import deployed_release_id
     from devtrack.registry import list_releases, require_model
 
     if metric not in METRICS:
-        raise UsageError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
+        raise UsageError(f"unknown metric {shown(metric)}; choose one of: {', '.join(METRICS)}")
     model_id = require_model(ws, model)
     releases = list_releases(ws, model)
-    current_hash, latency_pct, accuracy_drop = _thresholds(ws, model_id, profile)
+    conditions, latency_pct, accuracy_drop = _thresholds(ws, model_id, profile)
     deployed = deployed_release_id(ws, releases[0], profile) if releases else None
     result = Trend(model, profile, metric,
                    accuracy_drop if metric == "accuracy" else latency_pct, [])
     previous: dict[str, Any] | None = None  # the last point with a value: run and value
     for release in releases:
-        run = _run_for(ws, release.id, profile, current_hash)
+        run, choice = counted_run(ws, release.id, profile, conditions)
         value: float | None = None
         dataset: str | None = None  # accuracies on different datasets are not compared
         if metric == "accuracy":
-            evaluation = latest_evaluation(ws, release, profile,
-                                           run["profile_hash"] if run else None)
+            evaluation = counted_evaluation(ws, release.id, profile, conditions)
             value = float(evaluation["accuracy"]) if evaluation else None
             dataset = evaluation["dataset_sha256"] if evaluation else None
         elif run is not None:
             value = run[metric]
+        note = choice.conditions_note() or ("" if value is not None else "not measured")
         point = TrendPoint(release.version, release.status, release.created_at, value,
-                           run["id"] if run else None, run["profile_hash"] if run else None,
-                           deployed=release.id == deployed,
-                           note="" if value is not None else "not measured")
+                           run["id"] if run else None, run["conditions_hash"] if run else None,
+                           deployed=release.id == deployed, note=note)
         if value is not None and run is not None and previous is not None:
             if previous["dataset"] != dataset:
                 from dataclasses import replace
@@ -165,9 +149,9 @@ def _judge(point: TrendPoint, run: dict[str, Any], previous: dict[str, Any], met
 
     prev_run, prev_value = previous["run"], float(previous["value"])
     value = float(point.value or 0.0)
-    if prev_run["profile_hash"] != run["profile_hash"]:
-        return replace(point, note="measured under other settings than the release before "
-                                   "(profile file or bench flags); not compared")
+    if prev_run["conditions_hash"] != run["conditions_hash"]:  # a profile no longer defined
+        return replace(point, note="measured under other conditions than the release before; "
+                                   "not compared")
     if metric == "accuracy":
         change = value - prev_value
         mark = REGRESSION if -change > accuracy_drop else (

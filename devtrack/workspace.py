@@ -53,12 +53,26 @@ class Workspace:
         self.close()
 
 
+def _database_missing(root: Path) -> WorkspaceError:
+    dot = root / DOT_DIR
+    return WorkspaceError(
+        f"{dot} has no database ({DB_FILENAME} is missing from it); restore {dot / DB_FILENAME} "
+        f"from a backup, or run 'devtrack init {root}' to start a new, empty one (the files in "
+        f"{dot / 'artifacts'} are kept)")
+
+
 def find_workspace_root(explicit: str | Path | None = None, start: Path | None = None) -> Path:
-    """Locate the workspace: ``explicit`` or $DEVTRACK_WORKSPACE, else walk up from ``start``."""
+    """Locate the workspace: ``explicit`` or $DEVTRACK_WORKSPACE, else walk up from ``start``.
+
+    The walk stops at the first ``.devtrack/`` folder, as git's stops at ``.git``: one that
+    lost its database is reported, never skipped for a workspace further up.
+    """
     chosen = explicit if explicit is not None else os.environ.get(ENV_VAR) or None
     if chosen is not None:
         root = Path(chosen).expanduser().resolve()
         if not (root / DOT_DIR / DB_FILENAME).is_file():
+            if (root / DOT_DIR).is_dir():
+                raise _database_missing(root)
             source = "--workspace" if explicit is not None else f"${ENV_VAR}"
             raise WorkspaceError(
                 f"{root} is not a devtrack workspace (from {source}); "
@@ -69,6 +83,8 @@ def find_workspace_root(explicit: str | Path | None = None, start: Path | None =
     for candidate in (here, *here.parents):
         if (candidate / DOT_DIR / DB_FILENAME).is_file():
             return candidate
+        if (candidate / DOT_DIR).is_dir():
+            raise _database_missing(candidate)
     raise WorkspaceError(
         f"not inside a devtrack workspace (looked in {here} and its parents); run "
         "'devtrack init' here, or pass --workspace DIR / set DEVTRACK_WORKSPACE"

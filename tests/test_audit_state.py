@@ -53,6 +53,7 @@ def evaluated_template(tmp_path_factory: pytest.TempPathFactory, mlp_onnx: Path,
         ("deploy", "kws@1.1", "-p", PROFILE, "--reason", "hotfix", "--force"),  # unchecked
         ("rollback", "kws", "-p", PROFILE, "--reason", "crash reports"),
     ]
+    after = [("dataset", "default", "kws", "digits")]
     for step in steps:
         workspace = () if step[0] == "init" else ("-w", root)
         assert cli(*step, *workspace) == 0, step
@@ -67,6 +68,8 @@ def evaluated_template(tmp_path_factory: pytest.TempPathFactory, mlp_onnx: Path,
         + "max_latency_regression_pct = 50.0\n", encoding="utf-8")
     assert cli("check", "kws@1.1", "--baseline", "kws@1.0", "-p", "gated", "--bench",
                "--repeats", "4", "-w", root) in (0, 1)
+    for step in after:
+        assert cli(*step, "-w", root) == 0, step
     return root
 
 
@@ -142,6 +145,8 @@ EDITS: dict[str, tuple[tuple[str, ...], str]] = {
                 "kws@1.1: stored fields differ from what event"),
     "run memory": ((f"UPDATE runs SET load_delta_mb = 1 WHERE id = {RUN_OF_1_1}",),
                    "kws@1.1: stored fields differ from what event"),
+    "run identity": ((f"UPDATE runs SET conditions_hash = 'forged' WHERE id = {RUN_OF_1_1}",),
+                     "kws@1.1: run identity (conditions_hash) differs from what event"),
     "run stop reason": ((f"UPDATE runs SET stop_reason = 'max_time' WHERE id = {RUN_OF_1_1}",),
                         "kws@1.1: stored fields differ from what event"),
     "run status": ((f"UPDATE runs SET status = 'failed', error = 'crashed' WHERE id = "
@@ -170,6 +175,38 @@ EDITS: dict[str, tuple[tuple[str, ...], str]] = {
                           "deployment 1 of kws@1.5 on tiny: forced differs from what event"),
     "deployment check": (("UPDATE deployments SET check_id = NULL",),
                          "deployment 1 of kws@1.5 on tiny: check differs from what event"),
+    "artifact size": (("UPDATE artifacts SET size_bytes = 1",),
+                      "release kws@1.0: artifact size differs from what event 1 recorded"),
+    "artifact format": (("UPDATE artifacts SET format = 'tflite'",),
+                        "release kws@1.0: artifact format differs from what event 1 recorded"),
+    "model task": (("UPDATE models SET task = 'regression'",),
+                   "model line kws: task differs from what event 1 recorded"),
+    "model created_at": (("UPDATE models SET created_at = '2020-01-01T00:00:00Z'",),
+                         "model line kws: created_at differs from what event 1 recorded"),
+    "artifact created_at": (("UPDATE artifacts SET created_at = '2020-01-01T00:00:00Z' WHERE "
+                             "sha256 = (SELECT artifact_sha256 FROM releases WHERE version = "
+                             "'1.2')",),
+                            "release kws@1.2: artifact created_at differs from what event 3 "
+                            "recorded"),
+    "check created_at": (("UPDATE checks SET created_at = '2020-01-01T00:00:00Z'",),
+                         "check 1 of kws@1.5 on tiny: created_at differs from what event"),
+    "model added": (("INSERT INTO models (name, task, created_at) VALUES ('ghost', 'other', "
+                     "'2030-01-01T00:00:00Z')",),
+                    "model line ghost has no register event: it was added outside devtrack"),
+    "default dataset set by hand": (("UPDATE models SET default_dataset = 'digits'",),
+                                    "model line kws: its default dataset is digits, but no "
+                                    "dataset_default event set one"),
+    "dataset added": (("INSERT INTO datasets (name, sha256, task, samples, arrays, has_labels, "
+                       "created_at, created_by) VALUES ('easy', '', 'classification', 1, '{}', "
+                       "1, '', '')",),
+                      "dataset easy has no dataset_add event: it was added outside devtrack"),
+    "deployment actor": (("UPDATE deployments SET deployed_by = 'mallory'",),
+                         "deployment 1 of kws@1.5 on tiny: deployed_by differs from what "
+                         "event"),
+    "deployment time": (("UPDATE deployments SET deployed_at = '2020-01-01T00:00:00Z'",),
+                        "deployment 1 of kws@1.5 on tiny: deployed_at differs from what event"),
+    "check actor": (("UPDATE checks SET actor = 'mallory'",),
+                    "check 1 of kws@1.5 on tiny: actor differs from what event"),
     "undeployed": (("UPDATE deployments SET ended_at = '2030-01-01T00:00:00Z'",),
                    "kws on tiny: nothing is live, but the last deploy"),
     "deployment removed": (("DELETE FROM deployments",),
@@ -192,12 +229,34 @@ EVAL_EDITS: dict[str, tuple[tuple[str, ...], str]] = {
                             "WHERE name = 'easy')"),
                            "of run 1 (kws@1.0): dataset differs from what event"),
     "evaluation removed": ((f"DELETE FROM evaluations WHERE run_id = {EVAL_RUN_1_0}",),
-                           "evaluation of run 1 (kws@1.0) on digits (event 4) is missing"),
+                           "evaluation 1 of run 1 (kws@1.0) on digits (event 4) is missing"),
     "evaluation doubled": (("INSERT INTO evaluations (run_id, dataset_id, task, metrics, "
                             "accuracy, created_at) SELECT run_id, dataset_id, task, metrics, "
                             "accuracy, created_at FROM evaluations WHERE run_id = "
                             f"{EVAL_RUN_1_0}",),
-                           "run 1 (kws@1.0) has 2 evaluations, but event 4 recorded one"),
+                           "evaluation 3 of run 1 (kws@1.0) is not the one event 4 recorded: "
+                           "it was added outside devtrack"),
+    "evaluation metrics": ((f"UPDATE evaluations SET metrics = '{{}}' WHERE run_id = "
+                            f"{EVAL_RUN_1_0}",),
+                           "evaluation 1 of run 1 (kws@1.0): stored fields differ from what "
+                           "event 4 recorded"),
+    "evaluation fidelity": (("UPDATE evaluations SET fidelity = NULL WHERE fidelity IS NOT "
+                             "NULL",), "(kws@1.1): stored fields differ from what event 5"),
+    "evaluation predictions": ((f"UPDATE evaluations SET predictions = X'00000000' WHERE "
+                                f"run_id = {EVAL_RUN_1_0}",),
+                               "evaluation 1 of run 1 (kws@1.0): stored fields differ"),
+    "dataset arrays": (("UPDATE datasets SET has_labels = 0",),
+                       "dataset digits: stored fields differ from what event 1 recorded"),
+    "default dataset cleared": (("UPDATE models SET default_dataset = NULL",),
+                                "model line kws: its default dataset is none, but the audit "
+                                "trail says digits (event 15)"),
+    "check baseline": (("UPDATE checks SET baseline_release_id = (SELECT id FROM releases "
+                        "WHERE version = '1.1') WHERE baseline_release_id IS NOT NULL",),
+                       "check 2 of kws@1.1 on gated: baseline differs from what event 14"),
+    "comparison baseline": (("UPDATE comparisons SET baseline_release_id = candidate_release_id "
+                             "WHERE id = 1",),
+                            "comparison 1 of kws@1.1 on tiny: baseline differs from what "
+                            "event 12"),
     "dataset sha256": (("UPDATE datasets SET sha256 = '" + "0" * 64 + "'",),
                        "dataset digits: sha256 differs from what event 1 recorded"),
     "dataset samples": (("UPDATE datasets SET samples = 4000, task = 'regression'",),
@@ -214,6 +273,10 @@ EVAL_EDITS: dict[str, tuple[tuple[str, ...], str]] = {
     "rollback forced": (("UPDATE deployments SET forced = 1 WHERE kind = 'rollback'",),
                         "deployment 3 of kws@1.0 on tiny: forced differs from what event 11 "
                         "recorded"),
+    "replaced deployment's end": (("UPDATE deployments SET ended_at = "
+                                   "'2020-01-01T00:00:00Z' WHERE id = 1",),
+                                  "deployment 1 of kws@1.0 on tiny: its end differs from when "
+                                  "deployment 2 replaced it (event 10)"),
     "rollback reason and check": (("UPDATE deployments SET reason = 'planned', check_id = "
                                    "NULL WHERE kind = 'rollback'",),
                                   "deployment 3 of kws@1.0 on tiny: reason, check differ "
@@ -232,7 +295,7 @@ def test_a_workspace_built_through_the_cli_agrees_with_its_trail(evaluated: Path
         forced = ws.store.one("SELECT forced FROM deployments WHERE reason = 'hotfix'")
     assert kinds == ["dataset_add", "register", "register", "bench", "bench", "promote",
                      "check", "deploy", "notes", "deploy", "rollback",  # ids EVAL_EDITS uses
-                     "compare", "bench", "check"]
+                     "compare", "bench", "check", "dataset_default"]
     with open_workspace(evaluated) as ws:
         assert len(ws.store.query("SELECT id FROM comparisons")) == 2
     assert forced is not None and forced["forced"] == 1
@@ -257,10 +320,14 @@ def test_notes_are_checked_against_the_last_notes_event(root: Path) -> None:
                               f"{_last_event_id(root)} set"]
 
 
-def test_direct_evaluation_rows_are_not_judged_without_a_sealed_evaluation(root: Path) -> None:
-    # build_scenario's add_accuracy writes evaluations no bench event sealed.
-    edit(root, "UPDATE evaluations SET accuracy = 0.1")
-    assert problems(root) == []
+def test_an_evaluation_added_to_a_run_benched_without_one_is_named(evaluated: Path) -> None:
+    # kws@1.0's compare-free bench under "gated" measured no accuracy; a row giving it one
+    # would flip min_accuracy from "not measured" to pass.
+    edit(evaluated, "INSERT INTO evaluations (run_id, dataset_id, task, metrics, accuracy, "
+         "created_at) SELECT (SELECT MAX(id) FROM runs), dataset_id, task, metrics, 0.99, "
+         "created_at FROM evaluations LIMIT 1")
+    found = problems(evaluated)
+    assert len(found) == 1 and "it was added outside devtrack" in found[0], found
 
 
 def _last_event_id(root: Path) -> int:
@@ -279,6 +346,8 @@ def test_what_older_events_did_not_seal_is_not_second_guessed() -> None:
         {"id": 3, "kind": "check", **ref, "payload": json.dumps({"check": 1, "passed": True})},
         {"id": 4, "kind": "deploy", **ref, "reason": None, "payload": json.dumps(
             {"profile": "tiny", "deployment": 1})},
+        {"id": 5, "kind": "dataset_add", "model": None, "version": None,
+         "payload": json.dumps({"dataset": "digits"})},
     ]
     release = {"id": 1, **ref, "artifact_sha256": "a", "status": "candidate",
                "notes": "edited", "parent": "0.9", "tags": "{\"x\": 1}"}
@@ -292,7 +361,9 @@ def test_what_older_events_did_not_seal_is_not_second_guessed() -> None:
                   "nonfinite": 0}
     assert cross_check(events, releases=[release], runs=[run], evaluations=[evaluation],
                        checks=[check], deployments=[deployment],
-                       datasets=[{"id": 1, "name": "digits", "sha256": "x"}]) == []
+                       datasets=[{"id": 1, "name": "digits", "sha256": "x"}],
+                       models=[{"id": 1, "name": "kws", "task": "regression",
+                                "default_dataset": None}]) == []
 
 
 def test_the_cli_names_each_problem_and_exits_1(root: Path,
@@ -329,3 +400,51 @@ def test_stored_side_by_side_measurements_are_checked(evaluated: Path,
     assert any(expected in message for message in found), found
     assert not any("comparison 2 " in message for message in found), found  # the check's
     # ... is accounted for by the check's report, not by an event of its own
+
+
+def test_a_workspace_built_through_the_cli_verifies_clean_bytes_included(
+        evaluated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "verify", "-w", str(evaluated)]) == 0
+    captured = capsys.readouterr()
+    assert "every table agrees with it" in captured.out
+    assert "Files: 3 stored files rehashed" in captured.out and "all intact" in captured.out
+    assert captured.err == ""
+
+
+@pytest.mark.parametrize("table", ["deployments", "evaluations", "models", "events"])
+def test_a_dropped_table_is_named_with_exit_1(root: Path, table: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    edit(root, "PRAGMA foreign_keys = OFF", f"DROP TABLE {table}")
+    assert main(["audit", "verify", "-w", str(root)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and all(line.startswith("error: ") for line in err), err
+    assert f"table {table} is missing from the database" in err[0], err
+    assert main(["audit", "verify", "--json", "-w", str(root)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    named = [report["problem"]] if report["problem"] else report["state_problems"]
+    assert f"table {table} is missing" in named[0]["message"]
+
+
+@pytest.mark.parametrize(("statement", "expected"), [
+    ("UPDATE comparisons SET ci_high = ci_high * 2 WHERE id = 1",
+     "comparison 1 of kws@1.1 on tiny: stored fields differ from what event 12 recorded"),
+    ("UPDATE comparisons SET ratios = X'0000803f' WHERE id = 2",  # the check's, event 14
+     "comparison 2 of kws@1.1 on gated: stored fields differ from what event 14 recorded"),
+    ("UPDATE comparisons SET details = '{}' WHERE id = 2",
+     "comparison 2 of kws@1.1 on gated: stored fields differ"),
+    ("DELETE FROM comparisons WHERE id = 2",
+     "comparison 2 of kws@1.1 (check event 14) is missing"),
+])
+def test_every_field_of_a_side_by_side_measurement_is_sealed(evaluated: Path, statement: str,
+                                                             expected: str) -> None:
+    edit(evaluated, "PRAGMA foreign_keys = OFF", statement)
+    found = problems(evaluated)
+    assert any(expected in message for message in found), found
+
+
+def test_a_dropped_column_is_named_with_exit_1(root: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    edit(root, "ALTER TABLE checks DROP COLUMN report")
+    assert main(["audit", "verify", "-w", str(root)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("error: table checks cannot be read as devtrack wrote it"), err

@@ -167,19 +167,29 @@ def test_text_and_markdown_show_changes_and_the_indicative_note(review_ws: Path,
         in markdown.out
 
 
-def test_runs_under_changed_profile_settings_are_not_comparable(review_ws: Path,
-                                                                run_cli) -> None:
+def test_runs_under_other_conditions_are_not_compared_but_another_policy_is(
+        review_ws: Path, run_cli) -> None:
     profile = review_ws / "device_profiles" / "tiny2.toml"
     profile.write_text(TINY_PROFILE.replace('"tiny"', '"tiny2"'))
     assert run_cli("bench", "mm@1.0", "-p", "tiny2").exit_code == 0
+    # a stopping-rule edit is policy: the run of 1.0 still compares with one taken after it
     profile.write_text(TINY_PROFILE.replace('"tiny"', '"tiny2"').replace("warmup_runs = 3",
                                                                          "warmup_runs = 4"))
+    assert run_cli("bench", "mm@2.0", "-p", "tiny2").exit_code == 0
+    same = json.loads(run_cli("compare", "mm@1.0", "mm@2.0", "-p", "tiny2", "--json").out)
+    assert [p["profile"] for p in same["profiles"]] == ["tiny2"]
+    # a thread count is a condition: 1.0's run does not count under threads = 2
+    profile.write_text(TINY_PROFILE.replace('"tiny"', '"tiny2"').replace("threads = 1",
+                                                                         "threads = 2"))
     assert run_cli("bench", "mm@2.0", "-p", "tiny2").exit_code == 0
     result = run_cli("compare", "mm@1.0", "mm@2.0", "-p", "tiny2", "--json")
     assert result.exit_code == 0, result.err
     data = json.loads(result.out)
     assert data["profiles"] == []
-    assert "profile changed" in data["not_comparable"]["tiny2"]
+    why = data["not_comparable"]["tiny2"]
+    assert "mm@1.0 not measured on tiny2 under its current conditions" in why
+    assert "1 ok run under other conditions does not count" in why
+    assert "devtrack bench mm@1.0 --profile tiny2" in why
 
 
 @pytest.mark.parametrize(

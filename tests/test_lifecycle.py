@@ -1,8 +1,8 @@
 """Lifecycle library: status changes, deployments, history, rollback and the audit chain.
 
 Real tiny models, real benchmark runs on a fast workspace profile, real ``devtrack check
---no-rerun`` verdicts. Accuracy rows are written through the Store API by ``add_accuracy``,
-a stand-in for the evaluation command of issue 4 until it lands.
+--no-rerun`` verdicts. Accuracies come from real evaluations (``add_accuracy``: a dataset
+whose labels the model scores the wanted accuracy on), so the workspace verifies clean.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from devtrack.errors import CheckFailed, NotFoundError, UsageError
 from devtrack.lifecycle import (
     TRANSITIONS,
     NoRollbackTarget,
+    NothingDeployed,
     RollbackRefused,
     current_deployment,
     current_deployments,
@@ -34,7 +35,6 @@ from devtrack.lifecycle import (
     set_notes,
 )
 from devtrack.registry import get_release
-from devtrack.store import utc_now
 from devtrack.workspace import DOT_DIR, Workspace, open_workspace
 from tests.conftest import snapshot_workspace
 
@@ -85,23 +85,52 @@ def record_check(root: Path, ref: str, profile: str = PROFILE) -> tuple[int, boo
     return int(row["id"]), bool(row["passed"])
 
 
-def add_accuracy(root: Path, version: str, accuracy: float) -> None:
-    """Record an evaluation of the latest run of kws@VERSION on tiny (stand-in, see above)."""
-    with open_workspace(root) as ws, ws.store.transaction():
-        dataset = ws.store.one("SELECT id FROM datasets WHERE name = 'digits'")
-        dataset_id = dataset["id"] if dataset else ws.store.insert("datasets", {
-            "name": "digits", "sha256": "0" * 64, "task": "classification", "samples": 10,
-            "arrays": "{}", "has_labels": 1, "created_at": utc_now(), "created_by": "tester"})
-        run = ws.store.one("SELECT runs.id FROM runs JOIN releases r ON r.id = runs.release_id "
-                           "WHERE r.version = ? ORDER BY runs.id DESC LIMIT 1", (version,))
-        assert run is not None
-        ws.store.insert("evaluations", {
-            "run_id": run["id"], "dataset_id": dataset_id, "task": "classification",
-            "metrics": "{}", "accuracy": accuracy, "created_at": utc_now()})
+def labels_scoring(root: Path, version: str, accuracy: float,
+                   samples: int = 10) -> tuple[dict[str, object], str]:
+    """Inputs for kws@VERSION and labels its model scores ``accuracy`` on (its own top-1
+    answers, the first ones shifted by one class), and the dataset's name."""
+    import numpy as np
+    import onnxruntime as ort
+
+    with open_workspace(root) as ws:
+        release = get_release(ws, f"kws@{version}")
+        path = ws.artifacts.path_for(release.sha256)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (info,) = session.get_inputs()
+    shape = [1 if not isinstance(d, int) else d for d in info.shape]
+    batched = shape[0] == 1
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((samples, *(shape[1:] if batched else shape))).astype(np.float32)
+    scores = [session.run(None, {info.name: row[None] if batched else row})[0].reshape(-1)
+              for row in x]
+    labels = np.array([int(s.argmax()) for s in scores])
+    wrong = round(samples * (1 - accuracy))
+    classes = scores[0].size
+    labels[:wrong] = (labels[:wrong] + 1) % classes
+    name = f"acc-{release.sha256[:8]}-{round(accuracy * 100)}"
+    return {info.name: x, "labels": labels}, name
+
+
+def add_accuracy(root: Path, versions: str | list[str], accuracy: float) -> None:
+    """Bench kws@VERSION(s) (one artifact) on tiny, evaluated on a dataset it scores
+    ``accuracy`` on: its newest run then has that accuracy, written by devtrack itself."""
+    import numpy as np
+
+    chosen = [versions] if isinstance(versions, str) else versions
+    arrays, name = labels_scoring(root, chosen[0], accuracy)
+    with open_workspace(root) as ws:
+        known = ws.store.one("SELECT id FROM datasets WHERE name = ?", (name,))
+    if known is None:
+        npz = root.parent / f"{name}.npz"
+        np.savez(npz, **arrays)  # type: ignore[arg-type]
+        assert cli("dataset", "add", npz, "--name", name, "-w", root) == 0
+    assert cli("bench", *[f"kws@{v}" for v in chosen], "-p", PROFILE, "--eval", name,
+               "-w", root) == 0
 
 
 def build_scenario(base: Path, mlp_onnx: Path, mlp_onnx_b: Path) -> Path:
-    """A workspace under ``base`` holding SCENARIO, benched, with 1.5 deployed on tiny."""
+    """A workspace under ``base`` holding SCENARIO, benched (accuracy 0.9), with 1.5 deployed
+    on tiny; everything through the CLI, so it verifies clean."""
     from devtrack.builders.onnx_models import build_matmul_chain
 
     slow = build_matmul_chain(base / "slow.onnx", size=256, layers=7)
@@ -112,10 +141,12 @@ def build_scenario(base: Path, mlp_onnx: Path, mlp_onnx_b: Path) -> Path:
     for version, (model_file, _, _) in SCENARIO.items():
         assert cli("register", files[model_file], "-m", "kws", "-v", version, "--notes",
                    f"build {version}", "-w", root) == 0
-    benched = [v for v, (_, _, b) in SCENARIO.items() if b]
-    assert cli("bench", *[f"kws@{v}" for v in benched], "-p", PROFILE, "-w", root) == 0
-    for version in benched:
-        add_accuracy(root, version, 0.9)
+    by_file: dict[str, list[str]] = {}
+    for version, (model_file, _, benched) in SCENARIO.items():
+        if benched:
+            by_file.setdefault(model_file, []).append(version)
+    for versions in by_file.values():
+        add_accuracy(root, versions, 0.9)
     for version, (_, status, _) in SCENARIO.items():
         if status != "candidate":
             assert cli("promote", f"kws@{version}", "--to", status, "--reason", "review",
@@ -311,7 +342,7 @@ def test_rollback_skips_rejected_unmeasured_and_over_budget_releases(ws: Workspa
     assert (plan.current, plan.target) == ("1.5", "1.1")
     why = {a.version: a.reasons for a in plan.ranked}
     assert why["1.4"] == ("rejected",)
-    assert why["1.3"] == ("no results on tiny under the current profile hash",)
+    assert why["1.3"] == ("not measured on tiny under its current conditions",)
     assert why["1.2"][0].startswith("fails budget latency_p90_ms (p90 ")
     assert why["1.0"] == ("eligible, but older than 1.1",)
     d = result.deployment
@@ -357,9 +388,10 @@ def test_a_failed_latest_run_disqualifies_a_release(root: Path, ws: Workspace) -
     # A failed run under the same settings, as a worker that hit the memory cap leaves it.
     with ws.store.transaction():
         ws.store.conn.execute(
-            "INSERT INTO runs (release_id, profile, profile_hash, profile_snapshot, status, "
-            "error, started_at, finished_at, actor, host) SELECT release_id, profile, "
-            "profile_hash, profile_snapshot, 'failed', 'out of memory (cap 64 MB)', "
+            "INSERT INTO runs (release_id, profile, profile_hash, profile_snapshot, "
+            "conditions_hash, status, error, started_at, finished_at, actor, host) SELECT "
+            "release_id, profile, profile_hash, profile_snapshot, conditions_hash, 'failed', "
+            "'out of memory (cap 64 MB)', "
             "started_at, finished_at, actor, host FROM runs WHERE id = (SELECT runs.id FROM "
             "runs JOIN releases r ON r.id = runs.release_id WHERE r.version = '1.1')")
     plan = rollback_plan(ws, "kws", PROFILE)
@@ -372,7 +404,7 @@ def test_a_failed_latest_run_disqualifies_a_release(root: Path, ws: Workspace) -
     ("1.4", RollbackRefused, "1.4 cannot be rolled back to on tiny: rejected"),
     ("1.5", RollbackRefused, "is the current deployment"),
     ("1.2", NoRollbackTarget, "fails budget latency_p90_ms"),
-    ("1.3", NoRollbackTarget, "no results on tiny"),
+    ("1.3", NoRollbackTarget, "not measured on tiny"),
 ])
 def test_rollback_to_a_release_that_does_not_qualify(root: Path, ws: Workspace, to: str,
                                                      error: type[Exception],
@@ -402,20 +434,26 @@ def test_rollback_with_no_candidate_fails_the_check(root: Path, ws: Workspace) -
     assert info.value.plan.target is None
 
 
-def test_a_changed_profile_makes_old_results_not_count(root: Path, ws: Workspace) -> None:
+def test_changed_conditions_make_old_results_not_count(root: Path, ws: Workspace) -> None:
     profile_file = root / "device_profiles" / "tiny.toml"
-    profile_file.write_text(TINY_PROFILE.replace("min_runs = 10", "min_runs = 11"))
+    profile_file.write_text(TINY_PROFILE.replace("threads = 1", "threads = 2"))
     with pytest.raises(NoRollbackTarget) as info:
         rollback(ws, "kws", PROFILE, None, dry_run=True)
     assert info.value.plan.assessment("1.1").reasons == (
-        "no results on tiny under the current profile hash (1 run under an older one; "
-        "bench it again)",)
+        "not measured on tiny under its current conditions (1 ok run under other conditions "
+        "does not count; bench it again)",)
+
+
+def test_a_changed_stopping_rule_keeps_old_results(root: Path, ws: Workspace) -> None:
+    profile_file = root / "device_profiles" / "tiny.toml"
+    profile_file.write_text(TINY_PROFILE.replace("min_runs = 10", "min_runs = 11"))
+    assert rollback(ws, "kws", PROFILE, None, dry_run=True).plan.target == "1.1"
 
 
 @pytest.mark.parametrize(("profile", "reason", "to", "error", "needle"), [
     (PROFILE, "", None, UsageError, "a rollback needs a reason"),
     (PROFILE, "x", "9.9", NotFoundError, "unknown release kws@9.9"),
-    ("ci-host", "x", None, UsageError, "nothing of kws is deployed on ci-host"),
+    ("ci-host", "x", None, NothingDeployed, "nothing of kws is deployed on ci-host"),
 ])
 def test_rollback_usage_errors(root: Path, ws: Workspace, profile: str, reason: str,
                                to: str | None, error: type[Exception], needle: str) -> None:
@@ -477,5 +515,55 @@ def test_deleting_an_event_row_is_named(root: Path) -> None:
 def test_intact_chain_counts_every_event(ws: Workspace) -> None:
     result = verify_audit(ws)
     assert result.ok and result.events == len(ws.store.events())
-    assert result.to_dict() == {"ok": True, "events": result.events, "problem": None,
-                                "state_problems": []}
+    report = result.to_dict()
+    assert report.pop("files")["problems"] == []
+    assert report == {"ok": True, "events": result.events, "problem": None,
+                      "state_problems": []}
+
+
+def _damage(root: Path, version: str, how: str) -> Path:
+    """Modify (same size) or delete the stored artifact of kws@VERSION; its relative path."""
+    with open_workspace(root) as ws:
+        path = ws.artifacts.path_for(get_release(ws, f"kws@{version}").sha256)
+    path.chmod(0o644)
+    if how == "missing":
+        path.unlink()
+    else:
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 0xFF
+        path.write_bytes(bytes(data))
+    return path.relative_to(root)
+
+
+@pytest.mark.parametrize("how", ["modified", "missing"])
+@pytest.mark.parametrize("args", [
+    ("deploy", "kws@1.1", "-p", PROFILE, "--reason", "hotfix", "--force"),
+    ("deploy", "kws@1.1", "-p", PROFILE, "--reason", "hotfix"),
+    ("rollback", "kws", "-p", PROFILE, "--reason", "crash reports"),  # target: 1.1
+    ("rollback", "kws", "-p", PROFILE, "--dry-run"),
+    ("rollback", "kws", "-p", PROFILE, "--to", "1.1", "--reason", "back"),
+], ids=["deploy-force", "deploy", "rollback", "rollback-dry-run", "rollback-to"])
+def test_a_damaged_artifact_is_never_deployed_even_forced(
+        root: Path, capsys: pytest.CaptureFixture[str], how: str,
+        args: tuple[str, ...]) -> None:
+    path = _damage(root, "1.1", how)
+    before = snapshot_workspace(root)
+    capsys.readouterr()
+    assert cli(*args, "-w", root) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot "), err
+    assert "kws@1.1" in err[0] and str(path) in err[0], err
+    assert ("is missing" if how == "missing" else "was modified") in err[0]
+    assert "--force never overrides this" in err[0]
+    assert snapshot_workspace(root) == before
+
+
+def test_approving_needs_an_intact_artifact_rejecting_does_not(
+        root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _damage(root, "1.5", "modified")
+    capsys.readouterr()
+    assert cli("promote", "kws@1.5", "--to", "approved", "--reason", "ok", "-w", root) == 2
+    err = capsys.readouterr().err
+    assert f"cannot approve kws@1.5: its artifact {path} was modified" in err
+    assert cli("promote", "kws@1.5", "--to", "rejected", "--reason", "damaged", "-w",
+               root) == 0

@@ -20,7 +20,7 @@ from devtrack.core.rollback import (
 BUDGETS = Budgets(latency_p90_ms=10.0, peak_memory_mb=300.0, model_size_mb=5.0)
 GOOD = Figures(p90_ms=8.0, peak_rss_mb=120.0, size_mb=1.0)
 SLOW = Figures(p90_ms=12.1, peak_rss_mb=120.0, size_mb=1.0)
-NO_RESULTS = "no results on phone under the current profile hash"
+NO_RESULTS = "not measured on phone under its current conditions"
 
 
 def facts(version: str, status: str = "approved", figures: Figures | None = GOOD,
@@ -68,7 +68,7 @@ def test_issue_scenario_skips_rejected_unmeasured_and_over_budget_releases() -> 
         # a release deployed before but rejected since is out
         ([facts("1.0"), facts("1.1", status="rejected", deployed=True)], "1.0"),
         ([facts("1.0"), facts("1.1", status="yanked", deployed=True)], "1.0"),
-        # results must exist under the current profile hash
+        # results must exist under the profile's current conditions
         ([facts("1.0"), facts("1.1", figures=None, stale=3)], "1.0"),
         # every budget counts: memory and size as well as latency
         ([facts("1.0"), facts("1.1", figures=Figures(8.0, 400.0, 1.0))], "1.0"),
@@ -95,9 +95,9 @@ def test_target_choice(earlier: list[ReleaseFacts], expected: str | None) -> Non
         (facts("1.1", status="candidate"), "never approved or deployed"),
         (facts("1.1", figures=None), NO_RESULTS),
         (facts("1.1", figures=None, stale=1),
-         NO_RESULTS + " (1 run under an older one; bench it again)"),
+         NO_RESULTS + " (1 ok run under other conditions does not count; bench it again)"),
         (facts("1.1", figures=None, stale=2),
-         NO_RESULTS + " (2 runs under an older one; bench it again)"),
+         NO_RESULTS + " (2 ok runs under other conditions do not count; bench it again)"),
         (facts("1.1", figures=SLOW), "fails budget latency_p90_ms (p90 12.1 ms > 10 ms)"),
         (ReleaseFacts("1.1", "approved", run_error="out of memory (cap 64 MB)"),
          "its latest run on phone failed: out of memory (cap 64 MB)"),
@@ -235,3 +235,16 @@ def test_budget_failure_message_rounds_like_a_human() -> None:
 
     [result] = evaluate_budgets(Budgets(latency_p90_ms=10.0), Figures(p90_ms=12.1234))
     assert budget_failure(result) == "fails budget latency_p90_ms (p90 12.1 ms > 10 ms)"
+
+
+def test_a_release_judged_on_older_runs_than_newer_ones_under_other_conditions_says_so(
+        ) -> None:
+    from devtrack.core.counting import NEWER_RUNS_NOTE
+    from devtrack.core.rollback import ReleaseFacts as Facts
+
+    releases = [Facts("1.0", "approved", False, GOOD, 0, None, 2), facts("1.1")]
+    plan = plan_for(releases, "1.1")
+    assert plan.target == "1.0"
+    assert plan.notes == (f"1.0: {NEWER_RUNS_NOTE}",)
+    assert plan.to_dict()["notes"] == [f"1.0: {NEWER_RUNS_NOTE}"]
+    assert plan_for([facts("1.0"), facts("1.1")], "1.1").notes == ()

@@ -71,10 +71,13 @@ def run_dataset(session: RuntimeSession, arrays: dict[str, np.ndarray], feeds: d
 
 
 def _load_arrays(dataset: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The dataset's arrays: its hash checked first, then read as ``dataset add`` read it
+    (sizes from the headers, no more than it recorded, no pickles)."""
+    from devtrack.npzfile import DEFAULT_MAX_BYTES, read_npz
+
     path = Path(dataset["path"])
     verify_artifact(path, dataset["sha256"])
-    with np.load(path, allow_pickle=False) as data:
-        return {key: np.asarray(data[key]) for key in data.files}
+    return read_npz(path, max(DEFAULT_MAX_BYTES, int(dataset.get("nbytes") or 0)))
 
 
 @dataclass

@@ -9,6 +9,7 @@ import click
 
 from devtrack import __version__
 from devtrack.cli.lazy import LazyGroup
+from devtrack.core.text import clip_long_words
 from devtrack.errors import DevtrackError
 
 EXIT_OK = 0
@@ -64,13 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except click.UsageError as exc:  # one line, as for every other bad input
-        click.echo(f"error: {usage_error_message(exc)}", err=True)
+        click.echo(f"error: {clip_long_words(usage_error_message(exc))}", err=True)
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except DevtrackError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {clip_long_words(str(exc))}", err=True)
         return exc.exit_code
     except BrokenPipeError:
         return EXIT_OK
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         message = environment_error_message(exc)
         if message is None:
             raise  # a bug in devtrack: the traceback is what a bug report needs
-        click.echo(f"error: {message}", err=True)
+        click.echo(f"error: {clip_long_words(message)}", err=True)
         return EXIT_USAGE
     if isinstance(result, int):
         return result

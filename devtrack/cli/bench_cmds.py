@@ -82,6 +82,7 @@ def _profile_json(entry: Any) -> dict[str, Any]:
         data["threads"] = p.execution.threads
         data["budgets"] = p.budgets.items()
         data["hash"] = p.hash
+        data["conditions_hash"] = p.conditions_hash
     return data
 
 
@@ -180,11 +181,15 @@ def _one_line(run: dict[str, Any]) -> str:
 @click.option("--profile", "-p", "profile_names", multiple=True,
               help="Device profile to measure on; repeatable.")
 @click.option("--all-profiles", is_flag=True, help="Measure on every profile.")
-@click.option("--runs", type=click.IntRange(min=1), help="Override the profile's min_runs.")
-@click.option("--min-time", type=click.FloatRange(min=0), help="Override min_time_s (seconds).")
+@click.option("--runs", type=click.IntRange(min=1),
+              help="Override the profile's min_runs (stopping rule: the run still counts).")
+@click.option("--min-time", type=click.FloatRange(min=0),
+              help="Override min_time_s in seconds (stopping rule: the run still counts).")
 @click.option("--max-time", type=click.FloatRange(min=0, min_open=True),
-              help="Override max_time_s (seconds).")
-@click.option("--threads", type=click.IntRange(min=1), help="Override the profile's threads.")
+              help="Override max_time_s in seconds (stopping rule: the run still counts).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="Override the profile's threads (a condition: the run counts only where "
+                   "the profile has that many threads).")
 @click.option("--input", "inputs", multiple=True, metavar="NAME=1x3x224x224[:dtype]",
               help="Input shape, replacing the release's stored spec; repeatable.")
 @click.option("--fill", "fills", multiple=True, metavar="NAME=VALUE",
@@ -213,12 +218,17 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
     to a reference release, and flags NaN/Inf outputs. Exit 0 when every run succeeded, 1
     when one failed, 130 on Ctrl-C (finished runs are kept).
 
+    A run is identified by the profile's conditions (threads, CPU affinity, runtime
+    options), not by its stopping rule: a run with --max-time is the one `check`, `show`
+    and the app use next; a run with --threads counts only under a profile with that many.
+
     \b
     Examples:
       devtrack bench kws@1.1.0 --profile ci-host
       devtrack bench kws@1.0.0 kws@1.1.0 --all-profiles --json
       devtrack bench kws@1.1.0 -p ci-host --eval digits-test --reference kws@1.0.0
       devtrack bench vad@5.0 -p big-core-1t --input input=1x512 --fill sr=16000
+      devtrack bench kws@1.1.0 -p ci-host --max-time 5   # a shorter window, same identity
       devtrack bench kws@1.1.0 -p ci-host --notify "$SLACK_URL"
     """
     from devtrack.benchmarking import BenchOverrides, plan, run_measurement
@@ -277,8 +287,8 @@ BENCH_JSON_KEYS = ("model", "version", "profile", "status", "error", "init_ms", 
                    "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
                    "max_ms", "cv", "ci_low_ms", "ci_high_ms", "n", "stop_reason", "peak_rss_mb",
                    "load_delta_mb", "baseline_rss_mb", "load_peak_mb", "inference_peak_mb",
-                   "memory_method", "runtime", "runtime_version", "profile_hash", "run_id",
-                   "warnings", "op_profile")
+                   "memory_method", "runtime", "runtime_version", "profile_hash",
+                   "conditions_hash", "run_id", "warnings", "op_profile")
 
 
 def _bench_json(run: dict[str, Any]) -> dict[str, Any]:
@@ -300,6 +310,9 @@ def results(ctx: click.Context, ref: str, profile_name: str | None, samples: boo
             workspace_dir: Path | None, as_json: bool) -> None:
     """Show the stored benchmark runs of a release.
 
+    ✓ (``counts`` in --json) marks the run that counts on each profile: the newest ok run
+    under the profile's current conditions, the one every other view shows.
+
     Example: devtrack results kws@1.1.0 --profile ci-host --json --samples
     """
     from devtrack.benchmarking import list_runs
@@ -311,6 +324,7 @@ def results(ctx: click.Context, ref: str, profile_name: str | None, samples: boo
     runs = list_runs(ws, release, profile_name, with_samples=samples and as_json)
     if not runs:
         check_profile_name(ws, profile_name)
+    _mark_counted(ws, release.id, runs)
     if as_json:
         echo_json(runs)
     elif not runs:
@@ -320,6 +334,21 @@ def results(ctx: click.Context, ref: str, profile_name: str | None, samples: boo
         out = console()
         out.print(runs_table(runs, f"Runs of {release.ref}", wide=out.width >= 120,
                              one_release=True))
+
+
+def _mark_counted(ws: Any, release_id: int, runs: list[dict[str, Any]]) -> None:
+    """Set ``counts`` on each run: whether it is the run that counts on its profile."""
+    from devtrack.counted_runs import choose, conditions_now
+    from devtrack.overview import load_profile_or_error
+
+    counted = set()
+    for name in {run["profile"] for run in runs}:
+        loaded, _ = load_profile_or_error(ws, name)
+        chosen = choose(ws, release_id, name, conditions_now(loaded)).run
+        if chosen is not None:
+            counted.add(chosen["id"])
+    for run in runs:
+        run["counts"] = run["run_id"] in counted
 
 
 COMMANDS = [profiles, bench, results]

@@ -42,23 +42,33 @@ def dataset() -> None:
 @click.option("--task", type=click.Choice(TASK_CHOICES),
               help="What the labels are (default: integer labels → classification, float "
                    "labels → regression).")
+@click.option("--max-size", "max_size", metavar="SIZE", default=None,
+              help="Largest total size of the arrays, uncompressed, read from the file's "
+                   "headers before anything is loaded (default 1GiB; e.g. 2GiB, 500MB).")
 @workspace_option
 @json_option
 @click.pass_context
-def add(ctx: click.Context, file: Path, name: str, task: str | None,
+def add(ctx: click.Context, file: Path, name: str, task: str | None, max_size: str | None,
         workspace_dir: Path | None, as_json: bool) -> None:
     """Store FILE (.npz) content-addressed as dataset NAME, with its shapes and sample count.
+
+    Sizes are read from the .npy headers inside the file before any array is loaded; a file
+    over --max-size (default 1GiB uncompressed), one whose headers disagree with its contents,
+    and arrays of Python objects are refused.
 
     \b
     Examples:
       python -c "import numpy as np; np.savez('d.npz', input=x, labels=y)"
       devtrack dataset add d.npz --name digits-test
+      devtrack dataset add big.npz --name speech-full --max-size 4GiB
       devtrack bench kws@1.1.0 --profile ci-host --eval digits-test
     """
+    from devtrack.core.units import parse_size
     from devtrack.datasets import add_dataset
 
+    max_bytes = parse_size(max_size, "--max-size") if max_size is not None else None
     ws = open_ws(ctx, workspace_dir)
-    added = add_dataset(ws, file, name, task)
+    added = add_dataset(ws, file, name, task, max_bytes)
     if as_json:
         echo_json(added.to_dict())
         return

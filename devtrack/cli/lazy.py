@@ -18,7 +18,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                  "Register FILE (.onnx or .tflite) as MODEL@VERSION with its provenance."),
     "models": ("registry_cmds", "models", "List the model lines in the workspace."),
     "releases": ("registry_cmds", "releases", "List releases, of every model or of MODEL."),
-    "show": ("registry_cmds", "show", "Show one release: provenance, model summary and notes."),
+    "show": ("registry_cmds", "show",
+             "Show one release: provenance, model summary, notes and the figures that count."),
     "log": ("registry_cmds", "log_cmd",
             "Show the audit trail (every change, hash-chained), of every model or of MODEL."),
     "profiles": ("bench_cmds", "profiles", "List and validate device profiles (the "

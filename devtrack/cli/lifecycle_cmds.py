@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Group, RenderableType
@@ -25,7 +27,10 @@ from devtrack.cli.render import literal
 from devtrack.core.refs import check_model_name, parse_ref
 from devtrack.core.rollback import RollbackPlan, budget_figure
 from devtrack.errors import UsageError
-from devtrack.lifecycle import Deployment, NoRollbackTarget
+from devtrack.lifecycle import Deployment, NoRollbackTarget, NothingDeployed
+
+if TYPE_CHECKING:
+    from devtrack.artifact_audit import StoreReport
 
 _REASON_HELP = "Why (recorded in the audit trail)."
 
@@ -43,7 +48,8 @@ def promote(ctx: click.Context, ref: str, to: str, reason: str, workspace_dir: P
     """Change a release's status: approve, reject or yank it, with a reason.
 
     A candidate can become approved, rejected or yanked; an approved release rejected or
-    yanked; a rejected one approved again or yanked. A yank is final.
+    yanked; a rejected one approved again or yanked. A yank is final. Approving rehashes the
+    stored artifact and refuses a missing or modified one (rejecting or yanking does not).
 
     Example: devtrack promote kws@1.2.0 --to approved --reason "passes on all profiles"
     """
@@ -96,7 +102,8 @@ def notes(ctx: click.Context, ref: str, text: str | None, notes_file: Path | Non
               help="Device profile to deploy on.")
 @click.option("--reason", required=True, help=_REASON_HELP)
 @click.option("--force", is_flag=True,
-              help="Deploy without a passing check on the profile (recorded as an override).")
+              help="Deploy without a passing check on the profile (recorded as an override); "
+                   "never deploys an artifact that is missing or modified.")
 @notify_option
 @workspace_option
 @json_option
@@ -107,7 +114,8 @@ def deploy(ctx: click.Context, ref: str, profile_name: str, reason: str, force: 
 
     Needs release notes and a passing 'devtrack check' of the release on that profile under
     its current settings; --force deploys without the check and records the override.
-    Rejected and yanked releases cannot be deployed.
+    Rejected and yanked releases cannot be deployed, nor (even with --force) a release whose
+    stored artifact is missing or no longer hashes to what was registered (exit 2).
 
     \b
     Examples:
@@ -225,8 +233,9 @@ def rollback(ctx: click.Context, model: str, profile_name: str, reason: str | No
     """Go back to an earlier release on a profile, and say why the others were passed over.
 
     The target is the most recent release before the current deployment that was approved
-    or deployed before, is not rejected or yanked, has results on the profile under its
-    current settings, and passes the profile's budgets. Exit 1 when none qualifies.
+    or deployed before, is not rejected or yanked, has a run that counts on the profile (the
+    newest ok run under its current conditions), and passes the profile's budgets. Exit 1
+    when none qualifies; exit 2 when the target's stored artifact is missing or modified.
 
     \b
     Examples:
@@ -238,6 +247,12 @@ def rollback(ctx: click.Context, model: str, profile_name: str, reason: str | No
     ws = open_ws(ctx, workspace_dir)
     try:
         result = lifecycle.rollback(ws, model, profile_name, reason, to=to, dry_run=dry_run)
+    except NothingDeployed as exc:
+        if as_json:  # scripts read the same shape as a plan, with nothing current
+            echo_json({"profile": profile_name, "current": None, "target": None,
+                       "requested": to, "refusal": str(exc), "ranked": [],
+                       "dry_run": dry_run, "deployment": None})
+        raise
     except NoRollbackTarget as exc:
         if as_json:
             echo_json({**exc.plan.to_dict(), "dry_run": dry_run, "deployment": None})
@@ -246,6 +261,8 @@ def rollback(ctx: click.Context, model: str, profile_name: str, reason: str | No
             out.print(literal(f"Rollback of {model} on {exc.plan.profile} from "
                               f"{exc.plan.current}: no release qualifies"))
             out.print(plan_table(exc.plan))
+            for note in exc.plan.notes:
+                out.print(literal(f"note: {note}"), style="yellow")
         raise
     if result.deployment is not None:
         from devtrack.notify import notify_deployment
@@ -262,6 +279,8 @@ def rollback(ctx: click.Context, model: str, profile_name: str, reason: str | No
         head.append("  (dry run: nothing was changed)", style="yellow")
     out.print(head)
     out.print(plan_table(plan))
+    for note in plan.notes:
+        out.print(literal(f"note: {note}"), style="yellow")
     if result.deployment is not None:
         out.print(literal(f"Deployed {result.deployment.ref} on {plan.profile} "
                           f"(replaces {model}@{plan.current})"))
@@ -276,37 +295,115 @@ def audit() -> None:
 
 
 @audit.command()
+@click.option("--quick", is_flag=True,
+              help="Do not read the stored files: only check each is there with its "
+                   "registered size (an edit that keeps the size goes unnoticed).")
 @workspace_option
 @json_option
 @click.pass_context
-def verify(ctx: click.Context, workspace_dir: Path | None, as_json: bool) -> int:
-    """Check the audit trail: its hash chain, then every table against it; exit 1 if broken.
+def verify(ctx: click.Context, quick: bool, workspace_dir: Path | None, as_json: bool) -> int:
+    """Check the audit trail, the tables against it and the stored files; exit 1 if broken.
 
-    The chain names the first altered or removed event. When it holds, release statuses and
-    notes, runs (figures and raw samples), checks and deployments are compared with the
-    events that recorded them: a row edited or added by hand is named.
+    The chain names the first altered or removed event. When it holds, releases, runs,
+    evaluations, checks, comparisons, deployments, datasets and model lines are compared with
+    the events that recorded them: a row edited, added or removed by hand is named.
+    Every artifact and dataset file the tables reference is rehashed too (bytes read and
+    time are printed): a missing or altered file is named with the releases or dataset using it.
+    Files in the store that no row references, and leftovers of interrupted writes
+    (.incoming-*), are listed as notes: they change no record, so they do not fail.
 
-    Example: devtrack audit verify --json
+    \b
+    Examples:
+      devtrack audit verify
+      devtrack audit verify --quick --json
     """
     from devtrack.auditing import verify_audit
 
     ws = open_ws(ctx, workspace_dir)
-    result = verify_audit(ws)
+    progress = None if as_json or quick else TerminalProgress()
+    try:
+        result = verify_audit(ws, quick=quick, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
     if as_json:
         echo_json(result.to_dict())
-    elif result.ok:
+    elif result.problem is None and not result.state:
         click.echo(f"Audit trail intact: {result.events} events, hash chain verified; "
                    "every table agrees with it.")
+    if not as_json and result.files is not None:
+        for line in files_lines(result.files):
+            click.echo(line)
     if result.problem is not None:
         click.echo(f"error: audit trail broken: {result.problem.message}", err=True)
-        return 1
-    for problem in result.state[:STATE_PROBLEMS_SHOWN]:
-        click.echo(f"error: {problem.table} disagree with the audit trail: {problem.message}",
-                   err=True)
-    if len(result.state) > STATE_PROBLEMS_SHOWN:
-        click.echo(f"error: … and {len(result.state) - STATE_PROBLEMS_SHOWN} more "
+    problems = [p.message if p.message.startswith(f"table {p.table} ")  # dropped or unreadable
+                else f"{p.table} disagree with the audit trail: {p.message}"
+                for p in result.state]
+    if result.files is not None:
+        problems += [p.message for p in result.files.problems]
+    for message in problems[:STATE_PROBLEMS_SHOWN]:
+        click.echo(f"error: {message}", err=True)
+    if len(problems) > STATE_PROBLEMS_SHOWN:
+        click.echo(f"error: … and {len(problems) - STATE_PROBLEMS_SHOWN} more "
                    "(--json lists them all)", err=True)
-    return 1 if result.state else 0
+    return 0 if result.ok else 1
+
+
+def files_lines(report: StoreReport) -> list[str]:
+    """What verify says about the stored files: what was read, then the notes."""
+    from devtrack.core.units import format_size as human_bytes
+
+    noun = f"{report.files} stored file{'s' if report.files != 1 else ''}"
+    if report.quick:
+        lines = [f"Files: {noun} present with their registered sizes; bytes not read "
+                 "(--quick: an edit that keeps a file's size is not detected)."]
+    else:
+        state = "all intact" if report.ok else f"{len(report.problems)} altered or missing"
+        lines = [f"Files: {noun} rehashed, {human_bytes(report.bytes_read)} read in "
+                 f"{report.seconds:.2f} s; {state}."]
+    for label, strays in (("not referenced by any row", report.unreferenced),
+                          ("left by an interrupted write", report.leftovers)):
+        if strays:
+            size = human_bytes(sum(s.size_bytes for s in strays))
+            shown = ", ".join(s.path for s in strays[:3])
+            more = f" and {len(strays) - 3} more" if len(strays) > 3 else ""
+            lines.append(f"note: {len(strays)} file{'s' if len(strays) != 1 else ''} in the "
+                         f"store {label} ({size}): {shown}{more}; not part of any record")
+    return lines
+
+
+class TerminalProgress:
+    """A one-line progress on stderr while files are hashed (only on a terminal, and only
+    once hashing has taken a moment)."""
+
+    DELAY_S = 0.5
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._started = self._clock()
+        self._shown = 0.0
+        self._drawn = False
+        self._tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self._clock()
+        if not self._tty or now - self._started < self.DELAY_S or now - self._shown < 0.2:
+            return
+        from devtrack.core.units import format_size as human_bytes
+
+        self._shown = now
+        self._drawn = True
+        share = done / total * 100 if total else 100.0
+        sys.stderr.write(f"\rrehashing stored files: {human_bytes(done)} of "
+                         f"{human_bytes(total)} ({share:.0f}%) ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
 
 
 STATE_PROBLEMS_SHOWN = 20

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from devtrack.cli.box_table import Cell, Column, print_table, terminal_width
+from devtrack.core.counting import NEWER_RUNS_NOTE
 from devtrack.core.release import Release
 from devtrack.core.units import format_number, format_size, latency_unit
 
@@ -79,7 +80,6 @@ def figures_table(table: ReleaseTable) -> tuple[list[Column], list[list[Cell]]]:
                Column("accuracy", "right"), Column("notes", shrink=True, optional=True)]
     rows: list[list[Cell]] = []
     for r in table.rows:
-        stale = "*" if r.stale and r.p50_ms is not None else ""
         delta: Cell = "" if r.p50_change_pct is None else [(
             f"{r.p50_change_pct:+.1f}%", "bold red" if "p50_ms" in r.regressed_metrics else "")]
         rows.append([
@@ -88,7 +88,7 @@ def figures_table(table: ReleaseTable) -> tuple[list[Column], list[list[Cell]]]:
             [(r.status, _STATUS_STYLES.get(r.status, ""))],
             [(r.budget, _BUDGET_STYLES.get(r.budget, "dim"))] if table.runs_format(r.format)
             else [("n/a", "dim")],
-            (format_number(r.p50_ms * scale) + stale) if r.p50_ms is not None
+            format_number(r.p50_ms * scale) if r.p50_ms is not None
             else (r.run_status if r.run_status not in (None, "ok") else "-") or "-",
             delta,
             format_number(r.p90_ms * scale) if r.p90_ms is not None else "-",
@@ -105,18 +105,20 @@ def print_figures(table: ReleaseTable) -> None:
     notes = []
     if not all(table.runs_format(r.format) for r in table.rows):
         notes.append(f"n/a: {table.profile} runs {', '.join(table.formats)} models only")
-    if not any(r.p50_ms is not None for r in table.rows):
+    if not any(r.p50_ms is not None or r.other_runs for r in table.rows):
         notes.append(f"nothing of {table.model} measured on {table.profile} yet; measure with\n"
                      f"  devtrack bench {table.model}@VERSION --profile {table.profile}")
     if any(table.profile in r.deployed_on for r in table.rows):
         notes.append(f"▲ live on {table.profile}")
     if any(r.regressed for r in table.rows):
         notes.append("! a regression against the release before (devtrack trend has them)")
-    if any(r.newer_runs and r.run_status == "ok" for r in table.rows):
-        notes.append("figures come from the last run under the profile's own settings; "
-                     "runs made since with\n  other settings (bench flags): devtrack results "
-                     f"{table.model}@VERSION -p {table.profile}")
-    if any(r.stale for r in table.rows):
-        notes.append("* measured under an older version of this profile")
+    if any(r.newer_runs for r in table.rows):
+        notes.append(f"{NEWER_RUNS_NOTE}\n  (bench flags such as --threads, or a profile edit): "
+                     f"devtrack results {table.model}@VERSION -p {table.profile}")
+    unmeasured = [r.version for r in table.rows if not r.measured and r.other_runs]
+    if unmeasured:
+        notes.append(f"not measured under {table.profile}'s current conditions: "
+                     f"{', '.join(unmeasured)} (their runs used other conditions);\n  measure "
+                     f"with: devtrack bench {table.model}@VERSION --profile {table.profile}")
     for note in notes:
         print(note)

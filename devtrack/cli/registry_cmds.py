@@ -67,7 +67,8 @@ def init(directory: Path, as_json: bool) -> None:
 @click.option("--input", "inputs", multiple=True, metavar="NAME=1x3x224x224[:dtype]",
               help="Shape for an input with dynamic dimensions; repeatable.")
 @click.option("--fill", "fills", multiple=True, metavar="NAME=VALUE",
-              help="Fixed value for an input such as a sample rate; repeatable.")
+              help="Fixed value for an input such as a sample rate; it must fit the input's "
+                   "dtype (e.g. 0..255 for uint8); repeatable.")
 @click.option("--task", type=click.Choice(["classification", "regression", "detection", "other"]),
               help="Task of the model line (set when the line is first registered).")
 @workspace_option
@@ -206,7 +207,10 @@ def _releases_on_profile(ws: Workspace, model: str | None, profile: str, as_json
 @json_option
 @click.pass_context
 def show(ctx: click.Context, ref: str, workspace_dir: Path | None, as_json: bool) -> None:
-    """Show one release: provenance, model summary and notes. VERSION may be 'latest'.
+    """Show one release: provenance, model summary, notes and the figures that count.
+
+    Per profile the figures come from the run that counts: the newest ok run under the
+    profile's current conditions. VERSION may be 'latest'.
 
     Example: devtrack show hand-landmark@latest
     """
@@ -218,13 +222,13 @@ def show(ctx: click.Context, ref: str, workspace_dir: Path | None, as_json: bool
         "profile": p.profile,
         "deployed": p.deployed,
         "runs": len(p.runs),
-        "latest_ok_run": p.latest_ok["run_id"] if p.latest_ok else None,
-        "p50_ms": p.latest_ok["p50_ms"] if p.latest_ok else None,
-        "p90_ms": p.latest_ok["p90_ms"] if p.latest_ok else None,
-        "peak_rss_mb": p.latest_ok["peak_rss_mb"] if p.latest_ok else None,
+        "run_id": p.counted["run_id"] if p.counted else None,
+        "p50_ms": p.counted["p50_ms"] if p.counted else None,
+        "p90_ms": p.counted["p90_ms"] if p.counted else None,
+        "peak_rss_mb": p.counted["peak_rss_mb"] if p.counted else None,
         "accuracy": (p.evaluation or {}).get("accuracy"),
-        "budgets": budget_verdict(p.budget_results),
-        "profile_changed_since": p.stale,
+        "budgets": budget_verdict(p.budget_results) if p.counted else "not measured",
+        "conditions_note": p.conditions_note(),
     } for p in detail.profiles]
     if as_json:
         echo_json({**detail.release.to_dict(), "measured": measured})

@@ -38,8 +38,9 @@ def _shape(shape: list[Any] | None) -> str:
 
 
 def measured_table(measured: list[dict[str, Any]]) -> Table:
-    """Per profile: the latest successful run's figures, budgets and deployment."""
-    table = Table(title="Measured (latest ok run per profile; devtrack results has all)",
+    """Per profile: the figures of the run that counts, budgets and deployment."""
+    table = Table(title="Measured (the run that counts per profile: the newest ok run under "
+                        "its current conditions; devtrack results has all)",
                   title_justify="left")
     unit, scale = latency_unit([m["p90_ms"] for m in measured])
     for name, justify in (("profile", "left"), (f"p50 {unit}", "right"), (f"p90 {unit}", "right"),
@@ -50,7 +51,7 @@ def measured_table(measured: list[dict[str, Any]]) -> Table:
     for m in measured:
         accuracy = "-" if m["accuracy"] is None else f"{m['accuracy']:.4f}"
         flags = ("deployed" if m["deployed"] else "") + (
-            " (run under other settings)" if m["profile_changed_since"] else "")
+            f" ({m['conditions_note']})" if m["conditions_note"] else "")
         table.add_row(literal(m["profile"]), _ms(_scaled(m["p50_ms"], scale)),
                       _ms(_scaled(m["p90_ms"], scale)),
                       _mb(m["peak_rss_mb"]), accuracy, m["budgets"],
@@ -242,6 +243,8 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False,
     for run in runs:
         ok = run["status"] == "ok"
         status = Text(run["status"], style="green" if ok else "red")
+        if run.get("counts"):
+            status.append(" ✓", style="bold green")
         remarks = [] if ok else [run["error"] or run["status"]]
         remarks += list(run.get("warnings") or [])
         if remarks:
@@ -269,4 +272,7 @@ def runs_table(runs: list[dict[str, Any]], title: str, wide: bool = False,
         if ops:
             top = ", ".join(f"{o['op']} {o['pct']:.0f}%" for o in ops[:5])
             lines.append(literal(f"run {run['run_id']} top operators by time: {top}"))
+    if any(run.get("counts") for run in runs):
+        lines.insert(0, Text("✓ the run that counts on its profile: the newest ok run under "
+                             "the profile's current conditions", style="dim"))
     return Group(table, *notes, *lines)

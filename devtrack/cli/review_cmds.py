@@ -33,7 +33,10 @@ if TYPE_CHECKING:
     from devtrack.trends import Trend
 
 _VERDICT_STYLE = {"slower": "bold red", "faster": "bold green", "unchanged": ""}
-_STATUS_STYLE = {"pass": "green", "fail": "bold red", "skipped": "dim"}
+_STATUS_STYLE = {"pass": "green", "fail": "bold red", "skipped": "dim",
+                 "not_measured": "bold yellow"}
+_PROFILE_STATUS = {"pass": Text("passed", style="green"), "fail": Text("FAILED", style="bold red"),
+                   "not_measured": Text("NOT MEASURED", style="bold yellow")}
 
 
 def repeats_option(func: Any) -> Any:
@@ -156,7 +159,8 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 def _profile_table(p: ProfileComparison) -> Table:
     table = Table(title=Text.assemble("On ", literal(p.profile),
-                                      f" (profile {p.profile_hash[:8] or '-'})"),
+                                      f" (conditions {p.conditions_hash[:8] or '-'}, "
+                                      f"limit {p.threshold_pct:g}%)"),
                   title_justify="left")
     table.add_column("metric")
     table.add_column("A", justify="right")
@@ -199,7 +203,8 @@ def _profile_table(p: ProfileComparison) -> Table:
 @click.option("--profile", "-p", "profile_names", multiple=True,
               help="Check on this device profile; repeatable (default: every profile the "
                    "candidate was measured on or its model is deployed on).")
-@click.option("--bench", is_flag=True, help="Measure missing results first.")
+@click.option("--bench", is_flag=True,
+              help="Measure first what has no run under the profile's current conditions.")
 @click.option("--no-rerun", is_flag=True,
               help="Judge regressions on stored runs instead of a fresh side-by-side "
                    "measurement (indicative only).")
@@ -223,7 +228,10 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
           notify_urls: tuple[str, ...], workspace_dir: Path | None, as_json: bool) -> int:
     """Gate a release: every budget and regression limit on each profile.
 
-    Exit 0 when everything passes, 1 when a check fails, 2 on bad input. Regression limits
+    Exit 0 when everything passes, 1 when a check fails or a figure is not measured (no run
+    under the profile's current conditions: threads, affinity, runtime options; the report
+    names the bench command, or add --bench), 2 on bad input. Budgets are judged on the
+    newest ok run under those conditions, whatever its stopping rule. Regression limits
     are judged on a fresh interleaved measurement of baseline and candidate (both
     artifacts are in the store), unless --no-rerun. A latency verdict that does not rule
     out a regression beyond the limit (its 95% CI reaches above it) is measured once more
@@ -285,9 +293,7 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
 def _check_view(report: CheckReport) -> Group:
     parts: list[Any] = []
     for p in report.profiles:
-        title = Text.assemble(literal(p.profile), ": ",
-                              Text("passed", style="green") if p.passed
-                              else Text("FAILED", style="bold red"))
+        title = Text.assemble(literal(p.profile), ": ", _PROFILE_STATUS[p.status])
         if p.baseline:
             title.append_text(Text.assemble(" (baseline ", literal(p.baseline),
                                             f", {p.baseline_source})"))
@@ -296,7 +302,8 @@ def _check_view(report: CheckReport) -> Group:
         table.add_column("result")
         table.add_column("details", overflow="fold", ratio=1)
         for item in p.items:
-            table.add_row(item.name, Text(item.status, style=_STATUS_STYLE.get(item.status, "")),
+            table.add_row(item.name, Text(item.status.replace("_", " "),
+                                          style=_STATUS_STYLE.get(item.status, "")),
                           literal(item.message))
         if not p.items:
             table.add_row("-", "skipped", "the profile sets no budgets or limits")
@@ -306,10 +313,22 @@ def _check_view(report: CheckReport) -> Group:
     for note in report.notes:
         parts.append(Text.assemble("note: ", literal(note), style="yellow"))
     failures = report.failures()
+    for p in report.profiles:
+        if p.measure_with:
+            parts.append(Text.assemble(Text("NOT MEASURED: ", style="bold yellow"),
+                                       literal(p.profile), " has no run under its current "
+                                       "conditions to judge; measure with: ",
+                                       literal(p.measure_with), " (or check --bench)"))
     if failures:
         names = ", ".join(f"{item.name} on {profile}" for profile, item in failures)
         parts.append(Text.assemble(Text("FAILED: ", style="bold red"), literal(report.candidate),
                                    f" — {len(failures)} check(s) failed: ", literal(names)))
+    elif not report.passed:
+        unjudged = [p.profile for p in report.profiles if p.measure_with]
+        parts.append(Text.assemble(Text("NOT MEASURED: ", style="bold yellow"),
+                                   literal(report.candidate), " — no check failed, but "
+                                   f"{len(unjudged)} profile(s) had nothing to judge it on: ",
+                                   literal(", ".join(unjudged))))
     else:
         parts.append(Text.assemble(Text("PASSED: ", style="bold green"),
                                    literal(report.candidate),

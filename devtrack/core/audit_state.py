@@ -18,6 +18,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 Row = Mapping[str, Any]
@@ -41,6 +42,21 @@ RELEASE_SEALED_FIELDS = (
     "fills", "source_name", "git_commit", "git_dirty", "created_by", "host", "created_at",
     "devtrack_version", "summary",
 )
+# What a bench event's ``evaluation_sha256`` seals of its evaluation row beyond the dataset,
+# accuracy and non-finite count it names one by one (``reference`` is the fidelity reference
+# as MODEL@VERSION, ``predictions_sha256`` the digest of the per-sample predictions).
+EVALUATION_SEALED_FIELDS = (
+    "run_id", "task", "metrics", "predictions_sha256", "reference", "fidelity", "created_at",
+)
+# What a compare event's ``fields_sha256`` (or a check event's ``comparison_sha256``, for the
+# side-by-side measurement the check made) seals of a comparison beyond the status, ratio,
+# verdict and baseline named one by one (``ratios_sha256``: the digest of the block ratios).
+COMPARISON_SEALED_FIELDS = (
+    "profile_hash", "error", "ci_low", "ci_high", "ratios_sha256", "details", "created_at",
+    "actor",
+)
+# What a dataset_add event's ``fields_sha256`` seals beyond the keys it names one by one.
+DATASET_SEALED_FIELDS = ("arrays", "has_labels", "created_at", "created_by")
 # Labels that read as plurals in "… differ from what event N recorded".
 _PLURAL_LABELS = frozenset({"samples", "stored fields"})
 
@@ -81,6 +97,22 @@ def run_fields_digest(row: Row) -> str:
 def release_fields_digest(row: Row) -> str:
     """What a register event seals of its release's RELEASE_SEALED_FIELDS."""
     return _fields_digest(row, RELEASE_SEALED_FIELDS)
+
+
+def evaluation_fields_digest(row: Row) -> str:
+    """What a bench event seals of its evaluation's EVALUATION_SEALED_FIELDS (read back from
+    the database, as verify reads them)."""
+    return _fields_digest(row, EVALUATION_SEALED_FIELDS)
+
+
+def comparison_fields_digest(row: Row) -> str:
+    """What a compare (or check) event seals of a comparison's COMPARISON_SEALED_FIELDS."""
+    return _fields_digest(row, COMPARISON_SEALED_FIELDS)
+
+
+def dataset_fields_digest(row: Row) -> str:
+    """What a dataset_add event seals of its dataset's DATASET_SEALED_FIELDS."""
+    return _fields_digest(row, DATASET_SEALED_FIELDS)
 
 
 def _payload(event: Row) -> dict[str, Any]:
@@ -136,6 +168,10 @@ def check_releases(events: _Events, releases: Iterable[Row]) -> list[StateProble
     notes it was registered with)."""
     problems: list[StateProblem] = []
     registered = {(e["model"], e["version"]): (e, p) for e, p in events("register")}
+    first_use: dict[str, Row] = {}
+    for e, p in events("register"):
+        if isinstance(p.get("sha256"), str):
+            first_use.setdefault(p["sha256"], e)
     status: dict[tuple[str, str], tuple[str, int]] = {}
     for event, payload in events("promote"):
         if "to" in payload:
@@ -173,6 +209,16 @@ def check_releases(events: _Events, releases: Iterable[Row]) -> list[StateProble
             problems.append(StateProblem(
                 "releases", row["id"], f"release {_ref(row)}: its notes differ from the text "
                 f"event {event['id']} registered"))
+        artifact = [label for key, label in (("size_bytes", "artifact size"),
+                                             ("format", "artifact format"))
+                    if key in payload and key in row and payload[key] != row[key]]
+        first = first_use.get(str(row["artifact_sha256"]))
+        if (first is not None and first["id"] == event["id"] and "artifact_created_at" in row
+                and row["artifact_created_at"] != event.get("ts")):
+            artifact.append("artifact created_at")  # stored by the first register of it
+        if artifact:
+            problems.append(StateProblem(
+                "artifacts", None, f"release {_ref(row)}: {_differ(artifact, event)}"))
         if "fields_sha256" in payload and payload["fields_sha256"] != release_fields_digest(row):
             problems.append(StateProblem(
                 "releases", row["id"], f"release {_ref(row)}: "
@@ -225,9 +271,22 @@ def _match(events: _Events, kinds: tuple[str, ...], key: str, table: str, noun: 
 RUN_FIELDS = ("status", "profile", "p50_ms", "peak_rss_mb")  # sealed one by one, named
 
 
+def snapshot_conditions_hash(snapshot: str | None) -> str:
+    """The run identity a stored profile snapshot gives ('' for a damaged one, which the
+    migration that computed the column also gave)."""
+    from devtrack.core.conditions import conditions_hash
+
+    try:
+        data = json.loads(snapshot or "{}")
+    except ValueError:
+        return ""
+    return conditions_hash(data) if isinstance(data, dict) else ""
+
+
 def check_runs(events: _Events, runs: Iterable[Row]) -> list[StateProblem]:
     """Each run matches the figures, the digest of its other stored fields and the samples
-    digest its bench event sealed."""
+    digest its bench event sealed; its identity (``conditions_hash``, which decides whether
+    it counts) is the one its sealed profile snapshot gives."""
     matched = _match(events, ("bench",), "run", "runs", "run", runs)
     for event, payload, row in matched.pairs:
         changed = [f for f in RUN_FIELDS if f in payload and not _same(payload[f], row.get(f))]
@@ -238,6 +297,9 @@ def check_runs(events: _Events, runs: Iterable[Row]) -> list[StateProblem]:
         sealed_samples = payload.get("samples_sha256")
         if sealed_samples is not None and sealed_samples != row.get("samples_sha256"):
             changed.append("samples")
+        if ("snapshot_conditions_hash" in row
+                and row.get("conditions_hash") != row["snapshot_conditions_hash"]):
+            changed.append("run identity (conditions_hash)")
         if changed:
             hint = (" (statistics, phases, memory, inputs, op profile, runtime, environment)"
                     if "stored fields" in changed else "")
@@ -248,38 +310,79 @@ def check_runs(events: _Events, runs: Iterable[Row]) -> list[StateProblem]:
 
 
 def check_evaluations(events: _Events, evaluations: Iterable[Row]) -> list[StateProblem]:
-    """Each evaluation a bench event sealed (its dataset, accuracy, non-finite count) is
-    stored once, as sealed. Evaluations of runs whose event sealed none are not judged."""
+    """Each evaluation a bench event sealed is stored once, as sealed (its dataset, accuracy
+    and non-finite count by name, every other field by digest); a run whose event says it
+    was not evaluated has no evaluation. Runs whose event sealed neither are not judged."""
     problems: list[StateProblem] = []
     of_run: dict[int, list[Row]] = {}
     for row in evaluations:
         of_run.setdefault(int(row["run_id"]), []).append(row)
     for event, payload in events("bench"):
         run_id = payload.get("run")
-        if not isinstance(run_id, int) or "dataset" not in payload:
+        if not isinstance(run_id, int):
             continue
         rows = of_run.get(run_id, [])
         where = f"run {run_id} ({_ref(event)})"
-        if not rows:
+        if "evaluation" in payload:
+            problems += _sealed_evaluation(event, payload, rows, where)
+        elif "dataset" in payload:
+            problems += _named_evaluation(event, payload, rows, where)
+    return problems
+
+
+def _evaluation_changes(payload: Row, row: Row) -> list[str]:
+    changed = [] if row["dataset"] == payload.get("dataset", row["dataset"]) else ["dataset"]
+    if "accuracy" in payload and not _same(payload["accuracy"], row["accuracy"]):
+        changed.append("accuracy")
+    if "nonfinite" in payload and int(payload["nonfinite"] or 0) != int(row["nonfinite"] or 0):
+        changed.append("nonfinite")
+    return changed
+
+
+def _sealed_evaluation(event: Row, payload: Row, rows: list[Row],
+                       where: str) -> list[StateProblem]:
+    problems = []
+    sealed = payload["evaluation"]
+    for row in rows:
+        if row["id"] != sealed:
             problems.append(StateProblem(
-                "evaluations", None, f"evaluation of {where} on {payload['dataset']} "
-                f"(event {event['id']}) is missing"))
+                "evaluations", int(row["id"]), f"evaluation {row['id']} of {where} is not the "
+                f"one event {event['id']} recorded: it was added outside devtrack"))
             continue
-        if len(rows) > 1:
+        changed = _evaluation_changes(payload, row)
+        if ("evaluation_sha256" in payload
+                and payload["evaluation_sha256"] != evaluation_fields_digest(row)):
+            changed.append("stored fields")
+        if changed:
+            hint = (" (metrics, predictions, fidelity, reference)" if "stored fields" in changed
+                    else "")
             problems.append(StateProblem(
-                "evaluations", int(rows[1]["id"]), f"{where} has {len(rows)} evaluations, "
-                f"but event {event['id']} recorded one"))
-        for row in rows:
-            changed = [] if row["dataset"] == payload["dataset"] else ["dataset"]
-            if "accuracy" in payload and not _same(payload["accuracy"], row["accuracy"]):
-                changed.append("accuracy")
-            if "nonfinite" in payload and int(payload["nonfinite"] or 0) != int(
-                    row["nonfinite"] or 0):
-                changed.append("nonfinite")
-            if changed:
-                problems.append(StateProblem(
-                    "evaluations", int(row["id"]), f"evaluation {row['id']} of {where}: "
-                    f"{_differ(changed, event)}"))
+                "evaluations", int(row["id"]), f"evaluation {row['id']} of {where}: "
+                f"{_differ(changed, event)}{hint}"))
+    if isinstance(sealed, int) and sealed not in {int(r["id"]) for r in rows}:
+        problems.append(StateProblem(
+            "evaluations", sealed, f"evaluation {sealed} of {where} on "
+            f"{payload.get('dataset')} (event {event['id']}) is missing"))
+    return problems
+
+
+def _named_evaluation(event: Row, payload: Row, rows: list[Row],
+                      where: str) -> list[StateProblem]:
+    """Events before evaluation ids were sealed: the dataset, accuracy and count only."""
+    if not rows:
+        return [StateProblem("evaluations", None, f"evaluation of {where} on "
+                             f"{payload['dataset']} (event {event['id']}) is missing")]
+    problems = []
+    if len(rows) > 1:
+        problems.append(StateProblem(
+            "evaluations", int(rows[1]["id"]), f"{where} has {len(rows)} evaluations, "
+            f"but event {event['id']} recorded one"))
+    for row in rows:
+        changed = _evaluation_changes(payload, row)
+        if changed:
+            problems.append(StateProblem(
+                "evaluations", int(row["id"]), f"evaluation {row['id']} of {where}: "
+                f"{_differ(changed, event)}"))
     return problems
 
 
@@ -300,6 +403,12 @@ def check_checks(events: _Events, checks: Iterable[Row]) -> list[StateProblem]:
             changed.append("release")
         if "profile" in payload and payload["profile"] != row["profile"]:
             changed.append("profile")
+        if "baseline" in payload and "baseline" in row and payload["baseline"] != row["baseline"]:
+            changed.append("baseline")
+        if "actor" in row and row["actor"] != event.get("actor"):
+            changed.append("actor")
+        if "created_at" in row and row["created_at"] != event.get("ts"):
+            changed.append("created_at")
         if isinstance(payload.get("profile_hash"), str) and not str(
                 row["profile_hash"]).startswith(payload["profile_hash"]):
             changed.append("profile_hash")
@@ -332,11 +441,30 @@ def check_comparisons(events: _Events, comparisons: Iterable[Row],
             by_checks.append(comparison_id)
     matched = _match(events, ("compare",), "comparison", "comparisons", "comparison",
                      comparisons, accounted_elsewhere=by_checks)
+    for event, payload in events("check"):  # the side-by-side measurement a check made
+        comparison_id = payload.get("comparison")
+        if not isinstance(comparison_id, int) or "comparison_sha256" not in payload:
+            continue
+        row = matched.rows.get(comparison_id)
+        if row is None:
+            matched.problems.append(StateProblem(
+                "comparisons", comparison_id, f"comparison {comparison_id} of {_ref(event)} "
+                f"(check event {event['id']}) is missing"))
+        elif payload["comparison_sha256"] != comparison_fields_digest(row):
+            matched.problems.append(StateProblem(
+                "comparisons", comparison_id, f"comparison {comparison_id} of {_ref(event)} on "
+                f"{row['profile']}: {_differ(['stored fields'], event)} (confidence interval, "
+                "block ratios, details)"))
     for event, payload, row in matched.pairs:
         changed: list[str] = [key for key in ("status", "verdict") if key in payload
                               and payload[key] != row[key]]
         if "ratio" in payload and not _same_ratio(payload["ratio"], row["ratio"]):
             changed.append("ratio")
+        if "baseline" in payload and "baseline" in row and payload["baseline"] != row["baseline"]:
+            changed.append("baseline")
+        if "fields_sha256" in payload and payload["fields_sha256"] != comparison_fields_digest(
+                row):
+            changed.append("stored fields")
         if (row["model"], row["version"]) != (event["model"], event["version"]):
             changed.insert(0, "release")
         if changed:
@@ -375,10 +503,15 @@ def check_deployments(events: _Events, deployments: Iterable[Row]) -> list[State
             changed.append("check")
         if "forced" in payload and bool(payload["forced"]) != bool(row.get("forced")):
             changed.append("forced")
+        if "deployed_by" in row and row["deployed_by"] != event.get("actor"):
+            changed.append("deployed_by")
+        if "deployed_at" in payload and payload["deployed_at"] != row.get("deployed_at"):
+            changed.append("deployed_at")
         if changed:
             problems.append(StateProblem(
                 "deployments", row["id"], f"deployment {row['id']} of {_ref(row)} on "
                 f"{row['profile']}: {_differ(changed, event)}"))
+    problems += _check_ended(matched)
     live: dict[tuple[str, str], list[Row]] = {}
     for row in matched.rows.values():
         if row["ended_at"] is None:
@@ -393,49 +526,117 @@ def check_deployments(events: _Events, deployments: Iterable[Row]) -> list[State
     return problems
 
 
+def _check_ended(matched: _Matched) -> list[StateProblem]:
+    """A replaced deployment ended when its successor on the profile was deployed (the time
+    that successor's event sealed)."""
+    problems = []
+    sealed_at = {int(row["id"]): (payload["deployed_at"], event) for event, payload, row
+                 in matched.pairs if "deployed_at" in payload}
+    lines: dict[tuple[str, str], list[Row]] = {}
+    for row_id in sorted(matched.rows):
+        row = matched.rows[row_id]
+        lines.setdefault((str(row["model"]), str(row["profile"])), []).append(row)
+    for rows in lines.values():
+        for before, after in pairwise(rows):
+            sealed = sealed_at.get(int(after["id"]))
+            if sealed is not None and before.get("ended_at") != sealed[0]:
+                problems.append(StateProblem(
+                    "deployments", int(before["id"]), f"deployment {before['id']} of "
+                    f"{_ref(before)} on {before['profile']}: its end differs from when "
+                    f"deployment {after['id']} replaced it (event {sealed[1]['id']})"))
+    return problems
+
+
 DATASET_FIELDS = ("sha256", "task", "samples", "source_name")
 
 
 def check_datasets(events: _Events, datasets: Iterable[Row]) -> list[StateProblem]:
     """Each dataset a dataset_add event sealed is stored under its name with the same file
-    hash, task, sample count and source file name.
-
-    A dataset row without an event is not named: test and seed workspaces insert stand-in
-    datasets directly.
-    """
+    hash, task, sample count and source file name (and, when sealed, the same arrays, labels
+    flag, time and creator); a dataset no event added was added by hand."""
     problems: list[StateProblem] = []
     by_name = {str(row["name"]): row for row in datasets}
+    added = set()
     for event, payload in events("dataset_add"):
         name = payload.get("dataset")
         if not isinstance(name, str):
             continue
+        added.add(name)
         row = by_name.get(name)
         if row is None:
             problems.append(StateProblem("datasets", None, f"dataset {name} (added in event "
                                          f"{event['id']}) is missing"))
             continue
         changed = [f for f in DATASET_FIELDS if f in payload and payload[f] != row.get(f)]
+        if "fields_sha256" in payload and payload["fields_sha256"] != dataset_fields_digest(row):
+            changed.append("stored fields")
         if changed:
+            hint = " (arrays, labels, created)" if "stored fields" in changed else ""
             problems.append(StateProblem("datasets", int(row["id"]), f"dataset {name}: "
-                                         f"{_differ(changed, event)}"))
+                                         f"{_differ(changed, event)}{hint}"))
+    for name, row in by_name.items():
+        if name not in added:
+            problems.append(StateProblem("datasets", int(row["id"]), f"dataset {name} has no "
+                                         "dataset_add event: it was added outside devtrack"))
+    return problems
+
+
+def check_models(events: _Events, models: Iterable[Row]) -> list[StateProblem]:
+    """Each model line was opened by a register event, has the task its register events
+    sealed and the default dataset its last dataset_default event set (none before one)."""
+    problems: list[StateProblem] = []
+    registers: dict[str, list[tuple[Row, dict[str, Any]]]] = {}
+    for event, payload in events("register"):
+        registers.setdefault(str(event["model"]), []).append((event, payload))
+    defaults: dict[str, tuple[Any, int]] = {}
+    for event, payload in events("dataset_default"):
+        if "dataset" in payload:
+            defaults[str(event["model"])] = (payload["dataset"], int(event["id"]))
+    for row in models:
+        name = str(row["name"])
+        if name not in registers:
+            problems.append(StateProblem("models", int(row["id"]), f"model line {name} has no "
+                                         "register event: it was added outside devtrack"))
+            continue
+        changed = []
+        sealed = next(((e, p) for e, p in registers[name] if "task" in p), None)
+        if sealed is not None and sealed[1]["task"] != row["task"]:
+            changed.append(("task", sealed[0]))
+        opened = registers[name][0][0]  # the register that opened the line, at its time
+        if "created_at" in row and row["created_at"] != opened.get("ts"):
+            changed.append(("created_at", opened))
+        for label, event in changed:
+            problems.append(StateProblem(
+                "models", int(row["id"]), f"model line {name}: {_differ([label], event)}"))
+        expected, source = defaults.get(name, (None, None))
+        if row["default_dataset"] != expected:
+            now = row["default_dataset"]
+            said = (f"the audit trail says {'none' if expected is None else expected} (event "
+                    f"{source})" if source is not None else "no dataset_default event set one")
+            problems.append(StateProblem(
+                "models", int(row["id"]), f"model line {name}: its default dataset is "
+                f"{'none' if now is None else now}, but {said}"))
     return problems
 
 
 def cross_check(events: Iterable[Row], *, releases: Iterable[Row], runs: Iterable[Row],
                 evaluations: Iterable[Row], checks: Iterable[Row],
                 deployments: Iterable[Row], datasets: Iterable[Row],
-                comparisons: Iterable[Row] = ()) -> list[StateProblem]:
+                comparisons: Iterable[Row] = (),
+                models: Iterable[Row] = ()) -> list[StateProblem]:
     """Every disagreement between the tables and the (already verified) events.
 
     Rows carry ``model`` and ``version`` (joined in). Releases carry ``parent`` (the
     parent's version) and the RELEASE_SEALED_FIELDS; runs carry ``samples_sha256`` and
     ``fields_sha256`` (see run_fields_digest) instead of the samples and those fields;
     evaluations carry ``run_id`` and ``dataset`` (its name); deployments carry ``replaced``
-    (the replaced release's version).
+    (the replaced release's version); models carry ``name``, ``task`` and
+    ``default_dataset``.
     """
     indexed = _Events(events)
     checks = list(checks)
     return (check_releases(indexed, releases) + check_runs(indexed, runs)
             + check_evaluations(indexed, evaluations) + check_checks(indexed, checks)
             + check_comparisons(indexed, comparisons, checks)
-            + check_deployments(indexed, deployments) + check_datasets(indexed, datasets))
+            + check_deployments(indexed, deployments) + check_datasets(indexed, datasets)
+            + check_models(indexed, models))

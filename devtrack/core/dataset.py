@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devtrack.core.summary import Dim, TensorInfo
+from devtrack.core.text import shown
 from devtrack.errors import UsageError
 
 LABELS = "labels"
@@ -17,18 +18,20 @@ FEED_ROWS = "rows"  # the array holds one row per sample; the model's batch axis
 FEED_SAMPLES = "samples"  # the array holds the model input's full shape per sample
 FEED_FILL = "fill"  # not in the dataset: the release's (or --fill's) fixed value is used
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+_ITEMSIZE = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2,
+             "int32": 4, "uint32": 4, "float32": 4, "int64": 8, "uint64": 8, "float64": 8}
 
 
 def check_dataset_name(name: str) -> str:
     if not _NAME_RE.match(name):
-        raise UsageError(f"invalid dataset name {name!r}: use letters, digits, '.', '_', '-' or "
-                         "'+' (e.g. digits-test)")
+        raise UsageError(f"invalid dataset name {shown(name)}: use letters, digits, '.', '_', "
+                         "'-' or '+' (e.g. digits-test)")
     return name
 
 
 def check_task(task: str) -> str:
     if task not in TASKS:
-        raise UsageError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        raise UsageError(f"unknown task {shown(task)}; choose one of {', '.join(TASKS)}")
     return task
 
 
@@ -56,6 +59,12 @@ class ArraySpec:
     def sample_shape(self) -> tuple[int, ...]:
         return self.shape[1:]
 
+    @property
+    def nbytes(self) -> int | None:
+        """Bytes of the array's data, uncompressed (None for a dtype devtrack cannot size)."""
+        itemsize = _ITEMSIZE.get(self.dtype)
+        return None if itemsize is None else math.prod(self.shape) * itemsize
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -80,6 +89,12 @@ class Dataset:
     @property
     def labels(self) -> ArraySpec | None:
         return self.arrays.get(LABELS)
+
+    @property
+    def nbytes(self) -> int | None:
+        """The arrays' bytes, uncompressed, as recorded when the dataset was added."""
+        sizes = [spec.nbytes for spec in self.arrays.values()]
+        return None if any(s is None for s in sizes) else sum(s or 0 for s in sizes)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "sha256": self.sha256, "task": self.task,

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from devtrack.core.inputspec import FillSpec, InputSpec
+from devtrack.core.inputspec import FillSpec, InputSpec, check_fill
 from devtrack.core.summary import Dim, TensorInfo
+from devtrack.core.text import shown
 from devtrack.errors import UsageError
 
 
@@ -77,12 +78,12 @@ def _check_names(kind: str, names: Sequence[str], inputs: Sequence[TensorInfo]) 
     known = {t.name for t in inputs}
     for name in names:
         if name not in known:
-            raise UsageError(f"{kind} names {name!r}, which is not an input of the model; "
+            raise UsageError(f"{kind} names {shown(name)}, which is not an input of the model; "
                              f"its inputs are: {', '.join(t.name for t in inputs)}")
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise UsageError(f"{kind} is given twice for input {name!r}")
+            raise UsageError(f"{kind} is given twice for input {shown(name)}")
         seen.add(name)
 
 
@@ -94,8 +95,8 @@ def input_layout(inputs: list[TensorInfo], input_specs: list[InputSpec],
     """Each input's concrete shape and dtype, checked, without allocating anything.
 
     Raises UsageError naming the input (and the flag that fixes it) when a dynamic
-    dimension or a scalar has no spec, a spec names no input or does not fit, or the
-    inputs together would exceed MAX_INPUT_BYTES.
+    dimension or a scalar has no spec, a spec names no input or does not fit, a fill value
+    does not fit the input's dtype, or the inputs together would exceed MAX_INPUT_BYTES.
     """
     _check_names("--input", [s.name for s in input_specs], inputs)
     _check_names("--fill", [f.name for f in fills], inputs)
@@ -105,12 +106,14 @@ def input_layout(inputs: list[TensorInfo], input_specs: list[InputSpec],
     for info in inputs:
         spec = specs.get(info.name)
         layout[info.name] = (_shape_for(info, spec, info.name in filled), _dtype_for(info, spec))
+    for fill in fills:  # a value the dtype cannot hold fails every bench: refuse it now
+        check_fill(fill, layout[fill.name][1].name)
     total = sum(int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
                 for shape, dtype in layout.values())
     if total > MAX_INPUT_BYTES:
-        shown = ", ".join(f"{name}={'x'.join(map(str, shape)) or 'scalar'}"
+        sizes = ", ".join(f"{name}={'x'.join(map(str, shape)) or 'scalar'}"
                           for name, (shape, _) in layout.items())
-        raise UsageError(f"the inputs ({shown}) would take {total / 2**30:.1f} GiB; devtrack "
+        raise UsageError(f"the inputs ({sizes}) would take {total / 2**30:.1f} GiB; devtrack "
                          f"generates at most {MAX_INPUT_BYTES >> 30} GiB of synthetic input — "
                          "check the --input shapes")
     return layout

@@ -135,6 +135,13 @@ class Profile:
     def short_hash(self) -> str:
         return self.hash[:12]
 
+    @property
+    def conditions_hash(self) -> str:
+        """sha256 (hex) of the conditions alone (``core.conditions``): a run's identity."""
+        from devtrack.core.conditions import conditions_hash
+
+        return conditions_hash(self.to_dict())
+
 
 _SECTIONS: dict[str, type] = {
     "execution": ExecutionSettings,

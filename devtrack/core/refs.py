@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from devtrack.core.text import shown
 from devtrack.errors import UsageError
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
@@ -29,7 +30,7 @@ class ReleaseRef:
 def check_model_name(name: str) -> str:
     if not _NAME_RE.match(name):
         raise UsageError(
-            f"invalid model name {name!r}: use letters, digits, '.', '_', '-' or '+' "
+            f"invalid model name {shown(name)}: use letters, digits, '.', '_', '-' or '+' "
             "(e.g. hand-landmark)"
         )
     return name
@@ -38,10 +39,11 @@ def check_model_name(name: str) -> str:
 def check_version(version: str) -> str:
     if not _NAME_RE.match(version):
         raise UsageError(
-            f"invalid version {version!r}: use letters, digits, '.', '_', '-' or '+' (e.g. 1.2.0)"
+            f"invalid version {shown(version)}: use letters, digits, '.', '_', '-' or '+' "
+            "(e.g. 1.2.0)"
         )
     if version in RESERVED_VERSIONS:
-        raise UsageError(f"version {version!r} is reserved as an alias; pick another version")
+        raise UsageError(f"version {shown(version)} is reserved as an alias; pick another version")
     return version
 
 
@@ -50,12 +52,12 @@ def parse_ref(text: str) -> ReleaseRef:
     model, sep, version = text.partition("@")
     if not sep or not model or not version or "@" in version:
         raise UsageError(
-            f"malformed release reference {text!r}: expected MODEL@VERSION, "
+            f"malformed release reference {shown(text)}: expected MODEL@VERSION, "
             "e.g. hand-landmark@1.2.0 or hand-landmark@latest"
         )
     if not _NAME_RE.match(model) or not _NAME_RE.match(version):
         raise UsageError(
-            f"malformed release reference {text!r}: model and version may contain letters, "
+            f"malformed release reference {shown(text)}: model and version may contain letters, "
             "digits, '.', '_', '-' and '+'"
         )
     return ReleaseRef(model, version)

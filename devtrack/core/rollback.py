@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devtrack.core.budgets import FAIL, MISSING, BudgetResult, Figures, evaluate_budgets
+from devtrack.core.counting import NEWER_RUNS_NOTE, other_runs_note
 from devtrack.core.profile import Budgets
 from devtrack.core.units import format_latency
 
@@ -32,9 +33,10 @@ class ReleaseFacts:
     version: str
     status: str  # candidate | approved | rejected | yanked
     ever_deployed: bool = False  # deployed on any profile at some time (a rollback counts)
-    figures: Figures | None = None  # None: no ok run on the profile under the current hash
-    stale_runs: int = 0  # ok runs on the profile taken under another profile hash
-    run_error: str | None = None  # the latest run under the current hash failed, and why
+    figures: Figures | None = None  # None: no run that counts (core.counting) on the profile
+    stale_runs: int = 0  # ok runs on the profile taken under other conditions
+    run_error: str | None = None  # no run counts and the latest under the conditions failed
+    newer_other: int = 0  # ok runs under other conditions newer than the run that counts
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class RollbackPlan:
     ranked: tuple[Assessment, ...]  # the target first, then the rest in the order considered
     requested: str | None = None  # the --to version, when one was given
     refusal: str | None = field(default=None)  # why there is no target, in one sentence
+    notes: tuple[str, ...] = ()  # e.g. newer runs under other conditions than those judged
 
     @property
     def chosen(self) -> Assessment | None:
@@ -79,7 +82,7 @@ class RollbackPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "current": self.current, "target": self.target,
-                "requested": self.requested, "refusal": self.refusal,
+                "requested": self.requested, "refusal": self.refusal, "notes": list(self.notes),
                 "ranked": [a.to_dict() for a in self.ranked]}
 
 
@@ -115,10 +118,9 @@ def _assess(facts: ReleaseFacts, profile: str, budgets: Budgets) -> Assessment:
         reasons.append(f"its latest run on {profile} failed: {facts.run_error}")
         blocker = blocker or EVIDENCE
     elif facts.figures is None:
-        missing = f"no results on {profile} under the current profile hash"
+        missing = f"not measured on {profile} under its current conditions"
         if facts.stale_runs:
-            plural = "s" if facts.stale_runs > 1 else ""
-            missing += f" ({facts.stale_runs} run{plural} under an older one; bench it again)"
+            missing += f" ({other_runs_note(facts.stale_runs)}; bench it again)"
         reasons.append(missing)
         blocker = blocker or EVIDENCE
     else:
@@ -140,10 +142,11 @@ def propose_rollback(releases: Sequence[ReleaseFacts], current: str, profile: st
     """Choose where to roll back to from ``current`` (releases are given oldest first).
 
     The target is the most recent release before the current deployment that was approved
-    or deployed before, is not rejected or yanked, has results on ``profile`` under the
-    current profile hash and passes its budgets. With ``to``, that release is judged by the
-    same rules and is the target only if it passes them. As in ``devtrack check``, a
-    budget whose figure was not measured (e.g. accuracy never evaluated) is not passed.
+    or deployed before, is not rejected or yanked, has a run that counts on ``profile``
+    (core.counting: under its current conditions) and passes its budgets. With ``to``,
+    that release is judged by the same rules and is the target only if it passes them. As
+    in ``devtrack check``, a budget whose figure was not measured (e.g. accuracy never
+    evaluated) is not passed.
     """
     versions = [r.version for r in releases]
     if current not in versions:
@@ -179,10 +182,13 @@ def propose_rollback(releases: Sequence[ReleaseFacts], current: str, profile: st
             ranked.append(a)
     ranked.append(current_a)
     ranked.extend(newer)
-    plan = RollbackPlan(profile, current, target.version if target else None, tuple(ranked), to)
+    notes = tuple(f"{r.version}: {NEWER_RUNS_NOTE}" for r in reversed(releases[:position])
+                  if r.figures is not None and r.newer_other)
+    plan = RollbackPlan(profile, current, target.version if target else None, tuple(ranked), to,
+                        notes=notes)
     if target is None:
         return RollbackPlan(plan.profile, plan.current, None, plan.ranked, to,
-                            _refusal(plan, to))
+                            _refusal(plan, to), notes)
     return plan
 
 
@@ -194,7 +200,8 @@ def _refusal(plan: RollbackPlan, to: str | None) -> str:
         return (f"nothing was released before {plan.current}, so there is nothing to roll "
                 "back to")
     return (f"no release before {plan.current} qualifies on {plan.profile}: each is rejected, "
-            "yanked, never approved or deployed, unmeasured under the current profile, or "
+            "yanked, never approved or deployed, not measured under the profile's current "
+            "conditions, or "
             "over a budget (see the list)")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from devtrack.core.policy import DEFAULT_LATENCY_REGRESSION_PCT
 from devtrack.core.stats import (
     Samples,
     as_samples,
@@ -101,7 +102,7 @@ def latency_verdict(
     ratio: float,
     ci_low: float,
     ci_high: float,
-    threshold: float = 0.05,
+    threshold: float = DEFAULT_LATENCY_REGRESSION_PCT / 100.0,
     p_value: float | None = None,
     alpha: float = 0.05,
 ) -> str:

@@ -42,7 +42,8 @@ def test_release_rows_carry_figures_badges_budgets_and_deltas(ws: Workspace) -> 
     assert rows["1.1.0"].quantization == "int8 dynamic"
     assert rows["1.1.0"].accuracy == pytest.approx(0.947)
     assert rows["1.1.0"].p50_ms == pytest.approx(1.10, rel=0.02)
-    assert rows["1.1.0"].budget == "pass" and not rows["1.1.0"].stale
+    assert rows["1.1.0"].budget == "pass" and rows["1.1.0"].measured
+    assert not rows["1.1.0"].newer_runs and rows["1.1.0"].conditions_note() is None
     assert rows["1.1.0"].p50_change_pct == pytest.approx(-27, abs=2)
     assert rows["1.3.0"].regressed_metrics == ("p50_ms",)
     assert rows["1.3.0"].baseline_version == "1.2.0"
@@ -55,23 +56,26 @@ def test_release_rows_carry_figures_badges_budgets_and_deltas(ws: Workspace) -> 
 
 def test_a_budget_breach_fails_the_row(ws: Workspace) -> None:
     (ws.root / "device_profiles" / "ci-host.toml").write_text(
-        'name = "ci-host"\n[measurement]\nmin_runs = 10\nmin_time_s = 0.1\nmax_time_s = 0.3\n'
+        'name = "ci-host"\n[execution]\nthreads = 2\n[measurement]\nmin_runs = 20\n'
         "[budgets]\nlatency_p90_ms = 0.72\n", encoding="utf-8")
     rows = {r.version: r for r in release_overview(ws, "hand-landmark", "ci-host").rows}
     assert rows["1.0.0"].budget == "fail"
     assert "breaks budget latency_p90_ms" in rows["1.0.0"].budget_results[0].message()
-    # budgets are part of the profile's settings: older runs are flagged as such
-    assert rows["1.0.0"].stale
+    # budgets and the stopping rule are policy: the runs still count, judged by the new budget
+    assert rows["1.0.0"].measured and rows["1.0.0"].conditions_note() is None
 
 
-def test_runs_under_other_profile_settings_are_not_compared(ws: Workspace) -> None:
-    ws.store.conn.execute("UPDATE runs SET profile_hash = 'old' WHERE release_id = "
+def test_runs_under_other_conditions_do_not_count(ws: Workspace) -> None:
+    ws.store.conn.execute("UPDATE runs SET conditions_hash = 'old' WHERE release_id = "
                           "(SELECT id FROM releases WHERE version = '1.2.0' AND model_id = "
                           "(SELECT id FROM models WHERE name = 'hand-landmark'))")
     rows = {r.version: r for r in release_overview(ws, "hand-landmark", "big-core-1t").rows}
-    assert rows["1.2.0"].stale and rows["1.2.0"].p50_change_pct is None
-    # as in ``devtrack trend``: the release before was measured differently, so no verdict
-    assert rows["1.3.0"].baseline_version is None and not rows["1.3.0"].regressed
+    assert not rows["1.2.0"].measured and rows["1.2.0"].p50_ms is None
+    assert rows["1.2.0"].other_runs == 1
+    assert "1 ok run under other conditions does not count" in str(
+        rows["1.2.0"].conditions_note())
+    # as in ``devtrack trend``: 1.3.0 is compared with the release before it that counts
+    assert rows["1.3.0"].baseline_version == "1.1.0" and rows["1.3.0"].regressed
 
 
 def test_the_table_takes_a_fixed_number_of_queries(ws: Workspace) -> None:
@@ -94,7 +98,7 @@ def test_detail_has_lineage_profiles_deployments_and_events(ws: Workspace) -> No
     assert detail.lineage == ["1.1.0", "1.0.0"] and detail.children == ["1.4.0"]
     assert [p.profile for p in detail.profiles] == ["big-core-1t", "ci-host"]
     big = detail.profiles[0]
-    assert big.latest_ok is not None and big.evaluation["accuracy"] == pytest.approx(0.956)
+    assert big.counted is not None and big.evaluation["accuracy"] == pytest.approx(0.956)
     assert [e["kind"] for e in detail.events] == ["register", "bench", "bench"]
     assert release_detail(ws, "hand-landmark@1.1.0").profiles[0].deployed
     with pytest.raises(NotFoundError):

@@ -149,12 +149,31 @@ async def _verify_from_the_audit_screen(app, pilot) -> str:  # type: ignore[no-u
 async def test_v_verifies_the_trail_and_names_a_broken_one(seeded: Path, tmp_path: Path,
                                                            make_app) -> None:
     # The seed writes its tables directly, not through devtrack's actions: its statuses and
-    # run figures do not match its events, as a hand-edited workspace's would not.
+    # run figures do not match its events, as a hand-edited workspace's would not; its
+    # dataset has no event and no file in the store (2 more).
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
         line = await _verify_from_the_audit_screen(app, pilot)
-        assert "✗ 17 problems" in line, line
+        assert "✗ 19 problems" in line, line
     clean = make_app(empty_workspace(tmp_path / "clean"))
     async with clean.run_test(size=SIZE) as pilot:
         line = await _verify_from_the_audit_screen(clean, pilot)
         assert "✓ verified" in line, line
+
+
+@pytest.mark.parametrize(("limit", "style"), [(5.0, "red"), (20.0, "")])
+def test_compare_colours_memory_changes_by_the_profiles_limit(limit: float, style: str) -> None:
+    """+10% peak memory is red under a 5% limit and plain under a 20% one."""
+    from rich.table import Table
+
+    from devtrack.comparison import ProfileComparison
+    from devtrack.metric_changes import MetricDelta
+    from devtrack.tui.screens.compare import profile_table
+
+    comparison = ProfileComparison("p", "h", "c", limit,
+                                   memory=[MetricDelta("peak_rss_mb", 100.0, 110.0)])
+    group = profile_table(comparison)
+    table = next(r for r in group.renderables if isinstance(r, Table))
+    change = next(iter(table.columns[3].cells))
+    assert str(change) == "+10.0%" and str(change.style) == style
+    assert f"±{limit:g}%" in plain(group)

@@ -180,6 +180,8 @@ class AuditScreen(Screen[None]):
             result = event.worker.result
             problems = ([result.problem.message] if result.problem is not None
                         else [p.message for p in result.state])
+            if result.files is not None:  # the stored bytes, rehashed
+                problems += [p.message for p in result.files.problems]
             if not problems:
                 self.verdict = Text("✓ verified", style="green")
                 self.notify(f"Audit trail intact: {result.events} events; every table "

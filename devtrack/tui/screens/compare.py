@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from devtrack.core.policy import DEFAULT_LATENCY_REGRESSION_PCT
 from devtrack.core.units import latency_unit
 from devtrack.errors import DevtrackError
 from devtrack.overview import release_versions
@@ -55,10 +56,9 @@ def changes_table(comparison: Comparison) -> RenderableType:
     table.add_column(f"A {diff.a}", ratio=1, overflow="fold")
     table.add_column(f"B {diff.b}", ratio=1, overflow="fold")
     size = Text(f"{fmt.size(diff.size_b)}")
-    if diff.size_rel is not None:
+    if diff.size_rel is not None:  # no profile's limit applies to the file: the default's
         size.append(f"  ({diff.size_rel * 100:+.1f}%)",
-                    style="red" if diff.size_rel > 0.05 else "green" if diff.size_rel < -0.05
-                    else "")
+                    style=_change_style(diff.size_rel * 100, DEFAULT_LATENCY_REGRESSION_PCT))
     table.add_row("size", Text(fmt.size(diff.size_a)), size)
     table.add_row("same bytes", "", Text("yes: identical artifact", style="yellow")
                   if diff.same_artifact else Text("no"))
@@ -97,16 +97,27 @@ def changes_table(comparison: Comparison) -> RenderableType:
     return Group(*parts)
 
 
-def _pct(rel: float | None) -> Text:
+def _change_style(pct: float, limit_pct: float) -> str:
+    """Red beyond the limit, green beyond it the other way, plain within it."""
+    return "red" if pct > limit_pct else "green" if pct < -limit_pct else ""
+
+
+def _rel_pct(a: float, b: float) -> float:
+    if a:
+        return (b / a - 1.0) * 100.0
+    return float("inf") if b > 0 else 0.0
+
+
+def _pct(rel: float | None, limit_pct: float) -> Text:
     if rel is None:
         return Text("-", style="dim")
-    pct = rel * 100
-    return Text(f"{pct:+.1f}%", style="red" if pct > 5 else "green" if pct < -5 else "")
+    return Text(f"{rel * 100:+.1f}%", style=_change_style(rel * 100, limit_pct))
 
 
 def profile_table(p: ProfileComparison) -> RenderableType:
     title = Text(f" {p.profile} ", style="bold reverse")
-    title.append("  both measured under the same profile settings", style="dim")
+    title.append(f"  both measured under the same conditions · changes beyond "
+                 f"±{p.threshold_pct:g}% coloured", style="dim")
     table = Table(box=None, pad_edge=False, header_style="dim", expand=True)
     table.add_column("metric")
     for column in ("A", "B", "change"):
@@ -135,7 +146,7 @@ def profile_table(p: ProfileComparison) -> RenderableType:
         label = {"peak_rss_mb": "peak RSS MB", "load_delta_mb": "load Δ MB",
                  "init_ms": "init ms"}.get(m.metric, m.metric)
         render = fmt.ms if m.metric.endswith("_ms") else fmt.mb
-        table.add_row(label, render(m.a), render(m.b), _pct(m.rel), "")
+        table.add_row(label, render(m.a), render(m.b), _pct(m.rel, p.threshold_pct), "")
     acc = p.accuracy
     if acc is not None:
         details.append(Text(f"  accuracy: Δ {acc.diff:+.4f}, 95% CI {acc.ci_low:+.4f}–"
@@ -150,8 +161,8 @@ def profile_table(p: ProfileComparison) -> RenderableType:
             ops.add_column(column, justify="left" if column.startswith("op") else "right")
         for o in p.ops:
             ops.add_row(fmt.literal(o.op), f"{o.a_ms:.4f}", f"{o.b_ms:.4f}",
-                        Text(f"{o.b_ms - o.a_ms:+.4f}", style="red" if o.b_ms > o.a_ms * 1.05
-                             else "green" if o.b_ms < o.a_ms * 0.95 else ""))
+                        Text(f"{o.b_ms - o.a_ms:+.4f}", style=_change_style(
+                            _rel_pct(o.a_ms, o.b_ms), p.threshold_pct)))
         parts.append(ops)
     parts.extend(Text(f"note: {n}", style="yellow") for n in p.notes)
     parts.append(Text(""))

@@ -37,8 +37,9 @@ def check_summary(report: Any) -> Text:
             if p.baseline:
                 text.append(f" (against {p.baseline})", style="dim")
         else:
-            text.append(f"check on {p.profile} failed: ", style="bold red")
-            text.append("; ".join(i.message for i in p.items if i.failed), style="red")
+            word = "failed" if any(i.failed for i in p.items) else "not measured"
+            text.append(f"check on {p.profile} {word}: ", style="bold red")
+            text.append("; ".join(i.message for i in p.items if i.blocks), style="red")
         for note in p.notes:
             text.append(f"\n{note}", style="dim")
     return text

@@ -162,15 +162,16 @@ def profile_block(result: ProfileResult) -> Group:
     title.append(f" {result.profile} ", style="bold reverse")
     if result.deployed:
         title.append(" ▲ deployed here", style="bold cyan")
-    verdict = budget_verdict(result.budget_results) if result.latest_ok else "no run"
+    verdict = budget_verdict(result.budget_results) if result.counted else "no run"
     title.append("  budget ")
     title.append_text(fmt.budget(verdict))
     title.append(f"  · {len(result.runs)} run{'s' if len(result.runs) != 1 else ''}",
                  style="dim")
     parts: list[RenderableType] = [title]
-    run = result.latest_ok
+    run = result.counted
     if run is None:
-        parts.append(Text("No successful run on this profile: press b to benchmark.",
+        why = result.conditions_note() or "No successful run on this profile"
+        parts.append(Text(f"{why[0].upper()}{why[1:]}: press b to benchmark.",
                           style="yellow"))
     else:
         rows: list[tuple[str, Text | str]] = []
@@ -225,9 +226,8 @@ def profile_block(result: ProfileResult) -> Group:
             rows.append(("budget", Text(budget.message(), style=style)))
         for warning in run.get("warnings") or []:
             rows.append(("warning", Text(str(warning), style="yellow")))
-        if result.stale:
-            rows.append(("note", Text("measured under an older version of this profile; "
-                                      "bench again to compare with new runs", style="yellow")))
+        if result.conditions_note():
+            rows.append(("note", Text(str(result.conditions_note()), style="yellow")))
         parts.append(kv_table(rows))
     failed = [r for r in result.runs if r["status"] != "ok"][:3]
     for bad in failed:

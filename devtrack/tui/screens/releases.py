@@ -37,10 +37,8 @@ if TYPE_CHECKING:
     from devtrack.tui.app import DevtrackApp
 
 
-def _num(value: float | None, text: str, stale: bool = False) -> Text:
-    style = "dim italic" if stale else ""
-    return Text(text + ("*" if stale and value is not None else ""), style=style,
-                justify="right")
+def _num(text: str) -> Text:
+    return Text(text, justify="right")
 
 
 def release_columns(unit: str = "ms") -> tuple[Column, ...]:
@@ -91,16 +89,16 @@ def release_cells(row: ReleaseOverview, profile: str | None, latency_limit: floa
     if row.run_status is not None and row.run_status != "ok" and row.p50_ms is None:
         p50 = Text(row.run_status, style="red", justify="right")
     else:
-        p50 = _num(row.p50_ms, fmt.figure(row.p50_ms, scale), row.stale)
+        p50 = _num(fmt.figure(row.p50_ms, scale))
     cells: list[Text | str] = [
         version,
         fmt.status(row.status),
         fmt.budget(row.budget),
         p50,
         Text.assemble(fmt.pct_change(row.p50_change_pct, latency_limit), justify="right"),
-        _num(row.p90_ms, fmt.figure(row.p90_ms, scale), row.stale),
-        _num(row.peak_rss_mb, fmt.mb(row.peak_rss_mb), row.stale),
-        _num(row.accuracy, fmt.accuracy(row.accuracy), row.stale),
+        _num(fmt.figure(row.p90_ms, scale)),
+        _num(fmt.mb(row.peak_rss_mb)),
+        _num(fmt.accuracy(row.accuracy)),
         fmt.badges(row.deployed_on),
         Text(fmt.size(row.size_bytes), justify="right"),
         fmt.literal(row.quantization),
@@ -131,16 +129,15 @@ def row_info(row: ReleaseOverview | None, profile: str | None,
         problems.append((f"not measured on {profile}: press b to benchmark it", "yellow"))
     elif row.run_status != "ok":
         problems.append((f"last run {row.run_status}: {row.run_error or ''}", "red"))
-    if row.stale:
-        problems.append(("* measured under an older version of this profile", "yellow"))
+    if not row.measured and row.other_runs:
+        problems.append((f"{row.conditions_note()}: press b to benchmark it", "yellow"))
     if not problems and row.run_status == "ok":
         base = f" · Δ vs {row.baseline_version}" if row.baseline_version else ""
         problems.append((f"within every budget set on {profile}{base}" if row.budget == "pass"
                          else f"budget: {row.budget}{base}", "green" if row.budget == "pass"
                          else "dim"))
-    if row.newer_runs and row.run_status == "ok":
-        problems.append(("figures from the last run under these settings; newer runs used "
-                         "other settings (enter shows them)", "dim"))
+    if row.newer_runs:
+        problems.append((f"{row.conditions_note()} (enter shows them)", "dim"))
     for i, (message, style) in enumerate(problems[:2]):
         if i:
             text.append(" · ")

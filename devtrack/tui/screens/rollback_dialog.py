@@ -42,6 +42,7 @@ COLUMNS = (
 
 def plan_rows(plan: Any) -> list[Row]:
     rows = []
+    notes = dict(n.split(": ", 1) for n in getattr(plan, "notes", ()))  # "VERSION: note"
     for a in plan.ranked:
         if a.chosen:
             verdict = Text("✓ proposed", style="bold green")
@@ -50,6 +51,8 @@ def plan_rows(plan: Any) -> list[Row]:
         else:
             verdict = Text("passed over", style="dim")
         reasons = "; ".join([*a.reasons, *getattr(a, "caveats", ())]) or "qualifies"
+        if a.version in notes:
+            reasons += f" ({notes[a.version]})"
         rows.append(Row(a.version, [Text(a.version, style="bold" if a.chosen else ""),
                                     Text(a.status), verdict, Text(reasons)]))
     return rows

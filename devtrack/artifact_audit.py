@@ -1,0 +1,201 @@
+"""``audit verify``'s look at the bytes: every stored file a row references, rehashed, and
+whatever else lies in the artifact store (unreferenced files, leftovers of interrupted writes)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devtrack.workspace import Workspace
+
+CHUNK = 1 << 20
+LEFTOVER_PREFIX = ".incoming-"  # ArtifactStore.put's temp files: a write that did not finish
+Progress = Callable[[int, int], None]  # (bytes read so far, bytes to read)
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A referenced stored file that is missing or no longer holds the recorded bytes."""
+
+    path: str  # relative to the workspace root
+    sha256: str
+    users: tuple[str, ...]  # "release kws@1.0", "dataset digits"
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "used_by": list(self.users),
+                "message": self.message}
+
+
+@dataclass(frozen=True)
+class StrayFile:
+    """A file in the store no row references, or the leftover of an interrupted write."""
+
+    path: str
+    size_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size_bytes": self.size_bytes}
+
+
+@dataclass
+class StoreReport:
+    """What the store holds against what the tables reference."""
+
+    quick: bool
+    files: int = 0  # referenced files looked at
+    bytes_read: int = 0
+    seconds: float = 0.0
+    problems: list[FileProblem] = field(default_factory=list)
+    unreferenced: list[StrayFile] = field(default_factory=list)
+    leftovers: list[StrayFile] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"quick": self.quick, "files": self.files, "bytes_read": self.bytes_read,
+                "seconds": round(self.seconds, 3),
+                "problems": [p.to_dict() for p in self.problems],
+                "unreferenced": [s.to_dict() for s in self.unreferenced],
+                "leftovers": [s.to_dict() for s in self.leftovers]}
+
+
+@dataclass
+class _Referenced:
+    users: list[str] = field(default_factory=list)
+    size_bytes: int | None = None  # as the artifacts table records it
+
+
+def _table_exists(ws: Workspace, table: str) -> bool:
+    return ws.store.one("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        (table,)) is not None
+
+
+def referenced_files(ws: Workspace) -> dict[str, _Referenced]:
+    """Every sha256 a row names (releases, datasets, the artifacts table), with who uses it."""
+    refs: dict[str, _Referenced] = {}
+    store = ws.store
+    if _table_exists(ws, "artifacts"):
+        for row in store.query("SELECT sha256, size_bytes FROM artifacts"):
+            refs.setdefault(str(row["sha256"]), _Referenced()).size_bytes = row["size_bytes"]
+    if _table_exists(ws, "releases") and _table_exists(ws, "models"):
+        for row in store.query("SELECT r.artifact_sha256 AS sha, m.name || '@' || r.version "
+                               "AS ref FROM releases r JOIN models m ON m.id = r.model_id "
+                               "ORDER BY r.id"):
+            refs.setdefault(str(row["sha"]), _Referenced()).users.append(f"release {row['ref']}")
+    if _table_exists(ws, "datasets"):
+        for row in store.query("SELECT sha256, name FROM datasets ORDER BY id"):
+            refs.setdefault(str(row["sha256"]), _Referenced()).users.append(
+                f"dataset {row['name']}")
+    return refs
+
+
+def _who(users: list[str]) -> str:
+    if not users:
+        return "a row of the artifacts table"
+    releases = [u.removeprefix("release ") for u in users if u.startswith("release ")]
+    others = [u for u in users if not u.startswith("release ")]
+    parts = ([f"release{'s' if len(releases) > 1 else ''} {', '.join(releases)}"]
+             if releases else []) + others
+    return " and ".join(parts)
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def _hash(path: Path, done: int, total: int, progress: Progress | None) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    read = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            read += len(chunk)
+            if progress is not None:
+                progress(done + read, total)
+    return digest.hexdigest(), read
+
+
+def _check_file(root: Path, path: Path, sha: str, ref: _Referenced, quick: bool,
+                hashed: tuple[str, int] | None) -> FileProblem | None:
+    where = str(path.relative_to(root))
+    users = tuple(ref.users)
+    if hashed is None and not path.is_file():
+        return FileProblem(where, sha, users, f"stored file {where} of {_who(ref.users)} is "
+                           "missing; copy the original file back there (its name is its sha256)")
+    size = path.stat().st_size
+    if quick and ref.size_bytes is not None and size != ref.size_bytes:
+        return FileProblem(where, sha, users, f"stored file {where} of {_who(ref.users)} was "
+                           f"modified: it holds {size:,} bytes, {ref.size_bytes:,} were "
+                           "registered")
+    if hashed is not None and hashed[0] != sha:
+        return FileProblem(where, sha, users, f"stored file {where} of {_who(ref.users)} was "
+                           f"modified: it hashes to {hashed[0][:12]}, not {sha[:12]}")
+    return None
+
+
+def _strays(root: Path, store_root: Path, referenced: set[Path]) -> tuple[list[StrayFile],
+                                                                         list[StrayFile]]:
+    unreferenced: list[StrayFile] = []
+    leftovers: list[StrayFile] = []
+    if not store_root.is_dir():
+        return unreferenced, leftovers
+    for path in sorted(store_root.rglob("*")):
+        if not path.is_file() or path in referenced:
+            continue
+        try:
+            size = path.stat().st_size
+        except OSError:  # a concurrent writer renamed or removed it just now
+            continue
+        stray = StrayFile(str(path.relative_to(root)), size)
+        (leftovers if path.name.startswith(LEFTOVER_PREFIX) else unreferenced).append(stray)
+    return unreferenced, leftovers
+
+
+def audit_store(ws: Workspace, quick: bool = False,
+                progress: Progress | None = None) -> StoreReport:
+    """Rehash every stored file a row references (``quick``: only check it is there with the
+    registered size), then list the store's other files and leftovers of interrupted writes."""
+    started = time.perf_counter()
+    report = StoreReport(quick)
+    artifacts = ws.artifacts
+    root = ws.root
+    refs = referenced_files(ws)
+    paths = {sha: artifacts.path_for(sha) for sha in refs}
+    sizes = {sha: p.stat().st_size for sha, p in paths.items()
+             if _is_sha256(sha) and p.is_file()}
+    total = 0 if quick else sum(sizes.values())
+    for sha, ref in sorted(refs.items(), key=lambda item: str(paths[item[0]])):
+        path = paths[sha]
+        if not _is_sha256(sha):  # a hand-edited row: never read outside the store
+            report.problems.append(FileProblem(
+                "", sha, tuple(ref.users), f"{_who(ref.users)} names no stored file: "
+                f"{sha[:70]!r} is not a sha256; the row was edited outside devtrack"))
+            continue
+        hashed = None
+        if not quick and sha in sizes:
+            try:
+                hashed = _hash(path, report.bytes_read, total, progress)
+            except FileNotFoundError:
+                hashed = None
+            except PermissionError:
+                report.problems.append(FileProblem(
+                    str(path.relative_to(root)), sha, tuple(ref.users),
+                    f"stored file {path.relative_to(root)} of {_who(ref.users)} cannot be "
+                    "read by this user; check its permissions"))
+                continue
+            else:
+                report.bytes_read += hashed[1]
+        report.files += 1
+        problem = _check_file(root, path, sha, ref, quick, hashed)
+        if problem is not None:
+            report.problems.append(problem)
+    report.unreferenced, report.leftovers = _strays(root, artifacts.root, set(paths.values()))
+    report.seconds = time.perf_counter() - started
+    return report
