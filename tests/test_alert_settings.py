@@ -82,6 +82,7 @@ def test_profile_alerts_are_policy_outside_the_snapshot_and_hash() -> None:
     alerted = validate_profile({**base, "alerts": {"urls": [url], "on": ["all"]}}, "ci.toml")
     assert alerted.alerts.urls == (url,) and alerted.alerts.on == ("all",)
     assert alerted.hash == plain.hash
+    assert alerted.conditions_hash == plain.conditions_hash  # a run's identity: untouched
     assert alerted.to_dict() == plain.to_dict()
     assert "abc123secret" not in repr(alerted.to_dict())
 
@@ -146,3 +147,17 @@ def test_a_deployment_message_says_who_what_where_and_why() -> None:
     for needle in ("who: alice", "what: mm@1.1 (replaces mm@2.0)", "where: phone",
                    "why: crash reports on 2.0"):
         assert needle in message.body
+
+
+def test_a_profile_not_measured_is_reported_with_the_command_that_measures_it() -> None:
+    report = _report(True)
+    profile = report["profiles"][0]
+    profile["status"] = "not_measured"
+    profile["measure_with"] = "devtrack bench mm@2.0 --profile tiny"
+    profile["checks"] = [{"name": "latency_p90_ms", "status": "not_measured",
+                          "message": "p90_ms not measured on tiny under its conditions"}]
+    message = check_message(report, "devtrack check mm@2.0 --profile tiny --bench", {})
+    assert message.events == ("failed-run",) and message.level == "failure"
+    assert "tiny: NOT MEASURED (baseline mm@1.1, deployed)" in message.body
+    assert "- failed-run: latency_p90_ms (not measured): p90_ms not measured" in message.body
+    assert "measure with: devtrack bench mm@2.0 --profile tiny" in message.body

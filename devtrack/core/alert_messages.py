@@ -19,6 +19,7 @@ from devtrack.core.alerts import BUDGET, DEPLOY, FAILED_RUN, REGRESSION, ROLLBAC
 INFO, SUCCESS, WARNING, FAILURE = "info", "success", "warning", "failure"
 REGRESSION_LIMITS = ("max_latency_regression_pct", "max_accuracy_drop")
 _QUIET_STATUSES = ("pass", "skipped")
+NOT_MEASURED = "not_measured"
 # Per-operator attribution ("top contributors") needs issue 15 (explain/bisect); until then
 # messages carry none. When it lands, pass contributors to check_message.
 TOP_CONTRIBUTORS_LIMIT = 5
@@ -38,8 +39,10 @@ class Message:
     facts: dict[str, Any] = field(default_factory=dict)  # recorded with the attempt
 
 
-def item_event(name: str) -> str:
-    """The alert event a failing check item raises."""
+def item_event(name: str, status: str = "fail") -> str:
+    """The alert event a failing (or not measured) check item raises."""
+    if status == NOT_MEASURED:  # no run that counts: the check could not judge
+        return FAILED_RUN
     if name in REGRESSION_LIMITS:
         return REGRESSION
     if name == "run":
@@ -83,11 +86,18 @@ def check_message(report: Mapping[str, Any], reproduce: str,
         failing = [c for c in p.get("checks", []) if c.get("status") not in _QUIET_STATUSES]
         base = (f" (baseline {p['baseline']}, {p.get('baseline_source') or 'given'})"
                 if p.get("baseline") else " (no baseline)")
-        lines.append(f"{profile}: {'FAILED' if failing else 'passed'}{base}")
+        state = "passed"
+        if failing:
+            state = "NOT MEASURED" if p.get("status") == NOT_MEASURED else "FAILED"
+        lines.append(f"{profile}: {state}{base}")
         for c in failing:
-            event = item_event(str(c["name"]))
+            event = item_event(str(c["name"]), str(c.get("status")))
             events.append(event)
-            lines.append(f"  - {event}: {c['name']}: {c['message']}")
+            status = str(c.get("status"))
+            how = "" if status == "fail" else f" ({status.replace('_', ' ')})"
+            lines.append(f"  - {event}: {c['name']}{how}: {c['message']}")
+        if failing and p.get("measure_with"):
+            lines.append(f"  measure with: {p['measure_with']}")
         latency = p.get("latency")
         if latency and any(c["name"] == REGRESSION_LIMITS[0] for c in failing) and (
                 latency.get("pct") is not None):
