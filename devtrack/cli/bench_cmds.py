@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from devtrack.cli.alert_cmds import notify_decision, notify_option, notify_plan
 from devtrack.cli.common import (
     check_profile_name,
     console,
@@ -211,6 +212,7 @@ def _one_line(run: dict[str, Any]) -> str:
 @click.option("--reference", metavar="MODEL@VERSION",
               help="Release to measure fidelity against (default: the release's parent).")
 @click.option("--no-eval", is_flag=True, help="Timing only, even with a default dataset.")
+@notify_option
 @workspace_option
 @json_option
 @click.pass_context
@@ -219,7 +221,7 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
           all_profiles: bool, runs: int | None, min_time: float | None, max_time: float | None,
           threads: int | None, inputs: tuple[str, ...], fills: tuple[str, ...],
           op_profile: bool, eval_dataset: str | None, reference: str | None, no_eval: bool,
-          workspace_dir: Path | None, as_json: bool) -> int:
+          notify_urls: tuple[str, ...], workspace_dir: Path | None, as_json: bool) -> int:
     """Measure latency and memory of releases on device profiles, each in a fresh process.
 
     Every (release, profile) pair runs in its own worker with the profile's threads, CPU
@@ -240,6 +242,7 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
       devtrack bench kws@1.1.0 -p ci-host --eval digits-test --reference kws@1.0.0
       devtrack bench vad@5.0 -p big-core-1t --input input=1x512 --fill sr=16000
       devtrack bench kws@1.1.0 -p ci-host --max-time 5   # a shorter window, same identity
+      devtrack bench kws@1.1.0 -p ci-host --notify "$SLACK_URL"
     """
     from devtrack.benchmarking import BenchOverrides, plan, run_measurement
     from devtrack.registry import get_release
@@ -251,6 +254,7 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
         fills=[parse_fill_spec(s) for s in fills], op_profile=op_profile,
         eval_dataset=eval_dataset, reference=reference, evaluate=not no_eval,
     )
+    alerts = notify_plan(ctx, workspace_dir, notify_urls)
     ws = open_ws(ctx, workspace_dir)
     chosen = _select_profiles(ws.root, profile_names, all_profiles)
     resolved = [resolve_deployed(ws, str(ref), profile_names) for ref in parsed]
@@ -288,6 +292,9 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
         click.echo(f"interrupted ({signal_name(interrupted.signum)}): finished runs were kept, "
                    "the interrupted one is marked aborted", err=True)
         return interrupted.exit_code
+    from devtrack.notify import notify_bench
+
+    notify_decision(lambda: notify_bench(ws, alerts, results, chosen))
     return 0 if all(r["status"] == "ok" for r in results) else 1
 
 

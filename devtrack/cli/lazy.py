@@ -47,6 +47,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("lifecycle_cmds", "audit", "Check the audit trail."),
     "gc": ("gc_cmds", "gc",
            "Remove leftovers of interrupted writes that no live devtrack process owns."),
+    "alerts": ("alert_cmds", "alerts", "Alerts: where devtrack sends notifications, and a "
+               "test message to check the setup."),
     "demo": ("demo_cmds", "demo",
              "Build a demo workspace in DIRECTORY (default ./devtrack-demo) and open it."),
     "tui": ("tui_cmds", "tui", "Open the release-review app (also what devtrack alone does)."),

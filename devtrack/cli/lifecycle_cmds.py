@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from devtrack import lifecycle
+from devtrack.cli.alert_cmds import notify_decision, notify_option, notify_plan
 from devtrack.cli.common import (
     check_profile_name,
     console,
@@ -103,11 +104,12 @@ def notes(ctx: click.Context, ref: str, text: str | None, notes_file: Path | Non
 @click.option("--force", is_flag=True,
               help="Deploy without a passing check on the profile (recorded as an override); "
                    "never deploys an artifact that is missing or modified.")
+@notify_option
 @workspace_option
 @json_option
 @click.pass_context
 def deploy(ctx: click.Context, ref: str, profile_name: str, reason: str, force: bool,
-           workspace_dir: Path | None, as_json: bool) -> None:
+           notify_urls: tuple[str, ...], workspace_dir: Path | None, as_json: bool) -> None:
     """Make a release the live one on a device profile.
 
     Needs release notes and a passing 'devtrack check' of the release on that profile under
@@ -116,12 +118,17 @@ def deploy(ctx: click.Context, ref: str, profile_name: str, reason: str, force: 
     stored artifact is missing or no longer hashes to what was registered (exit 2).
 
     \b
-    Example:
+    Examples:
       devtrack deploy kws@1.2.0 --profile phone-4t --reason "faster, same accuracy"
+      devtrack deploy kws@1.2.0 -p phone-4t --reason "rollout" --notify "$SLACK_URL"
     """
+    alerts = notify_plan(ctx, workspace_dir, notify_urls)
     ws = open_ws(ctx, workspace_dir)
     release = lifecycle.resolve_release(ws, parse_ref(ref), profile_name)
     d = lifecycle.deploy(ws, release, profile_name, reason, force=force)
+    from devtrack.notify import notify_deployment
+
+    notify_decision(lambda: notify_deployment(ws, alerts, d))
     if as_json:
         echo_json(d.to_dict())
         return
@@ -216,12 +223,13 @@ def plan_table(plan: RollbackPlan) -> Table:
 @click.option("--reason", help=_REASON_HELP + " Required unless --dry-run.")
 @click.option("--to", "to", metavar="VERSION", help="Roll back to this release (if it qualifies).")
 @click.option("--dry-run", is_flag=True, help="Show the proposal; change nothing.")
+@notify_option
 @workspace_option
 @json_option
 @click.pass_context
 def rollback(ctx: click.Context, model: str, profile_name: str, reason: str | None,
-             to: str | None, dry_run: bool, workspace_dir: Path | None,
-             as_json: bool) -> None:
+             to: str | None, dry_run: bool, notify_urls: tuple[str, ...],
+             workspace_dir: Path | None, as_json: bool) -> None:
     """Go back to an earlier release on a profile, and say why the others were passed over.
 
     The target is the most recent release before the current deployment that was approved
@@ -235,6 +243,7 @@ def rollback(ctx: click.Context, model: str, profile_name: str, reason: str | No
       devtrack rollback kws --profile phone-4t --reason "crash reports on 1.3.0"
     """
     check_model_name(model)
+    alerts = notify_plan(ctx, workspace_dir, notify_urls)
     ws = open_ws(ctx, workspace_dir)
     try:
         result = lifecycle.rollback(ws, model, profile_name, reason, to=to, dry_run=dry_run)
@@ -255,6 +264,11 @@ def rollback(ctx: click.Context, model: str, profile_name: str, reason: str | No
             for note in exc.plan.notes:
                 out.print(literal(f"note: {note}"), style="yellow")
         raise
+    if result.deployment is not None:
+        from devtrack.notify import notify_deployment
+
+        deployment = result.deployment
+        notify_decision(lambda: notify_deployment(ws, alerts, deployment))
     if as_json:
         echo_json(result.to_dict())
         return

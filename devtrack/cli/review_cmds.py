@@ -10,6 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from devtrack.cli.alert_cmds import notify_decision, notify_option, notify_plan
 from devtrack.cli.common import (
     console,
     echo_json,
@@ -219,6 +220,7 @@ def _profile_table(p: ProfileComparison) -> Table:
               help="Write a JUnit XML report (one test case per profile × check).")
 @click.option("--markdown", "markdown_path", type=click.Path(path_type=Path), metavar="FILE",
               help="Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).")
+@notify_option
 @workspace_option
 @json_option
 @click.pass_context
@@ -226,7 +228,7 @@ def _profile_table(p: ProfileComparison) -> Table:
 def check(ctx: click.Context, ref: str, baseline_ref: str | None,
           profile_names: tuple[str, ...], bench: bool, no_rerun: bool, inconclusive: str,
           repeats: int | None, junit_path: Path | None, markdown_path: Path | None,
-          workspace_dir: Path | None, as_json: bool) -> int:
+          notify_urls: tuple[str, ...], workspace_dir: Path | None, as_json: bool) -> int:
     """Gate a release: every budget and regression limit on each profile.
 
     Exit 0 when everything passes, 1 when a check fails or a figure is not measured (no run
@@ -240,10 +242,12 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
     out a regression beyond the limit (its 95% CI reaches above it) is measured once more
     with twice the repeats; if that is still inconclusive the check passes with a note, or
     fails with --inconclusive fail. Every check is stored and audited, with that policy.
+    A failed check is sent, as one message, to --notify URLs and the [alerts] targets.
 
     \b
     Examples:
       devtrack check kws@1.1.0 --profile ci-host --junit reports/devtrack.xml
+      devtrack check kws@1.1.0 --profile ci-host --bench --notify "$SLACK_URL"
       devtrack check kws@1.1.0 --profile ci-host --inconclusive fail --repeats 12
       devtrack check kws@1.1.0 --baseline kws@1.0.0 --bench --markdown summary.md
       devtrack check kws@latest --no-rerun --json
@@ -268,6 +272,7 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
         if path is not None:
             check_writable(path, option)
     check_step_summary()
+    alerts = notify_plan(ctx, workspace_dir, notify_urls)
     ws = open_ws(ctx, workspace_dir)
     report = check_release(ws, resolve_deployed(ws, str(candidate), profile_names),
                            resolve_deployed(ws, str(baseline), profile_names)
@@ -284,6 +289,9 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
         echo_json(report.to_dict())
     else:
         console().print(_check_view(report))
+    from devtrack.notify import notify_check
+
+    notify_decision(lambda: notify_check(ws, alerts, report))
     return 0 if report.passed else 1
 
 

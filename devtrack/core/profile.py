@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NoReturn
 
+from devtrack.core.alerts import AlertSettings, validate_alerts
 from devtrack.core.limits import BOUNDS, longest_max_time_s, worker_need_text, worker_seconds
-from devtrack.errors import ProfileError
+from devtrack.errors import ProfileError, UsageError
 
 FORMATS = ("onnx", "tflite")
 TARGETS = ("local",)  # ssh and adb targets are planned, not built
@@ -104,6 +105,9 @@ class Profile:
     litert: LiteRTSettings = field(default_factory=LiteRTSettings)
     measurement: MeasurementSettings = field(default_factory=MeasurementSettings)
     budgets: Budgets = field(default_factory=Budgets)
+    # Policy, not a setting of a run: not in to_dict(), the hash or equality, so an alert
+    # URL (often carrying a token) never enters a run's stored snapshot.
+    alerts: AlertSettings = field(default_factory=AlertSettings, compare=False)
     # Where it came from; not part of to_dict(), the hash or equality.
     source: str = field(default="", compare=False)  # file path or other label
     origin: str = field(default="", compare=False)  # "workspace" | "shipped" | "file" | ""
@@ -115,7 +119,7 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         """Canonical snapshot with every default filled in; ``validate_profile`` reads it back."""
         data = asdict(self)
-        del data["source"], data["origin"]
+        del data["source"], data["origin"], data["alerts"]
         data["formats"] = list(self.formats)
         data["execution"]["cpu_affinity"] = list(self.execution.cpu_affinity)
         return data
@@ -147,7 +151,7 @@ _SECTIONS: dict[str, type] = {
     "measurement": MeasurementSettings,
     "budgets": Budgets,
 }
-_TOP_KEYS = ("name", "description", "formats", *_SECTIONS)
+_TOP_KEYS = ("name", "description", "formats", *_SECTIONS, "alerts")
 
 
 def validate_profile(data: Mapping[str, Any], source: str) -> Profile:
@@ -187,8 +191,18 @@ def validate_profile(data: Mapping[str, Any], source: str) -> Profile:
         budgets=Budgets(**{
             f.name: budgets.bounded(f.name, None) for f in fields(Budgets)
         }),
+        alerts=_alerts(data.get("alerts"), source),
         source=source,
     )
+
+
+def _alerts(data: Any, source: str) -> AlertSettings:
+    if data is None:
+        return AlertSettings()
+    try:
+        return validate_alerts(data, source)
+    except UsageError as exc:
+        raise ProfileError(str(exc)) from None
 
 
 def _formats(top: _Table) -> tuple[str, ...]:

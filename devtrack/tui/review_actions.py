@@ -155,11 +155,26 @@ class ReviewActions:
             self.notify(message, markup=False,
                         severity="warning" if result.forced else "information")
             self._app.data_changed("deploy", result.ref)
+            self._alert(result)
 
         self._app.push_screen(
             DeployDialog(target.ref, profiles, target.profile, live, perform, self._app.root,
                          after_check=lambda: self._app.data_changed("check", target.ref)),
             done)
+
+    def _alert(self, deployment: Any) -> None:
+        """Send a deploy or rollback to the configured alert targets, off the UI thread (a
+        target may take its whole timeout); a failure shows as a warning, nothing more."""
+        from devtrack.notify import notify_deployment_in
+
+        root = self._app.ws.root
+
+        def send() -> None:
+            for line in notify_deployment_in(root, deployment):
+                self._app.call_from_thread(self.notify, line, severity="warning",
+                                           markup=False)
+
+        self._app.run_worker(send, thread=True, group="alerts", exit_on_error=False)
 
     # -- rollback -----------------------------------------------------------------------------
 
@@ -200,6 +215,7 @@ class ReviewActions:
             self.notify(f"Rolled back {model} on {d.profile}: {result.plan.current} → "
                         f"{d.version}", markup=False)
             self._app.data_changed("rollback", d.ref)
+            self._alert(d)
 
         initial = profile if profile in deployed_on else deployed_on[0]
         self._app.push_screen(RollbackDialog(model, deployed_on, initial, plan_for, perform),
