@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtrack.artifacts import INCOMING_PREFIX  # put's temp files: a write not finished
 from devtrack.workspace import Workspace
 
 CHUNK = 1 << 20
-LEFTOVER_PREFIX = ".incoming-"  # ArtifactStore.put's temp files: a write that did not finish
 Progress = Callable[[int, int], None]  # (bytes read so far, bytes to read)
 
 
@@ -154,7 +154,7 @@ def _strays(root: Path, store_root: Path, referenced: set[Path]) -> tuple[list[S
         except OSError:  # a concurrent writer renamed or removed it just now
             continue
         stray = StrayFile(str(path.relative_to(root)), size)
-        (leftovers if path.name.startswith(LEFTOVER_PREFIX) else unreferenced).append(stray)
+        (leftovers if path.name.startswith(INCOMING_PREFIX) else unreferenced).append(stray)
     return unreferenced, leftovers
 
 
