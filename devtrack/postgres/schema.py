@@ -191,7 +191,7 @@ SCHEMA_1 = [
 def _migration_1(conn: psycopg.Connection[object]) -> None:
     """devtrack's tables, as SQLite's schema 4 has them."""
     for statement in SCHEMA_1:
-        conn.execute(_text_in_c(statement))  # type: ignore[arg-type]
+        conn.execute(_text_in_c(statement))
 
 
 MIGRATIONS: list[Callable[[psycopg.Connection[object]], None]] = [_migration_1]
