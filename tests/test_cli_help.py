@@ -63,7 +63,8 @@ def test_lazy_help_line_matches_the_command(name: str) -> None:
     assert LAZY_COMMANDS[name][2] == command.get_short_help_str(limit=1000)
 
 
-HEAVY = ("textual", "onnxruntime", "onnx", "ai_edge_litert", "numpy", "sqlite_utils")
+HEAVY = ("textual", "onnxruntime", "onnx", "ai_edge_litert", "numpy", "sqlite_utils",
+         "psycopg")
 # The start-up target of ``--help`` and ``releases`` leaves no room for Rich's ~30 ms import.
 LIGHT = [["--help"], ["releases"], ["releases", "kws"], ["releases", "--json"], ["models"]]
 

@@ -51,7 +51,8 @@ def database_error(exc: psycopg.Error, url: str) -> DatabaseError:
     where = mask_password(url)
     state = getattr(exc, "sqlstate", None) or ""
     detail = one_line(str(exc), url)
-    if state in _AUTHENTICATION or "authentication failed" in detail:
+    if (state in _AUTHENTICATION or "authentication failed" in detail
+            or "no password supplied" in detail):
         return DatabaseError(
             f"PostgreSQL refused the credentials for {where} ({detail}); nothing was changed — "
             "check the user name and the password in PGPASSWORD, ~/.pgpass or the service file")
