@@ -122,8 +122,9 @@ def _run(server: PgServer | None, argv: list[str], *, run_as: str | None = None,
     return result
 
 
-def start_server(passfile_dir: Path) -> PgServer:
-    """initdb and start a cluster; raise ServerUnavailable saying why not."""
+def start_server(passfile_dir: Path, *, durable: bool = False) -> PgServer:
+    """initdb and start a cluster; raise ServerUnavailable saying why not. Tests run it with
+    fsync off; ``durable`` keeps PostgreSQL's defaults (benchmarks compare with SQLite's)."""
     bindir = find_bindir()
     run_as = None
     if os.geteuid() == 0:
@@ -154,8 +155,9 @@ def start_server(passfile_dir: Path) -> PgServer:
         pwfile.unlink()
         for _attempt in range(3):  # the free port may be taken before the server binds it
             server.port = free_port()
-            options = (f"-p {server.port} -k {root} -h 127.0.0.1 -c fsync=off "
-                       "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60")
+            options = f"-p {server.port} -k {root} -h 127.0.0.1 -c max_connections=60"
+            if not durable:
+                options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             started = _run(server, [str(bindir / "pg_ctl"), "-D", str(server.datadir), "-o",
                                     options, "-l", str(root / "log"), "-w", "-t",
                                     str(START_TIMEOUT_S), "start"],
