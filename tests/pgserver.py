@@ -44,16 +44,20 @@ def in_ci() -> bool:
 
 
 def find_bindir() -> Path:
-    """The directory holding initdb, pg_ctl and postgres."""
-    candidates: list[Path] = []
-    pg_config = shutil.which("pg_config")
+    """The directory holding initdb, pg_ctl and postgres (``DEVTRACK_PG_BINDIR`` overrides
+    the search)."""
+    forced = os.environ.get("DEVTRACK_PG_BINDIR")
+    candidates: list[Path] = [Path(forced)] if forced else []
+    pg_config = None if forced else shutil.which("pg_config")
     if pg_config:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
                                  timeout=10, check=True).stdout.strip()
             candidates.append(Path(out))
-    candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                                           key=lambda p: int(p.split("/")[-2]), reverse=True)]
+    if not forced:
+        candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                                               key=lambda p: int(p.split("/")[-2]),
+                                               reverse=True)]
     for bindir in candidates:
         if all((bindir / name).is_file() for name in ("initdb", "pg_ctl", "postgres")):
             return bindir
@@ -98,6 +102,9 @@ class PgServer:
         name = f"t{os.getpid()}_{next(self._names)}"
         self.admin(f'CREATE DATABASE "{name}" TEMPLATE {template}')
         return name
+
+    def drop_database(self, name: str) -> None:
+        self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop(self) -> None:
         _run(self, [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate",
@@ -197,6 +204,8 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
 
 
 @pytest.fixture
-def pg_url(pg_server: PgServer) -> str:
-    """A libpq URL (no password in it) of a fresh, empty database of its own."""
-    return pg_server.url(pg_server.fresh_database())
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A libpq URL (no password in it) of a fresh, empty database of its own, dropped after."""
+    name = pg_server.fresh_database()
+    yield pg_server.url(name)
+    pg_server.drop_database(name)
