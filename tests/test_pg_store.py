@@ -10,7 +10,7 @@ import textwrap
 import pytest
 from pgserver import PgServer
 
-from devtrack.errors import DatabaseError, DevtrackError, WorkspaceError
+from devtrack.errors import DatabaseError, DatabaseLockedError, DevtrackError, WorkspaceError
 from devtrack.postgres.backend import open_postgres_store
 from devtrack.postgres.schema import SCHEMA_VERSION
 
@@ -179,3 +179,59 @@ def test_without_psycopg_a_postgres_url_says_what_to_install(pg_url: str) -> Non
     out = subprocess.run([sys.executable, "-c", code, pg_url], capture_output=True, text=True,
                          timeout=60)
     assert "pip install 'devtrack[postgres]'" in out.stdout, out.stderr
+
+
+_HOLDER = textwrap.dedent("""
+    import sys, time
+    from devtrack.postgres.backend import open_postgres_store
+    store = open_postgres_store(sys.argv[1])
+    with store.transaction():
+        store.insert("models", {"name": "half", "task": "other", "created_at": "t"})
+        store.append_event(actor="holder", kind="register", model="half", version="1",
+                           payload={})
+        print("holding", flush=True)
+        time.sleep(60)
+""")
+
+
+def _holding_writer(url: str) -> subprocess.Popen[str]:
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, url], stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def test_a_writer_waiting_too_long_gets_a_locked_error_and_changes_nothing(pg_url: str) -> None:
+    open_postgres_store(pg_url).close()
+    holder = _holding_writer(pg_url)
+    try:
+        store = open_postgres_store(pg_url, lock_timeout_ms=300)
+        try:
+            with pytest.raises(DatabaseLockedError) as info, store.transaction():
+                store.insert("models", {"name": "late", "task": "other", "created_at": "t"})
+            _one_line_without(info.value)
+            assert store.query("SELECT name FROM models") == []
+        finally:
+            store.close()
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
+def test_a_killed_writer_leaves_nothing_and_releases_the_lock(pg_url: str) -> None:
+    open_postgres_store(pg_url).close()
+    holder = _holding_writer(pg_url)
+    holder.kill()
+    holder.wait(timeout=30)
+    store = open_postgres_store(pg_url, lock_timeout_ms=20_000)
+    try:
+        assert store.query("SELECT name FROM models") == []
+        assert store.events() == [] and store.meta("events_head") is None
+        with store.transaction():
+            store.append_event(actor="next", kind="register", model="m", version="1",
+                               payload={})
+        assert [e["id"] for e in store.events()] == [1]
+        assert store.verify_events() is None
+    finally:
+        store.close()

@@ -190,12 +190,13 @@ def _sqlite_numbers(conn: psycopg.Connection[Any]) -> None:
     conn.adapters.register_loader("numeric", SqliteNumberLoader)
 
 
-def open_postgres_store(url: str) -> PostgresStore:
+def open_postgres_store(url: str, *, lock_timeout_ms: int = LOCK_TIMEOUT_MS) -> PostgresStore:
     """Connect to the devtrack database at ``url`` (a libpq URL; the password from PGPASSWORD,
     ~/.pgpass or a service file), creating devtrack's tables in an empty database and
     upgrading an older schema. A newer schema or another application's tables are refused
     untouched (WorkspaceError); an unreachable server, wrong credentials or a missing database
-    raise DatabaseError; no message shows a password."""
+    raise DatabaseError; no message shows a password. A writer waits up to
+    ``lock_timeout_ms`` for another one, then gets DatabaseLockedError."""
     psycopg = _psycopg()
     where = mask_password(url)
     options = _connect_options(url)
@@ -203,7 +204,7 @@ def open_postgres_store(url: str) -> PostgresStore:
         conn = psycopg.connect(url, autocommit=True, **options)
     try:
         with database_errors(url):
-            conn.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
+            conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
             _sqlite_numbers(conn)
             if recognise(conn, where) < SCHEMA_VERSION:
                 migrate(conn, where)
