@@ -235,3 +235,22 @@ def test_a_killed_writer_leaves_nothing_and_releases_the_lock(pg_url: str) -> No
         assert store.verify_events() is None
     finally:
         store.close()
+
+
+def test_a_user_who_may_not_create_tables_gets_one_line_and_nothing_is_made(
+        pg_server: PgServer) -> None:
+    import psycopg
+
+    from devtrack.errors import DatabaseReadOnlyError
+
+    database = pg_server.fresh_database()
+    pg_server.admin("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+                    "'visitor') THEN CREATE ROLE visitor LOGIN PASSWORD 'visitor-pw-42'; "
+                    "END IF; END $$")
+    url = pg_server.url(database, user="visitor").replace("visitor@", "visitor:visitor-pw-42@")
+    with pytest.raises(DatabaseReadOnlyError) as info:
+        open_postgres_store(url)
+    assert "permission denied" in _one_line_without(info.value, "visitor-pw-42")
+    with psycopg.connect(pg_server.url(database)) as conn:
+        assert conn.execute("SELECT count(*) FROM information_schema.tables WHERE "
+                            "table_schema = 'public'").fetchone() == (0,)
