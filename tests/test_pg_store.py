@@ -254,3 +254,11 @@ def test_a_user_who_may_not_create_tables_gets_one_line_and_nothing_is_made(
     with psycopg.connect(pg_server.url(database)) as conn:
         assert conn.execute("SELECT count(*) FROM information_schema.tables WHERE "
                             "table_schema = 'public'").fetchone() == (0,)
+
+
+def test_importing_the_backend_does_not_load_psycopg() -> None:
+    code = ("import sys, devtrack.postgres.backend, devtrack.store_contract; "
+            "print('psycopg' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
