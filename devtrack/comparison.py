@@ -230,7 +230,7 @@ def _rerun(ws: Workspace, a: Release, b: Release, profile: Profile,
     comparison.profile_hash = measured.hash
     threshold = profile.budgets.max_latency_regression_pct
     threshold_pct = DEFAULT_THRESHOLD_PCT if threshold is None else threshold
-    paired = measure_pair(ws, a, b, measured, settings, progress)
+    paired = measure_pair(ws, a, b, measured, settings, progress, limit_pct=threshold_pct)
     if paired.ok:
         comparison.latency = paired_latency(paired, threshold_pct)
         note = comparison.latency.noise_note()

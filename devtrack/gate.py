@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from devtrack.comparison import check_same_model, load_profiles, store_pair
@@ -197,7 +197,7 @@ def check_release(ws: Workspace, candidate: Release | str, baseline: Release | s
     there is none). Regression limits compare with the baseline — ``baseline``, else the
     release deployed on that profile, else the candidate's parent — on a fresh interleaved
     measurement (``rerun``) or on stored runs. ``inconclusive`` says what a side-by-side
-    latency verdict still too noisy to decide after one re-measure does (see
+    latency verdict still undecided when its sequential measurement reaches the cap does (see
     :func:`latency_item`); it needs ``rerun``, as stored runs are indicative only. One
     ``checks`` row and one ``check`` event per profile are written in one transaction. Bad
     input raises UsageError before any measurement or write.
@@ -338,7 +338,8 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
     vs = f"vs {baseline.ref}"
     if rerun:
         try:
-            result = measure_pair(ws, baseline, cand, profile, settings, progress)
+            result = measure_pair(ws, baseline, cand, profile, settings, progress,
+                                  limit_pct=limit_pct)
         except UsageError as exc:  # e.g. the two cannot share inputs or a runtime
             return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL,
                              f"cannot measure {cand.ref} side by side {vs}: {exc}",
@@ -348,20 +349,9 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
             return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL,
                              f"side-by-side measurement {vs} failed: {result.error}",
                              limit=limit_pct)
+        # Sequential: the worker added repeats until the CI decided against the limit or
+        # reached the cap (core/sequential.py), so an undecided verdict here is final.
         latency = paired_latency(result, limit_pct)
-        if is_inconclusive(latency):
-            # Undecided (a regression beyond the limit not ruled out): measure once more
-            # with twice the repeats (a narrower CI) rather than let noise pass the gate.
-            base = settings or RerunSettings()
-            again = measure_pair(ws, baseline, cand, profile,
-                                 replace(base, repeats=base.repeats * 2), progress)
-            if again.ok:
-                check.notes.append(
-                    f"the first side-by-side measurement was inconclusive (95% CI "
-                    f"{latency.ci_low:.3f}–{latency.ci_high:.3f}); re-measured with "
-                    f"{base.repeats * 2} repeats")
-                paired[-1] = (profile, baseline, again)  # the decisive one is stored
-                latency = paired_latency(again, limit_pct)
     else:
         _latest_run(ws, baseline, profile, bench, progress)
         run_b = latest_ok_run(ws, cand, profile.name, profile.hash)

@@ -3,9 +3,9 @@
 Stored runs taken at different times differ by far more than a gate must catch (DESIGN.md,
 "Measurement"), so verdicts that decide come from here: short blocks of inferences of both
 models alternate inside one worker, with block order and session-creation order alternated
-across repeats, and the per-repeat median block ratios are summarised.
+across repeats. Repeats are added until the ratio's CI decides against the latency limit
+or a cap is reached (``core/sequential.py``: looks fixed in advance, alpha spent over them).
 """
-
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,15 +17,20 @@ import numpy as np
 from devtrack.benchmarking import BenchOverrides, merged_specs
 from devtrack.core.profile import MAX_REPEATS, Profile
 from devtrack.core.release import Release
+from devtrack.core.sequential import (
+    DEFAULT_ALPHA,
+    DEFAULT_MAX_REPEATS,
+    Look,
+    SequentialPlan,
+    run_sequence,
+)
 from devtrack.core.significance import paired_ratio_summary
 from devtrack.errors import UsageError
 from devtrack.workspace import Workspace
 
 Progress = Callable[[str], None]
 
-MIN_REPEAT_S = 0.2
-PAIRS_PER_REPEAT = 8  # aim for at least this many block pairs in each repeat
-MAX_BLOCK_SIZE = 10
+DEFAULT_REPEAT_S = 0.3  # the grain: ~16 block pairs a repeat, a look every 2-8 repeats
 
 
 def check_runs_formats(profile: Profile, *releases: Release) -> None:
@@ -39,14 +44,19 @@ def check_runs_formats(profile: Profile, *releases: Release) -> None:
 class RerunSettings:
     """How a side-by-side re-measurement runs (DESIGN.md, "Measurement").
 
-    ``repeats`` re-create both sessions, alternating which is created and run first, so it
-    must be even. ``repeat_s`` defaults to the profile's ``min_time_s`` (at least 0.2 s);
-    ``block_size`` to 10 inferences, fewer for slow models so each repeat holds ~8 pairs.
+    Sequential (the default): repeats are added until a look of
+    :class:`~devtrack.core.sequential.SequentialPlan` decides against the latency limit, at
+    most ``repeats`` of them (the cap). ``sequential=False`` runs exactly ``repeats``. Each
+    repeat re-creates both sessions, alternating which is created and run first, so the
+    count is even. ``repeat_s`` (default 0.3 s) is each repeat's length; ``block_size``
+    inferences per alternation, by default sized by the worker from its warm-up.
     """
 
-    repeats: int = 6
+    repeats: int = DEFAULT_MAX_REPEATS
     repeat_s: float | None = None
     block_size: int | None = None
+    sequential: bool = True
+    alpha: float = DEFAULT_ALPHA
 
     def __post_init__(self) -> None:
         if self.repeats < 4 or self.repeats % 2 or self.repeats > MAX_REPEATS:
@@ -56,14 +66,18 @@ class RerunSettings:
             raise UsageError(f"repeat_s must be > 0, got {self.repeat_s}")
         if self.block_size is not None and self.block_size < 1:
             raise UsageError(f"block_size must be >= 1, got {self.block_size}")
+        if not 0.0 < self.alpha < 1.0:
+            raise UsageError(f"alpha must be between 0 and 1, got {self.alpha}")
 
 
 @dataclass
 class PairedResult:
-    """B/A from one interleaved worker: the median of the per-repeat median block ratios.
+    """B/A from one interleaved worker, summarised over its repeats (the independent units).
 
-    The CI is the order-statistic CI of that median over the repeats, the independent
-    units (each re-creates both sessions); block ratios within a repeat are correlated.
+    Sequential: the ratio and CI of the last look (``looks``), the creation-order-balanced
+    geometric mean of the repeat ratios with a t interval at that look's spent level.
+    Fixed repeats: the median of the repeat ratios with its order-statistic CI. Block
+    ratios within a repeat are correlated, so they are kept but not counted as units.
     """
 
     status: str  # "ok" | "failed" | "aborted"
@@ -81,6 +95,13 @@ class PairedResult:
     wall_s: float | None = None
     warnings: list[str] = field(default_factory=list)
     runtime: str | None = None
+    plan: SequentialPlan | None = None
+    looks: list[Look] = field(default_factory=list)
+
+    @property
+    def decision(self) -> str | None:
+        """The sequential decision (slower, faster, within, undecided), None for fixed repeats."""
+        return self.looks[-1].decision if self.looks else None
 
     @property
     def ok(self) -> bool:
@@ -92,7 +113,9 @@ class PairedResult:
                 "block_size": self.block_size, "repeats": self.repeats,
                 "repeat_s": self.repeat_s, "blocks": int(blocks.size),
                 "block_ratio_median": float(np.median(blocks)) if blocks.size else None,
-                "wall_s": self.wall_s, "warnings": self.warnings, "runtime": self.runtime}
+                "wall_s": self.wall_s, "warnings": self.warnings, "runtime": self.runtime,
+                "sequential": self.plan.to_dict() if self.plan else None,
+                "looks": [look.to_dict() for look in self.looks]}
 
 
 def measured_profile(profile: Profile) -> Profile:
@@ -100,26 +123,16 @@ def measured_profile(profile: Profile) -> Profile:
     return BenchOverrides().apply(profile)
 
 
-def _block_size(ws: Workspace, releases: tuple[Release, Release], profile: Profile,
-                repeat_s: float) -> int:
-    row = ws.store.one(
-        "SELECT MAX(p50_ms) AS p50 FROM runs WHERE status = 'ok' AND profile = ? AND "
-        "release_id IN (?, ?)", (profile.name, releases[0].id, releases[1].id))
-    p50 = row["p50"] if row else None
-    if not p50:
-        return MAX_BLOCK_SIZE
-    fitting = int(repeat_s * 1000.0 / (2 * PAIRS_PER_REPEAT * p50))
-    return max(1, min(MAX_BLOCK_SIZE, fitting))
-
-
 def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: Profile,
-                 settings: RerunSettings | None = None,
-                 progress: Progress | None = None) -> PairedResult:
+                 settings: RerunSettings | None = None, progress: Progress | None = None,
+                 limit_pct: float | None = None) -> PairedResult:
     """Measure both artifacts side by side in one isolated worker (interleaved blocks).
 
-    ``profile`` is used as given (pass :func:`measured_profile` of a loaded one). Raises
-    UsageError for inputs the pair cannot share and Aborted on Ctrl-C; every other
-    problem is a result with status "failed".
+    ``profile`` is used as given (pass :func:`measured_profile` of a loaded one). The
+    sequential decision judges against ``limit_pct`` (default: the profile's
+    ``max_latency_regression_pct``, else the default threshold). Raises UsageError for
+    inputs the pair cannot share and Aborted on Ctrl-C; every other problem is a result
+    with status "failed".
     """
     import base64
     import os
@@ -127,6 +140,7 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
     from devtrack.bench.inputs import input_layout
     from devtrack.bench.runner import run_job
     from devtrack.benchmarking import build_job, plan
+    from devtrack.metric_changes import DEFAULT_THRESHOLD_PCT
 
     settings = settings or RerunSettings()
     check_runs_formats(profile, baseline, candidate)
@@ -135,16 +149,20 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
     fills = {f.name: f for r in (baseline, candidate) for f in merged_specs(r, overrides)[1]}
     for release in (baseline, candidate):
         input_layout(release.summary.inputs, list(specs.values()), list(fills.values()))
-    m = profile.measurement
-    repeat_s = settings.repeat_s or max(MIN_REPEAT_S, m.min_time_s)
-    block = settings.block_size or _block_size(ws, (baseline, candidate), profile, repeat_s)
+    if limit_pct is None:
+        limit_pct = profile.budgets.max_latency_regression_pct
+    sequential = (SequentialPlan(
+        (DEFAULT_THRESHOLD_PCT if limit_pct is None else limit_pct) / 100.0,
+        settings.repeats, settings.alpha) if settings.sequential else None)
+    repeat_s = settings.repeat_s or DEFAULT_REPEAT_S
     measurements, _ = plan([baseline, candidate], [profile], overrides)
     jobs = [build_job(ws, x, op_profile=False) for x in measurements]
     job = {**jobs[0], "pair": [{k: j[k] for k in ("artifact_path", "sha256", "format")}
                                for j in jobs],
            "input_specs": [s.to_dict() for s in specs.values()],
            "fills": [f.to_dict() for f in fills.values()],
-           "block_size": block, "repeats": settings.repeats,
+           "block_size": settings.block_size, "repeats": settings.repeats,
+           "sequential": sequential.to_dict() if sequential else None,
            "measurement": {**jobs[0]["measurement"], "min_time_s": repeat_s}}
     job.pop("artifact_path")
     execution = profile.execution
@@ -152,22 +170,37 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
                 if hasattr(os, "sched_getaffinity") and execution.cpu_affinity else None)
     cap = execution.memory_limit_mb
     if progress is not None:
+        how = (f"until decided against {sequential.limit * 100:g}%, at most "
+               f"{settings.repeats}" if sequential else f"{settings.repeats}")
         progress(f"measuring {baseline.ref} and {candidate.ref} side by side on "
-                 f"{profile.name}: {settings.repeats} × {repeat_s:g} s, blocks of {block}")
+                 f"{profile.name}: {how} × {repeat_s:g} s")
     raw = run_job(job, threads=execution.threads, cpu_affinity=affinity,
                   memory_limit_mb=2 * cap if cap else None,  # two models are loaded
-                  timeout_s=max(execution.timeout_s, settings.repeats * repeat_s * 2 + 60),
+                  timeout_s=max(execution.timeout_s, settings.repeats * (repeat_s * 2 + 1) + 60),
                   progress=None)
-    result = PairedResult(raw.get("status", "failed"), raw.get("error"), block_size=block,
-                          repeats=settings.repeats, repeat_s=repeat_s,
+    result = PairedResult(raw.get("status", "failed"), raw.get("error"),
+                          block_size=int(raw.get("block_size") or 0),
+                          repeats=int(raw.get("repeats") or 0),
+                          repeat_s=float(raw.get("repeat_s") or repeat_s),
                           wall_s=(raw.get("isolation") or {}).get("wall_s"),
-                          warnings=list(raw.get("warnings") or []), runtime=raw.get("runtime"))
+                          warnings=list(raw.get("warnings") or []), runtime=raw.get("runtime"),
+                          plan=sequential)
     if not result.ok:
         return result
     result.repeat_ratios = [float(x) for x in raw["repeat_median_ratios"]]
     result.block_ratios = np.frombuffer(base64.b64decode(raw["ratios_b_over_a"]),
                                         dtype="<f4").astype(np.float64)
-    result.ratio, result.ci_low, result.ci_high = paired_ratio_summary(result.repeat_ratios)
+    summarise_repeats(result)
     result.a_ms = float(raw["a"]["stats"]["median"])
     result.b_ms = float(raw["b"]["stats"]["median"])
     return result
+
+
+def summarise_repeats(result: PairedResult) -> None:
+    """Set ``result``'s ratio and CI from its repeat ratios (the worker's looks, recomputed)."""
+    if result.plan is not None:
+        result.looks = run_sequence(result.repeat_ratios, result.plan)
+        last = result.looks[-1]
+        result.ratio, result.ci_low, result.ci_high = last.ratio, last.ci_low, last.ci_high
+    else:
+        result.ratio, result.ci_low, result.ci_high = paired_ratio_summary(result.repeat_ratios)

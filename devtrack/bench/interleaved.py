@@ -8,8 +8,13 @@ So each repeat re-creates both sessions, A first in even repeats and B first in 
 and within a repeat the pairs alternate A-then-B and B-then-A.
 
 The job is a worker job with ``"pair": [A, B]`` instead of ``artifact_path``; each side is
-``{"artifact_path", "sha256", "format"}`` (or just a path). ``block_size`` (default 10)
-inferences per block, ``repeats`` (default 6) repeats of ``measurement.min_time_s`` each.
+``{"artifact_path", "sha256", "format"}`` (or just a path). Each repeat lasts
+``measurement.min_time_s`` (stretched so it holds at least ``MIN_PAIRS`` block pairs of a
+slow model). ``block_size`` inferences per block; when it is absent the worker sizes blocks
+from the warm-up so a repeat holds about ``PAIRS_PER_REPEAT`` pairs (at most 10 a block).
+With ``"sequential"`` (a :class:`~devtrack.core.sequential.SequentialPlan` as a dict) the
+worker looks at the repeat ratios at the plan's looks and stops at the first decided one or
+the plan's cap; without it, it runs exactly ``repeats`` (default 6).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from devtrack.bench.worker import (
     run_guarded,
     verify_artifact,
 )
+from devtrack.core.sequential import SequentialPlan, look_at
 from devtrack.core.stats import summarize
 from devtrack.runtimes import (
     RuntimeOptions,
@@ -43,8 +49,10 @@ from devtrack.runtimes import (
     open_session,
 )
 
-DEFAULT_BLOCK_SIZE = 10
+MAX_BLOCK_SIZE = 10
 DEFAULT_REPEATS = 6
+PAIRS_PER_REPEAT = 16  # blocks sized from the warm-up so a repeat holds about this many pairs
+MIN_PAIRS = 4  # a repeat of a slow model is stretched to hold at least this many
 
 
 def _side(spec: str | dict[str, Any]) -> dict[str, Any]:
@@ -88,10 +96,11 @@ def _interleave(job: dict[str, Any], sides: list[dict[str, Any]], result: dict[s
     # Both sessions stay loaded: idle onnxruntime threads must not spin (see RuntimeOptions).
     options = replace(RuntimeOptions.from_dict(job.get("options", {})), ort_allow_spinning=False)
     m = job.get("measurement", {})
-    block_size = int(job.get("block_size", DEFAULT_BLOCK_SIZE))
-    repeats = int(job.get("repeats", DEFAULT_REPEATS))
+    block_size = int(job["block_size"]) if job.get("block_size") else None
+    plan = SequentialPlan.from_dict(job["sequential"]) if job.get("sequential") else None
+    repeats = plan.max_repeats if plan else int(job.get("repeats", DEFAULT_REPEATS))
     repeat_s = float(m.get("min_time_s", 1.5))
-    warmup_runs = int(m.get("warmup_runs", 10))
+    warmup_runs = max(1, int(m.get("warmup_runs", 10)))
     specs, fills = job_inputs(job)
     seed = int(job.get("seed", 0))
     clock = time.perf_counter_ns
@@ -110,6 +119,7 @@ def _interleave(job: dict[str, Any], sides: list[dict[str, Any]], result: dict[s
     samples: list[list[np.ndarray]] = [[], []]
     ratios: list[np.ndarray] = []
     repeat_ratios: list[float] = []
+    looks: list[dict[str, Any]] = []
     init_ms: list[list[float]] = [[], []]
     for r in range(repeats):
         progress(f"repeat {r + 1}/{repeats}")
@@ -121,9 +131,14 @@ def _interleave(job: dict[str, Any], sides: list[dict[str, Any]], result: dict[s
             init_ms[k].append(ns_to_ms(clock() - t0))
         pair: list[RuntimeSession] = [s for s in sessions if s is not None]
         feeds = [make_inputs(s.inputs, specs, fills, seed=seed) for s in pair]
-        for _ in range(warmup_runs):
+        timed = (warmup_runs + 1) // 2  # the later half: the first calls run cold
+        for i in range(warmup_runs):
+            if i == warmup_runs - timed:
+                t0 = clock()
             for k in (0, 1):
                 pair[k].run(feeds[k])
+        if block_size is None:  # one pair of warm inferences took this long
+            block_size, repeat_s = fit_grain(ns_to_ms(clock() - t0) / timed, repeat_s)
         bufs = _interleaved_loop(pair, feeds, block_size, repeat_s, first=r % 2)
         del pair, sessions, feeds
         gc.collect()
@@ -133,24 +148,45 @@ def _interleave(job: dict[str, Any], sides: list[dict[str, Any]], result: dict[s
         repeat_ratios.append(float(np.median(block_ratios)))
         for k in (0, 1):
             samples[k].append(bufs[k])
+        if plan is not None and plan.is_look(len(repeat_ratios)):
+            look = look_at(repeat_ratios, plan)
+            looks.append(look.to_dict())
+            if look.decided:
+                break
 
     all_ratios = np.concatenate(ratios)
     ratio_stats = summarize(all_ratios)
     phases["init_ms"] = {"a": init_ms[0], "b": init_ms[1]}
     result.update({
         "block_size": block_size,
-        "repeats": repeats,
+        "repeats": len(repeat_ratios),
         "repeat_s": repeat_s,
         "ratios_b_over_a": encode_samples(all_ratios),
         "ratio_stats": ratio_stats.to_dict(),
         "median_ratio": ratio_stats.median,
-        "repeat_median_ratios": [round(x, 5) for x in repeat_ratios],
+        "repeat_median_ratios": [float(x) for x in repeat_ratios],
+        "sequential": plan.to_dict() if plan else None,
+        "looks": looks,
     })
     for k, name in ((0, "a"), (1, "b")):
         side_ms = np.concatenate(samples[k]).astype(np.float32)
         result[name] = {"samples_ms": encode_samples(side_ms),
                         "stats": summarize(side_ms).to_dict()}
     progress("done")
+
+
+def fit_grain(pair_ms: float, repeat_s: float) -> tuple[int, float]:
+    """Block size and repeat length for a model whose A+B inference pair takes ``pair_ms``.
+
+    Blocks as large as fit ``PAIRS_PER_REPEAT`` block pairs in ``repeat_s`` (1 to 10
+    inferences): finer alternation tracks drift better, while a block of several inferences
+    has a median robust to one preempted call. A model too slow for ``MIN_PAIRS`` pairs of
+    single inferences stretches the repeat instead.
+    """
+    pair_ms = max(pair_ms, 1e-3)
+    fitting = int(repeat_s * 1000.0 / (PAIRS_PER_REPEAT * pair_ms))
+    block = max(1, min(MAX_BLOCK_SIZE, fitting))
+    return block, max(repeat_s, MIN_PAIRS * pair_ms * block / 1000.0)
 
 
 def _interleaved_loop(pair: list[RuntimeSession], feeds: list[dict[str, np.ndarray]],
