@@ -36,11 +36,12 @@ _STATUS_STYLE = {"pass": "green", "fail": "bold red", "skipped": "dim"}
 
 
 def repeats_option(func: Any) -> Any:
-    """``--repeats N``: how many times a side-by-side measurement re-creates both sessions."""
+    """``--repeats N``: the most repeats a side-by-side measurement may add before it stops."""
     return click.option(
         "--repeats", type=click.IntRange(4, MAX_REPEATS), default=None, metavar="N",
-        help=f"Side-by-side repeats (even, 4 to {MAX_REPEATS}; default 6). More repeats narrow "
-             "the 95% CI on a noisy machine and take proportionally longer.")(func)
+        help=f"Most side-by-side repeats (even, 4 to {MAX_REPEATS}; default 24). Repeats are "
+             "added until the 95% CI decides against the latency limit; a higher cap lets "
+             "a noisy machine decide, at up to proportionally more time.")(func)
 
 
 def _settings(repeats: int | None) -> RerunSettings | None:
