@@ -233,6 +233,9 @@ def _rerun(ws: Workspace, a: Release, b: Release, profile: Profile,
     paired = measure_pair(ws, a, b, measured, settings, progress, limit_pct=threshold_pct)
     if paired.ok:
         comparison.latency = paired_latency(paired, threshold_pct)
+        clock_note = paired.clock_note()
+        if clock_note:
+            comparison.notes.append(clock_note)
         note = comparison.latency.noise_note()
         if note:
             comparison.notes.append(note)

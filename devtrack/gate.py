@@ -352,6 +352,9 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
         # Sequential: the worker added repeats until the CI decided against the limit or
         # reached the cap (core/sequential.py), so an undecided verdict here is final.
         latency = paired_latency(result, limit_pct)
+        note = result.clock_note()
+        if note:
+            check.notes.append(note)
     else:
         _latest_run(ws, baseline, profile, bench, progress)
         run_b = latest_ok_run(ws, cand, profile.name, profile.hash)

@@ -8,6 +8,7 @@ or a cap is reached (``core/sequential.py``: looks fixed in advance, alpha spent
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from devtrack.core.sequential import (
     DEFAULT_MAX_REPEATS,
     Look,
     SequentialPlan,
+    order_balanced_log_ratio,
     run_sequence,
 )
 from devtrack.core.significance import paired_ratio_summary
@@ -30,6 +32,8 @@ from devtrack.workspace import Workspace
 
 Progress = Callable[[str], None]
 
+CLOCK_CPU, CLOCK_WALL = "cpu", "wall"  # as bench/interleaved.py names them
+CLOCKS = (CLOCK_CPU, CLOCK_WALL)
 DEFAULT_REPEAT_S = 0.3  # the grain: ~16 block pairs a repeat, a look every 2-8 repeats
 
 
@@ -49,7 +53,10 @@ class RerunSettings:
     most ``repeats`` of them (the cap). ``sequential=False`` runs exactly ``repeats``. Each
     repeat re-creates both sessions, alternating which is created and run first, so the
     count is even. ``repeat_s`` (default 0.3 s) is each repeat's length; ``block_size``
-    inferences per alternation, by default sized by the worker from its warm-up.
+    inferences per alternation, by default sized by the worker from its warm-up. ``clock``
+    "cpu" (default) judges the ratio of the worker's CPU time per block, "wall" the
+    wall-clock one (see ``bench/interleaved.py``: on a loaded machine waiting for a core
+    swamps the wall clock).
     """
 
     repeats: int = DEFAULT_MAX_REPEATS
@@ -57,8 +64,11 @@ class RerunSettings:
     block_size: int | None = None
     sequential: bool = True
     alpha: float = DEFAULT_ALPHA
+    clock: str = CLOCK_CPU
 
     def __post_init__(self) -> None:
+        if self.clock not in CLOCKS:
+            raise UsageError(f"clock must be {' or '.join(CLOCKS)}, got {self.clock!r}")
         if self.repeats < 4 or self.repeats % 2 or self.repeats > MAX_REPEATS:
             raise UsageError(f"repeats must be an even number from 4 to {MAX_REPEATS} (the "
                              f"order alternates), got {self.repeats}")
@@ -97,6 +107,20 @@ class PairedResult:
     runtime: str | None = None
     plan: SequentialPlan | None = None
     looks: list[Look] = field(default_factory=list)
+    clock: str = CLOCK_WALL  # which ratios ``repeat_ratios`` holds and the verdict judges
+    wall_repeat_ratios: list[float] = field(default_factory=list)
+
+    def clock_note(self) -> str | None:
+        """What a CPU-time verdict was judged on, with the wall-clock ratio beside it."""
+        if self.clock != CLOCK_CPU or not self.ok:
+            return None
+        wall = self.wall_repeat_ratios
+        wall_text = ""
+        if len(wall) >= 4 and len(wall) % 2 == 0:
+            wall_text = f"; wall-clock ratio {math.exp(order_balanced_log_ratio(wall)[0]):.3f}"
+        return (f"side-by-side ratio judged on the worker's CPU time per block over "
+                f"{len(self.repeat_ratios)} repeats (waiting for a core is not the model's "
+                f"cost){wall_text}")
 
     @property
     def decision(self) -> str | None:
@@ -115,6 +139,7 @@ class PairedResult:
                 "block_ratio_median": float(np.median(blocks)) if blocks.size else None,
                 "wall_s": self.wall_s, "warnings": self.warnings, "runtime": self.runtime,
                 "sequential": self.plan.to_dict() if self.plan else None,
+                "clock": self.clock, "wall_repeat_ratios": self.wall_repeat_ratios,
                 "looks": [look.to_dict() for look in self.looks]}
 
 
@@ -163,6 +188,7 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
            "fills": [f.to_dict() for f in fills.values()],
            "block_size": settings.block_size, "repeats": settings.repeats,
            "sequential": sequential.to_dict() if sequential else None,
+           "clock": settings.clock,
            "measurement": {**jobs[0]["measurement"], "min_time_s": repeat_s}}
     job.pop("artifact_path")
     execution = profile.execution
@@ -184,10 +210,12 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
                           repeat_s=float(raw.get("repeat_s") or repeat_s),
                           wall_s=(raw.get("isolation") or {}).get("wall_s"),
                           warnings=list(raw.get("warnings") or []), runtime=raw.get("runtime"),
-                          plan=sequential)
+                          plan=sequential, clock=raw.get("clock") or CLOCK_WALL)
     if not result.ok:
         return result
-    result.repeat_ratios = [float(x) for x in raw["repeat_median_ratios"]]
+    result.wall_repeat_ratios = [float(x) for x in raw["repeat_median_ratios"]]
+    result.repeat_ratios = ([float(x) for x in raw["repeat_cpu_ratios"]]
+                            if result.clock == CLOCK_CPU else result.wall_repeat_ratios)
     result.block_ratios = np.frombuffer(base64.b64decode(raw["ratios_b_over_a"]),
                                         dtype="<f4").astype(np.float64)
     summarise_repeats(result)
