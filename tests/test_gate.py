@@ -230,6 +230,9 @@ def test_twice_the_work_is_decided_slower_at_the_first_look(review_ws: Path, run
     assert details["looks"][-1]["decision"] == "slower"
     assert details["repeats"] == latency["n"] == details["looks"][-1]["repeats"]
     assert details["sequential"] == {"limit": 0.05, "max_repeats": 24, "alpha": 0.05}
+    assert details["clock"] == "cpu" and len(details["wall_repeat_ratios"]) == latency["n"]
+    notes = json.loads(result.out)["profiles"][0]["notes"]
+    assert any("CPU time" in n and "wall-clock ratio" in n for n in notes), notes
 
 
 def test_same_bytes_are_unchanged_and_never_measured_past_the_cap(review_ws: Path,

@@ -175,3 +175,16 @@ def test_ten_percent_slower_is_decided_at_an_early_look() -> None:
     finals = [run_sequence(s, plan)[-1] for s in simulate(1.10, SIMULATIONS, seed=17)]
     assert all(f.decision == SLOWER for f in finals)
     assert np.median([f.repeats for f in finals]) <= 6
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [
+    ({"clock": "sundial"}, "clock must be cpu or wall"),
+    ({"alpha": 0.0}, "alpha must be between 0 and 1"),
+    ({"repeats": 7}, "repeats must be an even number"),
+])
+def test_bad_rerun_settings_are_a_usage_error(kwargs: dict[str, object], needle: str) -> None:
+    from devtrack.errors import UsageError
+    from devtrack.pairing import RerunSettings
+
+    with pytest.raises(UsageError, match=needle):
+        RerunSettings(**kwargs)  # type: ignore[arg-type]
