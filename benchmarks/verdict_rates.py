@@ -141,10 +141,13 @@ def run_case(ws: Workspace, label: str, ref: str, profile: str, limit: float, n:
             case.ratios.append(latency.ratio)
             case.repeats.append(latency.n)
             case.decided += latency.verdict == "slower" or not is_inconclusive(latency)
-    expected = "unchanged" if label == "A/A" else "slower"
+    extra_pct = 100 * (CASES[label] or 0.0)
+    expected = ("slower" if extra_pct > limit else "unchanged" if extra_pct < limit
+                else "either")
     print(f"  {label:5} limit {limit:g}%: slower {case.count('slower'):2}  unchanged "
           f"{case.count('unchanged'):2}  faster {case.count('faster')}  error "
-          f"{case.count('error')}  expected {expected} {case.count(expected)}/{n}  decided "
+          f"{case.count('error')}  expected {expected} "
+          f"{n if expected == 'either' else case.count(expected)}/{n}  decided "
           f"{case.decided}/{n}  ratios {min(case.ratios, default=0):.3f}–"
           f"{max(case.ratios, default=0):.3f}  {statistics.median(case.seconds):.1f} s "
           f"median per check, {statistics.median(case.repeats or [0]):g} repeats",
