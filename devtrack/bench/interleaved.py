@@ -57,7 +57,7 @@ from devtrack.runtimes import (
 
 MAX_BLOCK_SIZE = 10
 DEFAULT_REPEATS = 6
-PAIRS_PER_REPEAT = 16  # blocks sized from the warm-up so a repeat holds about this many pairs
+PAIRS_PER_REPEAT = 48  # blocks sized from the warm-up so a repeat holds about this many pairs
 MIN_PAIRS = 4  # a repeat of a slow model is stretched to hold at least this many
 WARM_RUNS_AFTER_FIRST = 2
 CLOCK_WALL = "wall"  # the sequential decision judges wall-clock block ratios ...
@@ -197,9 +197,11 @@ def fit_grain(pair_ms: float, repeat_s: float) -> tuple[int, float]:
     """Block size and repeat length for a model whose A+B inference pair takes ``pair_ms``.
 
     Blocks as large as fit ``PAIRS_PER_REPEAT`` block pairs in ``repeat_s`` (1 to 10
-    inferences): finer alternation tracks drift better, while a block of several inferences
-    has a median robust to one preempted call. A model too slow for ``MIN_PAIRS`` pairs of
-    single inferences stretches the repeat instead.
+    inferences), so a model over ~3 ms a pair alternates single inferences. More pairs a
+    repeat narrow its ratio most (at 2 threads under load: ~7 pairs a 0.3 s repeat spread
+    2-3%, ~16 pairs 1.1-1.5%), and the CPU clock needs no block to ride out a preempted
+    call. A model too slow for ``MIN_PAIRS`` pairs of single inferences stretches the
+    repeat instead.
     """
     pair_ms = max(pair_ms, 1e-3)
     fitting = int(repeat_s * 1000.0 / (PAIRS_PER_REPEAT * pair_ms))
