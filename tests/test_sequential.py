@@ -72,11 +72,13 @@ def test_bad_repeat_ratios_are_refused(bad: list[float]) -> None:
         order_balanced_log_ratio(bad)
 
 
-def test_each_look_spends_an_equal_share_of_alpha() -> None:
+def test_each_look_spends_alpha_in_proportion_to_its_repeats_and_all_add_up_to_alpha() -> None:
     plan = SequentialPlan(0.01, max_repeats=24)
-    assert plan.look_level == pytest.approx(0.05 / 8)
+    assert sum(plan.look_level(n) for n in plan.looks) == pytest.approx(0.05)
+    assert plan.look_level(4) == pytest.approx(0.05 * 4 / 100)
+    assert plan.look_level(24) == pytest.approx(0.05 * 24 / 100)
     look = look_at([1.0, 1.01, 0.99, 1.0], plan)
-    assert look.level == pytest.approx(0.05 / 8)
+    assert look.level == pytest.approx(0.002)
     with pytest.raises(ValueError, match="not a look"):
         look_at([1.0] * 14, plan)
 

@@ -13,12 +13,14 @@ Why not just look again. Checking a 95% CI after every repeat and stopping when 
 decided rejects far more often than 5%: with eight looks an A/A pair "excludes 1" at some
 look about a fifth of the time (``tests/test_sequential.py`` simulates it). So the looks
 are fixed in advance (:func:`look_schedule`: after 4, 6, 8, 10, 12, 16, 20, 24 … repeats, up
-to the cap) and the error rate ``alpha`` is *spent* over them (Bonferroni alpha spending):
-look ``k`` of ``K`` uses a two-sided level ``alpha / K``. By the union bound the chance that
-*any* look's CI misses the true ratio is at most ``alpha``, however the looks are chosen to
-stop on; so the chance of calling an unchanged release slower is at most ``alpha / 2``, and
-the chance of passing one whose true regression exceeds the limit is at most ``alpha / 2``.
-The looks see overlapping data, so the bound is conservative (simulated: ~1-2% at 5%).
+to the cap) and the error rate ``alpha`` is *spent* over them (weighted Bonferroni alpha
+spending): the look after ``n`` repeats uses a two-sided level ``alpha * n / N``, ``N`` the
+sum of all looks' repeat counts, so the levels add up to ``alpha``. By the union bound the
+chance that *any* look's CI misses the true ratio is at most ``alpha``, however the looks
+are chosen to stop on; so the chance of calling an unchanged release slower is at most
+``alpha / 2``, and the chance of passing one whose true regression exceeds the limit is at
+most ``alpha / 2``. The looks see overlapping data, so the bound is conservative
+(simulated: ~2% at 5%).
 
 The decision at a look, with ``t`` the limit (0.01 = 1%) and ``[lo, hi]`` the look's CI of
 the ratio: *slower* when ``lo > 1`` and the ratio > ``1 + t``; *faster* when ``hi < 1`` and
@@ -182,10 +184,17 @@ class SequentialPlan:
     def looks(self) -> tuple[int, ...]:
         return look_schedule(self.max_repeats)
 
-    @property
-    def look_level(self) -> float:
-        """Bonferroni spending: each of the K looks gets ``alpha / K``."""
-        return self.alpha / len(self.looks)
+    def look_level(self, repeats: int) -> float:
+        """The two-sided level the look after ``repeats`` spends: ``alpha * repeats / sum``.
+
+        Weighted Bonferroni: the levels of all looks sum to ``alpha``, and each look gets
+        a share proportional to the repeats it sees. Early looks, which only big changes
+        can pass, give up little; the last ones, which settle small ones, keep the most.
+        """
+        looks = self.looks
+        if repeats not in looks:
+            raise ValueError(f"{repeats} repeats is not a look of the plan {looks}")
+        return self.alpha * repeats / sum(looks)
 
     def is_look(self, repeats: int) -> bool:
         return repeats in self.looks
@@ -201,10 +210,9 @@ class SequentialPlan:
 def look_at(ratios: Sequence[float], plan: SequentialPlan) -> Look:
     """The decision on the repeat ratios so far (their count must be one of the plan's looks)."""
     n = len(ratios)
-    if not plan.is_look(n):
-        raise ValueError(f"{n} repeats is not a look of the plan {plan.looks}")
+    level = plan.look_level(n)
     theta, se, order, df = order_balanced_log_ratio(ratios)
-    half = t_critical(plan.look_level, df) * se
+    half = t_critical(level, df) * se
     ratio, low, high = math.exp(theta), math.exp(theta - half), math.exp(theta + half)
     limit = 1.0 + plan.limit
     if low > 1.0 and ratio > limit:
@@ -215,7 +223,7 @@ def look_at(ratios: Sequence[float], plan: SequentialPlan) -> Look:
         decision = WITHIN
     else:
         decision = UNDECIDED if n >= plan.max_repeats else CONTINUE
-    return Look(n, ratio, low, high, plan.look_level, math.exp(order), decision)
+    return Look(n, ratio, low, high, level, math.exp(order), decision)
 
 
 def run_sequence(ratios: Sequence[float], plan: SequentialPlan) -> list[Look]:
