@@ -236,7 +236,10 @@ def _rerun(ws: Workspace, a: Release, b: Release, profile: Profile,
         clock_note = paired.clock_note()
         if clock_note:
             comparison.notes.append(clock_note)
-        note = comparison.latency.noise_note()
+        # A sequential measurement says itself whether it decided; a wide CI that still
+        # decided (a 2x change after 4 repeats) is not "too noisy".
+        note = (paired.undecided_note() if paired.plan is not None
+                else comparison.latency.noise_note())
         if note:
             comparison.notes.append(note)
     else:

@@ -21,6 +21,7 @@ from devtrack.core.release import Release
 from devtrack.core.sequential import (
     DEFAULT_ALPHA,
     DEFAULT_MAX_REPEATS,
+    UNDECIDED,
     Look,
     SequentialPlan,
     order_balanced_log_ratio,
@@ -118,9 +119,16 @@ class PairedResult:
         wall_text = ""
         if len(wall) >= 4 and len(wall) % 2 == 0:
             wall_text = f"; wall-clock ratio {math.exp(order_balanced_log_ratio(wall)[0]):.3f}"
-        return (f"side-by-side ratio judged on the worker's CPU time per block over "
-                f"{len(self.repeat_ratios)} repeats (waiting for a core is not the model's "
-                f"cost){wall_text}")
+        return (f"ratio of CPU time per block, {len(self.repeat_ratios)} repeats (time "
+                f"waiting for a core is left out){wall_text}")
+
+    def undecided_note(self) -> str | None:
+        """Why a sequential measurement that reached its cap did not decide (None if it did)."""
+        if self.decision != UNDECIDED or self.plan is None:
+            return None
+        return (f"inconclusive after {len(self.repeat_ratios)} repeats (the cap): a change "
+                f"beyond {self.plan.limit * 100:g}% is not ruled out (95% CI "
+                f"{self.ci_low:.3f}–{self.ci_high:.3f})")
 
     @property
     def decision(self) -> str | None:
