@@ -1,7 +1,7 @@
 """How often the gate's sequential side-by-side measurement says slower / unchanged, and how fast.
 
 Usage: ``python benchmarks/verdict_rates.py [--threads 1,2] [--n 10] [--n-others 5]
-[--limit 1] [--case-limit +5%=2] [--repeats 24] [--repeat-s 0.3] [--profile NAME]``
+[--limit 1] [--case-limit +5%=2] [--repeats 24] [--repeat-s 0.5] [--profile NAME]``
 
 A throwaway workspace gets ONNX MatMul chains of ``--size`` (default 128): the baseline
 with ``--base`` layers (default 100) and candidates with the same bytes (A/A) and with 2%,
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="another limit for one case, e.g. +5%%=2; repeatable")
     parser.add_argument("--repeats", type=int, default=24, help="cap of sequential repeats")
     parser.add_argument("--repeat-s", type=float, default=None,
-                        help="seconds per repeat (default: the gate's own, 0.3)")
+                        help="seconds per repeat (default: the gate's own, 0.5)")
     parser.add_argument("--profile", default=None,
                         help="check on this profile as it is (e.g. ci-host) instead")
     parser.add_argument("--size", type=int, default=128, help="MatMul size")

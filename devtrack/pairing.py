@@ -35,7 +35,7 @@ Progress = Callable[[str], None]
 
 CLOCK_CPU, CLOCK_WALL = "cpu", "wall"  # as bench/interleaved.py names them
 CLOCKS = (CLOCK_CPU, CLOCK_WALL)
-DEFAULT_REPEAT_S = 0.3  # the grain: ~16 block pairs a repeat, a look every 2-8 repeats
+DEFAULT_REPEAT_S = 0.5  # the grain (see fit_grain); 0.3 s left 2 threads under load undecided more
 
 
 def check_runs_formats(profile: Profile, *releases: Release) -> None:
@@ -53,7 +53,7 @@ class RerunSettings:
     :class:`~devtrack.core.sequential.SequentialPlan` decides against the latency limit, at
     most ``repeats`` of them (the cap). ``sequential=False`` runs exactly ``repeats``. Each
     repeat re-creates both sessions, alternating which is created and run first, so the
-    count is even. ``repeat_s`` (default 0.3 s) is each repeat's length; ``block_size``
+    count is even. ``repeat_s`` (default 0.5 s) is each repeat's length; ``block_size``
     inferences per alternation, by default sized by the worker from its warm-up. ``clock``
     "cpu" (default) judges the ratio of the worker's CPU time per block, "wall" the
     wall-clock one (see ``bench/interleaved.py``: on a loaded machine waiting for a core
