@@ -6,6 +6,7 @@ models alternate inside one worker, with block order and session-creation order 
 across repeats. Repeats are added until the ratio's CI decides against the latency limit
 or a cap is reached (``core/sequential.py``: looks fixed in advance, alpha spent over them).
 """
+
 from __future__ import annotations
 
 import math
