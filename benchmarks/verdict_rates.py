@@ -215,8 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         ws, _ = init_workspace(root)
         refs = build(ws, root, args.size, args.base)
         refs = {label: ref for label, ref in refs.items() if label in chosen}
-        for threads in [int(t) for t in args.threads.split(",")]:
-            print(f"\n== {threads} thread(s): MatMul chain {args.size}x{args.size}, baseline "
+        thread_counts = [int(t) for t in args.threads.split(",")]
+        if args.profile:  # the profile's own thread count, once
+            thread_counts = [load_profile(args.profile, root).execution.threads]
+        for threads in thread_counts:
+            print(f"\n== {threads} thread(s){' on ' + args.profile if args.profile else ''}: "
+                  f"MatMul chain {args.size}x{args.size}, baseline "
                   f"{args.base} layers, cap {args.repeats} repeats ==")
             verify(ws, refs, args.profile or write_profile(root, threads, args.limit),
                    args.verify_repeats, args.verify_s)
@@ -230,10 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 n = args.n if label in MAIN_CASES else n_others
                 if n > 0:
                     results.append(run_case(ws, label, ref, profile, limit, n, settings))
-            print_table(threads if not args.profile else
-                        load_profile(args.profile, root).execution.threads, results)
-            if args.profile:
-                break
+            print_table(threads, results)
         ws.close()
     print(f"load average after: {load_average()}")
     print(f"total {time.monotonic() - started:.0f} s")
