@@ -19,8 +19,8 @@ ratios B/A: the median of wall-clock block-median ratios (``repeat_median_ratios
 median ratio of the process CPU time each block took (``repeat_cpu_ratios``); ``"clock":
 "cpu"`` makes the decision judge the latter. On a machine with more runnable threads than
 cores, waiting for a core is most of a block's wall time and is not the model's cost:
-measured here at a load average of 9 on 2 cores, A/A repeat ratios spread 13% in wall time
-and 1.5% (1 thread) or 0.8% (2 threads) in CPU time.
+measured here at a load average of 7-10 on 2 cores, A/A repeat ratios spread 5-16% in wall
+time and 0.8-1.5% in CPU time (1 or 2 threads).
 """
 
 from __future__ import annotations
