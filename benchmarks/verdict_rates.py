@@ -1,7 +1,8 @@
 """How often the gate's sequential side-by-side measurement says slower / unchanged, and how fast.
 
 Usage: ``python benchmarks/verdict_rates.py [--threads 1,2] [--n 10] [--n-others 5]
-[--limit 1] [--case-limit +5%=2] [--repeats 24] [--repeat-s 0.5] [--profile NAME]``
+[--limit 1] [--case-limit +5%=2] [--repeats 24] [--repeat-s 0.5] [--clock cpu|wall]
+[--profile NAME]``
 
 A throwaway workspace gets ONNX MatMul chains of ``--size`` (default 128): the baseline
 with ``--base`` layers (default 100) and candidates with the same bytes (A/A) and with 2%,
@@ -194,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=24, help="cap of sequential repeats")
     parser.add_argument("--repeat-s", type=float, default=None,
                         help="seconds per repeat (default: the gate's own, 0.5)")
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                        help="what the side-by-side decision judges (default: CPU time)")
     parser.add_argument("--profile", default=None,
                         help="check on this profile as it is (e.g. ci-host) instead")
     parser.add_argument("--size", type=int, default=128, help="MatMul size")
@@ -207,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown case {unknown[0]!r}; cases: {', '.join(CASES)}")
     n_others = args.n if args.n_others is None else args.n_others
-    settings = RerunSettings(repeats=args.repeats, repeat_s=args.repeat_s)
+    settings = RerunSettings(repeats=args.repeats, repeat_s=args.repeat_s, clock=args.clock)
     started = time.monotonic()
     print(f"load average before: {load_average()} (1, 5, 15 min; {os.cpu_count()} CPUs)")
     with tempfile.TemporaryDirectory(prefix="devtrack-verdicts-") as tmp:
@@ -221,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         for threads in thread_counts:
             print(f"\n== {threads} thread(s){' on ' + args.profile if args.profile else ''}: "
                   f"MatMul chain {args.size}x{args.size}, baseline "
-                  f"{args.base} layers, cap {args.repeats} repeats ==")
+                  f"{args.base} layers, cap {args.repeats} repeats, {args.clock} clock ==")
             verify(ws, refs, args.profile or write_profile(root, threads, args.limit),
                    args.verify_repeats, args.verify_s)
             print(f"verdicts of {args.n} checks (A/A, +2%) and {n_others} (others) per case:")
