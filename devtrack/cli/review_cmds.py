@@ -205,8 +205,8 @@ def _profile_table(p: ProfileComparison) -> Table:
                    "measurement (indicative only).")
 @click.option("--inconclusive", type=click.Choice(["pass", "fail"]), default="pass",
               show_default=True,
-              help="What a side-by-side latency verdict still too noisy to decide after one "
-                   "re-measure does: pass with a note, or fail the check. Needs the "
+              help="What a side-by-side latency verdict still undecided at the --repeats "
+                   "cap does: pass with a note, or fail the check. Needs the "
                    "side-by-side measurement, so 'fail' cannot go with --no-rerun.")
 @repeats_option
 @click.option("--junit", "junit_path", type=click.Path(path_type=Path), metavar="FILE",
@@ -224,15 +224,16 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
 
     Exit 0 when everything passes, 1 when a check fails, 2 on bad input. Regression limits
     are judged on a fresh interleaved measurement of baseline and candidate (both
-    artifacts are in the store), unless --no-rerun. A latency verdict that does not rule
-    out a regression beyond the limit (its 95% CI reaches above it) is measured once more
-    with twice the repeats; if that is still inconclusive the check passes with a note, or
-    fails with --inconclusive fail. Every check is stored and audited, with that policy.
+    artifacts are in the store), unless --no-rerun. That measurement adds repeats until
+    the 95% CI decides against the limit (slower, or a regression beyond it ruled out) or
+    the --repeats cap (default 24) is reached; a verdict still undecided there passes with
+    a note, or fails with --inconclusive fail. Every check is stored and audited, with
+    that policy.
 
     \b
     Examples:
       devtrack check kws@1.1.0 --profile ci-host --junit reports/devtrack.xml
-      devtrack check kws@1.1.0 --profile ci-host --inconclusive fail --repeats 12
+      devtrack check kws@1.1.0 --profile ci-host --inconclusive fail --repeats 48
       devtrack check kws@1.1.0 --baseline kws@1.0.0 --bench --markdown summary.md
       devtrack check kws@latest --no-rerun --json
     """
