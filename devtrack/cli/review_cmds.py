@@ -41,11 +41,12 @@ _PROFILE_STATUS = {"pass": Text("passed", style="green"), "fail": Text("FAILED",
 
 
 def repeats_option(func: Any) -> Any:
-    """``--repeats N``: how many times a side-by-side measurement re-creates both sessions."""
+    """``--repeats N``: the most repeats a side-by-side measurement may add before it stops."""
     return click.option(
         "--repeats", type=click.IntRange(4, MAX_REPEATS), default=None, metavar="N",
-        help=f"Side-by-side repeats (even, 4 to {MAX_REPEATS}; default 6). More repeats narrow "
-             "the 95% CI on a noisy machine and take proportionally longer.")(func)
+        help=f"Most side-by-side repeats (even, 4 to {MAX_REPEATS}; default 24). Repeats are "
+             "added until the 95% CI decides against the latency limit; a higher cap lets "
+             "a noisy machine decide, at up to proportionally more time.")(func)
 
 
 def _settings(repeats: int | None) -> RerunSettings | None:
@@ -212,8 +213,8 @@ def _profile_table(p: ProfileComparison) -> Table:
                    "measurement (indicative only).")
 @click.option("--inconclusive", type=click.Choice(["pass", "fail"]), default="pass",
               show_default=True,
-              help="What a side-by-side latency verdict still too noisy to decide after one "
-                   "re-measure does: pass with a note, or fail the check. Needs the "
+              help="What a side-by-side latency verdict still undecided at the --repeats "
+                   "cap does: pass with a note, or fail the check. Needs the "
                    "side-by-side measurement, so 'fail' cannot go with --no-rerun.")
 @repeats_option
 @click.option("--junit", "junit_path", type=click.Path(path_type=Path), metavar="FILE",
@@ -238,17 +239,18 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
     stopped; a --bench run is stored as aborted). Budgets are judged on the newest ok run
     under those conditions, whatever its stopping rule. Regression limits
     are judged on a fresh interleaved measurement of baseline and candidate (both
-    artifacts are in the store), unless --no-rerun. A latency verdict that does not rule
-    out a regression beyond the limit (its 95% CI reaches above it) is measured once more
-    with twice the repeats; if that is still inconclusive the check passes with a note, or
-    fails with --inconclusive fail. Every check is stored and audited, with that policy.
+    artifacts are in the store), unless --no-rerun. That measurement adds repeats until
+    the 95% CI decides against the limit (slower, or a regression beyond it ruled out) or
+    the --repeats cap (default 24, fewer when the profile's timeout_s holds fewer) is
+    reached; a verdict still undecided there passes with a note, or fails with
+    --inconclusive fail. Every check is stored and audited, with that policy.
     A failed check is sent, as one message, to --notify URLs and the [alerts] targets.
 
     \b
     Examples:
       devtrack check kws@1.1.0 --profile ci-host --junit reports/devtrack.xml
       devtrack check kws@1.1.0 --profile ci-host --bench --notify "$SLACK_URL"
-      devtrack check kws@1.1.0 --profile ci-host --inconclusive fail --repeats 12
+      devtrack check kws@1.1.0 --profile ci-host --inconclusive fail --repeats 48
       devtrack check kws@1.1.0 --baseline kws@1.0.0 --bench --markdown summary.md
       devtrack check kws@latest --no-rerun --json
     """
