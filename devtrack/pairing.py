@@ -61,7 +61,8 @@ class RerunSettings:
     inferences per alternation, by default sized by the worker from its warm-up. ``clock``
     "cpu" (default) judges the ratio of the worker's CPU time per block, "wall" the
     wall-clock one (see ``bench/interleaved.py``: on a loaded machine waiting for a core
-    swamps the wall clock).
+    swamps the wall clock). ``cap_given`` False: ``repeats`` is the default cap, which
+    :func:`effective_settings` trims to what fits in the profile's timeout.
     """
 
     repeats: int = DEFAULT_MAX_REPEATS
@@ -70,6 +71,7 @@ class RerunSettings:
     sequential: bool = True
     alpha: float = DEFAULT_ALPHA
     clock: str = CLOCK_CPU
+    cap_given: bool = True
 
     def __post_init__(self) -> None:
         if self.clock not in CLOCKS:
@@ -171,9 +173,9 @@ def effective_settings(profile: Profile, settings: RerunSettings | None) -> Reru
     """The settings a side-by-side measurement runs with: those given (a --repeats is the
     user's and is checked, never trimmed), else the default cap trimmed to the repeats that
     fit in the profile's ``timeout_s`` (the timeout is never raised to make room)."""
-    if settings is not None:
+    if settings is not None and settings.cap_given:
         return settings
-    default = RerunSettings()
+    default = settings or RerunSettings()
     most = fitting_repeats(profile, default)
     return default if most >= default.repeats else replace(default, repeats=max(4, most))
 
@@ -182,7 +184,7 @@ def check_pair_fits(profile: Profile, settings: RerunSettings | None = None) -> 
     """Raise UsageError (exit 2, before anything runs) unless a side-by-side measurement
     with ``settings`` fits in the profile's ``execution.timeout_s``; the timeout is the
     user's setting and is never raised to make room (``core.limits.pair_seconds``)."""
-    given = settings is not None
+    given = settings is not None and settings.cap_given
     settings = effective_settings(profile, settings)
     repeat_s = repeat_seconds(profile, settings)
     timeout = profile.execution.timeout_s

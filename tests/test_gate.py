@@ -268,3 +268,32 @@ def test_a_limit_no_measurement_can_rule_out_is_measured_to_the_cap_then_undecid
     item = next(i for i in data["checks"] if i["name"] == "max_latency_regression_pct")
     assert "over 6 repeats: inconclusive" in item["message"]
     assert "--repeats 12" in item["message"]
+
+
+def test_the_wall_clock_decides_when_asked(review_ws: Path, run_cli) -> None:
+    result = run_cli("check", "mm@2.0", "--baseline", "mm@1.0", "--profile", "tiny",
+                     "--clock", "wall", "--json")
+    assert result.exit_code == 1, result.err
+    profile = json.loads(result.out)["profiles"][0]
+    assert profile["latency"]["verdict"] == "slower"
+    assert not any("CPU time" in note for note in profile["notes"]), profile["notes"]
+    with open_workspace(review_ws) as ws:
+        row = ws.store.one("SELECT details FROM comparisons")
+    details = json.loads(row["details"])
+    assert details["clock"] == "wall"
+    assert details["sequential"]["max_repeats"] == 24  # no --repeats: the default cap
+
+
+@pytest.mark.parametrize("args", [
+    ("check", "mm@1.1", "--baseline", "mm@1.0", "--clock", "wall", "--no-rerun"),
+    ("check", "mm@1.1", "--baseline", "mm@1.0", "--clock", "sundial"),
+    ("compare", "mm@1.0", "mm@1.1", "--clock", "wall"),
+])
+def test_clock_needs_the_side_by_side_measurement_and_a_known_clock(
+    review_ws: Path, run_cli, args: tuple[str, ...]
+) -> None:
+    before = snapshot_workspace(review_ws)
+    result = run_cli(*args)
+    assert result.exit_code == 2 and len(result.err.strip().splitlines()) == 1, result.err
+    assert "--clock" in result.err
+    assert snapshot_workspace(review_ws) == before

@@ -49,13 +49,25 @@ def repeats_option(func: Any) -> Any:
              "a noisy machine decide, at up to proportionally more time.")(func)
 
 
-def _settings(repeats: int | None) -> RerunSettings | None:
-    """The side-by-side settings a --repeats asks for (checked before anything runs)."""
-    if repeats is None:
+def clock_option(func: Any) -> Any:
+    """``--clock cpu|wall``: which time per block the side-by-side decision judges."""
+    return click.option(
+        "--clock", type=click.Choice(["cpu", "wall"]), default=None,
+        help="What the side-by-side decision judges: the worker's CPU time per block (cpu, "
+             "the default: robust to a loaded machine, blind to a change that only alters "
+             "how well threads overlap) or wall-clock time (wall: what a user waits, noisier "
+             "when other jobs share the cores).")(func)
+
+
+def _settings(repeats: int | None, clock: str | None = None) -> RerunSettings | None:
+    """The side-by-side settings --repeats and --clock ask for (checked before anything
+    runs); without --repeats the default cap is trimmed to the profile's timeout."""
+    if repeats is None and clock is None:
         return None
     from devtrack.pairing import RerunSettings
 
-    return RerunSettings(repeats=repeats)
+    return RerunSettings(**({"repeats": repeats} if repeats is not None
+                            else {"cap_given": False}), clock=clock or "cpu")
 
 
 def _progress(message: str) -> None:
@@ -74,6 +86,7 @@ def _progress(message: str) -> None:
               help="Measure A and B again side by side, interleaved in one worker, and judge "
                    "latency on that (stored and audited).")
 @repeats_option
+@clock_option
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text",
               show_default=True, help="Output format (--json for JSON).")
 @workspace_option
@@ -81,8 +94,8 @@ def _progress(message: str) -> None:
 @click.pass_context
 @interruptible
 def compare(ctx: click.Context, ref_a: str, ref_b: str, profile_names: tuple[str, ...],
-            rerun: bool, repeats: int | None, fmt: str, workspace_dir: Path | None,
-            as_json: bool) -> None:
+            rerun: bool, repeats: int | None, clock: str | None, fmt: str,
+            workspace_dir: Path | None, as_json: bool) -> None:
     """Compare release B with release A: what changed, and every metric with a verdict.
 
     Latency is a ratio of medians B/A with a 95% CI; it is slower or faster only when the
@@ -100,9 +113,10 @@ def compare(ctx: click.Context, ref_a: str, ref_b: str, profile_names: tuple[str
 
     if as_json and fmt != "text":
         raise UsageError("give --json or --format markdown, not both")
-    if repeats is not None and not rerun:
-        raise UsageError("--repeats sets the side-by-side measurement: add --rerun")
-    settings = _settings(repeats)
+    if (repeats is not None or clock is not None) and not rerun:
+        flag = "--repeats" if repeats is not None else "--clock"
+        raise UsageError(f"{flag} sets the side-by-side measurement: add --rerun")
+    settings = _settings(repeats, clock)
     a, b = parse_ref(ref_a), parse_ref(ref_b)
     ws = open_ws(ctx, workspace_dir)
     result = compare_releases(ws, resolve_deployed(ws, str(a), profile_names),
@@ -217,6 +231,7 @@ def _profile_table(p: ProfileComparison) -> Table:
                    "cap does: pass with a note, or fail the check. Needs the "
                    "side-by-side measurement, so 'fail' cannot go with --no-rerun.")
 @repeats_option
+@clock_option
 @click.option("--junit", "junit_path", type=click.Path(path_type=Path), metavar="FILE",
               help="Write a JUnit XML report (one test case per profile × check).")
 @click.option("--markdown", "markdown_path", type=click.Path(path_type=Path), metavar="FILE",
@@ -228,7 +243,8 @@ def _profile_table(p: ProfileComparison) -> Table:
 @interruptible
 def check(ctx: click.Context, ref: str, baseline_ref: str | None,
           profile_names: tuple[str, ...], bench: bool, no_rerun: bool, inconclusive: str,
-          repeats: int | None, junit_path: Path | None, markdown_path: Path | None,
+          repeats: int | None, clock: str | None, junit_path: Path | None,
+          markdown_path: Path | None,
           notify_urls: tuple[str, ...], workspace_dir: Path | None, as_json: bool) -> int:
     """Gate a release: every budget and regression limit on each profile.
 
@@ -266,10 +282,11 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
 
     candidate = parse_ref(ref)
     baseline = parse_ref(baseline_ref) if baseline_ref is not None else None
-    if repeats is not None and no_rerun:
-        raise UsageError("--repeats sets the side-by-side measurement, which --no-rerun skips; "
+    if (repeats is not None or clock is not None) and no_rerun:
+        flag = "--repeats" if repeats is not None else "--clock"
+        raise UsageError(f"{flag} sets the side-by-side measurement, which --no-rerun skips; "
                          "drop one of the two")
-    settings = _settings(repeats)
+    settings = _settings(repeats, clock)
     for path, option in ((junit_path, "--junit"), (markdown_path, "--markdown")):
         if path is not None:
             check_writable(path, option)
