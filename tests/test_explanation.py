@@ -28,7 +28,7 @@ def chain(names: list[str], ms: float = 0.1, op: str = "MatMul") -> list[NodeTim
 
 def test_nodes_align_by_name_and_extra_ones_are_added_or_removed() -> None:
     a = chain(["mm0", "mm1", "old"])
-    b = chain(["mm0", "mm1"]) + [NodeTime("up_proj", "Gelu", 0.5)]
+    b = [*chain(["mm0", "mm1"]), NodeTime("up_proj", "Gelu", 0.5)]
     pairs = align_nodes(a, b)
     named = {(x.name if x else None, y.name if y else None) for x, y in pairs}
     assert ("mm0", "mm0") in named and ("mm1", "mm1") in named
@@ -65,7 +65,7 @@ def test_changed_nodes_say_what_changed() -> None:
 
 
 def test_shares_are_of_the_measured_total_and_ranked_by_it() -> None:
-    a = chain(["mm0", "mm1"], 0.1) + [NodeTime("gone", "Relu", 0.05)]
+    a = [*chain(["mm0", "mm1"], 0.1), NodeTime("gone", "Relu", 0.05)]
     b = chain(["mm0", "mm1"], 0.1) + chain(["up_proj", "down_proj"], 0.5)
     ranked = contributions(align_nodes(a, b), total_ms=1.0)
     assert [c.name for c in ranked[:2]] == ["down_proj", "up_proj"]
