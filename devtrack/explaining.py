@@ -63,10 +63,11 @@ def _repeat_s(profile: Profile, settings: ExplainSettings) -> float:
 def _check_fits(profile: Profile, settings: ExplainSettings) -> None:
     repeat_s = _repeat_s(profile, settings)
     timeout = profile.execution.timeout_s
-    if pair_seconds(settings.repeats, repeat_s) > timeout:
+    # each repeat times plain sessions, then profiled ones: twice a side-by-side repeat
+    if pair_seconds(settings.repeats, 2 * repeat_s) > timeout:
         raise UsageError(f"--repeats {settings.repeats} does not fit in profile "
                          f"{profile.name}'s execution.timeout_s ({timeout:g} s): "
-                         f"{pair_need_text(settings.repeats, repeat_s)}")
+                         f"{pair_need_text(settings.repeats, 2 * repeat_s)}")
 
 
 def _job(ws: Workspace, a: Release, b: Release, profile: Profile,
@@ -156,3 +157,57 @@ def explain_releases(ws: Workspace, a: Release | str, b: Release | str, profile_
         raise MeasurementFailed(f"per-operator measurement of {rel_a.ref} and {rel_b.ref} on "
                             f"{profile.name} failed: {raw.get('error')}")
     return explanation_from_result(rel_a, rel_b, profile.name, raw)
+
+
+# --- for the gate -------------------------------------------------------------------------
+
+TOP_CONTRIBUTORS = 3  # op types named from stored op profiles
+
+
+def contributor_lines(e: Explanation) -> list[str]:
+    """The groups of nodes that explain most of the change, one short line each, e.g.
+    "20 added MatMul nodes mm20, mm21, mm22, …: +0.81 ms, 96% of the change"."""
+    from devtrack.core.explanation import contribution_groups
+
+    return [f"{label}: {delta:+.3g} ms, {share * 100:.0f}% of the change"
+            for share, delta, label in contribution_groups(e)]
+
+
+def stored_contributor_lines(ws: Workspace, a: Release, b: Release, profile: Profile,
+                             top: int = TOP_CONTRIBUTORS) -> list[str]:
+    """The op types that moved most between the runs that count, when both profiled ops
+    (``bench --op-profile``); runs taken apart, so indicative only."""
+    from devtrack.counted_runs import counted_run
+    from devtrack.metric_changes import op_deltas
+
+    run_a, _ = counted_run(ws, a.id, profile.name, profile.conditions_hash)
+    run_b, _ = counted_run(ws, b.id, profile.name, profile.conditions_hash)
+    if run_a is None or run_b is None:
+        return []
+    deltas = [d for d in op_deltas(run_a, run_b) if d.b_ms > d.a_ms][:top]
+    return [f"{d.op} {d.b_ms - d.a_ms:+.3g} ms a run (stored op profiles)" for d in deltas]
+
+
+def latency_contributors(ws: Workspace, a: Release, b: Release, profile: Profile,
+                         fresh: bool, progress: Progress | None = None
+                         ) -> tuple[list[str], str | None]:
+    """What made B slower than A on ``profile``, for a failed gate: (top contributor lines,
+    a note). ``fresh``: profile both side by side now (ONNX); otherwise the stored op
+    profiles of the runs that count. Never raises but Aborted: a problem is the note."""
+    from devtrack.errors import Aborted, DevtrackError
+
+    if not fresh:
+        return stored_contributor_lines(ws, a, b, profile), None
+    reason = no_profile_reason(a, b, profile)
+    if reason is not None:
+        return [], f"no per-operator contributors: {reason}"
+    try:
+        raw = measure_ops(ws, a, b, profile, ExplainSettings(), progress)
+    except Aborted:
+        raise
+    except DevtrackError as exc:
+        return [], f"no per-operator contributors: {exc}"
+    if raw.get("status") != "ok":
+        return [], f"no per-operator contributors: the profiled run failed: {raw.get('error')}"
+    explanation = explanation_from_result(a, b, profile.name, raw)
+    return contributor_lines(explanation), f"explain: {explanation.headline}"

@@ -1,17 +1,20 @@
 """Per-operator times of two models side by side in one worker (``devtrack explain``).
 
-Both models run with onnxruntime's profiler on, in short alternating blocks (A B / B A),
-with the session-creation order alternated across repeats, as ``interleaved.py`` does for
-whole-model latency: drift then hits both sides alike and cannot pass for an operator's
-regression. Each repeat profiles at most ``max_runs`` inferences a side (the profiler writes
-an event per node per run). The job has ``"op_pair": [A, B]``, each side
+Each repeat opens both models (creation order alternated across repeats) and runs them in
+short alternating blocks (A B / B A), as ``interleaved.py`` does for whole-model latency, so
+drift hits both sides alike and cannot pass for an operator's regression: first plain
+sessions, timed (the total change, free of profiler overhead), then sessions with
+onnxruntime's profiler on (the per-node times), at most ``max_runs`` inferences a side (the
+profiler writes an event per node per run). The job has ``"op_pair": [A, B]``, each side
 ``{"artifact_path", "sha256", "format"}``; ``repeats`` (even), ``block_size``.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -53,11 +56,17 @@ def _sides(job: dict[str, Any]) -> list[dict[str, Any]]:
             for s in sides]
 
 
-def _open_profiled(side: dict[str, Any], options: RuntimeOptions) -> RuntimeSession:
+def _open(side: dict[str, Any], options: RuntimeOptions, feeds_for: Callable[
+        [RuntimeSession], dict[str, np.ndarray]]) -> tuple[Callable[[], object],
+                                                            Callable[[], object], RuntimeSession]:
+    """(plain run, profiled run, session): the plain one is bound before profiling starts,
+    so its timing carries no profiler overhead."""
     session = open_session(Path(side["artifact_path"]), side["format"], options)
+    feeds = feeds_for(session)
+    plain = session.bind(feeds)
     if not hasattr(session, "end_node_profile") or not session.start_op_profile():
         raise RuntimeUnavailableError(f"{session.runtime_name} has no per-node profiler here")
-    return session
+    return plain, functools.partial(session.run, feeds), session
 
 
 def _measure(job: dict[str, Any], result: dict[str, Any], progress: Progress) -> None:
@@ -70,6 +79,7 @@ def _measure(job: dict[str, Any], result: dict[str, Any], progress: Progress) ->
     warmup = int(m.get("warmup_runs", 10))
     max_runs = int(job.get("max_runs", MAX_RUNS))
     specs, fills = job_inputs(job)
+    seed = int(job.get("seed", 0))
     progress("verify")
     for side in sides:
         verify_artifact(Path(side["artifact_path"]), side["sha256"])
@@ -82,23 +92,27 @@ def _measure(job: dict[str, Any], result: dict[str, Any], progress: Progress) ->
     nodes: list[dict[str, dict[str, Any]]] = [{}, {}]
     for r in range(repeats):
         progress(f"repeat {r + 1}/{repeats}")
-        sessions: list[RuntimeSession | None] = [None, None]
+        opened: list[Any] = [None, None]
         for k in ((0, 1) if r % 2 == 0 else (1, 0)):  # alternate which is created first
-            sessions[k] = _open_profiled(sides[k], options)
-        pair = [s for s in sessions if s is not None]
-        feeds = [make_inputs(s.inputs, specs, fills, seed=int(job.get("seed", 0))) for s in pair]
+            opened[k] = _open(sides[k], options,
+                              lambda s: make_inputs(s.inputs, specs, fills, seed=seed))
+        plain = [opened[k][0] for k in (0, 1)]
+        profiled = [opened[k][1] for k in (0, 1)]
         for _ in range(warmup):
             for k in (0, 1):
-                pair[k].run(feeds[k])
-        samples = _loop(pair, feeds, block, repeat_s, max_runs, first=r % 2)
+                plain[k]()
+                profiled[k]()
+        # the total: plain sessions, as the gate measures them; then the per-node times
+        samples = _loop(plain, block, repeat_s, None, first=r % 2)
+        _loop(profiled, block, repeat_s, max_runs, first=r % 2)
         repeat_ratios.append(float(np.median(samples[1]) / np.median(samples[0])))
         for k in (0, 1):
             walls[k] += samples[k]
-            profiled = pair[k].end_node_profile(skip_runs=warmup)  # type: ignore[attr-defined]
-            for node in profiled or []:
+            profile = opened[k][2].end_node_profile(skip_runs=warmup)
+            for node in profile or []:
                 kept = nodes[k].setdefault(node["name"], {**node, "samples_us": []})
                 kept["samples_us"] += node["samples_us"]
-        del pair, sessions, feeds
+        del opened, plain, profiled
         gc.collect()
     result.update({"repeats": repeats, "block_size": block, "repeat_s": repeat_s,
                    "repeat_ratios": [round(x, 6) for x in repeat_ratios]})
@@ -119,19 +133,21 @@ def _trimmed_mean(values: list[float], cut: float = 0.1) -> float:
     return float(ordered[k:ordered.size - k].mean()) if ordered.size > 2 * k else 0.0
 
 
-def _loop(pair: list[RuntimeSession], feeds: list[dict[str, np.ndarray]], block: int,
-          duration_s: float, max_runs: int, first: int) -> list[list[float]]:
-    """Blocks A B / B A … for ``duration_s`` or ``max_runs`` a side; wall ms per run."""
+def _loop(invokes: list[Callable[[], object]], block: int, duration_s: float,
+          max_runs: int | None, first: int) -> list[list[float]]:
+    """Blocks A B / B A … for ``duration_s`` (or ``max_runs`` a side); wall ms per run."""
     clock = time.perf_counter_ns
     out: list[list[float]] = [[], []]
     start = clock()
     index = 0
-    while not out[0] or (clock() - start < duration_s * 1e9 and len(out[0]) < max_runs):
+    while not out[0] or (clock() - start < duration_s * 1e9
+                         and (max_runs is None or len(out[0]) < max_runs)):
         lead = (index + first) % 2
         for k in (lead, 1 - lead):
+            invoke = invokes[k]
             for _ in range(block):
                 t0 = clock()
-                pair[k].run(feeds[k])
+                invoke()
                 out[k].append((clock() - t0) / 1e6)
         index += 1
     return out

@@ -272,6 +272,26 @@ def _group_label(status: str, op: str, items: list[Contribution]) -> str:
     return f"{count}{kind}{op} node{plural} {', '.join(names)}"
 
 
+def contribution_groups(explanation: Explanation) -> list[tuple[float, float, str]]:
+    """The nodes that moved in the direction of the change, grouped by (status, op type),
+    largest share first, until they cover ``HEADLINE_SHARE`` (at most ``HEADLINE_GROUPS``):
+    (share, delta ms, label) each, e.g. (0.86, 1.03, "2 added MatMul nodes up_proj, …")."""
+    groups: dict[tuple[str, str], list[Contribution]] = {}
+    for c in explanation.nodes:
+        if c.share is not None and c.share > 0:
+            groups.setdefault((c.status, c.op), []).append(c)
+    ranked = sorted(groups.items(), key=lambda kv: -sum(c.share or 0.0 for c in kv[1]))
+    chosen: list[tuple[float, float, str]] = []
+    covered = 0.0
+    for (status, op), items in ranked[:HEADLINE_GROUPS]:
+        share = sum(c.share or 0.0 for c in items)
+        chosen.append((share, sum(c.delta_ms for c in items), _group_label(status, op, items)))
+        covered += share
+        if covered >= HEADLINE_SHARE:
+            break
+    return chosen
+
+
 def headline(explanation: Explanation) -> str:
     """The one sentence a reviewer reads, e.g. "+1.2 ms (+37%): 86% in 2 added MatMul nodes
     up_proj, down_proj; …; what changed: ops +2 MatMul, size +512 KB"."""
@@ -284,19 +304,8 @@ def headline(explanation: Explanation) -> str:
     low, high = explanation.ci_low, explanation.ci_high
     if low is not None and high is not None and low <= 1.0 <= high:
         head += " (within noise: the CI of the ratio includes 1)"
-    groups: dict[tuple[str, str], list[Contribution]] = {}
-    for c in explanation.nodes:
-        if c.share is not None and c.share > 0:
-            groups.setdefault((c.status, c.op), []).append(c)
-    ranked = sorted(groups.items(), key=lambda kv: -sum(c.share or 0.0 for c in kv[1]))
-    parts: list[str] = []
-    covered = 0.0
-    for (status, op), items in ranked[:HEADLINE_GROUPS]:
-        share = sum(c.share or 0.0 for c in items)
-        parts.append(f"{share * 100:.0f}% in {_group_label(status, op, items)}")
-        covered += share
-        if covered >= HEADLINE_SHARE:
-            break
+    parts = [f"{share * 100:.0f}% in {label}" for share, _, label in contribution_groups(
+        explanation)]
     return head + (": " + "; ".join(parts) if parts else "") + changed
 
 
