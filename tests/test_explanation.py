@@ -59,9 +59,9 @@ def test_changed_nodes_say_what_changed() -> None:
     assert by_name["fc"].status == CHANGED
     assert "quantized" in by_name["fc"].details
     assert any(d.startswith("op MatMul → MatMulInteger") for d in by_name["fc"].details)
-    assert any(d.startswith("dtype float → uint8") for d in by_name["fc"].details)
+    assert "dtype float → uint8" in by_name["fc"].details
     assert by_name["head"].status == CHANGED
-    assert any("float[1,32] → float[1,128]" in d for d in by_name["head"].details)
+    assert "inputs float[1,32] → float[1,128]" in by_name["head"].details
 
 
 def test_shares_are_of_the_measured_total_and_ranked_by_it() -> None:
@@ -177,3 +177,18 @@ def test_bisect_search_rejects_bad_use() -> None:
         BisectSearch(4).mark(0, BAD)
     with pytest.raises(ValueError):
         BisectSearch(4).mark(2, "ugly")
+
+
+def test_fused_or_quantized_nodes_align_by_their_indexed_name_token() -> None:
+    a = [NodeTime("fused fc0_mm/MatMulAddFusion", "FusedGemm", 0.02),
+         NodeTime("fused fc1_mm/MatMulAddFusion", "FusedGemm", 0.02),
+         NodeTime("softmax", "Softmax", 0.001)]
+    b = [NodeTime("fc0_mm_quant", "DynamicQuantizeMatMul", 0.01), NodeTime("relu0", "Relu", 0.002),
+         NodeTime("fc1_mm_quant", "DynamicQuantizeMatMul", 0.01), NodeTime("softmax", "Softmax",
+                                                                           0.001)]
+    by_name = {c.name: c for c in contributions(align_nodes(a, b), total_ms=-0.018)}
+    fc0 = by_name["fc0_mm_quant"]
+    assert fc0.a_name == "fused fc0_mm/MatMulAddFusion" and fc0.status == CHANGED
+    assert "quantized" in fc0.details and fc0.a_op == "FusedGemm"
+    assert by_name["fc1_mm_quant"].a_name == "fused fc1_mm/MatMulAddFusion"
+    assert by_name["relu0"].status == ADDED

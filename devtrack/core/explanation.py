@@ -1,9 +1,11 @@
 """Why B is slower than A: align two graphs' operators, rank their shares of the change.
 
 Pure: the per-node times come from a side-by-side profiled measurement (``explaining.py``),
-the release diff from ``core/diff.py``. Nodes are matched by name first, then, among the
-rest, by op type and position (the longest common op-type subsequence), so a renamed node
-still lines up; what is left is added (only in B) or removed (only in A).
+the release diff from ``core/diff.py``. Nodes are matched by name first, then by an indexed
+name token both keep (``fc1`` of ``fc1_mm_quant`` and ``fused fc1_mm/MatMulAddFusion``),
+then, among the rest, by op type and position (the longest common op-type subsequence), so
+a renamed, fused or quantized node still lines up; what is left is added (only in B) or
+removed (only in A).
 """
 
 from __future__ import annotations
@@ -135,25 +137,53 @@ def _r(value: float | None) -> float | None:
 Pair = tuple[NodeTime | None, NodeTime | None]
 
 
+def _tokens(name: str) -> set[str]:
+    return {t.lower() for t in re.split(r"[^A-Za-z0-9]+|_", name) if t}
+
+
+def _by_tokens(rest_a: Sequence[NodeTime], rest_b: Sequence[NodeTime]) -> dict[str, NodeTime]:
+    """B's name → A's node, for nodes whose names share a token with a digit (``fc1`` in
+    ``fc1_mm_quant`` and ``fused fc1_mm/MatMulAddFusion``) that no other leftover has: a
+    node quantized, fused or renamed by an optimiser keeps its index."""
+    def unique_keys(nodes: Sequence[NodeTime]) -> dict[str, NodeTime]:
+        seen: dict[str, list[NodeTime]] = {}
+        for node in nodes:
+            for token in _tokens(node.name):
+                if any(ch.isdigit() for ch in token) and any(ch.isalpha() for ch in token):
+                    seen.setdefault(token, []).append(node)
+        return {t: ns[0] for t, ns in seen.items() if len(ns) == 1}
+
+    keys_a, keys_b = unique_keys(rest_a), unique_keys(rest_b)
+    found: dict[str, NodeTime] = {}
+    used_a: set[str] = set()
+    for token in sorted(keys_a.keys() & keys_b.keys()):
+        node_a, node_b = keys_a[token], keys_b[token]
+        if node_b.name not in found and node_a.name not in used_a:
+            found[node_b.name] = node_a
+            used_a.add(node_a.name)
+    return found
+
+
 def align_nodes(a: Sequence[NodeTime], b: Sequence[NodeTime]) -> list[Pair]:
-    """Pairs (A's node, B's node) in B's order: by name, then by op type and position among
-    the nodes left; a node of one side only is paired with None."""
+    """Pairs (A's node, B's node) in B's order: by name; then by a shared indexed name token
+    (``fc1``); then by op type and position among the nodes left (the longest common op-type
+    subsequence); a node of one side only is paired with None."""
     names_a = {n.name: n for n in a}
-    by_name = {n.name for n in b if n.name in names_a}
-    rest_a = [n for n in a if n.name not in by_name]
-    rest_b = [n for n in b if n.name not in by_name]
+    matched: dict[str, NodeTime] = {n.name: names_a[n.name] for n in b if n.name in names_a}
+    rest_a = [n for n in a if n.name not in matched]
+    rest_b = [n for n in b if n.name not in matched]
+    matched.update(_by_tokens(rest_a, rest_b))
+    taken = {n.name for n in matched.values()}
+    rest_a = [n for n in a if n.name not in taken]
+    rest_b = [n for n in b if n.name not in matched]
     matcher = difflib.SequenceMatcher(None, [n.op for n in rest_a], [n.op for n in rest_b],
                                       autojunk=False)
-    by_position: dict[str, NodeTime] = {}
     for block in matcher.get_matching_blocks():
         for k in range(block.size):
-            by_position[rest_b[block.b + k].name] = rest_a[block.a + k]
-    matched_a = {n.name for n in by_position.values()} | by_name
-    pairs: list[Pair] = []
-    for node in b:
-        partner = names_a.get(node.name) if node.name in by_name else by_position.get(node.name)
-        pairs.append((partner, node))
-    pairs += [(node, None) for node in a if node.name not in matched_a]
+            matched[rest_b[block.b + k].name] = rest_a[block.a + k]
+    taken = {n.name for n in matched.values()}
+    pairs: list[Pair] = [(matched.get(node.name), node) for node in b]
+    pairs += [(node, None) for node in a if node.name not in taken]
     return pairs
 
 
@@ -173,11 +203,11 @@ def _details(a: NodeTime, b: NodeTime) -> tuple[str, ...]:
         found.append("quantized" if qb else "no longer quantized")
     if a.inputs != b.inputs and a.inputs and b.inputs:
         dtypes = ([s.split("[")[0] for s in a.inputs], [s.split("[")[0] for s in b.inputs])
-        if dtypes[0] != dtypes[1]:
-            found.append(f"dtype {','.join(dtypes[0])} → {','.join(dtypes[1])}")
         shapes = ([s.partition("[")[2] for s in a.inputs], [s.partition("[")[2] for s in b.inputs])
         if shapes[0] != shapes[1]:
-            found.append(f"shape {' '.join(a.inputs)} → {' '.join(b.inputs)}")
+            found.append(f"inputs {' '.join(a.inputs)} → {' '.join(b.inputs)}")
+        elif dtypes[0] != dtypes[1]:
+            found.append(f"dtype {','.join(dtypes[0])} → {','.join(dtypes[1])}")
     return tuple(found)
 
 
@@ -299,7 +329,10 @@ def headline(explanation: Explanation) -> str:
     delta = explanation.delta_ms
     if delta is None or explanation.a_ms is None:
         return (explanation.note or "no per-operator times") + changed
-    pct = f"{delta / explanation.a_ms * 100:+.0f}%" if explanation.a_ms else "n/a"
+    if explanation.ratio is not None:
+        pct = f"{(explanation.ratio - 1.0) * 100:+.0f}%"
+    else:
+        pct = f"{delta / explanation.a_ms * 100:+.0f}%" if explanation.a_ms else "n/a"
     head = f"{delta:+.3g} ms ({pct})"
     low, high = explanation.ci_low, explanation.ci_high
     if low is not None and high is not None and low <= 1.0 <= high:
