@@ -83,7 +83,7 @@ def bisect_part(root: Path, models: Path, positions: list[int]) -> bool:
         wall = time.perf_counter() - t0
         found = result.first_bad == f"{model}@1.{k}"
         ok &= found and result.measurements <= 4
-        print(f"{f'1.{k}':>9} {str(found):>7} {result.measurements:>13} "
+        print(f"{f'1.{k}':>9} {found!s:>7} {result.measurements:>13} "
               f"{len(result.skipped):>8} {wall:>7.1f}")
     tfl = build_tflite_mlp(models / "mid.tflite")
     files = [good[0], good[1], good[2], tfl, good[4], bad[5], bad[6], bad[7]]
