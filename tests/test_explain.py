@@ -176,3 +176,23 @@ def test_release_path_follows_the_chain_else_creation_order() -> None:
         release_path(line, line[3], line[1])
     with pytest.raises(UsageError, match="same release"):
         release_path(line, line[2], line[2])
+
+
+def test_node_samples_skip_the_warmup_and_sum_a_node_within_a_run() -> None:
+    from devtrack.runtimes.onnxruntime_rt import node_samples
+
+    def run(ts: int) -> list[dict]:
+        return [{"cat": "Session", "name": "model_run", "ts": ts, "dur": 50},
+                {"cat": "Node", "name": "mm0_kernel_time", "ts": ts + 1, "dur": 10 + ts,
+                 "args": {"op_name": "MatMul", "input_type_shape": [{"float": [1, 64]}]}},
+                {"cat": "Node", "name": "loop_kernel_time", "ts": ts + 2, "dur": 3,
+                 "args": {"op_name": "Add"}},
+                {"cat": "Node", "name": "loop_kernel_time", "ts": ts + 3, "dur": 4,
+                 "args": {"op_name": "Add"}}]
+
+    events = run(0) + run(100) + run(200)
+    nodes = {n["name"]: n for n in node_samples(events, skip_runs=1)}
+    assert nodes["mm0"]["samples_us"] == [110.0, 210.0]
+    assert nodes["mm0"]["op"] == "MatMul" and nodes["mm0"]["inputs"] == ["float[1,64]"]
+    assert nodes["loop"]["samples_us"] == [7.0, 7.0]
+    assert [n["name"] for n in node_samples(events)] == ["mm0", "loop"]
