@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devtrack.core.bisection import BAD, GOOD, SKIP, BisectSearch
 from devtrack.core.explanation import Explanation
@@ -22,6 +22,9 @@ from devtrack.core.release import Release
 from devtrack.core.significance import VERDICT_SLOWER
 from devtrack.errors import UsageError
 from devtrack.workspace import Workspace
+
+if TYPE_CHECKING:
+    from devtrack.pairing import RerunSettings
 
 Progress = Callable[[str], None]
 
@@ -122,7 +125,7 @@ def _resolve(ws: Workspace, model: str, version: str, option: str) -> Release:
 
 
 def bisect_releases(ws: Workspace, model: str, good: str, bad: str, profile_name: str,
-                    settings: Any = None, explain: bool = True,
+                    settings: RerunSettings | None = None, explain: bool = True,
                     progress: Progress | None = None) -> BisectResult:
     """Find the first release between ``good`` and ``bad`` whose latency change against
     ``good`` passes ``profile_name``'s regression limit, then explain it.
@@ -159,7 +162,7 @@ def bisect_releases(ws: Workspace, model: str, good: str, bad: str, profile_name
 
 
 def _step(ws: Workspace, good: Release, release: Release, position: int, profile: Profile,
-          threshold_pct: float, settings: Any, say: Progress) -> BisectStep:
+          threshold_pct: float, settings: RerunSettings | None, say: Progress) -> BisectStep:
     from devtrack.metric_changes import paired_latency
     from devtrack.pairing import measure_pair
 
