@@ -110,7 +110,7 @@ def measure_ops(ws: Workspace, a: Release, b: Release, profile: Profile,
         progress(f"profiling {a.ref} and {b.ref} side by side on {profile.name}: "
                  f"{settings.repeats} × {_repeat_s(profile, settings):g} s")
     return run_job(job, threads=execution.threads, cpu_affinity=affinity,
-                   memory_limit_mb=3 * cap if cap else None,  # two models, two sessions each
+                   memory_limit_mb=4 * cap if cap else None,  # two models, two sessions each
                    timeout_s=execution.timeout_s)
 
 

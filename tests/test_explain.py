@@ -103,6 +103,8 @@ def test_explain_a_failed_measurement_is_one_line_exit_1(line_ws: Path, run_cli)
     (("mm@1.0", "mm@1.5", "-p", "tiny", "--repeats", "3"), "even"),
     (("mm@1.0", "mm@1.5", "-p", "tiny", "--repeats", "60"), "timeout_s"),
     (("mm", "mm@1.5", "-p", "tiny"), "mm"),
+    (("mm@1.0", "mm@1.5"), "--profile"),
+    (("mm@1.0", "mm@1.5", "-p", "tiny", "--top", "0"), "--top"),
 ])
 def test_explain_bad_input_is_one_line_exit_2(line_ws: Path, run_cli, args, needle) -> None:
     assert_clean_error(run_cli("-w", line_ws, "explain", *args), needle)
@@ -154,6 +156,8 @@ def test_bisect_when_bad_is_not_slower_says_so(line_ws: Path, run_cli) -> None:
     (("nosuch", "--good", "1.0", "--bad", "1.1", "-p", "tiny"), "nosuch"),
     (("mm", "--good", "1.0", "--bad", "1.6", "-p", "nosuch"), "nosuch"),
     (("mm", "--good", "1.2", "--bad", "1.6", "-p", "tiny"), "does not run tflite"),
+    (("mm", "--bad", "1.6", "-p", "tiny"), "--good"),
+    (("mm", "--good", "", "--bad", "1.6", "-p", "tiny"), "--good"),
 ])
 def test_bisect_bad_input_is_one_line_exit_2(line_ws: Path, run_cli, args, needle) -> None:
     assert_clean_error(run_cli("-w", line_ws, "bisect", *args), needle)
