@@ -192,3 +192,8 @@ def test_fused_or_quantized_nodes_align_by_their_indexed_name_token() -> None:
     assert "quantized" in fc0.details and fc0.a_op == "FusedGemm"
     assert by_name["fc1_mm_quant"].a_name == "fused fc1_mm/MatMulAddFusion"
     assert by_name["relu0"].status == ADDED
+    e = explain_measured("m@1.0", "m@1.1", "tiny", "test", a, b, a_ms=0.05, b_ms=0.03,
+                         ratio=0.6, ci=(0.55, 0.65), diff=_diff(make_release("1.0"),
+                                                                make_release("1.1")))
+    assert ("in 2 changed DynamicQuantizeMatMul nodes fc0_mm_quant, fc1_mm_quant (op "
+            "FusedGemm → DynamicQuantizeMatMul, quantized)") in e.headline, e.headline

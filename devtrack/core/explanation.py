@@ -299,7 +299,10 @@ def _group_label(status: str, op: str, items: list[Contribution]) -> str:
     kind = f"{status} " if status != SAME else ""
     plural = "s" if len(items) > 1 else ""
     count = f"{len(items)} " if len(items) > 1 else ""
-    return f"{count}{kind}{op} node{plural} {', '.join(names)}"
+    shared = [d for d in items[0].details if not d.startswith(("was ", "inputs "))
+              and all(d in c.details for c in items[1:])]
+    why = f" ({', '.join(shared)})" if status == CHANGED and shared else ""
+    return f"{count}{kind}{op} node{plural} {', '.join(names)}{why}"
 
 
 def contribution_groups(explanation: Explanation) -> list[tuple[float, float, str]]:
