@@ -61,6 +61,12 @@ class CheckFailed(DevtrackError):
     exit_code = 1
 
 
+class MeasurementFailed(DevtrackError):
+    """A measurement a command depends on failed (the worker's reason): exit code 1."""
+
+    exit_code = 1
+
+
 class Aborted(DevtrackError):
     """A run was interrupted (Ctrl-C, SIGTERM, SIGHUP, or stopped from the app); ``result``
     holds what was known at that point. Exit code 128 + the signal (130 for Ctrl-C)."""

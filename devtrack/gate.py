@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from devtrack.comparison import check_same_model, load_profiles, store_pair
@@ -94,6 +94,7 @@ class ProfileCheck:
     conditions_hash: str = ""
     measure_with: str | None = None  # the command that measures what is not measured
     unmeasured: list[str] = field(default_factory=list)  # refs with no run that counts
+    contributors: list[str] = field(default_factory=list)  # of a latency regression (explain)
 
     @property
     def passed(self) -> bool:
@@ -116,7 +117,8 @@ class ProfileCheck:
                 "latency": self.latency.to_dict() if self.latency else None,
                 "accuracy": self.accuracy.to_dict() if self.accuracy else None,
                 "notes": self.notes, "comparison_id": self.comparison_id,
-                "check_id": self.check_id, "inconclusive_policy": self.inconclusive_policy}
+                "check_id": self.check_id, "inconclusive_policy": self.inconclusive_policy,
+                "contributors": self.contributors}
 
 
 @dataclass
@@ -307,11 +309,32 @@ def _check_profile(ws: Workspace, cand: Release, given: Release | None, profile:
         return check
     check.baseline, check.baseline_source = baseline.ref, source
     if limits.max_latency_regression_pct is not None:
-        check.items.append(_latency_item(ws, cand, baseline, measured, bench, rerun, settings,
-                                         progress, check, paired))
+        item = _latency_item(ws, cand, baseline, measured, bench, rerun, settings, progress,
+                             check, paired)
+        check.items.append(_with_contributors(ws, item, baseline, cand, measured, rerun,
+                                              check, progress))
     if limits.max_accuracy_drop is not None:
         check.items.append(_accuracy_item(ws, cand, baseline, measured, check))
     return check
+
+
+def _with_contributors(ws: Workspace, item: CheckItem, baseline: Release, cand: Release,
+                       profile: Profile, rerun: bool, check: ProfileCheck,
+                       progress: Progress | None) -> CheckItem:
+    """A latency regression's item naming its top per-operator contributors (``explain``),
+    when per-operator data exists; any other item as it is."""
+    if not item.failed or check.latency is None or check.latency.verdict != VERDICT_SLOWER:
+        return item
+    from devtrack.explaining import latency_contributors
+
+    check.contributors, note = latency_contributors(ws, baseline, cand, profile, rerun,
+                                                    progress)
+    if note:
+        check.notes.append(note)
+    if not check.contributors:
+        return item
+    return replace(item, message=f"{item.message}; top contributors: "
+                                 f"{'; '.join(check.contributors)}")
 
 
 def _metric(limit: str) -> str:

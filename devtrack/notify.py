@@ -231,8 +231,10 @@ def check_message_for(data: Mapping[str, Any], deployed: Mapping[str, str | None
     if data.get("inconclusive_policy") == "fail":
         extra += ["--inconclusive", "fail"]
     reproduce = check_command(str(data["candidate"]), names, baseline_given, extra)
-    # Per-operator "top contributors" need issue 15 (explain); none are passed until then.
-    return check_message(data, reproduce, deployed, None, context_line())
+    # A latency regression's top per-operator contributors (gate + explain), per profile.
+    contributors = {str(p["profile"]): list(p.get("contributors") or [])
+                    for p in data["profiles"] if p.get("contributors")}
+    return check_message(data, reproduce, deployed, contributors or None, context_line())
 
 
 def notify_bench(ws: Workspace, base: Plan, runs: Sequence[Mapping[str, Any]],

@@ -61,6 +61,7 @@ def test_same_bytes_pass_and_the_check_is_stored(review_ws: Path, run_cli,
     result = run_cli("check", "mm@1.1", "--junit", junit)
     assert result.exit_code == 0, result.out + result.err
     assert "PASSED" in result.out
+    assert "top contributors" not in result.out and "profiling" not in result.err
     cases = junit_cases(junit)
     assert set(cases) == {"devtrack.check.tiny:latency_p90_ms",
                           "devtrack.check.tiny:model_size_mb",
@@ -96,8 +97,13 @@ def test_twice_as_slow_fails_with_junit_naming_the_metric(review_ws: Path, run_c
     message = failure.get("message") or ""
     assert message.startswith("p50 latency +") and "95% CI" in message
     assert "exceeds max_latency_regression_pct 5" in message
+    # the regression's top per-operator contributors: layers mm20.. were added in 2.0
+    assert "; top contributors: 20 added MatMul nodes mm20, mm21, mm22, …: +" in message, message
+    assert "top contributors: 20 added MatMul" in " ".join(result.out.split())
+    assert "explain: +" in " ".join(result.out.split())
     text = markdown.read_text()
     assert "| tiny | `max_latency_regression_pct` | ❌ fail |" in text
+    assert "top contributors: 20 added MatMul nodes mm20" in text
     assert summary.read_text() == "earlier step\n" + text
     with open_workspace(review_ws) as ws:
         assert ws.store.one("SELECT passed FROM checks")["passed"] == 0
@@ -140,6 +146,8 @@ def test_no_rerun_judges_stored_runs_and_says_so(review_ws: Path, run_cli) -> No
     profile = json.loads(result.out)["profiles"][0]
     assert profile["latency"]["method"] == "stored"
     assert any("indicative only" in note for note in profile["notes"])
+    # per-op data exists (the runs were benched with --op-profile): op types, not nodes
+    assert profile["contributors"] and profile["contributors"][0].startswith("MatMul +")
     with open_workspace(review_ws) as ws:
         assert ws.store.one("SELECT COUNT(*) AS n FROM comparisons")["n"] == 0
 

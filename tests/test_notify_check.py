@@ -70,6 +70,7 @@ def test_a_regression_posts_one_actionable_message_and_nothing_else_does(
                    "Reproduce: devtrack check mm@2.0 --profile tiny --bench"):
         assert needle in body, body
     assert "95% CI" in body and "slower" in body
+    assert "top contributor: 20 added MatMul nodes mm20, mm21, mm22, …: +" in body, body
 
     with open_workspace(review_ws) as ws:
         checks = ws.store.query("SELECT passed FROM checks ORDER BY id")

@@ -2,7 +2,8 @@
 
 Entry point: ``python -m devtrack.bench.worker JOB.json RESULT.json``; the parent side is
 ``devtrack.bench.runner``. The job is the JSON ``runner.run_job`` writes; a job with a
-``"pair"`` key runs the interleaved A/B mode of ``devtrack.bench.interleaved`` instead; an
+``"pair"`` key runs the interleaved A/B mode of ``devtrack.bench.interleaved`` instead, one with
+``"op_pair"`` the per-operator A/B mode of ``devtrack.bench.op_pair``; an
 ``"evaluation"`` key adds the phase of ``devtrack.bench.evaluation`` after the timed loop.
 The result is written atomically (temp file + rename), so the parent sees all of it or none.
 
@@ -455,6 +456,10 @@ def main(argv: list[str] | None = None) -> int:
         from devtrack.bench.interleaved import run_interleaved
 
         result = run_interleaved(job)
+    elif "op_pair" in job:
+        from devtrack.bench.op_pair import run_op_pair
+
+        result = run_op_pair(job)
     else:
         result = run_single(job)
     write_result(result_path, result)

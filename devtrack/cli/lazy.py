@@ -35,6 +35,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
               "Gate a release: every budget and regression limit on each profile."),
     "trend": ("review_cmds", "trend",
               "Show one metric across a model's releases in order, marking regressions."),
+    "explain": ("explain_cmds", "explain", "Why is B slower (or faster) than A? Per-operator "
+                "times, side by side."),
+    "bisect": ("explain_cmds", "bisect",
+               "Find the first release between --good and --bad that made MODEL slower."),
     "promote": ("lifecycle_cmds", "promote",
                 "Change a release's status: approve, reject or yank it, with a reason."),
     "notes": ("lifecycle_cmds", "notes", "Replace a release's notes (a deployment needs "

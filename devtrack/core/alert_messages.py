@@ -20,8 +20,7 @@ INFO, SUCCESS, WARNING, FAILURE = "info", "success", "warning", "failure"
 REGRESSION_LIMITS = ("max_latency_regression_pct", "max_accuracy_drop")
 _QUIET_STATUSES = ("pass", "skipped")
 NOT_MEASURED = "not_measured"
-# Per-operator attribution ("top contributors") needs issue 15 (explain/bisect); until then
-# messages carry none. When it lands, pass contributors to check_message.
+# A failed latency check names its top per-operator contributors (the gate asks explain).
 TOP_CONTRIBUTORS_LIMIT = 5
 
 
@@ -73,7 +72,7 @@ def check_message(report: Mapping[str, Any], reproduce: str,
     """The message for one ``check`` (``report``: ``CheckReport.to_dict()``).
 
     ``deployed``: the release live on each profile (None: nothing). ``contributors``: per
-    profile, the operators that explain a latency change, when such data exists (not yet).
+    profile, the operators that explain a latency change, when such data exists.
     ``context``: who ran it where and when, for the last line.
     """
     candidate = str(report["candidate"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import os
@@ -107,6 +108,46 @@ def summarize_profile(events: list[dict[str, Any]], top: int = TOP_OPS) -> list[
              "pct": round(100.0 * total_us[op] / grand, 2)} for op in ranked]
 
 
+def _signature(entry: Any) -> str:
+    """``{"float": [1, 64]}`` (one input in a profile event) as ``float[1,64]``."""
+    if isinstance(entry, dict) and len(entry) == 1:
+        ((dtype, dims),) = entry.items()
+        return f"{dtype}[{','.join(str(d) for d in dims)}]"
+    return str(entry)
+
+
+def node_samples(events: list[dict[str, Any]], skip_runs: int = 0) -> list[dict[str, Any]]:
+    """Per node, in execution order: ``{name, op, inputs, samples_us}``, one sample per run.
+
+    Kernel events of the first ``skip_runs`` runs (``model_run`` events; the warm-up) are left
+    out. A node run several times in one inference (a loop body) sums within that run.
+    """
+    runs = sorted(float(e["ts"]) for e in events
+                  if e.get("cat") == "Session" and e.get("name") == "model_run")
+    if skip_runs >= len(runs):
+        skip_runs = 0
+    cutoff = runs[skip_runs] if runs else float("-inf")
+    bounds = runs[skip_runs:]
+    nodes: dict[str, dict[str, Any]] = {}
+    for event in sorted(events, key=lambda e: float(e.get("ts", 0))):
+        name = str(event.get("name", ""))
+        if event.get("cat") != "Node" or not name.endswith("_kernel_time"):
+            continue
+        ts = float(event.get("ts", 0))
+        if ts < cutoff:
+            continue
+        run = max(0, bisect.bisect_right(bounds, ts) - 1)
+        args = event.get("args", {})
+        node = nodes.setdefault(name.removesuffix("_kernel_time"), {
+            "op": str(args.get("op_name") or "?"),
+            "inputs": [_signature(x) for x in args.get("input_type_shape", [])],
+            "by_run": defaultdict(float)})
+        node["by_run"][run] += float(event.get("dur", 0))
+    return [{"name": name, "op": n["op"], "inputs": n["inputs"],
+             "samples_us": [n["by_run"].get(i, 0.0) for i in range(len(bounds))]}
+            for name, n in nodes.items()]
+
+
 class OrtSession:
     """An ``onnxruntime.InferenceSession`` on the CPU provider with devtrack's options."""
 
@@ -156,6 +197,15 @@ class OrtSession:
         return True
 
     def end_op_profile(self) -> list[dict[str, Any]] | None:
+        events = self._end_profiling()
+        return None if events is None else summarize_profile(events)
+
+    def end_node_profile(self, skip_runs: int = 0) -> list[dict[str, Any]] | None:
+        """Per-node samples of the profiled runs (see :func:`node_samples`)."""
+        events = self._end_profiling()
+        return None if events is None else node_samples(events, skip_runs)
+
+    def _end_profiling(self) -> list[dict[str, Any]] | None:
         if self._sess is self._measured or self._profile_dir is None:
             return None
         try:
@@ -166,4 +216,4 @@ class OrtSession:
             self._sess = self._measured
             shutil.rmtree(self._profile_dir, ignore_errors=True)
             self._profile_dir = None
-        return summarize_profile(events)
+        return list(events)

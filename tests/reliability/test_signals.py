@@ -203,6 +203,22 @@ def test_compare_rerun_stops_its_side_by_side_worker_on_sigterm(ws: Path,
         assert workspace.store.query("SELECT id FROM comparisons") == []
 
 
+@pytest.mark.parametrize("args", [
+    ("explain", "kws@1.0", "kws@1.1", "-p", "pair", "--repeats", "2"),
+    ("bisect", "kws", "--good", "1.0", "--bad", "1.1", "-p", "pair"),
+])
+def test_explain_and_bisect_stop_their_worker_on_sigterm(ws: Path, tmp_path: Path,
+                                                         args: tuple[str, ...]) -> None:
+    tmp = tmp_path / "tmp"
+    proc = start(ws, tmp, *args)
+    wait_until(lambda: measuring_worker(tmp, ("repeat",)), "the pair worker measuring", proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=WAIT_S)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "stopped by SIGTERM" in err
+    assert_clean_after(ws, tmp)
+
+
 def test_a_killed_parent_never_leaves_its_worker_measuring(ws: Path, tmp_path: Path) -> None:
     tmp = tmp_path / "tmp"
     proc = start(ws, tmp, "bench", "kws@1.1", "-p", "slow")

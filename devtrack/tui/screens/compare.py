@@ -27,6 +27,7 @@ from devtrack.tui.widgets.bench_bar import BenchBar
 
 if TYPE_CHECKING:
     from devtrack.comparison import Comparison, ProfileComparison
+    from devtrack.core.explanation import Explanation
     from devtrack.tui.app import DevtrackApp
 
 VERDICT_STYLES = {"slower": "bold red", "faster": "bold green", "unchanged": "dim"}
@@ -185,6 +186,38 @@ def comparison_view(comparison: Comparison) -> RenderableType:
     return Group(*parts)
 
 
+EXPLAIN_TOP = 5
+
+
+def explanation_view(e: Explanation) -> RenderableType:
+    """The top contributors to the latency change, under the comparison (``x``)."""
+    parts: list[RenderableType] = [
+        Text(f"Why (per operator, side by side on {e.profile})", style="bold reverse"),
+        Text(e.headline)]
+    if e.nodes:
+        table = Table(box=None, pad_edge=False, show_edge=False)
+        for name, justify in (("node", "left"), ("op", "left"), ("status", "left"),
+                              ("A ms", "right"), ("B ms", "right"), ("Δ ms", "right"),
+                              ("share", "right")):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for c in e.top(EXPLAIN_TOP):
+            table.add_row(Text(c.name), Text(c.op), Text(c.status),
+                          "-" if c.a_ms is None else f"{c.a_ms:.4f}",
+                          "-" if c.b_ms is None else f"{c.b_ms:.4f}", f"{c.delta_ms:+.4f}",
+                          "-" if c.share is None else f"{c.share * 100:.0f}%")
+        parts.append(table)
+    return Group(*parts)
+
+
+def run_explain(root: Path, model: str, a: str, b: str, profile: str) -> Explanation:
+    """``devtrack explain`` in a worker thread: its own connection to the workspace."""
+    from devtrack.explaining import explain_releases
+    from devtrack.workspace import open_workspace
+
+    with open_workspace(root) as ws:
+        return explain_releases(ws, f"{model}@{a}", f"{model}@{b}", profile)
+
+
 def run_compare(root: Path, model: str, a: str, b: str, profile: str | None, rerun: bool,
                 progress: Any = None) -> Comparison:
     """``devtrack compare`` in a worker thread: its own connection to the workspace."""
@@ -208,6 +241,7 @@ class CompareScreen(Screen[None]):
         Binding("q", "back", "Back", show=False),
         Binding("w", "swap", "Swap A/B"),
         Binding("R", "rerun", "Re-measure side by side"),
+        Binding("x", "explain", "Explain per operator", show=False),
         Binding("j", "scroll_down", "Scroll down", show=False),
         Binding("k", "scroll_up", "Scroll up", show=False),
     ]
@@ -220,6 +254,7 @@ class CompareScreen(Screen[None]):
         self.candidate = candidate
         self.profile = profile
         self.comparison: Comparison | None = None
+        self.explanation: Explanation | None = None
         self._quiet = 0
 
     @property
@@ -310,7 +345,58 @@ class CompareScreen(Screen[None]):
         with self.dt_app.measurement(what), stop_when(self.dt_app.stop_requested.is_set):
             return run_compare(self.dt_app.root, self.model, a, b, profile, rerun, progress)
 
+    def _render_body(self) -> None:
+        if self.comparison is None:
+            return
+        parts = [comparison_view(self.comparison)]
+        e = self.explanation
+        if e is not None and (e.a, e.b) == (self.comparison.a.ref, self.comparison.b.ref):
+            parts += [Text(""), explanation_view(e)]
+        self.query_one("#compare-body", Static).update(Group(*parts))
+
+    def _explain_profile(self) -> str | None:
+        if self.profile:
+            return self.profile
+        if self.comparison is not None and self.comparison.profiles:
+            return self.comparison.profiles[0].profile
+        return None
+
+    def action_explain(self) -> None:
+        """Measure both per operator side by side and show the top contributors."""
+        profile = self._explain_profile()
+        if not self.baseline or not self.candidate or self.baseline == self.candidate:
+            self.notify("Pick two different releases to explain.", severity="warning")
+            return
+        if profile is None:
+            self.notify("Pick a profile to explain on.", severity="warning")
+            return
+        if self.dt_app.measuring.locked():
+            self.notify("A measurement is already running; explain when it has finished.",
+                        severity="warning")
+            return
+        self._status(Text(f"Explaining {self.model}@{self.candidate} against "
+                          f"{self.baseline} on {profile}, per operator…", style="dim"))
+        self._explain(self.baseline, self.candidate, profile)
+
+    @work(thread=True, exclusive=True, group="explain", exit_on_error=False)
+    def _explain(self, a: str, b: str, profile: str) -> Explanation:
+        from devtrack.pairing import stop_when
+
+        what = f"Explaining {self.model}@{b} against {a} on {profile}"
+        with self.dt_app.measurement(what), stop_when(self.dt_app.stop_requested.is_set):
+            return run_explain(self.dt_app.root, self.model, a, b, profile)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "explain":
+            if event.state == WorkerState.SUCCESS:
+                self.explanation = event.worker.result
+                self._status(Text("Explained: top contributors below", style="dim"))
+                self._render_body()
+            elif event.state == WorkerState.ERROR:
+                error = event.worker.error
+                message = str(error) if isinstance(error, DevtrackError) else repr(error)
+                self._status(Text(message, style="bold red"))
+            return
         if event.worker.group != "compare":
             return
         if event.state == WorkerState.SUCCESS:
@@ -321,7 +407,7 @@ class CompareScreen(Screen[None]):
                 (self.comparison.b.ref, "bold"),
                 ("   (interleaved re-run)" if self.comparison.rerun else
                  "   (stored runs; R re-measures both side by side)", "dim")))
-            self.query_one("#compare-body", Static).update(comparison_view(self.comparison))
+            self._render_body()
             if self.comparison.rerun:
                 self.dt_app.data_changed("compare", self.comparison.b.ref)
         elif event.state == WorkerState.ERROR:
@@ -331,6 +417,7 @@ class CompareScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.workers.cancel_group(self, "compare")
+        self.workers.cancel_group(self, "explain")
         self.app.pop_screen()
 
     def action_swap(self) -> None:
@@ -355,4 +442,6 @@ class CompareScreen(Screen[None]):
         yield SystemCommand("Swap A and B", "w", self.action_swap)
         yield SystemCommand("Re-measure side by side", "Interleaved, in one worker (R)",
                             self.action_rerun)
+        yield SystemCommand("Explain per operator", "Top contributors to the change (x)",
+                            self.action_explain)
         yield SystemCommand("Back", "esc", self.action_back)
