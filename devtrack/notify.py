@@ -19,6 +19,7 @@ from typing import Any
 from devtrack.core.alert_messages import (
     Message,
     bench_message,
+    bisect_message,
     check_command,
     command_line,
     deployment_message,
@@ -264,6 +265,24 @@ def notify_bench(ws: Workspace, base: Plan, runs: Sequence[Mapping[str, Any]],
     for name in sorted(used):
         words += ["--profile", name]
     message = bench_message(runs, breaches, command_line(*words), deployed, context_line())
+    return send(ws, message, targets)
+
+
+def notify_bisect(ws: Workspace, base: Plan, result: Any) -> Outcome:
+    """Notify about one ``bisect`` (``result``: a ``bisecting.BisectResult``)."""
+    from devtrack.profiles import load_profile
+
+    data = result.to_dict()
+    targets = targets_with_profiles(base, _loaded(ws, [data["profile"]], load_profile))
+    if not targets:
+        return Outcome()
+    model = str(data["good"]).partition("@")[0]
+    reproduce = command_line("devtrack", "bisect", model,
+                             "--good", str(data["good"]).partition("@")[2],
+                             "--bad", str(data["bad"]).partition("@")[2],
+                             "--profile", data["profile"])
+    message = bisect_message(data, reproduce, _live(ws, model, data["profile"]),
+                             context_line())
     return send(ws, message, targets)
 
 

@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from devtrack.workspace import open_workspace
+from tests import hook_server
 from tests.test_cli_errors import assert_clean_error
 from tests.test_comparison import TINY_PROFILE
 from tests.test_diff import make_release
+
+hook = hook_server.hook
 
 LINE = ("1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6")
 
@@ -200,3 +204,35 @@ def test_node_samples_skip_the_warmup_and_sum_a_node_within_a_run() -> None:
     assert nodes["mm0"]["op"] == "MatMul" and nodes["mm0"]["inputs"] == ["float[1,64]"]
     assert nodes["loop"]["samples_us"] == [7.0, 7.0]
     assert [n["name"] for n in node_samples(events)] == ["mm0", "loop"]
+
+
+def test_bisect_posts_its_answer_once_to_notify(line_ws: Path, run_cli, hook) -> None:
+    result = run_cli("-w", line_ws, "bisect", "mm", "--good", "1.4", "--bad", "1.6",
+                     "-p", "tiny", "--notify", hook.url(), "--json")
+    assert result.exit_code == 0, result.err
+    assert json.loads(result.out)["first_bad"] == "mm@1.5"
+    assert len(hook.requests) == 1
+    posted = hook.requests[0].json()
+    assert posted["type"] == "failure"
+    assert "mm@1.5 is the first release of mm slower than" in posted["title"]
+    body = posted["message"]
+    assert "Last good: mm@1.4" in body and "Why:" in body and "added MatMul" in body
+    assert "Reproduce: devtrack bisect mm --good 1.4 --bad 1.6 --profile tiny" in body
+    with open_workspace(line_ws) as ws:
+        events = ws.store.events(kind="notify")
+    assert json.loads(events[-1]["payload"])["decision"] == "bisect"
+
+
+def test_bisect_that_finds_nothing_sends_nothing(line_ws: Path, run_cli, hook) -> None:
+    result = run_cli("-w", line_ws, "bisect", "mm", "--good", "1.0", "--bad", "1.1",
+                     "-p", "tiny", "--notify", hook.url())
+    assert result.exit_code == 0, result.err
+    assert hook.requests == []
+
+
+def test_bisect_with_a_malformed_notify_url_is_exit_2_before_measuring(line_ws: Path,
+                                                                        run_cli) -> None:
+    result = run_cli("-w", line_ws, "bisect", "mm", "--good", "1.0", "--bad", "1.6",
+                     "-p", "tiny", "--notify", "not a url")
+    assert result.exit_code == 2 and len(result.err.strip().splitlines()) == 1, result.err
+    assert "bisect" not in result.err.split(":")[0]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from devtrack.cli.alert_cmds import notify_decision, notify_option, notify_plan
 from devtrack.cli.common import echo_json, interruptible, json_option, open_ws, workspace_option
 from devtrack.core.profile import MAX_REPEATS
 from devtrack.core.refs import parse_ref
@@ -136,12 +137,14 @@ def bisect_lines(r: BisectResult, top: int) -> list[str]:
 @click.option("--no-explain", is_flag=True, help="Stop at the first bad release.")
 @click.option("--top", type=click.IntRange(1, 10_000), default=TOP_DEFAULT, show_default=True,
               metavar="N", help="Nodes shown in the explanation (--json has all).")
+@notify_option
 @workspace_option
 @json_option
 @click.pass_context
 @interruptible
 def bisect(ctx: click.Context, model: str, good: str, bad: str, profile_name: str,
-           no_explain: bool, top: int, workspace_dir: Path | None, as_json: bool) -> None:
+           no_explain: bool, top: int, notify_urls: tuple[str, ...],
+           workspace_dir: Path | None, as_json: bool) -> None:
     """Find the first release between --good and --bad that made MODEL slower.
 
     The releases in between are taken along --bad's parent chain back to --good (creation
@@ -157,9 +160,15 @@ def bisect(ctx: click.Context, model: str, good: str, bad: str, profile_name: st
       devtrack bisect kws --good 1.0.0 --bad 1.4.0 --profile ci-host
       devtrack bisect kws --good 1.0.0 --bad 1.4.0 -p ci-host --no-explain
       devtrack bisect kws --good 1.0.0 --bad 1.4.0 -p ci-host --json
+      devtrack bisect kws --good 1.0.0 --bad 1.4.0 -p ci-host --notify "$SLACK_URL"
+
+    The answer (a first bad release is a regression) is sent, as one message, to --notify
+    URLs and the [alerts] targets.
     """
     from devtrack.bisecting import bisect_releases
+    from devtrack.notify import notify_bisect
 
+    alerts = notify_plan(ctx, workspace_dir, notify_urls)
     ws = open_ws(ctx, workspace_dir)
     result = bisect_releases(ws, model, good, bad, profile_name, explain=not no_explain,
                              progress=_progress)
@@ -167,3 +176,4 @@ def bisect(ctx: click.Context, model: str, good: str, bad: str, profile_name: st
         echo_json(result.to_dict())
     else:
         click.echo("\n".join(bisect_lines(result, top)))
+    notify_decision(lambda: notify_bisect(ws, alerts, result))

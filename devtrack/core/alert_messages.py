@@ -192,6 +192,58 @@ def bench_message(runs: Sequence[Mapping[str, Any]],
                     "reproduce": reproduce})
 
 
+def bisect_message(result: Mapping[str, Any], reproduce: str, deployed: str | None,
+                   context: str = "") -> Message:
+    """The message for one ``bisect`` (``result``: ``BisectResult.to_dict()``): the first
+    release that crossed the limit, each step's ratio, what was skipped, and why it is slower
+    (explain's headline and top nodes). Finding one is a regression; finding none is quiet."""
+    model = str(result["good"]).partition("@")[0]
+    profile = result["profile"]
+    first_bad = result.get("first_bad")
+    steps = [s for s in result.get("steps", []) if s.get("ratio") is not None]
+    lines = [f"- {s['ref']}: ×{s['ratio']:.3f} (95% CI {s['ci_low']:.3f}–{s['ci_high']:.3f}) "
+             f"{s['verdict']}" for s in steps]
+    lines += [f"- {s['ref']}: skipped ({s.get('reason') or 'no reason recorded'})"
+              for s in result.get("skipped", [])]
+    explanation = result.get("explanation") or {}
+    why = []
+    if explanation.get("headline"):
+        why.append(f"Why: {explanation['headline']}")
+    for node in (explanation.get("nodes") or [])[:TOP_CONTRIBUTORS_LIMIT]:
+        share = node.get("share")
+        share_text = f", {share:.0%} of the change" if isinstance(share, int | float) else ""
+        delta = node.get("delta_ms")
+        delta_text = f" {delta:+.3f} ms" if isinstance(delta, int | float) else ""
+        why.append(f"- {node['status']} {node['op']} {node['name']}:{delta_text}{share_text}")
+    limit = f"{result['threshold_pct']:g}%"
+    if first_bad:
+        maybe = result.get("maybe_skipped") or []
+        also = f" (or one of the skipped {', '.join(maybe)})" if maybe else ""
+        title = (f"devtrack bisect: {first_bad} is the first release of {model} slower "
+                 f"than {limit} on {profile}{also}")
+        events: tuple[str, ...] = (REGRESSION,)
+        level = FAILURE
+    else:
+        title = (f"devtrack bisect: no release of {model} between {result['good']} and "
+                 f"{result['bad']} is slower than {limit} on {profile}")
+        events = ()
+        level = SUCCESS
+    body = [title.removeprefix("devtrack bisect: ").capitalize() + ".",
+            f"Last good: {result.get('last_good') or '-'}; "
+            f"{result.get('measurements', 0)} side-by-side measurements against "
+            f"{result['good']} ({result.get('path_kind', 'path')}).", "", *lines]
+    if why:
+        body += ["", *why]
+    body += ["", f"deployed on {profile}: {deployed or f'no release of {model}'}",
+             f"Reproduce: {reproduce}"]
+    if context:
+        body.append(context)
+    version = str(first_bad).partition("@")[2] if first_bad else None
+    return Message(title, "\n".join(body), level, events, "bisect", model, version,
+                   {"first_bad": first_bad, "good": result["good"], "bad": result["bad"],
+                    "profile": profile, "reproduce": reproduce})
+
+
 def deployment_message(deployment: Mapping[str, Any], context: str = "") -> Message:
     """Who put what live where and why (``deployment``: ``Deployment.to_dict()``)."""
     kind = str(deployment["kind"])
