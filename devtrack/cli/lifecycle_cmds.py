@@ -378,9 +378,10 @@ class TerminalProgress:
 
     DELAY_S = 0.5
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "rehashing stored files") -> None:
         import time
 
+        self._label = label
         self._clock = time.monotonic
         self._started = self._clock()
         self._shown = 0.0
@@ -396,7 +397,7 @@ class TerminalProgress:
         self._shown = now
         self._drawn = True
         share = done / total * 100 if total else 100.0
-        sys.stderr.write(f"\rrehashing stored files: {human_bytes(done)} of "
+        sys.stderr.write(f"\r{self._label}: {human_bytes(done)} of "
                          f"{human_bytes(total)} ({share:.0f}%) ")
         sys.stderr.flush()
 
