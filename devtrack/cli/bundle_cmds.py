@@ -18,10 +18,13 @@ from devtrack.cli.common import echo_json, json_option, open_ws, workspace_optio
 @click.pass_context
 def export(ctx: click.Context, refs: tuple[str, ...], output: Path,
            workspace_dir: Path | None, as_json: bool) -> None:
-    """Write releases (REF: MODEL@VERSION, MODEL@latest, or MODEL for all of its releases)
-    with their files, provenance, every run with every sample, evaluations and their
-    datasets to a bundle another workspace can import. Parents and fidelity references
-    travel too (without their runs). Statuses, deployments and checks stay here.
+    """Write releases with their runs, evaluations and provenance to a bundle (.zip)
+    another workspace can import.
+
+    REF is MODEL@VERSION, MODEL@latest, or MODEL (all of its releases). The bundle holds
+    each release's file and provenance, every run with every sample, evaluations and their
+    datasets; parents and fidelity references travel too (without their runs). Statuses,
+    deployments and checks are this workspace's decisions and stay here.
 
     \b
     Examples:
@@ -51,7 +54,7 @@ def export(ctx: click.Context, refs: tuple[str, ...], output: Path,
 @click.pass_context
 def import_cmd(ctx: click.Context, file: Path, max_size: str | None,
                workspace_dir: Path | None, as_json: bool) -> None:
-    """Add a bundle made by 'devtrack export' to this workspace.
+    """Add a bundle made by 'devtrack export' to this workspace, verified and idempotent.
 
     Every member is checked against the bundle's manifest of sha256s before anything is
     written; then what the workspace lacks is added in one transaction, sealed by one
