@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 import tempfile
 import zipfile
@@ -120,6 +121,10 @@ def extract_verified(path: Path, zf: zipfile.ZipFile, manifest: Manifest, dest: 
     its declared size and checked against its sha256; refused at the first that differs.
     Returns member name -> extracted file."""
     total = manifest.total_size
+    free = shutil.disk_usage(dest).free
+    if total > free:
+        raise _refused(path, f"its members declare {total} bytes, more than the {free} bytes "
+                       f"free in {dest.parent} (set TMPDIR to a larger disk)")
     done = 0
     out: dict[str, Path] = {}
     for member in sorted(manifest.members.values(), key=lambda m: m.name):

@@ -492,9 +492,11 @@ def _write(ws: Workspace, data: dict[str, Any], manifest: Manifest, result: Impo
                                    for e in data["releases"]})
         if not any(writer.seals.values()):
             return  # everything was here already: no event, nothing written
+        models = {seal["model"] for seal in writer.seals["releases"] + writer.seals["runs"]}
         event = store.append_event(
-            actor=actor, kind="import", model=None, version=None, ts=now,
-            payload={"bundle_sha256": result.digest, "from_host": manifest.host,
+            actor=actor, kind="import", version=None, ts=now,
+            model=models.pop() if len(models) == 1 else None,  # so `devtrack log MODEL` shows it
+            payload={"bundle": result.digest, "from_host": manifest.host,
                      "exported_by": manifest.created_by, "exported_at": manifest.created_at,
                      "exported_with": manifest.devtrack_version, **writer.seals})
         result.event_id = int(event["id"])

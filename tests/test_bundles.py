@@ -79,7 +79,12 @@ def test_round_trip_keeps_every_sample_and_verifies_on_both_ends(
     (event,) = _rows(ws_dir, "SELECT kind, payload FROM events")
     assert event[0] == "import"
     payload = json.loads(str(event[1]))
-    assert payload["bundle_sha256"] == report["bundle_sha256"]
+    assert payload["bundle"] == report["bundle_sha256"]
+    log = json.loads(run_cli("log", "kws", "-w", ws_dir, "--json").out)
+    assert [e["kind"] for e in log] == ["import"]
+    from devtrack.core.audit import payload_summary
+
+    assert "releases=2, runs=1" in payload_summary(payload)
     shown = run_cli("show", "kws@1.1", "-w", ws_dir, "--json")
     assert json.loads(shown.out)["parent"] == "1.0"
 
@@ -284,3 +289,33 @@ def test_export_into_a_folder_is_refused(origin_template: Path, tmp_path: Path,
                                          run_cli) -> None:
     result = run_cli("export", "kws@1.1", "-o", tmp_path, "-w", origin_template / "lab")
     assert_clean_error(result, "is a folder")
+
+
+def test_a_failure_half_way_through_the_write_leaves_the_workspace_unchanged(
+        bundle: Path, ws_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        unchanged: Callable[[], None]) -> None:
+    """One transaction: releases and the dataset are inserted before the runs; a failure at
+    the run rolls all of it back, and the files stored for it are removed again."""
+    from devtrack import bundles
+    from devtrack.workspace import open_workspace
+
+    def broken(*args: object) -> None:
+        raise OSError("disk failed")
+
+    monkeypatch.setattr(bundles._Writer, "_run", broken)
+    with open_workspace(ws_dir) as ws, pytest.raises(OSError, match="disk failed"):
+        bundles.import_bundle(ws, bundle)
+    unchanged()
+
+
+def test_progress_counts_every_verified_byte(bundle: Path, ws_dir: Path) -> None:
+    from devtrack.bundles import import_bundle
+    from devtrack.workspace import open_workspace
+
+    seen: list[tuple[int, int]] = []
+    with open_workspace(ws_dir) as ws:
+        import_bundle(ws, bundle, progress=lambda done, total: seen.append((done, total)))
+    with zipfile.ZipFile(bundle) as zf:
+        total = sum(i.file_size for i in zf.infolist() if i.filename != "manifest.json")
+    assert seen[-1] == (total, total)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
