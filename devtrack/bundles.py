@@ -208,7 +208,7 @@ def export_bundle(ws: Workspace, refs: list[str], out: Path) -> ExportResult:
             run["evaluation"].pop("reference_id")
     data = {"format_version": FORMAT_VERSION, "releases": ordered, "runs": runs,
             "datasets": datasets}
-    with owned_temp_dir("devtrack-export-") as tmp:
+    with owned_temp_dir("devtrack-run-export-") as tmp:
         data_path = tmp / DATA_NAME
         data_path.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
         files: dict[str, Path] = {DATA_NAME: data_path}
@@ -453,8 +453,9 @@ def import_bundle(ws: Workspace, path: Path, max_bytes: int | None = None,
     from devtrack.provenance import current_user, devtrack_version
 
     limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
+    # devtrack-run-*: a killed import's temp folder is removed by `devtrack gc`.
     with (open_bundle(path, devtrack_version(), limit) as (zf, manifest, raw),
-          owned_temp_dir("devtrack-import-") as tmp):
+          owned_temp_dir("devtrack-run-import-") as tmp):
         files = extract_verified(path, zf, manifest, tmp, progress)
         data = _check_data(_read_data(files[DATA_NAME]), manifest)
         result = ImportResult(bundle_digest(raw), manifest.host)
