@@ -102,9 +102,10 @@ def _failure(bucket: BucketUrl, action: str, exc: Exception) -> ObjectStoreError
 
 
 def _errors() -> tuple[type[Exception], ...]:
+    from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError
 
-    return (BotoCoreError, ClientError)
+    return (BotoCoreError, ClientError, Boto3Error)
 
 
 def _errors_or_os() -> tuple[type[Exception], ...]:

@@ -173,3 +173,27 @@ def test_without_a_url_boto3_is_never_imported(in_ws: Path, mlp_onnx: Path) -> N
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=in_ws, timeout=120).stdout.split()
     assert out[-2:] == ["0", "False"]
+
+
+def test_a_missing_bucket_is_one_line_exit_2_and_nothing_registered(
+        bucket: Any, in_ws: Path, mlp_onnx: Path, monkeypatch: pytest.MonkeyPatch,
+        run_cli, unchanged) -> None:
+    monkeypatch.setenv("DEVTRACK_ARTIFACTS_URL", "s3://no-such-bucket/x")
+    assert_clean_error(run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0"),
+                       "s3://no-such-bucket", "check the bucket")
+    unchanged()
+
+
+def test_gc_tidies_the_cache_and_leaves_the_bucket_alone(
+        bucket: Any, in_ws: Path, mlp_onnx: Path, tmp_path: Path, run_cli) -> None:
+    client, name = bucket
+    assert run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0").exit_code == 0
+    stray = _cache(tmp_path).glob("*/*/*/artifacts/sha256")
+    folder = next(stray) / "00"
+    folder.mkdir()
+    (folder / ("0" * 64)).write_bytes(b"left over")
+    result = run_cli("gc", "--json")
+    assert result.exit_code == 0, result.err
+    assert not (folder / ("0" * 64)).exists()
+    assert client.head_object(Bucket=name, Key=_key(_sha(mlp_onnx)))
+    assert run_cli("audit", "verify").exit_code == 0
