@@ -121,18 +121,17 @@ class ArtifactStore:
 
     def verify(self, sha256: str, what: str | None = None) -> Path:
         """Return the stored file's path after checking its bytes still hash to ``sha256``
-        (``what`` names its user in the error, e.g. ``release kws@1.0``)."""
+        (``what``, e.g. ``release kws@1.0``, is named by backends whose keys are not paths)."""
         path = self.path_for(sha256)
-        label = f"{what}: artifact" if what else "artifact"
         if not path.is_file():
             raise DevtrackError(
-                f"{label} {sha256[:12]} is missing from the store; restore it by copying the "
+                f"artifact {sha256[:12]} is missing from the store; restore it by copying the "
                 f"original file (sha256 {sha256}) to {path}"
             )
         actual = sha256_file(path)
         if actual != sha256:
             raise DevtrackError(
-                f"{label} {sha256[:12]} in the store was modified (now hashes to {actual[:12]}); "
+                f"artifact {sha256[:12]} in the store was modified (now hashes to {actual[:12]}); "
                 "refusing to benchmark it"
             )
         return path
