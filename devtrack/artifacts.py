@@ -202,8 +202,8 @@ class RemoteArtifactStore(ArtifactStore):
                 if received != sha256:
                     raise ObjectChangedError(
                         f"{label}: the object {url} changed (its bytes hash to "
-                        f"{received[:12]}, not {sha256[:12]}); refusing to use it — register "
-                        "the original file again to restore it")
+                        f"{received[:12]}, not {sha256[:12]}); refusing to use it — remove the "
+                        "object and register the original file again to upload it")
                 os.chmod(tmp, 0o444)
                 os.replace(tmp, dest)
             finally:

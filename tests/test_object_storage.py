@@ -197,3 +197,34 @@ def test_gc_tidies_the_cache_and_leaves_the_bucket_alone(
     assert not (folder / ("0" * 64)).exists()
     assert client.head_object(Bucket=name, Key=_key(_sha(mlp_onnx)))
     assert run_cli("audit", "verify").exit_code == 0
+
+
+def test_a_changed_object_is_restored_by_removing_it_and_registering_again(
+        bucket: Any, in_ws: Path, mlp_onnx: Path, tmp_path: Path, run_cli) -> None:
+    client, name = bucket
+    (in_ws / "device_profiles" / "tiny.toml").write_text(TINY_PROFILE)
+    assert run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0").exit_code == 0
+    key = _key(_sha(mlp_onnx))
+    client.put_object(Bucket=name, Key=key, Body=b"other bytes")  # size and metadata differ
+    assert run_cli("audit", "verify").exit_code == 1
+    assert run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0").exit_code == 0  # repairs
+    assert client.get_object(Bucket=name, Key=key)["Body"].read() == mlp_onnx.read_bytes()
+    assert run_cli("audit", "verify", "--deep").exit_code == 0
+    restore = json.loads(run_cli("log", "--json").out)[-1]
+    assert restore["kind"] == "artifact_restore"
+
+
+def test_a_bundle_exported_from_a_bucket_imports_into_a_local_workspace(
+        bucket: Any, in_ws: Path, mlp_onnx: Path, tmp_path: Path, monkeypatch, run_cli) -> None:
+    from devtrack.cli import main
+
+    assert run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0").exit_code == 0
+    shutil.rmtree(_cache(tmp_path))  # export downloads what it carries, verified
+    assert run_cli("export", "kws", "-o", tmp_path / "kws.zip").exit_code == 0
+    monkeypatch.delenv("DEVTRACK_ARTIFACTS_URL")
+    local = tmp_path / "local"
+    assert main(["init", str(local)]) == 0
+    assert run_cli("import", tmp_path / "kws.zip", "-w", local).exit_code == 0
+    stored = local / ".devtrack" / "artifacts" / "sha256" / _sha(mlp_onnx)[:2] / _sha(mlp_onnx)
+    assert stored.read_bytes() == mlp_onnx.read_bytes()
+    assert run_cli("audit", "verify", "-w", local).exit_code == 0
