@@ -76,15 +76,19 @@ def open_bundle(path: Path, reader_version: str,
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     with zf:
-        entries = _check_directory(path, zf)
-        info = entries.get(MANIFEST_NAME)
+        # The manifest first: a newer format may hold members this devtrack does not know,
+        # and "upgrade devtrack" is the useful answer then.
+        info = next((i for i in zf.infolist() if i.filename == MANIFEST_NAME), None)
         if info is None:
             raise _refused(path, f"it has no {MANIFEST_NAME} (not a devtrack bundle)")
+        if _is_symlink(info):
+            raise _refused(path, f"member {MANIFEST_NAME!r} is a symbolic link")
         if info.file_size > MAX_MANIFEST_BYTES:
             raise _refused(path, f"its manifest declares {info.file_size} bytes (at most "
                            f"{MAX_MANIFEST_BYTES})")
         raw = _read_bounded(path, zf, info, MAX_MANIFEST_BYTES)
         manifest = parse_manifest(raw, reader_version)
+        entries = _check_directory(path, zf)
         for name, entry in entries.items():
             if name == MANIFEST_NAME:
                 continue

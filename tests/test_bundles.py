@@ -215,7 +215,7 @@ def _hostile(kind: str, bundle: Path, tmp: Path) -> tuple[Path, str]:
         return dest, "truncated"
     if kind == "newer_format":
         edit = _manifest_edit(lambda m: m.update(format_version=99, devtrack_version="9.0"))
-        return _rewrite(bundle, dest, edit), "newer devtrack"
+        return _rewrite(bundle, dest, edit, [("signatures/lab.sig", b"x")]), "newer devtrack"
     if kind == "size_lie":
         edit = _manifest_edit(lambda m: m["members"][member].update(size=1))
         return _rewrite(bundle, dest, edit), "its manifest says 1"
