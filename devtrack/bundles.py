@@ -216,9 +216,11 @@ def export_bundle(ws: Workspace, refs: list[str], out: Path) -> ExportResult:
         from devtrack.artifacts import sha256_file
 
         members[DATA_NAME] = Member(DATA_NAME, sha256_file(data_path), data_path.stat().st_size)
-        for kind, sha in ([("artifacts", e["sha256"]) for e in ordered]
-                          + [("datasets", str(d["sha256"])) for d in datasets if d]):
-            stored = ws.artifacts.verify(sha)  # a modified stored file is refused here
+        for kind, sha, user in (
+                [("artifacts", e["sha256"], f"release {e['model']}@{e['version']}")
+                 for e in ordered]
+                + [("datasets", str(d["sha256"]), f"dataset {d['name']}") for d in datasets if d]):
+            stored = ws.artifacts.verify(sha, user)  # a modified stored file is refused here
             name = f"{kind}/{sha}"
             files[name] = stored
             members[name] = Member(name, sha, stored.stat().st_size)

@@ -319,3 +319,19 @@ def test_progress_counts_every_verified_byte(bundle: Path, ws_dir: Path) -> None
         total = sum(i.file_size for i in zf.infolist() if i.filename != "manifest.json")
     assert seen[-1] == (total, total)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_export_refuses_a_modified_stored_file_and_writes_no_bundle(
+        origin_template: Path, tmp_path: Path, run_cli) -> None:
+    lab = tmp_path / "lab"
+    shutil.copytree(origin_template / "lab", lab)
+    (stored,) = [p for p in (lab / DOT_DIR / "artifacts").rglob("*")
+                 if p.is_file() and p.stat().st_size > 1000 and p.suffix == ""
+                 and _rows(lab, f"SELECT 1 FROM releases WHERE artifact_sha256 = '{p.name}' "
+                                "AND version = '1.1'")]
+    stored.chmod(0o644)
+    stored.write_bytes(stored.read_bytes()[:-1] + b"\0")
+    result = run_cli("export", "kws@1.1", "-o", tmp_path / "out.zip", "-w", lab)
+    assert_clean_error(result, "was modified")
+    assert not (tmp_path / "out.zip").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.zip")]
