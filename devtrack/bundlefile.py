@@ -54,6 +54,9 @@ def _check_directory(path: Path, zf: zipfile.ZipFile) -> dict[str, zipfile.ZipIn
                                "escapes the bundle, or is a foreign file)") from None
         if name in entries:
             raise _refused(path, f"member {name!r} appears twice")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _refused(path, f"member {name!r} uses zip compression method "
+                           f"{info.compress_type}; devtrack writes stored or deflated members")
         entries[name] = info
     return entries
 
@@ -81,8 +84,10 @@ def open_bundle(path: Path, reader_version: str,
         info = next((i for i in zf.infolist() if i.filename == MANIFEST_NAME), None)
         if info is None:
             raise _refused(path, f"it has no {MANIFEST_NAME} (not a devtrack bundle)")
-        if _is_symlink(info):
-            raise _refused(path, f"member {MANIFEST_NAME!r} is a symbolic link")
+        if _is_symlink(info) or info.compress_type not in (zipfile.ZIP_STORED,
+                                                           zipfile.ZIP_DEFLATED):
+            raise _refused(path, f"member {MANIFEST_NAME!r} is a symbolic link or uses a "
+                           "compression method devtrack does not write")
         if info.file_size > MAX_MANIFEST_BYTES:
             raise _refused(path, f"its manifest declares {info.file_size} bytes (at most "
                            f"{MAX_MANIFEST_BYTES})")

@@ -156,7 +156,7 @@ def test_two_imports_at_once_add_the_bundle_once(bundle: Path, ws_dir: Path, run
 # -- refusals -------------------------------------------------------------------------------
 
 def _rewrite(source: Path, dest: Path,
-             change: Callable[[str, bytes], tuple[str, bytes] | None],
+             change: Callable[[str, bytes], tuple[zipfile.ZipInfo | str, bytes] | None],
              extra: list[tuple[zipfile.ZipInfo | str, bytes]] = ()) -> Path:
     """A copy of the bundle with each member passed through ``change`` (None: dropped)."""
     with zipfile.ZipFile(source) as src, zipfile.ZipFile(dest, "w") as out:
@@ -226,6 +226,14 @@ def _hostile(kind: str, bundle: Path, tmp: Path) -> tuple[Path, str]:
         def drop(name: str, data: bytes) -> tuple[str, bytes] | None:
             return None if name == member else (name, data)
         return _rewrite(bundle, dest, drop), "is missing"
+    if kind == "other_compression":
+        def bzip(name: str, data: bytes) -> tuple[zipfile.ZipInfo | str, bytes]:
+            if name != member:
+                return name, data
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_BZIP2
+            return info, data
+        return _rewrite(bundle, dest, bzip), "compression method"
     if kind == "not_a_zip":
         dest.write_bytes(b"PK\x03\x04 not really a zip")
         return dest, "not a complete zip"
@@ -233,7 +241,8 @@ def _hostile(kind: str, bundle: Path, tmp: Path) -> tuple[Path, str]:
 
 
 HOSTILE = ["escaping_path", "absolute_path", "symlink", "hash_mismatch", "truncated",
-           "newer_format", "size_lie", "unlisted_member", "missing_member", "not_a_zip"]
+           "newer_format", "size_lie", "unlisted_member", "missing_member", "other_compression",
+           "not_a_zip"]
 
 
 @pytest.mark.parametrize("kind", HOSTILE)
