@@ -128,6 +128,30 @@ _RELEASE_SQL = """SELECT r.*, m.name AS model, m.task AS task, a.format, a.size_
     WHERE r.id = ?"""
 
 
+class _OriginEvents:
+    """Where each exported row was sealed in this workspace's chain: the id and hash of its
+    register or bench event, carried so the row can be traced back here (they cannot be
+    verified anywhere else: the import event re-seals the row in the target's chain)."""
+
+    def __init__(self, store: Store) -> None:
+        self.registers = {(e["model"], e["version"]): e for e in store.events(kind="register")}
+        self.benches: dict[int, dict[str, Any]] = {}
+        for event in store.events(kind="bench"):
+            run = json.loads(event["payload"]).get("run")
+            if isinstance(run, int):
+                self.benches[run] = event
+
+    @staticmethod
+    def _ref(event: dict[str, Any] | None) -> dict[str, Any] | None:
+        return {"id": event["id"], "hash": event["hash"]} if event else None
+
+    def of_release(self, model: str, version: str) -> dict[str, Any] | None:
+        return self._ref(self.registers.get((model, version)))
+
+    def of_run(self, run_id: int) -> dict[str, Any] | None:
+        return self._ref(self.benches.get(run_id))
+
+
 def _release_entry(store: Store, release_id: int) -> dict[str, Any]:
     row = store.one(_RELEASE_SQL, (release_id,))
     assert row is not None
@@ -141,7 +165,7 @@ def _release_entry(store: Store, release_id: int) -> dict[str, Any]:
 
 
 def _run_entries(store: Store, release_id: int, model: str, version: str,
-                 artifact: str) -> list[dict[str, Any]]:
+                 artifact: str, origin: _OriginEvents) -> list[dict[str, Any]]:
     entries = []
     for row in store.query("SELECT * FROM runs WHERE release_id = ? ORDER BY id", (release_id,)):
         entry: dict[str, Any] = {key: row[key] for key in RUN_SEALED_FIELDS}
@@ -149,7 +173,8 @@ def _run_entries(store: Store, release_id: int, model: str, version: str,
         samples = samples_digest(row["samples"])
         entry.update(model=model, version=version, samples=_b64(row["samples"]),
                      fields_sha256=fields, samples_sha256=samples,
-                     identity=run_identity(artifact, fields, samples), evaluation=None)
+                     identity=run_identity(artifact, fields, samples), evaluation=None,
+                     origin_event=origin.of_run(int(row["id"])))
         evaluation = store.one(
             "SELECT e.*, d.name AS dataset, rm.name || '@' || rr.version AS reference, "
             "e.reference_release_id AS reference_id FROM evaluations e "
@@ -184,16 +209,18 @@ def export_bundle(ws: Workspace, refs: list[str], out: Path) -> ExportResult:
     releases: dict[int, dict[str, Any]] = {}
     runs: list[dict[str, Any]] = []
     wanted = list(named)
+    origin = _OriginEvents(store)
     while wanted:  # the named releases, then what their provenance points at
         release_id = wanted.pop()
         if release_id in releases:
             continue
         entry = releases[release_id] = _release_entry(store, release_id)
+        entry["origin_event"] = origin.of_release(entry["model"], entry["version"])
         if entry["parent_id"] is not None:
             wanted.append(int(entry["parent_id"]))
         if release_id in named:
             found = _run_entries(store, release_id, entry["model"], entry["version"],
-                                 entry["sha256"])
+                                 entry["sha256"], origin)
             runs.extend(found)
             wanted.extend(int(r["evaluation"]["reference_id"]) for r in found
                           if r["evaluation"] and r["evaluation"]["reference_id"] is not None)
@@ -371,7 +398,8 @@ class _Writer:
             "model": model, "version": version, "sha256": sha, "format": entry["format"],
             "size_bytes": entry["size_bytes"], "parent": sealed["parent"],
             "task": model_row["task"], "notes_sha256": text_digest(entry["notes"]),
-            "fields_sha256": release_fields_digest(sealed)})
+            "fields_sha256": release_fields_digest(sealed),
+            "origin_event": entry.get("origin_event")})
         self.result.releases_added.append(ref)
 
     def _identities(self, release_id: int, artifact: str) -> set[str]:
@@ -417,7 +445,8 @@ class _Writer:
             "conditions_hash": row["conditions_hash"][:12], "status": row["status"],
             "p50_ms": stored["p50_ms"], "peak_rss_mb": stored["peak_rss_mb"],
             "error": row["error"], "samples_sha256": samples, "fields_sha256": fields,
-            "identity": entry["identity"], "evaluation": None}
+            "identity": entry["identity"], "origin_event": entry.get("origin_event"),
+            "evaluation": None}
         evaluation = entry["evaluation"]
         if evaluation is not None:
             dataset = store.one("SELECT id FROM datasets WHERE name = ?",

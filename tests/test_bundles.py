@@ -80,6 +80,17 @@ def test_round_trip_keeps_every_sample_and_verifies_on_both_ends(
     assert event[0] == "import"
     payload = json.loads(str(event[1]))
     assert payload["bundle"] == report["bundle_sha256"]
+    # Each row names the event that sealed it in the lab's chain, to trace it back there.
+    origin = {(kind, model, version): (eid, digest) for eid, kind, model, version, digest
+              in _rows(origin_template / "lab", "SELECT id, kind, model, version, hash "
+                                                "FROM events")}
+    sealed = payload["releases"][1]
+    assert sealed["version"] == "1.1"
+    assert (sealed["origin_event"]["id"], sealed["origin_event"]["hash"]) == origin[
+        ("register", "kws", "1.1")]
+    (run,) = payload["runs"]
+    assert (run["origin_event"]["id"], run["origin_event"]["hash"]) == origin[
+        ("bench", "kws", "1.1")]
     log = json.loads(run_cli("log", "kws", "-w", ws_dir, "--json").out)
     assert [e["kind"] for e in log] == ["import"]
     from devtrack.core.audit import payload_summary
