@@ -14,7 +14,10 @@ the row been written here (a register's ``fields_sha256``, a bench's ``fields_sh
 ``samples_sha256`` and evaluation digest, a dataset_add's), computed from the rows as the
 target stores them, plus the bundle's digest and the host and user that exported it.
 ``audit verify`` reads those seals as the register, bench and dataset_add events they stand
-for (core/audit_state.py), so an edited imported row is found as any other.
+for (core/audit_state.py), so an edited imported row is found as any other. The rows must
+reproduce the digests the origin sealed (carried in the bundle), and each seal names the
+origin's event (id and hash) that sealed the row, to trace it back to the chain where it
+verifies.
 """
 
 from __future__ import annotations
