@@ -9,6 +9,8 @@ Each operation runs in a fresh child process that reports its wall time and peak
 - ``skip``: the same again with an empty cache while the object is there (a HEAD: no upload),
 - ``download``: ``RemoteArtifactStore.verify`` with an empty cache (streamed, hashed on the
   way, fsync'ed, renamed into the cache),
+- ``boto3_up`` / ``boto3_down``: boto3's own ``upload_file`` / ``download_file`` of the same
+  bytes (no cache copy, no hashing): what the transfer costs without devtrack,
 - ``idle``: importing boto3 and making a client, moving nothing (the fixed cost of a
   process that uses object storage, and the memory floor; the other operations start their
   clock after it).
@@ -63,6 +65,11 @@ def child(op: str, source: str, sha: str, workdir: str) -> None:
         assert outcome == ("new" if op == "upload" else "kept"), outcome
     elif op == "download":
         RemoteArtifactStore(cache, bucket).verify(sha)
+    elif op == "boto3_up":  # the library alone, devtrack's checks and cache copy aside
+        client().upload_file(source, bucket.bucket, bucket.key_for(sha) + ".raw")
+    elif op == "boto3_down":
+        client().download_file(bucket.bucket, bucket.key_for(sha) + ".raw",
+                               str(Path(workdir) / "raw.bin"))
     seconds = time.perf_counter() - t0
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024}))
@@ -141,14 +148,14 @@ def main(argv: list[str] | None = None) -> int:
             sha = _file(source, mb)
             best: dict[str, dict[str, float]] = {}
             for _ in range(args.repeat):
-                for op in ("copy", "upload", "skip", "download"):
+                for op in ("copy", "upload", "skip", "download", "boto3_up", "boto3_down"):
                     if op == "upload":  # a fresh upload each time
                         s3.delete_object(Bucket=BUCKET, Key=f"devtrack/sha256/{sha[:2]}/{sha}")
                     got = _run(op, source, sha, tmp, env)
                     if op not in best or got["seconds"] < best[op]["seconds"]:
                         best[op] = got
             print(f"{mb} MB artifact (best of {args.repeat}):")
-            for op in ("copy", "upload", "skip", "download"):
+            for op in ("copy", "upload", "skip", "download", "boto3_up", "boto3_down"):
                 seconds, peak = best[op]["seconds"], best[op]["peak_mb"]
                 print(f"  {op:9s} {seconds:7.2f} s  {mb / seconds:8.1f} MB/s  "
                       f"peak RSS {peak:6.0f} MB (+{peak - idle:.0f} over idle)")
@@ -156,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  copy/upload   {copy / best['upload']['seconds']:5.2f}   "
                   f"copy/download {copy / best['download']['seconds']:5.2f}   "
                   f"(1.00 = as fast as the raw copy)")
+            print(f"  boto3 alone / devtrack: upload "
+                  f"{best['boto3_up']['seconds'] / best['upload']['seconds']:5.2f}   download "
+                  f"{best['boto3_down']['seconds'] / best['download']['seconds']:5.2f}   "
+                  "(1.00 = devtrack adds nothing to the library's own transfer)")
             source.unlink()
         return 0
     finally:
