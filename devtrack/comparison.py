@@ -256,10 +256,16 @@ def _rerun(ws: Workspace, a: Release, b: Release, profile: Profile,
     comparison.profile_hash = measured.hash
     comparison.conditions_hash = measured.conditions_hash
     comparison.threshold_pct = threshold_pct
-    paired = measure_pair(ws, a, b, measured, settings, progress)
+    paired = measure_pair(ws, a, b, measured, settings, progress, limit_pct=threshold_pct)
     if paired.ok:
         comparison.latency = paired_latency(paired, threshold_pct)
-        note = comparison.latency.noise_note()
+        clock_note = paired.clock_note()
+        if clock_note:
+            comparison.notes.append(clock_note)
+        # A sequential measurement says itself whether it decided; a wide CI that still
+        # decided (a 2x change after 4 repeats) is not "too noisy".
+        note = (paired.undecided_note() if paired.plan is not None
+                else comparison.latency.noise_note())
         if note:
             comparison.notes.append(note)
     else:

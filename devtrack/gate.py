@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from devtrack.comparison import check_same_model, load_profiles, store_pair
@@ -31,7 +31,6 @@ from devtrack.pairing import (
     RerunSettings,
     check_pair_fits,
     check_runs_formats,
-    fitting_repeats,
     measure_pair,
     measured_profile,
 )
@@ -229,7 +228,7 @@ def check_release(ws: Workspace, candidate: Release | str, baseline: Release | s
     Regression limits compare with the baseline — ``baseline``, else the
     release deployed on that profile, else the candidate's parent — on a fresh interleaved
     measurement (``rerun``) or on stored runs. ``inconclusive`` says what a side-by-side
-    latency verdict still too noisy to decide after one re-measure does (see
+    latency verdict still undecided when its sequential measurement reaches the cap does (see
     :func:`latency_item`); it needs ``rerun``, as stored runs are indicative only. One
     ``checks`` row and one ``check`` event per profile are written in one transaction. Bad
     input raises UsageError before any measurement or write.
@@ -402,7 +401,8 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
     vs = f"vs {baseline.ref}"
     if rerun:
         try:
-            result = measure_pair(ws, baseline, cand, profile, settings, progress)
+            result = measure_pair(ws, baseline, cand, profile, settings, progress,
+                                  limit_pct=limit_pct)
         except UsageError as exc:  # e.g. the two cannot share inputs or a runtime
             return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL,
                              f"cannot measure {cand.ref} side by side {vs}: {exc}",
@@ -412,29 +412,12 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
             return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL,
                              f"side-by-side measurement {vs} failed: {result.error}",
                              limit=limit_pct)
+        # Sequential: the worker added repeats until the CI decided against the limit or
+        # reached the cap (core/sequential.py), so an undecided verdict here is final.
         latency = paired_latency(result, limit_pct)
-        if is_inconclusive(latency):
-            # Undecided (a regression beyond the limit not ruled out): measure once more
-            # with twice the repeats (a narrower CI) rather than let noise pass the gate,
-            # or as many as fit in the profile's timeout_s (never raised to make room).
-            base = settings or RerunSettings()
-            more = min(base.repeats * 2, fitting_repeats(profile, base))
-            again = (measure_pair(ws, baseline, cand, profile,
-                                  replace(base, repeats=more), progress)
-                     if more > base.repeats else None)
-            if again is None:
-                check.notes.append(
-                    f"the side-by-side measurement was inconclusive (95% CI "
-                    f"{latency.ci_low:.3f}–{latency.ci_high:.3f}) and was not repeated: "
-                    f"more than {base.repeats} repeats do not fit in {profile.name}'s "
-                    f"execution.timeout_s ({profile.execution.timeout_s:g} s)")
-            elif again.ok:
-                check.notes.append(
-                    f"the first side-by-side measurement was inconclusive (95% CI "
-                    f"{latency.ci_low:.3f}–{latency.ci_high:.3f}); re-measured with "
-                    f"{more} repeats")
-                paired[-1] = (profile, baseline, again)  # the decisive one is stored
-                latency = paired_latency(again, limit_pct)
+        note = result.clock_note()
+        if note:
+            check.notes.append(note)
     else:
         run_a, _ = _counted_run(ws, baseline, profile, bench, progress)
         run_b, _ = counted_run(ws, cand.id, profile.name, profile.conditions_hash)

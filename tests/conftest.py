@@ -14,6 +14,9 @@ import pytest
 from devtrack.cli import main
 from devtrack.workspace import DOT_DIR, init_workspace
 
+# A throwaway PostgreSQL server (pg_server) and a fresh database per test (pg_url).
+pytest_plugins = ["pgserver"]
+
 
 @dataclass
 class CliResult:

@@ -23,7 +23,7 @@ from tests.test_cli_errors import assert_clean_error
 from tests.test_comparison import review_copy
 
 # Per-repeat ratios candidate/baseline of an interleaved worker, as a quiet and a noisy
-# machine leave them (12 repeats: the re-measure with twice the default 6).
+# machine leave them (12 repeats).
 QUIET_SAME = [0.99, 1.00, 1.01, 0.995, 1.005, 1.0, 0.99, 1.01, 1.0, 0.998, 1.002, 1.0]
 NOISY_SAME = [0.86, 1.14, 0.92, 1.10, 0.95, 1.07, 0.88, 1.12, 1.0, 0.97, 1.04, 0.91]
 NOISY_FASTER = [0.40, 0.62, 0.45, 0.70, 0.50, 0.66, 0.42, 0.68, 0.55, 0.48, 0.60, 0.52]

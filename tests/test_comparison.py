@@ -129,6 +129,27 @@ def test_twice_the_work_rerun_is_slower(review_ws: Path, run_cli) -> None:
     assert 1.6 < row["ratio"] < 2.5 and row["ci_low"] > 1.05
 
 
+def test_a_decided_rerun_says_which_clock_and_calls_no_wide_ci_too_noisy(review_ws: Path,
+                                                                        run_cli) -> None:
+    result = run_cli("compare", "mm@1.1", "mm@2.0", "--rerun", "--profile", "tiny", "--json")
+    assert result.exit_code == 0, result.err
+    profile = json.loads(result.out)["profiles"][0]
+    assert profile["latency"]["verdict"] == "slower"
+    assert any("CPU time" in n and "wall-clock ratio" in n for n in profile["notes"])
+    assert not any("inconclusive" in n or "too noisy" in n for n in profile["notes"])
+
+
+def test_an_undecided_rerun_says_so_with_its_cap(review_ws: Path, run_cli) -> None:
+    profile = review_ws / "device_profiles" / "tiny.toml"
+    profile.write_text(profile.read_text().replace("max_latency_regression_pct = 5.0",
+                                                   "max_latency_regression_pct = 0.0"))
+    result = run_cli("compare", "mm@1.0", "mm@1.1", "--rerun", "--profile", "tiny",
+                     "--repeats", "4", "--json")
+    assert result.exit_code == 0, result.err
+    notes = json.loads(result.out)["profiles"][0]["notes"]
+    assert any("inconclusive after 4 repeats (the cap)" in n for n in notes), notes
+
+
 def test_stored_runs_give_an_indicative_verdict_with_the_changes(review_ws: Path,
                                                                   run_cli) -> None:
     result = run_cli("compare", "mm@1.0", "mm@2.0", "--json")

@@ -220,54 +220,80 @@ def test_reports_escape_user_text_in_markdown() -> None:
     assert root.get("failures") == "1"
 
 
-def test_an_inconclusive_rerun_is_measured_again_with_twice_the_repeats(
-    review_ws: Path, run_cli, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from devtrack import gate
+def test_twice_the_work_is_decided_slower_at_the_first_look(review_ws: Path, run_cli) -> None:
+    result = run_cli("check", "mm@2.0", "--baseline", "mm@1.0", "--profile", "tiny", "--json")
+    assert result.exit_code == 1, result.err
+    latency = json.loads(result.out)["profiles"][0]["latency"]
+    assert latency["verdict"] == "slower" and latency["ci_low"] > 1.3
+    assert latency["n"] <= 6  # decided at the first looks, not measured to the cap of 24
+    with open_workspace(review_ws) as ws:
+        row = ws.store.one("SELECT details FROM comparisons")
+    details = json.loads(row["details"])
+    assert details["looks"][-1]["decision"] == "slower"
+    assert details["repeats"] == latency["n"] == details["looks"][-1]["repeats"]
+    assert details["sequential"] == {"limit": 0.05, "max_repeats": 24, "alpha": 0.05}
+    assert details["clock"] == "cpu" and len(details["wall_repeat_ratios"]) == latency["n"]
+    notes = json.loads(result.out)["profiles"][0]["notes"]
+    assert any("CPU time" in n and "wall-clock ratio" in n for n in notes), notes
 
-    real = gate.measure_pair
-    calls: list[int] = []
 
-    def first_one_noisy(ws, baseline, cand, profile, settings=None, progress=None):
-        result = real(ws, baseline, cand, profile, settings, progress)
-        calls.append((settings or gate.RerunSettings()).repeats)
-        if len(calls) == 1:  # as a burst of load would leave it: a CI wider than ±5%
-            result.ci_low, result.ci_high = 0.80, 1.25
-        return result
-
-    monkeypatch.setattr(gate, "measure_pair", first_one_noisy)
-    result = run_cli("check", "mm@1.1", "--baseline", "mm@1.0", "--json")
+def test_same_bytes_are_unchanged_and_never_measured_past_the_cap(review_ws: Path,
+                                                                 run_cli) -> None:
+    result = run_cli("check", "mm@1.1", "--baseline", "mm@1.0", "--profile", "tiny",
+                     "--repeats", "8", "--json")
     assert result.exit_code == 0, result.err
-    assert calls == [6, 12]
-    notes = json.loads(result.out)["profiles"][0]["notes"]
-    assert any("inconclusive" in n and "12 repeats" in n for n in notes)
+    latency = json.loads(result.out)["profiles"][0]["latency"]
+    assert latency["verdict"] == "unchanged" and latency["n"] <= 8
+    with open_workspace(review_ws) as ws:
+        row = ws.store.one("SELECT details FROM comparisons")
+    looks = json.loads(row["details"])["looks"]
+    assert [look["repeats"] for look in looks] == [4, 6, 8][:len(looks)]
+    assert all(look["decision"] == "continue" for look in looks[:-1])
+    assert looks[-1]["decision"] in ("within", "undecided")
 
 
-@pytest.mark.parametrize(("timeout", "calls", "note"), [
-    (17, [6, 8], "re-measured with 8 repeats"),  # 8 repeats of 0.25 s fit in 17 s, 12 do not
-    (14, [6], "was not repeated: more than 6 repeats do not fit in tiny's "
-              "execution.timeout_s (14 s)"),
-])
-def test_the_second_side_by_side_measurement_takes_only_the_repeats_that_fit(
-    review_ws: Path, run_cli, monkeypatch: pytest.MonkeyPatch, timeout: int,
-    calls: list[int], note: str
+def test_a_limit_no_measurement_can_rule_out_is_measured_to_the_cap_then_undecided(
+    review_ws: Path, run_cli
 ) -> None:
-    from devtrack import gate
+    # A 0% limit: an A/A pair can never show its CI wholly under 1.000, so every look
+    # measures on; at the cap the verdict stays undecided and --inconclusive fail fails it.
+    profile = (review_ws / "device_profiles" / "tiny.toml")
+    profile.write_text(profile.read_text().replace("max_latency_regression_pct = 5.0",
+                                                   "max_latency_regression_pct = 0.0"))
+    result = run_cli("check", "mm@1.1", "--baseline", "mm@1.0", "--profile", "tiny",
+                     "--repeats", "6", "--inconclusive", "fail", "--json")
+    assert result.exit_code == 1, result.err
+    data = json.loads(result.out)["profiles"][0]
+    assert data["latency"]["verdict"] == "unchanged" and data["latency"]["n"] == 6
+    item = next(i for i in data["checks"] if i["name"] == "max_latency_regression_pct")
+    assert "over 6 repeats: inconclusive" in item["message"]
+    assert "--repeats 12" in item["message"]
 
-    profile = review_ws / "device_profiles" / "tiny.toml"
-    profile.write_text(profile.read_text().replace("timeout_s = 60", f"timeout_s = {timeout}"))
-    real = gate.measure_pair
-    seen: list[int] = []
 
-    def always_noisy(ws, baseline, cand, profile, settings=None, progress=None):
-        result = real(ws, baseline, cand, profile, settings, progress)
-        seen.append((settings or gate.RerunSettings()).repeats)
-        result.ci_low, result.ci_high = 0.80, 1.25
-        return result
+def test_the_wall_clock_decides_when_asked(review_ws: Path, run_cli) -> None:
+    result = run_cli("check", "mm@2.0", "--baseline", "mm@1.0", "--profile", "tiny",
+                     "--clock", "wall", "--json")
+    assert result.exit_code == 1, result.err
+    profile = json.loads(result.out)["profiles"][0]
+    assert profile["latency"]["verdict"] == "slower"
+    assert not any("CPU time" in note for note in profile["notes"]), profile["notes"]
+    with open_workspace(review_ws) as ws:
+        row = ws.store.one("SELECT details FROM comparisons")
+    details = json.loads(row["details"])
+    assert details["clock"] == "wall"
+    assert details["sequential"]["max_repeats"] == 24  # no --repeats: the default cap
 
-    monkeypatch.setattr(gate, "measure_pair", always_noisy)
-    result = run_cli("check", "mm@1.1", "--baseline", "mm@1.0", "--json")
-    assert result.exit_code in (0, 1), result.err  # the changed timeout is a new profile hash
-    assert seen == calls
-    notes = json.loads(result.out)["profiles"][0]["notes"]
-    assert any(note in n for n in notes), notes
+
+@pytest.mark.parametrize("args", [
+    ("check", "mm@1.1", "--baseline", "mm@1.0", "--clock", "wall", "--no-rerun"),
+    ("check", "mm@1.1", "--baseline", "mm@1.0", "--clock", "sundial"),
+    ("compare", "mm@1.0", "mm@1.1", "--clock", "wall"),
+])
+def test_clock_needs_the_side_by_side_measurement_and_a_known_clock(
+    review_ws: Path, run_cli, args: tuple[str, ...]
+) -> None:
+    before = snapshot_workspace(review_ws)
+    result = run_cli(*args)
+    assert result.exit_code == 2 and len(result.err.strip().splitlines()) == 1, result.err
+    assert "--clock" in result.err
+    assert snapshot_workspace(review_ws) == before

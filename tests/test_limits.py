@@ -12,7 +12,7 @@ from devtrack.benchmarking import BenchOverrides
 from devtrack.core.limits import pair_seconds, worker_seconds
 from devtrack.core.profile import ExecutionSettings, MeasurementSettings, Profile
 from devtrack.errors import UsageError
-from devtrack.pairing import RerunSettings, check_pair_fits, fitting_repeats
+from devtrack.pairing import RerunSettings, check_pair_fits, effective_settings, fitting_repeats
 from tests.test_cli_errors import assert_clean_error
 
 SHORT = """
@@ -96,10 +96,26 @@ def test_side_by_side_repeats_must_fit_the_timeout() -> None:
     assert fitting_repeats(profile) == 4
 
 
-def test_when_no_repeats_fit_the_advice_is_the_repeat_length() -> None:
-    with pytest.raises(UsageError, match=r"lower its measurement\.min_time_s"):
-        check_pair_fits(Profile(name="p", execution=ExecutionSettings(timeout_s=20.0),
-                                measurement=MeasurementSettings(min_time_s=5.0)))
+def test_when_no_repeats_fit_the_advice_is_the_timeout() -> None:
+    with pytest.raises(UsageError, match=r"a side-by-side measurement does not fit .*raise "
+                                         r"timeout_s"):
+        check_pair_fits(Profile(name="p", execution=ExecutionSettings(timeout_s=10.0)))
+
+
+@pytest.mark.parametrize(("timeout_s", "repeats"), [(120.0, 24), (20.0, 8), (12.0, 4)])
+def test_the_default_cap_takes_only_the_repeats_that_fit(timeout_s: float,
+                                                         repeats: int) -> None:
+    profile = Profile(name="p", execution=ExecutionSettings(timeout_s=timeout_s))
+    assert effective_settings(profile, None).repeats == repeats
+    check_pair_fits(profile)  # the default is trimmed, never refused while 4 fit
+
+
+def test_a_given_cap_is_checked_not_trimmed() -> None:
+    profile = Profile(name="p", execution=ExecutionSettings(timeout_s=20.0))
+    assert effective_settings(profile, RerunSettings(repeats=24)).repeats == 24
+    with pytest.raises(UsageError, match=r"--repeats 24 does not fit .*give --repeats 8 or "
+                                         r"fewer"):
+        check_pair_fits(profile, RerunSettings(repeats=24))
 
 
 @pytest.fixture

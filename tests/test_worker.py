@@ -257,6 +257,47 @@ def test_interleaved_sees_a_model_twice_as_heavy(tmp_path: Path) -> None:
     assert result["median_ratio"] > 1.3
 
 
+def test_a_sequential_interleaved_job_stops_at_the_first_decided_look(tmp_path: Path) -> None:
+    a = build_matmul_chain(tmp_path / "a.onnx", size=128, layers=6)
+    b = build_matmul_chain(tmp_path / "b.onnx", size=128, layers=12)
+    job = {**interleaved_job(a, b), "block_size": None,
+           "sequential": {"limit": 0.05, "max_repeats": 24, "alpha": 0.05}}
+    result = run(job)
+    assert result["status"] == "ok", result["error"]
+    looks = result["looks"]
+    assert looks and looks[-1]["decision"] == "slower"
+    assert all(look["decision"] == "continue" for look in looks[:-1])
+    assert result["repeats"] == looks[-1]["repeats"] == len(result["repeat_median_ratios"])
+    assert result["repeats"] < 24
+    assert 1 <= result["block_size"] <= 10  # sized from the warm-up
+    assert result["clock"] == "wall"  # the worker's default when the job names none
+
+
+def test_a_cpu_clock_job_decides_on_cpu_time_and_keeps_the_wall_clock_ratios(
+    tmp_path: Path
+) -> None:
+    a = build_matmul_chain(tmp_path / "a.onnx", size=128, layers=6)
+    b = build_matmul_chain(tmp_path / "b.onnx", size=128, layers=12)
+    job = {**interleaved_job(a, b), "clock": "cpu",
+           "sequential": {"limit": 0.05, "max_repeats": 8, "alpha": 0.05}}
+    result = run(job)
+    assert result["status"] == "ok", result["error"]
+    cpu, wall = result["repeat_cpu_ratios"], result["repeat_median_ratios"]
+    assert result["clock"] == "cpu" and len(cpu) == len(wall) == result["repeats"]
+    assert min(cpu) > 1.3 and min(wall) > 1.0
+    assert result["looks"][-1]["ratio"] > 1.3
+
+
+def test_fit_grain_sizes_blocks_to_the_model_and_stretches_repeats_of_slow_ones() -> None:
+    from devtrack.bench.interleaved import MIN_PAIRS, PAIRS_PER_REPEAT, fit_grain
+
+    assert fit_grain(0.1, 0.3) == (10, 0.3)  # fast: blocks capped at 10
+    block, repeat_s = fit_grain(4.0, 0.3)
+    assert block == int(300 / (PAIRS_PER_REPEAT * 4.0)) and repeat_s == 0.3
+    block, repeat_s = fit_grain(200.0, 0.3)  # 0.2 s a pair: single inferences, longer repeat
+    assert block == 1 and repeat_s == pytest.approx(MIN_PAIRS * 0.2)
+
+
 def test_interleaved_rejects_a_changed_artifact(tmp_path: Path) -> None:
     a = build_matmul_chain(tmp_path / "a.onnx", size=16, layers=1)
     job = interleaved_job(a, a)

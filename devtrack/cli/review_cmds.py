@@ -41,20 +41,33 @@ _PROFILE_STATUS = {"pass": Text("passed", style="green"), "fail": Text("FAILED",
 
 
 def repeats_option(func: Any) -> Any:
-    """``--repeats N``: how many times a side-by-side measurement re-creates both sessions."""
+    """``--repeats N``: the most repeats a side-by-side measurement may add before it stops."""
     return click.option(
         "--repeats", type=click.IntRange(4, MAX_REPEATS), default=None, metavar="N",
-        help=f"Side-by-side repeats (even, 4 to {MAX_REPEATS}; default 6). More repeats narrow "
-             "the 95% CI on a noisy machine and take proportionally longer.")(func)
+        help=f"Most side-by-side repeats (even, 4 to {MAX_REPEATS}; default 24). Repeats are "
+             "added until the 95% CI decides against the latency limit; a higher cap lets "
+             "a noisy machine decide, at up to proportionally more time.")(func)
 
 
-def _settings(repeats: int | None) -> RerunSettings | None:
-    """The side-by-side settings a --repeats asks for (checked before anything runs)."""
-    if repeats is None:
+def clock_option(func: Any) -> Any:
+    """``--clock cpu|wall``: which time per block the side-by-side decision judges."""
+    return click.option(
+        "--clock", type=click.Choice(["cpu", "wall"]), default=None,
+        help="What the side-by-side decision judges: the worker's CPU time per block (cpu, "
+             "the default: robust to a loaded machine, blind to a change that only alters "
+             "how well threads overlap) or wall-clock time (wall: what a user waits, noisier "
+             "when other jobs share the cores).")(func)
+
+
+def _settings(repeats: int | None, clock: str | None = None) -> RerunSettings | None:
+    """The side-by-side settings --repeats and --clock ask for (checked before anything
+    runs); without --repeats the default cap is trimmed to the profile's timeout."""
+    if repeats is None and clock is None:
         return None
     from devtrack.pairing import RerunSettings
 
-    return RerunSettings(repeats=repeats)
+    return RerunSettings(**({"repeats": repeats} if repeats is not None
+                            else {"cap_given": False}), clock=clock or "cpu")
 
 
 def _progress(message: str) -> None:
@@ -73,6 +86,7 @@ def _progress(message: str) -> None:
               help="Measure A and B again side by side, interleaved in one worker, and judge "
                    "latency on that (stored and audited).")
 @repeats_option
+@clock_option
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text",
               show_default=True, help="Output format (--json for JSON).")
 @workspace_option
@@ -80,8 +94,8 @@ def _progress(message: str) -> None:
 @click.pass_context
 @interruptible
 def compare(ctx: click.Context, ref_a: str, ref_b: str, profile_names: tuple[str, ...],
-            rerun: bool, repeats: int | None, fmt: str, workspace_dir: Path | None,
-            as_json: bool) -> None:
+            rerun: bool, repeats: int | None, clock: str | None, fmt: str,
+            workspace_dir: Path | None, as_json: bool) -> None:
     """Compare release B with release A: what changed, and every metric with a verdict.
 
     Latency is a ratio of medians B/A with a 95% CI; it is slower or faster only when the
@@ -99,9 +113,10 @@ def compare(ctx: click.Context, ref_a: str, ref_b: str, profile_names: tuple[str
 
     if as_json and fmt != "text":
         raise UsageError("give --json or --format markdown, not both")
-    if repeats is not None and not rerun:
-        raise UsageError("--repeats sets the side-by-side measurement: add --rerun")
-    settings = _settings(repeats)
+    if (repeats is not None or clock is not None) and not rerun:
+        flag = "--repeats" if repeats is not None else "--clock"
+        raise UsageError(f"{flag} sets the side-by-side measurement: add --rerun")
+    settings = _settings(repeats, clock)
     a, b = parse_ref(ref_a), parse_ref(ref_b)
     ws = open_ws(ctx, workspace_dir)
     result = compare_releases(ws, resolve_deployed(ws, str(a), profile_names),
@@ -212,10 +227,11 @@ def _profile_table(p: ProfileComparison) -> Table:
                    "measurement (indicative only).")
 @click.option("--inconclusive", type=click.Choice(["pass", "fail"]), default="pass",
               show_default=True,
-              help="What a side-by-side latency verdict still too noisy to decide after one "
-                   "re-measure does: pass with a note, or fail the check. Needs the "
+              help="What a side-by-side latency verdict still undecided at the --repeats "
+                   "cap does: pass with a note, or fail the check. Needs the "
                    "side-by-side measurement, so 'fail' cannot go with --no-rerun.")
 @repeats_option
+@clock_option
 @click.option("--junit", "junit_path", type=click.Path(path_type=Path), metavar="FILE",
               help="Write a JUnit XML report (one test case per profile × check).")
 @click.option("--markdown", "markdown_path", type=click.Path(path_type=Path), metavar="FILE",
@@ -227,7 +243,8 @@ def _profile_table(p: ProfileComparison) -> Table:
 @interruptible
 def check(ctx: click.Context, ref: str, baseline_ref: str | None,
           profile_names: tuple[str, ...], bench: bool, no_rerun: bool, inconclusive: str,
-          repeats: int | None, junit_path: Path | None, markdown_path: Path | None,
+          repeats: int | None, clock: str | None, junit_path: Path | None,
+          markdown_path: Path | None,
           notify_urls: tuple[str, ...], workspace_dir: Path | None, as_json: bool) -> int:
     """Gate a release: every budget and regression limit on each profile.
 
@@ -238,17 +255,18 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
     stopped; a --bench run is stored as aborted). Budgets are judged on the newest ok run
     under those conditions, whatever its stopping rule. Regression limits
     are judged on a fresh interleaved measurement of baseline and candidate (both
-    artifacts are in the store), unless --no-rerun. A latency verdict that does not rule
-    out a regression beyond the limit (its 95% CI reaches above it) is measured once more
-    with twice the repeats; if that is still inconclusive the check passes with a note, or
-    fails with --inconclusive fail. Every check is stored and audited, with that policy.
+    artifacts are in the store), unless --no-rerun. That measurement adds repeats until
+    the 95% CI decides against the limit (slower, or a regression beyond it ruled out) or
+    the --repeats cap (default 24, fewer when the profile's timeout_s holds fewer) is
+    reached; a verdict still undecided there passes with a note, or fails with
+    --inconclusive fail. Every check is stored and audited, with that policy.
     A failed check is sent, as one message, to --notify URLs and the [alerts] targets.
 
     \b
     Examples:
       devtrack check kws@1.1.0 --profile ci-host --junit reports/devtrack.xml
       devtrack check kws@1.1.0 --profile ci-host --bench --notify "$SLACK_URL"
-      devtrack check kws@1.1.0 --profile ci-host --inconclusive fail --repeats 12
+      devtrack check kws@1.1.0 --profile ci-host --inconclusive fail --repeats 48
       devtrack check kws@1.1.0 --baseline kws@1.0.0 --bench --markdown summary.md
       devtrack check kws@latest --no-rerun --json
     """
@@ -264,10 +282,11 @@ def check(ctx: click.Context, ref: str, baseline_ref: str | None,
 
     candidate = parse_ref(ref)
     baseline = parse_ref(baseline_ref) if baseline_ref is not None else None
-    if repeats is not None and no_rerun:
-        raise UsageError("--repeats sets the side-by-side measurement, which --no-rerun skips; "
+    if (repeats is not None or clock is not None) and no_rerun:
+        flag = "--repeats" if repeats is not None else "--clock"
+        raise UsageError(f"{flag} sets the side-by-side measurement, which --no-rerun skips; "
                          "drop one of the two")
-    settings = _settings(repeats)
+    settings = _settings(repeats, clock)
     for path, option in ((junit_path, "--junit"), (markdown_path, "--markdown")):
         if path is not None:
             check_writable(path, option)

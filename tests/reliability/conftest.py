@@ -23,8 +23,8 @@ from devtrack.artifacts import sha256_file
 from devtrack.cli import main
 from devtrack.workspace import DOT_DIR, open_workspace
 
-# Rounds of each race or kill: a few in CI, many with DEVTRACK_RELIABILITY_LONG=1.
-LONG = os.environ.get("DEVTRACK_RELIABILITY_LONG") == "1"
+# Rounds of each race or kill: a few in CI, many with DEVTRACK_LONG_TESTS=1.
+LONG = os.environ.get("DEVTRACK_LONG_TESTS") == "1"
 PROCESS_TIMEOUT_S = 180.0
 TINY_PROFILE = """
 name = "tiny"

@@ -1,0 +1,214 @@
+"""The PostgreSQL store: ``store.Store``'s interface over psycopg 3, writers serialised as on
+SQLite, so the audit trail stays one hash chain under concurrent writers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from devtrack.core.database_url import mask_password, parse_database_url
+from devtrack.errors import DatabaseError
+from devtrack.postgres.dialect import to_psycopg
+from devtrack.postgres.failures import database_errors
+from devtrack.postgres.schema import SCHEMA_VERSION, TABLES_1, migrate, recognise, schema_version
+from devtrack.store_contract import Params, chained_event, events_head
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from devtrack.core.audit import ChainProblem
+
+# Every write transaction takes this transaction-level advisory lock first, as SQLite's
+# BEGIN IMMEDIATE takes its write lock: writers run one at a time (reads never wait), each
+# reads the committed state of the ones before it at READ COMMITTED, and the library's
+# check-then-write code (a duplicate version, an already deployed release, the chain head)
+# keeps SQLite's guarantees without retries. SERIALIZABLE would need the whole transaction
+# body re-run on a serialization failure, which a `with store.transaction():` block cannot do.
+WRITE_LOCK = 0x64747277
+LOCK_TIMEOUT_MS = 10_000  # as store.BUSY_TIMEOUT_MS: then DatabaseLockedError
+CONNECT_TIMEOUT_S = 10
+# Tables whose rows get an identity ``id`` (insert returns it); meta and artifacts have none.
+IDENTITY_TABLES = TABLES_1 - {"meta", "artifacts"}
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise DatabaseError("PostgreSQL support is not installed; install it with "
+                            "pip install 'devtrack[postgres]' (psycopg 3)") from None
+    return psycopg
+
+
+def _adapted(params: Params) -> Params:
+    """SQLite stores True as 1; PostgreSQL would refuse a boolean in an integer column."""
+    if isinstance(params, dict):
+        return {key: int(v) if isinstance(v, bool) else v for key, v in params.items()}
+    return tuple(int(v) if isinstance(v, bool) else v for v in params)
+
+
+class PostgresStore:
+    """An open devtrack database on a PostgreSQL server; open with :func:`open_postgres_store`.
+
+    Same interface as ``store.Store`` (``store_contract.StoreBackend``); SQL is given in
+    SQLite's dialect with ``?`` placeholders (``postgres/dialect.py``)."""
+
+    def __init__(self, conn: psycopg.Connection[Any], url: str) -> None:
+        self._conn = conn
+        self._url = url
+        self.location = mask_password(url)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        with database_errors(self._url):
+            return schema_version(self._conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction under the write lock: everything inside commits together or not
+        at all (nested, it is a savepoint)."""
+        with database_errors(self._url), self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            yield
+
+    # -- queries --------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
+        with database_errors(self._url):
+            cursor = self._conn.execute(to_psycopg(sql, named=isinstance(params, dict)),
+                                        _adapted(params))
+            if cursor.description is None:
+                return []
+            names = [column.name for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def one(self, sql: str, params: Params = ()) -> dict[str, Any] | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one UPDATE or DELETE; the number of rows it changed. (The library still calls
+        ``store.conn.execute`` for these on SQLite; see the report of issue 12.)"""
+        with database_errors(self._url):
+            cursor = self._conn.execute(to_psycopg(sql, named=isinstance(params, dict)),
+                                        _adapted(params))
+            return int(cursor.rowcount)
+
+    def meta(self, key: str) -> str | None:
+        row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.query("INSERT INTO meta(key, value) VALUES (?, ?) "
+                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        """Insert one row; its ``id`` (0 for the tables keyed otherwise: meta, artifacts)."""
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        returning = " RETURNING id" if table in IDENTITY_TABLES else ""
+        rows = self.query(f"INSERT INTO {table} ({columns}) VALUES ({marks}){returning}",
+                          tuple(row.values()))
+        return int(rows[0]["id"]) if rows else 0
+
+    # -- audit trail ----------------------------------------------------------------------
+
+    def append_event(
+        self,
+        *,
+        actor: str,
+        kind: str,
+        model: str | None,
+        version: str | None,
+        payload: dict[str, Any],
+        reason: str | None = None,
+        ts: str | None = None,
+    ) -> dict[str, Any]:
+        """Append one chained event under the write lock (inside :meth:`transaction`, it
+        commits with the change it records)."""
+        with self.transaction():
+            last = self.one("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
+            event = chained_event(last, actor=actor, kind=kind, model=model, version=version,
+                                  payload=payload, reason=reason, ts=ts)
+            self.insert("events", event)
+            self.set_meta("events_head", json.dumps([event["id"], event["hash"]]))
+        return event
+
+    def events(self, model: str | None = None, kind: str | None = None,
+               newest_first: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
+        """Audit events in id order (or newest first), optionally of one model and kind."""
+        clauses, params = [], []
+        if model is not None:
+            clauses.append("model = ?")
+            params.append(model)
+        if kind is not None:
+            clauses.append("kind = ?")
+            params.append(kind)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "DESC" if newest_first else "ASC"
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        return self.query(f"SELECT * FROM events {where} ORDER BY id {order}{tail}",
+                          tuple(params))
+
+    def verify_events(self) -> ChainProblem | None:
+        from devtrack.core.audit import verify_chain
+
+        return verify_chain(self.events(), events_head(self.meta("events_head")))
+
+
+def _connect_options(url: str) -> dict[str, Any]:
+    """Bounded waits and a recognisable name, unless the URL or libpq's environment set
+    them."""
+    import os
+
+    given = parse_database_url(url).params
+    options: dict[str, Any] = {}
+    if "connect_timeout" not in given and "PGCONNECT_TIMEOUT" not in os.environ:
+        options["connect_timeout"] = CONNECT_TIMEOUT_S
+    if "application_name" not in given and "PGAPPNAME" not in os.environ:
+        options["application_name"] = "devtrack"
+    return options
+
+
+def _sqlite_numbers(conn: psycopg.Connection[Any]) -> None:
+    """NUMERIC results (SUM over integers) as SQLite gives them: int when whole, else float,
+    never Decimal (which json.dumps refuses)."""
+    from psycopg.types.numeric import NumericLoader
+
+    class SqliteNumberLoader(NumericLoader):
+        def load(self, data: Any) -> Any:
+            value = super().load(data)
+            if value.is_finite() and value == value.to_integral_value():
+                return int(value)
+            return float(value)
+
+    conn.adapters.register_loader("numeric", SqliteNumberLoader)
+
+
+def open_postgres_store(url: str, *, lock_timeout_ms: int = LOCK_TIMEOUT_MS) -> PostgresStore:
+    """Connect to the devtrack database at ``url`` (a libpq URL; the password from PGPASSWORD,
+    ~/.pgpass or a service file), creating devtrack's tables in an empty database and
+    upgrading an older schema. A newer schema or another application's tables are refused
+    untouched (WorkspaceError); an unreachable server, wrong credentials or a missing database
+    raise DatabaseError; no message shows a password. A writer waits up to
+    ``lock_timeout_ms`` for another one, then gets DatabaseLockedError."""
+    psycopg = _psycopg()
+    where = mask_password(url)
+    options = _connect_options(url)
+    with database_errors(url):
+        conn = psycopg.connect(url, autocommit=True, **options)
+    try:
+        with database_errors(url):
+            conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+            _sqlite_numbers(conn)
+            if recognise(conn, where) < SCHEMA_VERSION:
+                migrate(conn, where)
+    except BaseException:
+        conn.close()
+        raise
+    return PostgresStore(conn, url)

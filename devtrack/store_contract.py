@@ -1,0 +1,80 @@
+"""What the library may ask of a database backend (SQLite's ``store.Store``, PostgreSQL's
+``postgres.backend.PostgresStore``), and what the backends share: the chained event record."""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractContextManager
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from devtrack.core.audit import ChainProblem
+
+Params = tuple[Any, ...] | dict[str, Any]
+
+
+@runtime_checkable
+class StoreBackend(Protocol):
+    """The interface library modules use on ``ws.store``; ``store.Store`` satisfies it as it
+    is. SQL is SQLite's dialect with ``?`` placeholders; a backend translates it."""
+
+    def query(self, sql: str, params: Params = ()) -> list[dict[str, Any]]: ...
+
+    def one(self, sql: str, params: Params = ()) -> dict[str, Any] | None: ...
+
+    def insert(self, table: str, row: dict[str, Any]) -> int: ...
+
+    def meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    def append_event(self, *, actor: str, kind: str, model: str | None, version: str | None,
+                     payload: dict[str, Any], reason: str | None = None,
+                     ts: str | None = None) -> dict[str, Any]: ...
+
+    def events(self, model: str | None = None, kind: str | None = None,
+               newest_first: bool = False, limit: int | None = None) -> list[dict[str, Any]]: ...
+
+    def verify_events(self) -> ChainProblem | None: ...
+
+    def close(self) -> None: ...
+
+
+def utc_now() -> str:
+    """The timestamp format every stored ``*_at`` and ``ts`` uses (digests depend on it)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def chained_event(last: dict[str, Any] | None, *, actor: str, kind: str, model: str | None,
+                  version: str | None, payload: dict[str, Any], reason: str | None,
+                  ts: str | None) -> dict[str, Any]:
+    """The next event after ``last`` (its ``id`` and ``hash``; None for the first), hashed
+    exactly as ``store.Store.append_event`` hashes it, so both backends build one chain."""
+    from devtrack.core.audit import GENESIS_HASH, event_hash
+
+    prev_hash = last["hash"] if last else GENESIS_HASH
+    event: dict[str, Any] = {
+        "id": (int(last["id"]) + 1) if last else 1,
+        "ts": ts or utc_now(),
+        "actor": actor,
+        "kind": kind,
+        "model": model,
+        "version": version,
+        "payload": json.dumps(payload, sort_keys=True, ensure_ascii=False),
+        "reason": reason,
+        "prev_hash": prev_hash,
+    }
+    event["hash"] = event_hash(prev_hash, event)
+    return event
+
+
+def events_head(text: str | None) -> tuple[int, str]:
+    """The chain head recorded in meta ``events_head`` (``[id, hash]``), or the genesis."""
+    from devtrack.core.audit import GENESIS_HASH
+
+    head = json.loads(text) if text else (0, GENESIS_HASH)
+    return int(head[0]), str(head[1])
+
