@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devtrack.artifacts import INCOMING_PREFIX  # put's temp files: a write not finished
+from devtrack.artifacts import (  # INCOMING_PREFIX: put's temp files, a write not finished
+    INCOMING_PREFIX,
+    RemoteArtifactStore,
+)
 from devtrack.workspace import Workspace
 
 CHUNK = 1 << 20
@@ -47,6 +50,8 @@ class StoreReport:
     """What the store holds against what the tables reference."""
 
     quick: bool
+    remote: str | None = None  # s3://bucket/prefix when the files are kept there
+    deep: bool = False  # remote: the objects' bytes were read
     files: int = 0  # referenced files looked at
     bytes_read: int = 0
     seconds: float = 0.0
@@ -59,7 +64,8 @@ class StoreReport:
         return not self.problems
 
     def to_dict(self) -> dict[str, Any]:
-        return {"quick": self.quick, "files": self.files, "bytes_read": self.bytes_read,
+        return {"quick": self.quick, "remote": self.remote, "deep": self.deep,
+                "files": self.files, "bytes_read": self.bytes_read,
                 "seconds": round(self.seconds, 3),
                 "problems": [p.to_dict() for p in self.problems],
                 "unreferenced": [s.to_dict() for s in self.unreferenced],
@@ -158,13 +164,61 @@ def _strays(root: Path, store_root: Path, referenced: set[Path]) -> tuple[list[S
     return unreferenced, leftovers
 
 
-def audit_store(ws: Workspace, quick: bool = False,
-                progress: Progress | None = None) -> StoreReport:
+def _audit_remote(ws: Workspace, store: RemoteArtifactStore, deep: bool,
+                  progress: Progress | None) -> StoreReport:
+    """Every referenced object in the bucket with its registered size (``deep``: its bytes
+    read and hashed too, nothing written)."""
+    from devtrack import objectstore
+
+    started = time.perf_counter()
+    bucket = store.bucket
+    report = StoreReport(quick=not deep, remote=f"s3://{bucket.cache_name}", deep=deep)
+    refs = referenced_files(ws)
+    total = sum(ref.size_bytes or 0 for ref in refs.values()) if deep else 0
+
+    def count(size: int) -> None:
+        report.bytes_read += size
+        if progress is not None:
+            progress(report.bytes_read, total)
+
+    for sha, ref in sorted(refs.items()):
+        users = tuple(ref.users)
+        if not _is_sha256(sha):
+            report.problems.append(FileProblem(
+                "", sha, users, f"{_who(ref.users)} names no stored file: {sha[:70]!r} is not "
+                "a sha256; the row was edited outside devtrack"))
+            continue
+        url = bucket.url_for(sha)
+        report.files += 1
+        found = objectstore.head(bucket, sha)
+        message = None
+        if found is None:
+            message = (f"object {url} of {_who(ref.users)} is missing; register the original "
+                       "file again to upload it")
+        elif ref.size_bytes is not None and found["size"] != ref.size_bytes:
+            message = (f"object {url} of {_who(ref.users)} was modified: it holds "
+                       f"{found['size']:,} bytes, {ref.size_bytes:,} were registered")
+        elif deep:
+            actual = objectstore.digest(bucket, sha, count)
+            if actual != sha:
+                message = (f"object {url} of {_who(ref.users)} was modified: it hashes to "
+                           f"{str(actual)[:12]}, not {sha[:12]}")
+        if message is not None:
+            report.problems.append(FileProblem(url, sha, users, message))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def audit_store(ws: Workspace, quick: bool = False, progress: Progress | None = None,
+                deep: bool = False) -> StoreReport:
     """Rehash every stored file a row references (``quick``: only check it is there with the
-    registered size), then list the store's other files and leftovers of interrupted writes."""
+    registered size), then list the store's other files and leftovers of interrupted writes.
+    In object storage: each object's size (``deep``: its bytes)."""
+    artifacts = ws.artifacts
+    if isinstance(artifacts, RemoteArtifactStore):
+        return _audit_remote(ws, artifacts, deep and not quick, progress)
     started = time.perf_counter()
     report = StoreReport(quick)
-    artifacts = ws.artifacts
     root = ws.root
     refs = referenced_files(ws)
     paths = {sha: artifacts.path_for(sha) for sha in refs}

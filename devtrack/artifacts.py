@@ -9,9 +9,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devtrack.errors import DevtrackError
 from devtrack.locks import LOCK_SUFFIX
+
+if TYPE_CHECKING:
+    from devtrack.objectstore import BucketUrl
 
 CHUNK = 1 << 20
 INCOMING_PREFIX = ".incoming-"
@@ -111,8 +115,13 @@ class ArtifactStore:
         finally:
             release(fd, pin)
 
-    def verify(self, sha256: str) -> Path:
-        """Return the stored file's path after checking its bytes still hash to ``sha256``."""
+    def materialize(self, sha256: str, what: str | None = None) -> None:
+        """Make ``path_for(sha256)`` present where a backend keeps files elsewhere (a no-op
+        here: the store is the local folder)."""
+
+    def verify(self, sha256: str, what: str | None = None) -> Path:
+        """Return the stored file's path after checking its bytes still hash to ``sha256``
+        (``what``, e.g. ``release kws@1.0``, is named by backends whose keys are not paths)."""
         path = self.path_for(sha256)
         if not path.is_file():
             raise DevtrackError(
@@ -126,3 +135,76 @@ class ArtifactStore:
                 "refusing to benchmark it"
             )
         return path
+
+
+class ObjectChangedError(DevtrackError):
+    """An object in the remote store no longer holds the bytes its key names: exit 2."""
+
+
+class RemoteArtifactStore(ArtifactStore):
+    """Artifacts in S3-compatible object storage (``DEVTRACK_ARTIFACTS_URL``), content
+    addressed as locally; ``root`` is the local cache every file is used from.
+
+    A file is uploaded once (skipped when the object is there with its size and sha256); a
+    download streams into the cache under the file's pin, is hashed on the way and used only
+    when it hashes to its key, so a changed object is refused, never measured.
+    """
+
+    def __init__(self, root: Path, bucket: BucketUrl) -> None:
+        super().__init__(root)
+        self.bucket = bucket
+
+    def put(self, source: Path, sha256: str) -> str:
+        from devtrack import objectstore
+
+        super().put(source, sha256)  # the cache copy, checked; uploaded from there
+        found = objectstore.head(self.bucket, sha256)
+        size = self.path_for(sha256).stat().st_size
+        if found is not None and found["size"] == size and found["sha256"] == sha256:
+            return "kept"
+        objectstore.upload(self.bucket, self.path_for(sha256), sha256)
+        return "new" if found is None else "replaced"
+
+    def has(self, sha256: str) -> bool:
+        from devtrack import objectstore
+
+        return super().has(sha256) or objectstore.head(self.bucket, sha256) is not None
+
+    def materialize(self, sha256: str, what: str | None = None) -> None:
+        if not self.path_for(sha256).is_file():
+            self._download(sha256, what)
+
+    def verify(self, sha256: str, what: str | None = None) -> Path:
+        path = self.path_for(sha256)
+        if path.is_file() and sha256_file(path) == sha256:
+            return path
+        self._download(sha256, what)  # absent from the cache, or the cached copy was damaged
+        return path
+
+    def _download(self, sha256: str, what: str | None) -> None:
+        from devtrack import objectstore
+
+        dest = self.path_for(sha256)
+        label = what or f"artifact {sha256[:12]}"
+        url = self.bucket.url_for(sha256)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with self.hold(sha256):  # gc leaves the partial download alone
+            fd, tmp_name = tempfile.mkstemp(prefix=f"{INCOMING_PREFIX}{sha256}-",
+                                            dir=dest.parent)
+            os.close(fd)
+            tmp = Path(tmp_name)
+            try:
+                received = objectstore.download(self.bucket, sha256, tmp)
+                if received is None:
+                    raise DevtrackError(
+                        f"{label} is missing from the object store: there is no {url}; "
+                        "register the original file again to upload it")
+                if received != sha256:
+                    raise ObjectChangedError(
+                        f"{label}: the object {url} changed (its bytes hash to "
+                        f"{received[:12]}, not {sha256[:12]}); refusing to use it — remove the "
+                        "object and register the original file again to upload it")
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)

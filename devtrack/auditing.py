@@ -185,7 +185,7 @@ def _read(ws: Workspace, table: str, reader: Callable[[Workspace], list[dict[str
 
 
 def verify_audit(ws: Workspace, files: bool = True, quick: bool = False,
-                 progress: Progress | None = None) -> AuditResult:
+                 progress: Progress | None = None, deep: bool = False) -> AuditResult:
     """Recompute the event hash chain (the problem names the first altered or removed
     event); when it holds, check releases, runs, evaluations, checks, deployments and
     datasets against it. With ``files``, rehash every stored file a row references
@@ -195,7 +195,7 @@ def verify_audit(ws: Workspace, files: bool = True, quick: bool = False,
     if files:
         from devtrack.artifact_audit import audit_store
 
-        report = audit_store(ws, quick=quick, progress=progress)
+        report = audit_store(ws, quick=quick, progress=progress, deep=deep)
     gone = missing_tables(ws)
     if "events" in gone or "meta" in gone:
         table = "events" if "events" in gone else "meta"

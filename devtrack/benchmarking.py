@@ -176,7 +176,7 @@ def _resolve_evaluation(ws: Workspace, release: Release, fills: list[FillSpec],
 
 def build_job(ws: Workspace, m: Measurement, op_profile: bool) -> dict[str, Any]:
     """The JSON job a worker process runs (the artifact's hash is checked there too)."""
-    path = ws.artifacts.verify(m.release.sha256)
+    path = ws.artifacts.verify(m.release.sha256, f"release {m.release.ref}")
     p = m.profile
     return {
         "artifact_path": str(path),

@@ -147,7 +147,7 @@ def add_dataset(ws: Workspace, path: Path, name: str, task: str | None = None,
 
 def dataset_file(ws: Workspace, dataset: Dataset) -> Path:
     """The stored file, after checking it still hashes to the dataset's sha256."""
-    return ws.artifacts.verify(dataset.sha256)
+    return ws.artifacts.verify(dataset.sha256, f"dataset {dataset.name}")
 
 
 def load_dataset_arrays(ws: Workspace, dataset: Dataset) -> dict[str, np.ndarray]:

@@ -111,7 +111,8 @@ def evaluation_job(ws: Workspace, plan: EvalPlan, fills: Sequence[FillSpec]) -> 
         ref_fills = {f.name: f for f in ref.fills}
         ref_fills.update({f.name: f for f in fills})
         job["reference"] = {
-            "ref": ref.ref, "artifact_path": str(ws.artifacts.verify(ref.sha256)),
+            "ref": ref.ref,
+            "artifact_path": str(ws.artifacts.verify(ref.sha256, f"release {ref.ref}")),
             "sha256": ref.sha256, "format": ref.format, "feeds": plan.reference_feeds,
             "fills": [f.to_dict() for f in ref_fills.values()],
         }

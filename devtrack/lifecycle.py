@@ -62,6 +62,12 @@ class ArtifactNotIntact(DevtrackError):
 def require_intact_artifact(ws: Workspace, rel: Release, action: str) -> None:
     """Rehash ``rel``'s stored artifact; ArtifactNotIntact naming the file when it is missing
     or its bytes changed. --force overrides a failed check, never this."""
+    from devtrack.artifacts import ObjectChangedError
+
+    try:  # from object storage, when the workspace keeps its files there
+        ws.artifacts.materialize(rel.sha256, f"release {rel.ref}")
+    except ObjectChangedError as exc:
+        raise ArtifactNotIntact(f"cannot {action} {rel.ref}: {exc}") from None
     path = ws.artifacts.path_for(rel.sha256)
     where = path.relative_to(ws.root) if path.is_relative_to(ws.root) else path
     if not path.is_file():

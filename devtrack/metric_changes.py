@@ -175,6 +175,7 @@ def paired_latency(result: PairedResult, threshold_pct: float) -> LatencyChange:
 def _labels(ws: Workspace, evaluation: dict[str, Any]) -> np.ndarray | None:
     """The dataset's labels from its stored ``.npz``, or None when they cannot be read."""
     try:
+        ws.artifacts.materialize(evaluation["dataset_sha256"])  # from object storage
         path = ws.artifacts.path_for(evaluation["dataset_sha256"])
         with np.load(path, allow_pickle=False) as data:
             return np.asarray(data["labels"]).reshape(-1)

@@ -33,9 +33,14 @@ class Workspace:
 
     @property
     def artifacts(self) -> ArtifactStore:
-        from devtrack.artifacts import ArtifactStore
+        """The local store, or object storage when DEVTRACK_ARTIFACTS_URL names a bucket."""
+        from devtrack.artifacts import ArtifactStore, RemoteArtifactStore
+        from devtrack.objectstore import cache_folder, configured_url
 
-        return ArtifactStore(self.dot_dir / "artifacts")
+        bucket = configured_url()
+        if bucket is None:
+            return ArtifactStore(self.dot_dir / "artifacts")
+        return RemoteArtifactStore(cache_folder(bucket) / "artifacts", bucket)
 
     @property
     def profiles_dir(self) -> Path:

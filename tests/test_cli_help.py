@@ -64,7 +64,7 @@ def test_lazy_help_line_matches_the_command(name: str) -> None:
 
 
 HEAVY = ("textual", "onnxruntime", "onnx", "ai_edge_litert", "numpy", "sqlite_utils",
-         "apprise", "psycopg")
+         "apprise", "psycopg", "boto3", "botocore")
 # The start-up target of ``--help`` and ``releases`` leaves no room for Rich's ~30 ms import.
 LIGHT = [["--help"], ["releases"], ["releases", "kws"], ["releases", "--json"], ["models"]]
 

@@ -49,6 +49,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "rollback": ("lifecycle_cmds", "rollback", "Go back to an earlier release on a profile, "
                  "and say why the others were passed over."),
     "audit": ("lifecycle_cmds", "audit", "Check the audit trail."),
+    "export": ("bundle_cmds", "export", "Write releases with their runs, evaluations and "
+               "provenance to a bundle (.zip) another workspace can import."),
+    "import": ("bundle_cmds", "import_cmd", "Add a bundle made by 'devtrack export' to this "
+               "workspace, verified and idempotent."),
     "gc": ("gc_cmds", "gc",
            "Remove leftovers of interrupted writes that no live devtrack process owns."),
     "alerts": ("alert_cmds", "alerts", "Alerts: where devtrack sends notifications, and a "

@@ -298,10 +298,14 @@ def audit() -> None:
 @click.option("--quick", is_flag=True,
               help="Do not read the stored files: only check each is there with its "
                    "registered size (an edit that keeps the size goes unnoticed).")
+@click.option("--deep", is_flag=True,
+              help="With DEVTRACK_ARTIFACTS_URL: read every object's bytes and hash them "
+                   "(default there: sizes only).")
 @workspace_option
 @json_option
 @click.pass_context
-def verify(ctx: click.Context, quick: bool, workspace_dir: Path | None, as_json: bool) -> int:
+def verify(ctx: click.Context, quick: bool, deep: bool, workspace_dir: Path | None,
+           as_json: bool) -> int:
     """Check the audit trail, the tables against it and the stored files; exit 1 if broken.
 
     The chain names the first altered or removed event. When it holds, releases, runs,
@@ -311,18 +315,21 @@ def verify(ctx: click.Context, quick: bool, workspace_dir: Path | None, as_json:
     time are printed): a missing or altered file is named with the releases or dataset using it.
     Files in the store that no row references, and leftovers of interrupted writes
     (.incoming-*), are listed as notes: they change no record, so they do not fail.
+    With DEVTRACK_ARTIFACTS_URL (object storage) each object's size is checked, and its
+    bytes with --deep.
 
     \b
     Examples:
       devtrack audit verify
       devtrack audit verify --quick --json
+      DEVTRACK_ARTIFACTS_URL=s3://models/team devtrack audit verify --deep
     """
     from devtrack.auditing import verify_audit
 
     ws = open_ws(ctx, workspace_dir)
     progress = None if as_json or quick else TerminalProgress()
     try:
-        result = verify_audit(ws, quick=quick, progress=progress)
+        result = verify_audit(ws, quick=quick, progress=progress, deep=deep)
     finally:
         if progress is not None:
             progress.close()
@@ -354,6 +361,14 @@ def files_lines(report: StoreReport) -> list[str]:
     from devtrack.core.units import format_size as human_bytes
 
     noun = f"{report.files} stored file{'s' if report.files != 1 else ''}"
+    if report.remote is not None:
+        objects = f"{report.files} object{'s' if report.files != 1 else ''} in {report.remote}"
+        state = "all intact" if report.ok else f"{len(report.problems)} altered or missing"
+        if report.deep:
+            return [f"Files: {objects} rehashed, {human_bytes(report.bytes_read)} read in "
+                    f"{report.seconds:.2f} s; {state}."]
+        return [f"Files: {objects} present with their registered sizes; {state} (bytes not "
+                "read: --deep reads them)."]
     if report.quick:
         lines = [f"Files: {noun} present with their registered sizes; bytes not read "
                  "(--quick: an edit that keeps a file's size is not detected)."]
@@ -378,9 +393,10 @@ class TerminalProgress:
 
     DELAY_S = 0.5
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "rehashing stored files") -> None:
         import time
 
+        self._label = label
         self._clock = time.monotonic
         self._started = self._clock()
         self._shown = 0.0
@@ -396,7 +412,7 @@ class TerminalProgress:
         self._shown = now
         self._drawn = True
         share = done / total * 100 if total else 100.0
-        sys.stderr.write(f"\rrehashing stored files: {human_bytes(done)} of "
+        sys.stderr.write(f"\r{self._label}: {human_bytes(done)} of "
                          f"{human_bytes(total)} ({share:.0f}%) ")
         sys.stderr.flush()
 

@@ -73,10 +73,14 @@ def verify_chain(
 
 def payload_summary(payload: Mapping[str, Any]) -> str:
     """An event's payload as a log line: ``key=value, …``, hashes shortened to 12 characters,
-    empty values and the digests ``audit verify`` checks (``*_sha256``) left out."""
+    lists of records (an import's seals) as their count, empty values and the digests
+    ``audit verify`` checks (``*_sha256``) left out."""
     parts = []
     for key, value in payload.items():
         if value in (None, "", [], {}) or (key.endswith("_sha256")):
+            continue
+        if isinstance(value, list) and all(isinstance(item, Mapping) for item in value):
+            parts.append(f"{key}={len(value)}")
             continue
         parts.append(f"{key}={_short(value)}")
     return ", ".join(parts)

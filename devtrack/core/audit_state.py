@@ -149,13 +149,36 @@ def _differ(labels: list[str], event: Row) -> str:
             f"{event['id']} recorded")
 
 
+# What an import event seals: each list names the kind of event that would have sealed its
+# entries had they been written here (see devtrack/bundles.py).
+IMPORT_SEALS = (("releases", "register"), ("datasets", "dataset_add"), ("runs", "bench"))
+
+
+def _imported(event: Row, payload: dict[str, Any]) -> list[tuple[str, Row, dict[str, Any]]]:
+    """The register, dataset_add and bench seals an import event carries, each as the event
+    it stands for (same id and time; the entry's model and version)."""
+    found: list[tuple[str, Row, dict[str, Any]]] = []
+    for key, kind in IMPORT_SEALS:
+        entries = payload.get(key)
+        for entry in entries if isinstance(entries, list) else ():
+            if isinstance(entry, dict):
+                found.append((kind, {**event, "kind": kind, "model": entry.get("model"),
+                                     "version": entry.get("version")}, entry))
+    return found
+
+
 class _Events:
-    """The events of each kind with their payloads, in id order."""
+    """The events of each kind with their payloads, in id order; an import event also counts
+    as the register, dataset_add and bench events whose seals it carries."""
 
     def __init__(self, events: Iterable[Row]) -> None:
         self.of_kind: dict[str, list[tuple[Row, dict[str, Any]]]] = {}
         for event in events:
-            self.of_kind.setdefault(str(event["kind"]), []).append((event, _payload(event)))
+            payload = _payload(event)
+            self.of_kind.setdefault(str(event["kind"]), []).append((event, payload))
+            if event["kind"] == "import":
+                for kind, standing, entry in _imported(event, payload):
+                    self.of_kind.setdefault(kind, []).append((standing, entry))
 
     def __call__(self, *kinds: str) -> list[tuple[Row, dict[str, Any]]]:
         found = [pair for kind in kinds for pair in self.of_kind.get(kind, [])]
