@@ -54,6 +54,8 @@ def demo(directory: Path, no_tui: bool, as_json: bool) -> None:
         f"devtrack results {result.model}@1.3.0",
         f"devtrack compare {result.model}@1.0.0 {result.model}@1.1.0 --profile big-core-1t",
         f"devtrack check {result.model}@1.3.0 --profile big-core-1t   # exits 1: a regression",
+        f"devtrack explain {result.model}@1.1.0 {result.model}@1.3.0 -p big-core-1t   # why",
+        f"devtrack bisect {result.model} --good 1.0.0 --bad 1.3.0 -p big-core-1t",
         f"devtrack rollback {result.model} --profile big-core-1t --reason 'test' --dry-run",
         f"devtrack log {result.model}",
         "devtrack audit verify",
