@@ -143,11 +143,20 @@ def test_an_undecided_rerun_says_so_with_its_cap(review_ws: Path, run_cli) -> No
     profile = review_ws / "device_profiles" / "tiny.toml"
     profile.write_text(profile.read_text().replace("max_latency_regression_pct = 5.0",
                                                    "max_latency_regression_pct = 0.0"))
-    result = run_cli("compare", "mm@1.0", "mm@1.1", "--rerun", "--profile", "tiny",
-                     "--repeats", "4", "--json")
-    assert result.exit_code == 0, result.err
-    notes = json.loads(result.out)["profiles"][0]["notes"]
-    assert any("inconclusive after 4 repeats (the cap)" in n for n in notes), notes
+    # Under a 0% limit only a CI that excludes 1 decides, which a true A/A pair still does
+    # now and then (at most 5% of measurements): up to three tries, each one either
+    # undecided with the note or decided with a CI that excludes 1.
+    for _ in range(3):
+        result = run_cli("compare", "mm@1.0", "mm@1.1", "--rerun", "--profile", "tiny",
+                         "--repeats", "4", "--json")
+        assert result.exit_code == 0, result.err
+        profile_data = json.loads(result.out)["profiles"][0]
+        notes = profile_data["notes"]
+        if any("inconclusive after 4 repeats (the cap)" in n for n in notes):
+            return
+        latency = profile_data["latency"]
+        assert latency["ci_low"] > 1 or latency["ci_high"] < 1, (latency, notes)
+    pytest.fail("three A/A measurements under a 0% limit all decided")
 
 
 def test_stored_runs_give_an_indicative_verdict_with_the_changes(review_ws: Path,
