@@ -268,14 +268,22 @@ def test_a_limit_no_measurement_can_rule_out_is_measured_to_the_cap_then_undecid
     profile = (review_ws / "device_profiles" / "tiny.toml")
     profile.write_text(profile.read_text().replace("max_latency_regression_pct = 5.0",
                                                    "max_latency_regression_pct = 0.0"))
-    result = run_cli("check", "mm@1.1", "--baseline", "mm@1.0", "--profile", "tiny",
-                     "--repeats", "6", "--inconclusive", "fail", "--json")
-    assert result.exit_code == 1, result.err
-    data = json.loads(result.out)["profiles"][0]
-    assert data["latency"]["verdict"] == "unchanged" and data["latency"]["n"] == 6
-    item = next(i for i in data["checks"] if i["name"] == "max_latency_regression_pct")
-    assert "over 6 repeats: inconclusive" in item["message"]
-    assert "--repeats 12" in item["message"]
+    # A true A/A pair still shows a CI that excludes 1 now and then (at most 5% of
+    # measurements), which decides under a 0% limit: up to three tries.
+    for _ in range(3):
+        result = run_cli("check", "mm@1.1", "--baseline", "mm@1.0", "--profile", "tiny",
+                         "--repeats", "6", "--inconclusive", "fail", "--json")
+        data = json.loads(result.out)["profiles"][0]
+        latency = data["latency"]
+        if latency["verdict"] == "unchanged":
+            assert result.exit_code == 1, result.err
+            assert latency["n"] == 6
+            item = next(i for i in data["checks"] if i["name"] == "max_latency_regression_pct")
+            assert "over 6 repeats: inconclusive" in item["message"]
+            assert "--repeats 12" in item["message"]
+            return
+        assert latency["ci_low"] > 1 or latency["ci_high"] < 1, latency
+    pytest.fail("three A/A measurements under a 0% limit all decided")
 
 
 def test_the_wall_clock_decides_when_asked(review_ws: Path, run_cli) -> None:
