@@ -7,7 +7,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,8 @@ from devtrack.errors import (
     DatabaseReadOnlyError,
     WorkspaceError,
 )
+from devtrack.store_contract import chained_event, events_head
+from devtrack.store_contract import utc_now as utc_now  # the one timestamp format, re-exported
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -271,10 +272,6 @@ def database_errors() -> Iterator[None]:
         raise database_error(exc) from exc
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
@@ -424,21 +421,8 @@ class Store:
     ) -> dict[str, Any]:
         """Append one chained event. Call inside :meth:`transaction`."""
         last = self.one("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
-        from devtrack.core.audit import GENESIS_HASH, event_hash
-
-        prev_hash = last["hash"] if last else GENESIS_HASH
-        event: dict[str, Any] = {
-            "id": (last["id"] + 1) if last else 1,
-            "ts": ts or utc_now(),
-            "actor": actor,
-            "kind": kind,
-            "model": model,
-            "version": version,
-            "payload": json.dumps(payload, sort_keys=True, ensure_ascii=False),
-            "reason": reason,
-            "prev_hash": prev_hash,
-        }
-        event["hash"] = event_hash(prev_hash, event)
+        event = chained_event(last, actor=actor, kind=kind, model=model, version=version,
+                              payload=payload, reason=reason, ts=ts)
         self.insert("events", event)
         self.set_meta("events_head", json.dumps([event["id"], event["hash"]]))
         return event
@@ -460,11 +444,9 @@ class Store:
                           tuple(params))
 
     def verify_events(self) -> ChainProblem | None:
-        head_text = self.meta("events_head")
-        from devtrack.core.audit import GENESIS_HASH, verify_chain
+        from devtrack.core.audit import verify_chain
 
-        head = tuple(json.loads(head_text)) if head_text else (0, GENESIS_HASH)
-        return verify_chain(self.events(), (int(head[0]), str(head[1])))
+        return verify_chain(self.events(), events_head(self.meta("events_head")))
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -51,8 +51,8 @@ def utc_now() -> str:
 def chained_event(last: dict[str, Any] | None, *, actor: str, kind: str, model: str | None,
                   version: str | None, payload: dict[str, Any], reason: str | None,
                   ts: str | None) -> dict[str, Any]:
-    """The next event after ``last`` (its ``id`` and ``hash``; None for the first), hashed
-    exactly as ``store.Store.append_event`` hashes it, so both backends build one chain."""
+    """The next event after ``last`` (its ``id`` and ``hash``; None for the first): what
+    both backends' ``append_event`` insert, so they build one chain."""
     from devtrack.core.audit import GENESIS_HASH, event_hash
 
     prev_hash = last["hash"] if last else GENESIS_HASH
