@@ -16,7 +16,7 @@ from devtrack.errors import (
     DatabaseReadOnlyError,
     WorkspaceError,
 )
-from devtrack.store_contract import chained_event, events_head
+from devtrack.store_contract import chained_event, events_head, events_query
 from devtrack.store_contract import utc_now as utc_now  # the one timestamp format, re-exported
 
 if TYPE_CHECKING:
@@ -430,18 +430,7 @@ class Store:
     def events(self, model: str | None = None, kind: str | None = None,
                newest_first: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
         """Audit events in id order (or newest first), optionally of one model and kind."""
-        clauses, params = [], []
-        if model is not None:
-            clauses.append("model = ?")
-            params.append(model)
-        if kind is not None:
-            clauses.append("kind = ?")
-            params.append(kind)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        order = "DESC" if newest_first else "ASC"
-        tail = f" LIMIT {int(limit)}" if limit is not None else ""
-        return self.query(f"SELECT * FROM events {where} ORDER BY id {order}{tail}",
-                          tuple(params))
+        return self.query(*events_query(model, kind, newest_first, limit))
 
     def verify_events(self) -> ChainProblem | None:
         from devtrack.core.audit import verify_chain

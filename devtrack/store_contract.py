@@ -71,6 +71,22 @@ def chained_event(last: dict[str, Any] | None, *, actor: str, kind: str, model: 
     return event
 
 
+def events_query(model: str | None, kind: str | None, newest_first: bool,
+                 limit: int | None) -> tuple[str, tuple[Any, ...]]:
+    """The SQL (SQLite dialect, which both backends take) behind ``events()``."""
+    clauses, params = [], []
+    if model is not None:
+        clauses.append("model = ?")
+        params.append(model)
+    if kind is not None:
+        clauses.append("kind = ?")
+        params.append(kind)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    order = "DESC" if newest_first else "ASC"
+    tail = f" LIMIT {int(limit)}" if limit is not None else ""
+    return f"SELECT * FROM events {where} ORDER BY id {order}{tail}", tuple(params)
+
+
 def events_head(text: str | None) -> tuple[int, str]:
     """The chain head recorded in meta ``events_head`` (``[id, hash]``), or the genesis."""
     from devtrack.core.audit import GENESIS_HASH

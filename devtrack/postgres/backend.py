@@ -13,7 +13,7 @@ from devtrack.errors import DatabaseError
 from devtrack.postgres.dialect import to_psycopg
 from devtrack.postgres.failures import database_errors
 from devtrack.postgres.schema import SCHEMA_VERSION, TABLES_1, migrate, recognise, schema_version
-from devtrack.store_contract import Params, chained_event, events_head
+from devtrack.store_contract import Params, chained_event, events_head, events_query
 
 if TYPE_CHECKING:
     import psycopg
@@ -142,18 +142,7 @@ class PostgresStore:
     def events(self, model: str | None = None, kind: str | None = None,
                newest_first: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
         """Audit events in id order (or newest first), optionally of one model and kind."""
-        clauses, params = [], []
-        if model is not None:
-            clauses.append("model = ?")
-            params.append(model)
-        if kind is not None:
-            clauses.append("kind = ?")
-            params.append(kind)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        order = "DESC" if newest_first else "ASC"
-        tail = f" LIMIT {int(limit)}" if limit is not None else ""
-        return self.query(f"SELECT * FROM events {where} ORDER BY id {order}{tail}",
-                          tuple(params))
+        return self.query(*events_query(model, kind, newest_first, limit))
 
     def verify_events(self) -> ChainProblem | None:
         from devtrack.core.audit import verify_chain
