@@ -142,53 +142,47 @@ def upload(bucket: BucketUrl, source: Path, sha256: str) -> None:
         raise _failure(bucket, f"upload {bucket.key_for(sha256)}", exc) from None
 
 
-def digest(bucket: BucketUrl, sha256: str,
-           on_chunk: Callable[[int], None] | None = None) -> str | None:
-    """The sha256 of the object's bytes, streamed (nothing written); None when absent."""
+def _stream(bucket: BucketUrl, sha256: str, verb: str,
+            sink: Callable[[bytes], object]) -> str | None:
+    """Feed the object's bytes to ``sink`` chunk by chunk; their sha256, or None when there
+    is no such object. A failure names ``verb`` and the key."""
     import hashlib
 
     hashed = hashlib.sha256()
+    key = bucket.key_for(sha256)
     try:
-        response = client().get_object(Bucket=bucket.bucket, Key=bucket.key_for(sha256))
+        response = client().get_object(Bucket=bucket.bucket, Key=key)
     except _errors() as exc:
         if _status(exc) in ("404", "NoSuchKey", "NotFound"):
             return None
-        raise _failure(bucket, f"read {bucket.key_for(sha256)}", exc) from None
+        raise _failure(bucket, f"{verb} {key}", exc) from None
     body = response["Body"]
     try:
         for chunk in body.iter_chunks(CHUNK):
             hashed.update(chunk)
-            if on_chunk is not None:
-                on_chunk(len(chunk))
+            sink(chunk)
     except _errors_or_os() as exc:
-        raise _failure(bucket, f"read {bucket.key_for(sha256)}", exc) from None
+        raise _failure(bucket, f"{verb} {key}", exc) from None
     finally:
         body.close()
     return hashed.hexdigest()
 
 
+def digest(bucket: BucketUrl, sha256: str,
+           on_chunk: Callable[[int], None] | None = None) -> str | None:
+    """The sha256 of the object's bytes, streamed (nothing written); None when absent."""
+    return _stream(bucket, sha256, "read",
+                   lambda chunk: on_chunk(len(chunk)) if on_chunk is not None else None)
+
+
 def download(bucket: BucketUrl, sha256: str, dest: Path) -> str | None:
     """Stream the object of ``sha256`` into ``dest``; the sha256 of the bytes received (the
     caller compares), or None when there is no such object."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    try:
-        response = client().get_object(Bucket=bucket.bucket, Key=bucket.key_for(sha256))
-    except _errors() as exc:
-        if _status(exc) in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise _failure(bucket, f"download {bucket.key_for(sha256)}", exc) from None
-    body = response["Body"]
     try:
         with dest.open("wb") as out:
-            for chunk in body.iter_chunks(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
+            received = _stream(bucket, sha256, "download", out.write)
             out.flush()
             os.fsync(out.fileno())
-    except _errors_or_os() as exc:
+    except OSError as exc:  # the local file: opening, flushing, syncing
         raise _failure(bucket, f"download {bucket.key_for(sha256)}", exc) from None
-    finally:
-        body.close()
-    return digest.hexdigest()
+    return received
