@@ -79,8 +79,7 @@ class _Referenced:
 
 
 def _table_exists(ws: Workspace, table: str) -> bool:
-    return ws.store.one("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
-                        (table,)) is not None
+    return table in ws.store.table_names()
 
 
 def referenced_files(ws: Workspace) -> dict[str, _Referenced]:
