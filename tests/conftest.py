@@ -30,6 +30,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's own workspace, user name or terminal width."""
     monkeypatch.delenv("DEVTRACK_WORKSPACE", raising=False)
     monkeypatch.delenv("DEVTRACK_ARTIFACTS_URL", raising=False)  # nor their bucket
+    monkeypatch.delenv("DEVTRACK_DATABASE_URL", raising=False)  # nor their team database
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.setenv("DEVTRACK_USER", "tester")
     monkeypatch.setenv("COLUMNS", "200")
