@@ -58,15 +58,18 @@ class WorkspaceFactory:
     def server(self) -> Any:
         return self._request.getfixturevalue("pg_server")
 
-    def _database(self, template: str) -> str:
+    def _database(self, template: str, keep: bool = False) -> str:
         name = self.server.fresh_database(template=template)
-        self._databases.append(name)
+        if not keep:
+            self._databases.append(name)
         return str(self.server.url(name))
 
-    def init(self, root: Path) -> Path:
+    def init(self, root: Path, *, keep: bool = False) -> Path:
+        """A new workspace at ``root``; ``keep``: its database outlives this factory (a
+        template shared by the session)."""
         database = None
         if self.backend == "postgresql":
-            database = self._database(self._request.getfixturevalue("pg_template"))
+            database = self._database(self._request.getfixturevalue("pg_template"), keep)
         ws, _ = init_workspace(root, database=database)
         ws.close()
         return root
