@@ -1,5 +1,6 @@
 """Done when (issue 12): two empty folders pointed at one PostgreSQL database and one shared
-artifact directory act as two CI runners of one team, through the real CLI in subprocesses."""
+artifact directory act as two CI runners of one team, through the real CLI in subprocesses:
+the README's CI recipe ("In CI: a team shares one registry"), step for step."""
 
 from __future__ import annotations
 
@@ -80,9 +81,10 @@ def test_two_runners_share_one_registry(tmp_path: Path, pg_url: str, mlp_onnx: P
     _devtrack(one, "deploy", "kws@1.0", "--profile", "ci-runner", "--reason", "release 1")
 
     # Runner 2, a fresh folder: the deployed release is its baseline.
-    deployed = json.loads(_devtrack(two, "history", "kws", "--json").stdout)
-    assert [(d["version"], d["deployed_by"]) for d in deployed] == [("1.0", "runner-1")]
-    _devtrack(two, "register", mlp_onnx_b, "-m", "kws", "-v", "1.1", "--parent", "1.0",
+    history = json.loads(_devtrack(two, "history", "kws", "--json").stdout)
+    assert [(d["version"], d["deployed_by"]) for d in history] == [("1.0", "runner-1")]
+    (base,) = [d["version"] for d in history if d["live"] and d["profile"] == "ci-runner"]
+    _devtrack(two, "register", mlp_onnx_b, "-m", "kws", "-v", "1.1", "--parent", base,
               "--notes", "retrained")
     checked = _devtrack(two, "check", "kws@1.1", "--profile", "ci-runner", "--bench",
                         "--repeats", "8", "--json", "--junit", tmp_path / "junit.xml")
