@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from devtrack.core.audit_state import RUN_SEALED_FIELDS, run_fields_digest, samples_digest
 from devtrack.core.inputspec import FillSpec, InputSpec
@@ -24,6 +21,8 @@ from devtrack.store import utc_now
 from devtrack.workspace import Workspace
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from devtrack.bench.runner import Progress
     from devtrack.evaluation import EvalPlan
 
@@ -176,15 +175,15 @@ def _resolve_evaluation(ws: Workspace, release: Release, fills: list[FillSpec],
 
 def build_job(ws: Workspace, m: Measurement, op_profile: bool) -> dict[str, Any]:
     """The JSON job a worker process runs (the artifact's hash is checked there too)."""
+    from devtrack.bench.protocol import MeasureJob, MeasureWindow
+
     path = ws.artifacts.verify(m.release.sha256, f"release {m.release.ref}")
     p = m.profile
-    return {
-        "artifact_path": str(path),
-        "sha256": m.release.sha256,
-        "format": m.release.format,
-        "input_specs": [s.to_dict() for s in m.input_specs],
-        "fills": [f.to_dict() for f in m.fills],
-        "options": {
+    window = p.measurement
+    return MeasureJob(
+        artifact_path=str(path), sha256=m.release.sha256, format=m.release.format,
+        input_specs=[s.to_dict() for s in m.input_specs], fills=[f.to_dict() for f in m.fills],
+        options={
             "threads": p.execution.threads,
             "ort_graph_optimization_level": p.onnxruntime.graph_optimization_level,
             "ort_execution_mode": p.onnxruntime.execution_mode,
@@ -192,24 +191,20 @@ def build_job(ws: Workspace, m: Measurement, op_profile: bool) -> dict[str, Any]
             "litert_api": p.litert.api,
             "op_profile": op_profile,
         },
-        "measurement": {
-            "warmup_runs": p.measurement.warmup_runs,
-            "min_runs": p.measurement.min_runs,
-            "min_time_s": p.measurement.min_time_s,
-            "max_time_s": p.measurement.max_time_s,
-            "target_rel_ci": p.measurement.target_rel_ci,
-        },
-        "seed": 0,
-        "op_profile": op_profile,
-    } | _evaluation_job(ws, m)
+        measurement=MeasureWindow(
+            warmup_runs=window.warmup_runs, min_runs=window.min_runs,
+            min_time_s=window.min_time_s, max_time_s=window.max_time_s,
+            target_rel_ci=window.target_rel_ci, cooldown_s=window.cooldown_s),
+        seed=0, op_profile=op_profile, evaluation=_evaluation_job(ws, m),
+    ).to_dict()
 
 
-def _evaluation_job(ws: Workspace, m: Measurement) -> dict[str, Any]:
+def _evaluation_job(ws: Workspace, m: Measurement) -> dict[str, Any] | None:
     if m.evaluation is None:
-        return {}
+        return None
     from devtrack.evaluation import evaluation_job
 
-    return {"evaluation": evaluation_job(ws, m.evaluation, m.fills)}
+    return evaluation_job(ws, m.evaluation, m.fills)
 
 
 def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
@@ -265,10 +260,12 @@ def _num(mapping: dict[str, Any] | None, key: str) -> float | None:
 
 def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: str) -> int:
     """Insert the run, its evaluation (if any) and its audit event in one transaction."""
+    from devtrack.bench.protocol import text_to_blob
+
     stats = result.get("stats") or {}
     phases = result.get("phases") or {}
     memory = result.get("memory") or {}
-    samples_b64 = result.get("samples_ms")
+    samples_text = result.get("samples_ms")
     actor = current_user()
     row = {
         "release_id": m.release.id,
@@ -307,7 +304,7 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
         "inference_peak_mb": _num(memory, "inference_peak_mb"),
         "peak_rss_mb": _num(memory, "peak_rss_mb"),
         "memory_method": memory.get("method"),
-        "samples": base64.b64decode(samples_b64) if samples_b64 else None,
+        "samples": text_to_blob(samples_text) if samples_text else None,
         "inputs": json.dumps({"input_specs": [s.to_text() for s in m.input_specs],
                               "fills": [f.to_text() for f in m.fills]}),
         "environment": json.dumps(result.get("environment") or {}, sort_keys=True),
@@ -389,8 +386,10 @@ def _run_to_dict(row: dict[str, Any], with_samples: bool = False) -> dict[str, A
 
 
 def samples_of(row: dict[str, Any]) -> np.ndarray:
-    blob = row.get("samples")
-    return np.frombuffer(blob, dtype="<f4").astype(np.float64) if blob else np.zeros(0)
+    """A stored run's latency samples (ms), float64."""
+    from devtrack.bench.protocol import samples_from_blob
+
+    return samples_from_blob(row.get("samples"))
 
 
 _RUN_SQL = (

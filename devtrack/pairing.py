@@ -217,9 +217,9 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
     (:func:`check_pair_fits`), and Aborted on Ctrl-C or SIGTERM; every other problem is a
     result with status "failed".
     """
-    import base64
     import os
 
+    from devtrack.bench.protocol import decode_samples
     from devtrack.bench.runner import run_job
     from devtrack.benchmarking import build_job, plan
     from devtrack.core.input_layout import input_layout
@@ -273,8 +273,7 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
     result.wall_repeat_ratios = [float(x) for x in raw["repeat_median_ratios"]]
     result.repeat_ratios = ([float(x) for x in raw["repeat_cpu_ratios"]]
                             if result.clock == CLOCK_CPU else result.wall_repeat_ratios)
-    result.block_ratios = np.frombuffer(base64.b64decode(raw["ratios_b_over_a"]),
-                                        dtype="<f4").astype(np.float64)
+    result.block_ratios = decode_samples(raw["ratios_b_over_a"])
     summarise_repeats(result)
     result.a_ms = float(raw["a"]["stats"]["median"])
     result.b_ms = float(raw["b"]["stats"]["median"])
