@@ -149,7 +149,7 @@ def test_a_job_round_trips_and_keeps_todays_keys() -> None:
     assert MeasureJob.from_dict(json.loads(json.dumps(data))) == job
     with pytest.raises(ProtocolMismatchError):
         MeasureJob.from_dict({**data, PROTOCOL_KEY: 3})
-    with pytest.raises(ValueError, match="job.artifact_path"):
+    with pytest.raises(ValueError, match=r"job\.artifact_path"):
         MeasureJob.from_dict({**data, "artifact_path": None})
 
 
