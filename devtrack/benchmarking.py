@@ -207,48 +207,78 @@ def _evaluation_job(ws: Workspace, m: Measurement) -> dict[str, Any] | None:
     return evaluation_job(ws, m.evaluation, m.fills)
 
 
-def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
-                    progress: Callable[[Progress], None] | None = None, *,
-                    abort_reason: str | None = None) -> dict[str, Any]:
-    """Run one measurement in a fresh worker and store it; returns the stored run as a dict.
+@dataclass(frozen=True)
+class PreparedJob:
+    """A measurement ready to hand to its target: the job, and what storing it needs."""
 
-    When it is aborted (Ctrl-C; SIGTERM or SIGHUP inside ``interrupts.signals_interrupt``;
-    or ``progress`` raised Aborted) the run is stored as aborted with ``abort_reason``, else
-    the signal's reason, as its error, then Aborted is re-raised with ``run_id``.
+    measurement: Measurement
+    job: dict[str, Any]
+    started: str  # utc_now() before the job was built: the run's started_at
+    timeout_s: float  # the profile's timeout_s plus the evaluation allowance
+    allowance_s: float  # the evaluation allowance (0 without a dataset)
+
+
+def prepare_job(ws: Workspace, m: Measurement, overrides: BenchOverrides) -> PreparedJob:
+    """Resolve the evaluation (when ``plan`` had no workspace) and build the worker's job.
 
     The worker's limit is the profile's ``timeout_s`` plus, when a dataset is evaluated,
     ``EvalPlan.timeout_allowance_s`` (recorded as ``isolation.evaluation_allowance_s``).
     """
-    from devtrack.bench.runner import run_job
-
     if m.evaluation is None:
         m = replace(m, evaluation=_resolve_evaluation(ws, m.release, m.fills, overrides))
     started = utc_now()
     job = build_job(ws, m, overrides.op_profile)
-    execution = m.profile.execution
     allowance = m.evaluation.timeout_allowance_s() if m.evaluation is not None else 0.0
-    timeout_s = execution.timeout_s + allowance
-    try:
-        result = run_job(job, threads=execution.threads,
-                         cpu_affinity=list(execution.cpu_affinity) or None,
-                         memory_limit_mb=execution.memory_limit_mb,
-                         timeout_s=timeout_s, progress=progress)
-    except Aborted as exc:
-        partial = getattr(exc, "result", None) or {}
-        result = {**partial, "status": "aborted",
-                  "error": abort_reason or interrupt_reason(exc.signum)}
-        run_id = store_run(ws, m, result, started)
-        exc.run_id = run_id  # type: ignore[attr-defined]
-        raise
-    if allowance:
-        result.setdefault("isolation", {})["evaluation_allowance_s"] = round(allowance, 3)
+    return PreparedJob(m, job, started, m.profile.execution.timeout_s + allowance, allowance)
+
+
+def store_result(ws: Workspace, prepared: PreparedJob, result: dict[str, Any]) -> int:
+    """Store a finished job's result (ok or failed) as a run; returns its id."""
+    m = prepared.measurement
+    if prepared.allowance_s:
+        result.setdefault("isolation", {})["evaluation_allowance_s"] = round(
+            prepared.allowance_s, 3)
     if result.get("error"):
         # The worker sees the artifact under its content address; users know the release.
-        path = job["artifact_path"]
+        path = prepared.job["artifact_path"]
         result["error"] = str(result["error"]).replace(path, m.release.ref).replace(
             m.release.sha256, m.release.ref)
-    run_id = store_run(ws, m, result, started)
-    return get_run(ws, run_id)
+    return store_run(ws, m, result, prepared.started)
+
+
+def store_aborted(ws: Workspace, prepared: PreparedJob, exc: Aborted,
+                  abort_reason: str | None = None) -> int:
+    """Store an aborted job as an aborted run whose error is ``abort_reason``, else the
+    signal's reason; ``exc.run_id`` is set to its id."""
+    partial = getattr(exc, "result", None) or {}
+    result = {**partial, "status": "aborted",
+              "error": abort_reason or interrupt_reason(exc.signum)}
+    run_id = store_run(ws, prepared.measurement, result, prepared.started)
+    exc.run_id = run_id  # type: ignore[attr-defined]
+    return run_id
+
+
+def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
+                    progress: Callable[[Progress], None] | None = None, *,
+                    abort_reason: str | None = None) -> dict[str, Any]:
+    """Run one measurement on its profile's target and store it; returns the stored run.
+
+    When it is aborted (Ctrl-C; SIGTERM or SIGHUP inside ``interrupts.signals_interrupt``;
+    or ``progress`` raised Aborted) the run is stored as aborted with ``abort_reason``, else
+    the signal's reason, as its error, then Aborted is re-raised with ``run_id``. Several
+    measurements, devices in parallel: ``orchestration.run_bench``.
+    """
+    from devtrack.targets import TargetJob, target_for
+
+    target = target_for(m.profile)
+    prepared = prepare_job(ws, m, overrides)
+    try:
+        result = target.run(TargetJob(prepared.job, prepared.measurement.profile,
+                                      prepared.timeout_s, progress))
+    except Aborted as exc:
+        store_aborted(ws, prepared, exc, abort_reason)
+        raise
+    return get_run(ws, store_result(ws, prepared, result))
 
 
 def _num(mapping: dict[str, Any] | None, key: str) -> float | None:
