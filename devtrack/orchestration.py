@@ -119,6 +119,20 @@ def plan_bench(ws: Workspace, releases: list[Release], profiles: list[Profile],
     return BenchPlan(jobs, skipped)
 
 
+def plan_pairs(ws: Workspace, pairs: list[tuple[Release, Profile]],
+               overrides: BenchOverrides) -> BenchPlan:
+    """Jobs for chosen (release, profile) pairs, in that order (``check --bench`` measures
+    only what lacks a run); a pair that cannot run is a skipped note."""
+    jobs: list[PlannedJob] = []
+    skipped: list[str] = []
+    for release, profile in pairs:
+        measurements, notes = plan([release], [profile], overrides, ws=ws)
+        skipped += notes
+        jobs += [PlannedJob(len(jobs) + 1, m, device_of(m.profile), target_for(m.profile))
+                 for m in measurements]
+    return BenchPlan(jobs, skipped)
+
+
 def bench(ws: Workspace, releases: list[Release], profiles: list[Profile],
           overrides: BenchOverrides, *, on_event: Callable[[JobEvent], None] | None = None,
           stop: Callable[[], bool] | None = None,
@@ -154,7 +168,8 @@ def run_bench(ws: Workspace, bench_plan: BenchPlan, overrides: BenchOverrides, *
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (devtrack.interrupts)
         signum = signum_of(exc)
         run.halt(interrupt_reason(signum), signum)
-        run.interrupted = Aborted(f"benchmark {interrupt_reason(signum)}", signum=signum)
+        run.interrupted = Aborted(f"benchmark {interrupt_reason(signum)}; the worker "
+                                  "process was stopped", signum=signum)
         run.loop()  # only collects and stores the stopped jobs now
     if run.error is not None:
         raise run.error

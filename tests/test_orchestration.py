@@ -241,3 +241,18 @@ def test_nothing_to_measure_reports_each_skipped_pair_first(ws: Workspace) -> No
         run(ws, [tflite_only], on_event=events.append)
     assert [(e.kind, e.label) for e in events] == [
         ("skipped", "mlp@1.0 on tfl: profile does not run onnx models")]
+
+
+def test_check_bench_measures_what_lacks_a_run_on_every_device_at_once(
+        ws: Workspace, spans: Spans) -> None:
+    from devtrack.gate import _measure_missing
+
+    chosen = [profile(ws, "board-a", "labtest://a"), profile(ws, "board-b", "labtest://b")]
+    said: list[str] = []
+    _measure_missing(ws, get_release(ws, "mlp@1.0"), None, chosen, True, said.append)
+    assert sorted(said) == ["measuring mlp@1.0 on board-a", "measuring mlp@1.0 on board-b"]
+    assert {name: row["status"] for name, row in stored(ws).items()} == {
+        "board-a": "ok", "board-b": "ok"}
+    assert spans.overlap("board-a", "board-b")
+    _measure_missing(ws, get_release(ws, "mlp@1.0"), None, chosen, True, said.append)
+    assert len(said) == 2 and len(stored(ws)) == 2  # each now has a run that counts

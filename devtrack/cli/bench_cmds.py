@@ -244,6 +244,9 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
     when one failed, 130 on Ctrl-C, 143 on SIGTERM (a cancelled CI job) and 129 on SIGHUP:
     finished runs are kept, the interrupted one is stored as aborted naming the signal.
 
+    Profiles on different devices (their [execution] target) measure in parallel, one
+    job per device at a time; local profiles share this host and run one after another.
+
     A run is identified by the profile's conditions (threads, CPU affinity, runtime
     options), not by its stopping rule: a run with --max-time is the one `check`, `show`
     and the app use next; a run with --threads counts only under a profile with that many.
