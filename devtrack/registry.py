@@ -14,7 +14,8 @@ from devtrack.core.release import Release
 from devtrack.core.summary import ModelSummary
 from devtrack.core.text import clip, shown
 from devtrack.errors import DuplicateError, NotFoundError, UsageError
-from devtrack.store import Store, utc_now
+from devtrack.store import utc_now
+from devtrack.store_contract import StoreBackend
 from devtrack.workspace import Workspace
 
 
@@ -95,7 +96,7 @@ def _duplicate(model: str, version: str) -> DuplicateError:
                           f"(see 'devtrack releases {model}')")
 
 
-def _existing_sha(store: Store, model: str, version: str) -> str | None:
+def _existing_sha(store: StoreBackend, model: str, version: str) -> str | None:
     row = store.one("SELECT r.artifact_sha256 AS sha FROM releases r JOIN models m ON "
                     "m.id = r.model_id WHERE m.name = ? AND r.version = ?", (model, version))
     return row["sha"] if row else None
@@ -198,11 +199,11 @@ def register_or_restore(ws: Workspace, request: RegisterRequest,
     return Registered(get_release(ws, ReleaseRef(model, version)), taken is None, restored)
 
 
-def _artifact_known(store: Store, sha256: str) -> bool:
+def _artifact_known(store: StoreBackend, sha256: str) -> bool:
     return store.one("SELECT sha256 FROM artifacts WHERE sha256 = ?", (sha256,)) is not None
 
 
-def _record(store: Store, model: str, version: str, request: RegisterRequest,
+def _record(store: StoreBackend, model: str, version: str, request: RegisterRequest,
             row: dict[str, Any], payload: dict[str, Any], artifact: dict[str, Any],
             restored: str | None, actor: str, now: str) -> str | None:
     """The write transaction of a register; returns the sha256 MODEL@VERSION held before
@@ -235,7 +236,7 @@ def _discard_quietly(ws: Workspace, sha256: str) -> None:
                              lambda: ws.store.references_file(sha256))
 
 
-def _parent_id(store: Store, model: str, parent: str) -> int:
+def _parent_id(store: StoreBackend, model: str, parent: str) -> int:
     row = store.one("SELECT r.id FROM releases r JOIN models m ON m.id = r.model_id "
                     "WHERE m.name = ? AND r.version = ?", (model, parent))
     if row is None:
@@ -245,13 +246,13 @@ def _parent_id(store: Store, model: str, parent: str) -> int:
     return int(row["id"])
 
 
-def _insert_release(store: Store, model: str, task: str | None, parent: str | None,
+def _insert_release(store: StoreBackend, model: str, task: str | None, parent: str | None,
                     row: dict[str, Any], payload: dict[str, Any]) -> None:
     """Insert the model line (if new), the release and its register event; call inside the
     write transaction, which is what makes each check-then-insert here safe."""
     parent_id = _parent_id(store, model, parent) if parent else None
-    store.conn.execute("INSERT INTO models (name, task, created_at) VALUES (?, ?, ?) "
-                       "ON CONFLICT(name) DO NOTHING", (model, task or "other", row["created_at"]))
+    store.execute("INSERT INTO models (name, task, created_at) VALUES (?, ?, ?) "
+                  "ON CONFLICT(name) DO NOTHING", (model, task or "other", row["created_at"]))
     model_row = store.one("SELECT id, task FROM models WHERE name = ?", (model,))
     assert model_row is not None
     store.insert("releases", {"model_id": model_row["id"], "parent_id": parent_id, **row})
