@@ -250,6 +250,43 @@ def test_a_copy_killed_midway_leaves_the_target_empty_and_a_retry_succeeds(
         store.close()
 
 
+def test_a_writer_on_the_workspace_during_the_copy_is_not_blocked_nor_half_copied(
+        source_ws: Path, pg_url: str, tmp_path: Path, mlp_tflite: Path) -> None:
+    big = tmp_path / "big"
+    shutil.copytree(source_ws, big)
+    _grow_runs(big, KILL_RUNS)
+    before = open_store(big / DOT_DIR / "devtrack.db")
+    try:
+        expected = {name: before.count_rows(name) for name in before.tables()}
+    finally:
+        before.close()
+    copier = subprocess.Popen([sys.executable, "-m", "devtrack", "db", "copy", "--to", pg_url,
+                               "-w", str(big), "--json"], stderr=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert copier.stderr is not None
+        line = copier.stderr.readline()  # the copy is under way: it has printed progress
+        assert line.startswith("copying "), line
+        writer = subprocess.run([sys.executable, "-m", "devtrack", "register", str(mlp_tflite),
+                                 "-m", "kws", "-v", "2.0", "-w", str(big)],
+                                capture_output=True, text=True, timeout=60)
+        assert copier.poll() is None, "the copy ended before the writer: grow KILL_RUNS"
+        out, err = copier.communicate(timeout=120)
+    finally:
+        if copier.poll() is None:
+            copier.kill()
+            copier.communicate(timeout=30)
+    assert writer.returncode == 0, writer.stderr
+    assert copier.returncode == 0, err
+    assert json.loads(out)["rows"] == expected  # the snapshot, without the new release
+    store = open_postgres_store(pg_url)
+    try:
+        assert _counts(store) == expected
+        assert store.verify_events() is None
+    finally:
+        store.close()
+
+
 def test_two_copies_at_once_write_the_target_once(source_ws: Path, pg_url: str) -> None:
     racers = [subprocess.Popen([sys.executable, "-m", "devtrack", "db", "copy", "--to",
                                 pg_url, "-w", str(source_ws)], stdout=subprocess.PIPE,
