@@ -20,6 +20,7 @@ from devtrack.errors import Aborted, DatabaseLockedError, UsageError
 from devtrack.interrupts import deferred
 from devtrack.interrupts import reason as interrupt_reason
 from devtrack.provenance import current_host, current_user
+from devtrack.records import Run, columns
 from devtrack.store import utc_now
 from devtrack.workspace import Workspace
 
@@ -364,14 +365,11 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
 STORE_ATTEMPTS = 6
 
 
-RUN_FIELDS = (
-    "id", "profile", "profile_hash", "conditions_hash", "status", "error", "started_at",
-    "finished_at", "actor", "host", "runtime", "runtime_version", "import_ms", "init_ms",
-    "first_ms", "warmup_ms", "n",
-    "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "cv",
-    "ci_low_ms", "ci_high_ms", "stop_reason", "baseline_rss_mb", "load_peak_mb",
-    "load_delta_mb", "inference_peak_mb", "peak_rss_mb", "memory_method",
-)
+# A run as results and bench show it: its columns (records.Run) but the release (shown as
+# model and version), the samples (on request) and the JSON ones, decoded apart.
+RUN_FIELDS = tuple(c for c in columns(Run) if c not in (
+    "release_id", "profile_snapshot", "samples", "inputs", "environment", "warnings",
+    "op_profile", "details"))
 
 
 def _run_to_dict(row: dict[str, Any], with_samples: bool = False) -> dict[str, Any]:

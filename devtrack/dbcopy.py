@@ -1,11 +1,12 @@
 """``devtrack db copy``: every row of a SQLite workspace into an empty PostgreSQL database, ids
-kept, in one transaction, the audit chain verified on the copy before it commits."""
+kept, in one transaction, the audit chain verified on the copy before it commits. The tables
+and columns are the records' (records.py), checked against both databases' schemas."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from devtrack.errors import DatabaseError, UsageError, WorkspaceError
@@ -56,17 +57,18 @@ def copy_order(shapes: dict[str, TableShape]) -> list[str]:
     return order
 
 
-def _check_same_schema(source: dict[str, TableShape], target: dict[str, TableShape],
-                       where: str) -> None:
-    """Both databases have the same tables with the same columns (by name)."""
-    problems = [f"{name} only in the workspace" for name in sorted(set(source) - set(target))]
-    problems += [f"{name} only in {where}" for name in sorted(set(target) - set(source))]
-    for name in sorted(set(source) & set(target)):
-        extra = set(source[name].columns) ^ set(target[name].columns)
-        if extra:
-            problems.append(f"{name} columns differ: {', '.join(sorted(extra))}")
+def _check_schema(found: dict[str, TableShape], where: str) -> None:
+    """The database has devtrack's tables with the columns of their records (records.py)."""
+    from devtrack.records import TABLES, table_columns
+
+    problems = [f"{name} missing" for name in sorted(set(TABLES) - set(found))]
+    problems += [f"{name} is not devtrack's" for name in sorted(set(found) - set(TABLES))]
+    for name in sorted(set(TABLES) & set(found)):
+        differ = set(table_columns(name)) ^ set(found[name].columns)
+        if differ:
+            problems.append(f"{name} columns differ: {', '.join(sorted(differ))}")
     if problems:
-        raise DatabaseError(f"the PostgreSQL schema of {where} does not match the workspace's "
+        raise DatabaseError(f"the schema of {where} is not the one this devtrack copies "
                             f"({'; '.join(problems)}); nothing was copied")
 
 
@@ -97,6 +99,7 @@ def copy_database(ws: Workspace, url: str, progress: CopyProgress | None = None)
     as it was. Refused, with nothing written: a URL with a password (UsageError), a target that
     holds any row (UsageError), a copy whose audit chain does not verify (DatabaseError)."""
     from devtrack.core.database_url import mask_password, refuse_stored_password
+    from devtrack.records import table_columns
     from devtrack.store import Store
 
     refuse_stored_password(url)
@@ -112,14 +115,15 @@ def copy_database(ws: Workspace, url: str, progress: CopyProgress | None = None)
     try:
         with source.read_snapshot():
             shapes = source.tables()
-            _check_same_schema(shapes, target.tables(), where)
+            _check_schema(shapes, "the workspace")
+            _check_schema(target.tables(), where)
             order = copy_order(shapes)
             counts = {name: source.count_rows(name) for name in order}
             with target.transaction():
                 _refuse_non_empty({name: n for name in order
                                    if (n := target.count_rows(name))}, where)
                 for name in order:
-                    shape = shapes[name]
+                    shape = replace(shapes[name], columns=table_columns(name))
                     rows = _reported(source.stream_rows(name, shape), name, counts[name],
                                      progress)
                     written = target.copy_rows(name, shape.columns, rows)
