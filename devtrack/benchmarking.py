@@ -382,13 +382,17 @@ def _run_to_dict(row: dict[str, Any], with_samples: bool = False) -> dict[str, A
     data["inputs"] = json.loads(row["inputs"] or "{}")
     data["op_profile"] = json.loads(row["op_profile"]) if row["op_profile"] else None
     if with_samples:
-        data["samples_ms"] = samples_of(row).tolist()
+        data["samples_ms"] = samples_ms(row["samples"]).tolist()
     return data
 
 
-def samples_of(row: dict[str, Any]) -> np.ndarray:
-    blob = row.get("samples")
+def samples_ms(blob: bytes | None) -> np.ndarray:
+    """A run's stored samples (little-endian float32 ms) as float64 milliseconds."""
     return np.frombuffer(blob, dtype="<f4").astype(np.float64) if blob else np.zeros(0)
+
+
+def samples_of(run: Run) -> np.ndarray:
+    return samples_ms(run.samples)
 
 
 _RUN_SQL = (

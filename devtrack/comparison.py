@@ -217,17 +217,17 @@ def _compare_stored(ws: Workspace, a: Release, b: Release, name: str, result: Co
                 f"current conditions{f' ({others})' if others else ''}; measure with: "
                 f"{measure_command([r.ref for r in missing], name)}")
         return empty if result.rerun else None
-    if run_a["conditions_hash"] != run_b["conditions_hash"]:  # only when no profile now
+    if run_a.conditions_hash != run_b.conditions_hash:  # only when no profile now
         if not result.rerun:
             result.not_comparable[name] = (
                 f"profile {name} is no longer defined and the newest runs of A and B were "
                 "taken under different conditions; measure both again")
         return empty if result.rerun else None
     threshold = (latency_limit_pct(profile.budgets) if profile is not None
-                 else limits_of_snapshot(json.loads(run_a["profile_snapshot"] or "{}"))[0])
-    comparison = ProfileComparison(name, profile.hash if profile else run_a["profile_hash"],
-                                   run_a["conditions_hash"], threshold, run_a=run_a["id"],
-                                   run_b=run_b["id"])
+                 else limits_of_snapshot(json.loads(run_a.profile_snapshot or "{}"))[0])
+    comparison = ProfileComparison(name, profile.hash if profile else run_a.profile_hash,
+                                   run_a.conditions_hash, threshold, run_a=run_a.id,
+                                   run_b=run_b.id)
     for release, choice in ((a, choice_a), (b, choice_b)):
         note = choice.newer_runs_note()
         if note:
@@ -237,8 +237,8 @@ def _compare_stored(ws: Workspace, a: Release, b: Release, name: str, result: Co
         comparison.latency = stored_latency(run_a, run_b, threshold)
     comparison.memory = memory_deltas(run_a, run_b)
     comparison.ops = op_deltas(run_a, run_b)
-    ev_a = counted_evaluation(ws, a.id, name, run_a["conditions_hash"])
-    ev_b = counted_evaluation(ws, b.id, name, run_a["conditions_hash"])
+    ev_a = counted_evaluation(ws, a.id, name, run_a.conditions_hash)
+    ev_b = counted_evaluation(ws, b.id, name, run_a.conditions_hash)
     if ev_a and ev_b:
         comparison.accuracy = accuracy_change(ws, ev_a, ev_b)
         if comparison.accuracy is None:

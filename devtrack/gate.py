@@ -35,6 +35,7 @@ from devtrack.pairing import (
     measured_profile,
 )
 from devtrack.provenance import current_user
+from devtrack.records import Run
 from devtrack.store import utc_now
 from devtrack.workspace import Workspace
 
@@ -287,7 +288,7 @@ def _check_profile(ws: Workspace, cand: Release, given: Release | None, profile:
     check = ProfileCheck(profile.name, measured.hash, inconclusive_policy=inconclusive,
                          conditions_hash=measured.conditions_hash)
     run, choice = _counted_run(ws, cand, measured, bench, progress)
-    check.run_id = int(run["id"]) if run is not None else None
+    check.run_id = run.id if run is not None else None
     check.items += budget_items(ws, cand, measured, (run, choice))
     note = choice.newer_runs_note()
     if note:
@@ -342,8 +343,7 @@ def _metric(limit: str) -> str:
 
 
 def _counted_run(ws: Workspace, release: Release, profile: Profile, bench: bool,
-                 progress: Progress | None) -> tuple[dict[str, Any] | None,
-                                                     RunChoice[dict[str, Any]]]:
+                 progress: Progress | None) -> tuple[Run | None, RunChoice[dict[str, Any]]]:
     """The run that counts under ``profile``'s conditions, and the choice; with ``bench``,
     measured first when the release has no finished run under them."""
     conditions = profile.conditions_hash
@@ -365,7 +365,7 @@ def _not_measured_text(profile: str) -> str:
 
 
 def budget_items(ws: Workspace, release: Release, profile: Profile,
-                 counted: tuple[dict[str, Any] | None, RunChoice[dict[str, Any]]] | None = None
+                 counted: tuple[Run | None, RunChoice[dict[str, Any]]] | None = None
                  ) -> list[CheckItem]:
     """Every absolute budget of ``profile`` judged for ``release``, without storing anything.
 
@@ -379,15 +379,15 @@ def budget_items(ws: Workspace, release: Release, profile: Profile,
         ws, release.id, profile.name, profile.conditions_hash)
     evaluation = counted_evaluation(ws, release.id, profile.name, profile.conditions_hash)
     figures = Figures(
-        p90_ms=run["p90_ms"] if run else None,
-        peak_rss_mb=run["peak_rss_mb"] if run else None,
+        p90_ms=run.p90_ms if run else None,
+        peak_rss_mb=run.peak_rss_mb if run else None,
         size_mb=release.size_bytes / MIB,
         accuracy=float(evaluation["accuracy"]) if evaluation else None,
     )
     items = []
     failed = choice.failed  # newer than the run that counts: what the release does now
     if failed is not None:
-        since = (f" (run {failed['id']}; run {run['id']}, older, is the last ok one)"
+        since = (f" (run {failed['id']}; run {run.id}, older, is the last ok one)"
                  if run is not None else "")
         items.append(CheckItem("run", "status", FAIL,
                                f"the latest run on {profile.name} failed: {failed['error']}"

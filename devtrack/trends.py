@@ -12,6 +12,7 @@ from devtrack.core.text import shown
 from devtrack.counted_runs import counted_evaluation, counted_run
 from devtrack.errors import DevtrackError, NotFoundError, UsageError
 from devtrack.metric_changes import stored_latency
+from devtrack.records import Run
 from devtrack.workspace import Workspace
 
 METRICS = ("p50_ms", "p90_ms", "peak_rss_mb", "accuracy")
@@ -119,10 +120,10 @@ def trend(ws: Workspace, model: str, profile: str, metric: str) -> Trend:
             value = float(evaluation["accuracy"]) if evaluation else None
             dataset = evaluation["dataset_sha256"] if evaluation else None
         elif run is not None:
-            value = run[metric]
+            value = getattr(run, metric)
         note = choice.conditions_note() or ("" if value is not None else "not measured")
         point = TrendPoint(release.version, release.status, release.created_at, value,
-                           run["id"] if run else None, run["conditions_hash"] if run else None,
+                           run.id if run else None, run.conditions_hash if run else None,
                            deployed=release.id == deployed, note=note)
         if value is not None and run is not None and previous is not None:
             if previous["dataset"] != dataset:
@@ -143,13 +144,13 @@ def trend(ws: Workspace, model: str, profile: str, metric: str) -> Trend:
     return result
 
 
-def _judge(point: TrendPoint, run: dict[str, Any], previous: dict[str, Any], metric: str,
+def _judge(point: TrendPoint, run: Run, previous: dict[str, Any], metric: str,
            latency_pct: float, accuracy_drop: float) -> TrendPoint:
     from dataclasses import replace
 
     prev_run, prev_value = previous["run"], float(previous["value"])
     value = float(point.value or 0.0)
-    if prev_run["conditions_hash"] != run["conditions_hash"]:  # a profile no longer defined
+    if prev_run.conditions_hash != run.conditions_hash:  # a profile no longer defined
         return replace(point, note="measured under other conditions than the release before; "
                                    "not compared")
     if metric == "accuracy":

@@ -48,3 +48,9 @@ def test_from_row_takes_a_whole_row_and_ignores_joined_names() -> None:
     assert run.id == 3 and not hasattr(run, "model")
     with pytest.raises(KeyError):
         from_row(Run, {"id": 3})
+
+
+def test_the_figures_queries_read_are_run_columns() -> None:
+    from devtrack.queries import RUN_FIGURES
+
+    assert set(RUN_FIGURES) <= set(columns(Run))
