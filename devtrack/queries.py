@@ -64,3 +64,96 @@ def accuracies_of_model(store: StoreBackend, model_id: int, profile: str) -> lis
         "JOIN runs r ON r.id = e.run_id JOIN datasets d ON d.id = e.dataset_id "
         "JOIN releases rel ON rel.id = r.release_id WHERE rel.model_id = ? AND r.profile = ? "
         "AND r.status = 'ok' AND e.accuracy IS NOT NULL ORDER BY e.id", (model_id, profile))
+
+
+# -- models and releases ----------------------------------------------------------------------
+
+_RELEASES = """
+SELECT r.*, m.name AS model, a.format AS format, a.size_bytes AS size_bytes,
+       p.version AS parent_version
+FROM releases r
+JOIN models m ON m.id = r.model_id
+JOIN artifacts a ON a.sha256 = r.artifact_sha256
+LEFT JOIN releases p ON p.id = r.parent_id
+"""
+
+
+def model_id(store: StoreBackend, name: str) -> int | None:
+    row = store.one("SELECT id FROM models WHERE name = ?", (name,))
+    return int(row["id"]) if row is not None else None
+
+
+def model_task(store: StoreBackend, name: str) -> str | None:
+    row = store.one("SELECT task FROM models WHERE name = ?", (name,))
+    return str(row["task"]) if row is not None else None
+
+
+def add_model_if_new(store: StoreBackend, name: str, task: str, created_at: str) -> int:
+    """The id of model line ``name``, inserted first when it is new. Call inside a write
+    transaction, which makes the check-then-insert safe on both backends. (Not INSERT … ON
+    CONFLICT DO NOTHING: on PostgreSQL that spends an identity value even when it inserts
+    nothing, so ids would differ from SQLite's.)"""
+    found = model_id(store, name)
+    if found is not None:
+        return found
+    return store.insert("models", {"name": name, "task": task, "created_at": created_at})
+
+
+def models_with_counts(store: StoreBackend) -> list[Row]:
+    """Every model line by name: model, task, created_at, its number of releases and the
+    latest version."""
+    return store.query(
+        "SELECT m.name AS model, m.task AS task, m.created_at AS created_at, "
+        "COUNT(r.id) AS releases, "
+        "(SELECT version FROM releases WHERE model_id = m.id ORDER BY id DESC LIMIT 1) AS latest "
+        "FROM models m LEFT JOIN releases r ON r.model_id = m.id GROUP BY m.id, m.name, m.task, "
+        "m.created_at ORDER BY m.name")
+
+
+def release_id(store: StoreBackend, model: str, version: str) -> int | None:
+    row = store.one("SELECT r.id FROM releases r JOIN models m ON m.id = r.model_id "
+                    "WHERE m.name = ? AND r.version = ?", (model, version))
+    return int(row["id"]) if row is not None else None
+
+
+def release_sha256(store: StoreBackend, model: str, version: str) -> str | None:
+    """The artifact MODEL@VERSION was registered with, if it is registered."""
+    row = store.one("SELECT r.artifact_sha256 AS sha FROM releases r JOIN models m ON "
+                    "m.id = r.model_id WHERE m.name = ? AND r.version = ?", (model, version))
+    return str(row["sha"]) if row is not None else None
+
+
+def artifact_known(store: StoreBackend, sha256: str) -> bool:
+    return store.one("SELECT sha256 FROM artifacts WHERE sha256 = ?", (sha256,)) is not None
+
+
+def releases(store: StoreBackend, model_id: int | None = None) -> list[Row]:
+    """Whole release rows with the model's name, the artifact's format and size and the
+    parent's version: of every model (by name, then age) or of one (by age)."""
+    if model_id is None:
+        return store.query(_RELEASES + " ORDER BY m.name, r.id")
+    return store.query(_RELEASES + " WHERE r.model_id = ? ORDER BY r.id", (model_id,))
+
+
+def release_row(store: StoreBackend, model_id: int, version: str | None) -> Row | None:
+    """One release as :func:`releases` gives it; ``version`` None for the latest."""
+    if version is None:
+        return store.one(_RELEASES + " WHERE r.model_id = ? ORDER BY r.id DESC LIMIT 1",
+                         (model_id,))
+    return store.one(_RELEASES + " WHERE r.model_id = ? AND r.version = ?", (model_id, version))
+
+
+def versions(store: StoreBackend, model_id: int) -> list[str]:
+    """A model line's versions, oldest first."""
+    return [str(r["version"]) for r in store.query(
+        "SELECT version FROM releases WHERE model_id = ? ORDER BY id", (model_id,))]
+
+
+def releases_sharing_artifacts(store: StoreBackend) -> list[Row]:
+    """Releases whose artifact another release has too: id, artifact_sha256, ref
+    (MODEL@VERSION), oldest first."""
+    return store.query(
+        "SELECT r.id, r.artifact_sha256, m.name || '@' || r.version AS ref FROM releases r "
+        "JOIN models m ON m.id = r.model_id WHERE r.artifact_sha256 IN "
+        "(SELECT artifact_sha256 FROM releases GROUP BY artifact_sha256 HAVING COUNT(*) > 1) "
+        "ORDER BY r.id")
