@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from devtrack import queries
 from devtrack.comparison import check_same_model, load_profiles, store_pair
 from devtrack.core.audit_state import text_digest
 from devtrack.core.budgets import FAIL, MISSING, PASS, Figures, evaluate_budgets
@@ -160,21 +161,15 @@ class CheckReport:
 
 def deployed_release_id(ws: Workspace, release: Release, profile: str) -> int | None:
     """The release of ``release``'s model live on ``profile`` (open deployment), if any."""
-    row = ws.store.one(
-        "SELECT d.release_id FROM deployments d JOIN releases r ON r.id = d.release_id "
-        "WHERE r.model_id = (SELECT model_id FROM releases WHERE id = ?) AND d.profile = ? "
-        "AND d.ended_at IS NULL ORDER BY d.deployed_at DESC, d.id DESC LIMIT 1",
-        (release.id, profile))
-    return int(row["release_id"]) if row else None
+    return queries.live_release_id(ws.store, release.id, profile)
 
 
 def _release_by_id(ws: Workspace, release_id: int) -> Release:
     from devtrack.registry import get_release
 
-    row = ws.store.one("SELECT m.name AS model, r.version FROM releases r JOIN models m "
-                       "ON m.id = r.model_id WHERE r.id = ?", (release_id,))
-    assert row is not None, f"release {release_id} vanished"
-    return get_release(ws, f"{row['model']}@{row['version']}")
+    ref = queries.release_ref(ws.store, release_id)
+    assert ref is not None, f"release {release_id} vanished"
+    return get_release(ws, f"{ref[0]}@{ref[1]}")
 
 
 def default_profiles(ws: Workspace, candidate: Release) -> tuple[list[Profile], list[str]]:
@@ -185,17 +180,12 @@ def default_profiles(ws: Workspace, candidate: Release) -> tuple[list[Profile], 
     """
     from devtrack.profiles import load_profile
 
-    rows = ws.store.query(
-        "SELECT profile FROM runs WHERE release_id = ? UNION SELECT d.profile FROM "
-        "deployments d JOIN releases r ON r.id = d.release_id WHERE d.ended_at IS NULL AND "
-        "r.model_id = (SELECT model_id FROM releases WHERE id = ?) ORDER BY 1",
-        (candidate.id, candidate.id))
     chosen, notes = [], []
-    for row in rows:
+    for name in queries.profiles_of_release(ws.store, candidate.id):
         try:
-            profile = load_profile(row["profile"], ws.root)
+            profile = load_profile(name, ws.root)
         except DevtrackError as exc:
-            notes.append(f"profile {row['profile']} left out: {exc}")
+            notes.append(f"profile {name} left out: {exc}")
             continue
         if profile.runs_format(candidate.format):
             chosen.append(profile)

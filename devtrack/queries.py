@@ -157,3 +157,33 @@ def releases_sharing_artifacts(store: StoreBackend) -> list[Row]:
         "JOIN models m ON m.id = r.model_id WHERE r.artifact_sha256 IN "
         "(SELECT artifact_sha256 FROM releases GROUP BY artifact_sha256 HAVING COUNT(*) > 1) "
         "ORDER BY r.id")
+
+
+def release_ref(store: StoreBackend, release_id: int) -> tuple[str, str] | None:
+    """(model, version) of a release."""
+    row = store.one("SELECT m.name AS model, r.version FROM releases r JOIN models m "
+                    "ON m.id = r.model_id WHERE r.id = ?", (release_id,))
+    return (str(row["model"]), str(row["version"])) if row is not None else None
+
+
+# -- deployments ------------------------------------------------------------------------------
+
+def live_release_id(store: StoreBackend, release_id: int, profile: str) -> int | None:
+    """The release of ``release_id``'s model line live on ``profile`` (the newest open
+    deployment), if any."""
+    row = store.one(
+        "SELECT d.release_id FROM deployments d JOIN releases r ON r.id = d.release_id "
+        "WHERE r.model_id = (SELECT model_id FROM releases WHERE id = ?) AND d.profile = ? "
+        "AND d.ended_at IS NULL ORDER BY d.deployed_at DESC, d.id DESC LIMIT 1",
+        (release_id, profile))
+    return int(row["release_id"]) if row is not None else None
+
+
+def profiles_of_release(store: StoreBackend, release_id: int) -> list[str]:
+    """Profiles a release has a run on (any outcome) or its model line is live on, by name."""
+    return [str(row["profile"]) for row in store.query(
+        "SELECT profile FROM runs WHERE release_id = ? UNION SELECT d.profile FROM "
+        "deployments d JOIN releases r ON r.id = d.release_id WHERE d.ended_at IS NULL AND "
+        "r.model_id = (SELECT model_id FROM releases WHERE id = ?) ORDER BY 1",
+        (release_id, release_id))]
+
