@@ -187,3 +187,14 @@ def profiles_of_release(store: StoreBackend, release_id: int) -> list[str]:
         "r.model_id = (SELECT model_id FROM releases WHERE id = ?) ORDER BY 1",
         (release_id, release_id))]
 
+
+# -- more of runs -----------------------------------------------------------------------------
+
+def newest_profile_snapshot(store: StoreBackend, model_id: int, profile: str) -> str | None:
+    """The profile as the newest run of a model line on it stored it (JSON)."""
+    row = store.one(
+        "SELECT runs.profile_snapshot FROM runs JOIN releases r ON r.id = runs.release_id "
+        "WHERE r.model_id = ? AND runs.profile = ? ORDER BY runs.id DESC LIMIT 1",
+        (model_id, profile))
+    return str(row["profile_snapshot"]) if row is not None else None
+

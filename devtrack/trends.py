@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtrack import queries
 from devtrack.core.policy import accuracy_drop_limit, latency_limit_pct, limits_of_snapshot
 from devtrack.core.significance import VERDICT_FASTER, VERDICT_SLOWER
 from devtrack.core.text import shown
@@ -77,13 +78,10 @@ def _thresholds(ws: Workspace, model_id: int, profile: str) -> tuple[str | None,
     try:
         loaded = load_profile(profile, ws.root)
     except DevtrackError:
-        row = ws.store.one(
-            "SELECT runs.profile_snapshot FROM runs JOIN releases r ON r.id = runs.release_id "
-            "WHERE r.model_id = ? AND runs.profile = ? ORDER BY runs.id DESC LIMIT 1",
-            (model_id, profile))
-        if row is None:
+        snapshot = queries.newest_profile_snapshot(ws.store, model_id, profile)
+        if snapshot is None:
             raise
-        latency, drop = limits_of_snapshot(json.loads(row["profile_snapshot"] or "{}"))
+        latency, drop = limits_of_snapshot(json.loads(snapshot or "{}"))
         return None, latency, drop
     return (loaded.conditions_hash, latency_limit_pct(loaded.budgets),
             accuracy_drop_limit(loaded.budgets))
