@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtrack import queries
 from devtrack.core.counting import measure_command
 from devtrack.core.diff import ReleaseDiff, diff_releases
 from devtrack.core.policy import latency_limit_pct, limits_of_snapshot
@@ -167,11 +168,9 @@ def compare_releases(ws: Workspace, a: Release | str, b: Release | str,
 
 
 def _measured_by_both(ws: Workspace, a: Release, b: Release, result: Comparison) -> list[str]:
-    rows = ws.store.query(
-        "SELECT DISTINCT profile, release_id FROM runs WHERE status = 'ok' AND release_id IN "
-        "(?, ?) ORDER BY profile", (a.id, b.id))
-    on_a = {r["profile"] for r in rows if r["release_id"] == a.id}
-    on_b = {r["profile"] for r in rows if r["release_id"] == b.id}
+    pairs = queries.ok_profiles(ws.store, (a.id, b.id))
+    on_a = {profile for release_id, profile in pairs if release_id == a.id}
+    on_b = {profile for release_id, profile in pairs if release_id == b.id}
     for name in sorted(on_a ^ on_b):
         result.not_comparable[name] = f"not measured with {b.ref if name in on_a else a.ref}"
     return sorted(on_a & on_b)

@@ -198,3 +198,13 @@ def newest_profile_snapshot(store: StoreBackend, model_id: int, profile: str) ->
         (model_id, profile))
     return str(row["profile_snapshot"]) if row is not None else None
 
+
+def ok_profiles(store: StoreBackend, release_ids: tuple[int, ...]) -> list[tuple[int, str]]:
+    """(release id, profile) for each profile with an ok run of each release, by profile."""
+    if not release_ids:
+        return []
+    marks = ", ".join("?" for _ in release_ids)
+    return [(int(row["release_id"]), str(row["profile"])) for row in store.query(
+        f"SELECT DISTINCT profile, release_id FROM runs WHERE status = 'ok' AND release_id IN "
+        f"({marks}) ORDER BY profile", release_ids)]
+
