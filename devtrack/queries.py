@@ -208,3 +208,23 @@ def ok_profiles(store: StoreBackend, release_ids: tuple[int, ...]) -> list[tuple
         f"SELECT DISTINCT profile, release_id FROM runs WHERE status = 'ok' AND release_id IN "
         f"({marks}) ORDER BY profile", release_ids)]
 
+
+# -- more of evaluations ----------------------------------------------------------------------
+
+def evaluations_of_runs(store: StoreBackend, run_ids: list[int]) -> list[Row]:
+    """Whole evaluation rows of these runs with their dataset's name and sha256, oldest
+    first."""
+    if not run_ids:
+        return []
+    marks = ", ".join("?" for _ in run_ids)
+    return store.query(
+        "SELECT e.*, d.name AS dataset, d.sha256 AS dataset_sha256 FROM evaluations e "
+        f"JOIN datasets d ON d.id = e.dataset_id WHERE e.run_id IN ({marks}) ORDER BY e.id",
+        tuple(run_ids))
+
+
+def newest_predictions(store: StoreBackend, run_id: int) -> bytes | None:
+    """The per-sample predictions (little-endian int32) of a run's newest evaluation."""
+    row = store.one("SELECT predictions FROM evaluations WHERE run_id = ? ORDER BY id DESC "
+                    "LIMIT 1", (run_id,))
+    return bytes(row["predictions"]) if row is not None and row["predictions"] else None
