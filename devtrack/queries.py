@@ -26,6 +26,17 @@ def run(store: StoreBackend, run_id: int) -> Run | None:
     return from_row(Run, row) if row is not None else None
 
 
+def runs_of_release(store: StoreBackend, release_id: int,
+                    profile: str | None = None) -> list[Run]:
+    """Every run of a release (on ``profile``, or on any), oldest first, samples included."""
+    if profile is None:
+        rows = store.query("SELECT * FROM runs WHERE release_id = ? ORDER BY id", (release_id,))
+    else:
+        rows = store.query("SELECT * FROM runs WHERE release_id = ? AND profile = ? "
+                           "ORDER BY id", (release_id, profile))
+    return [from_row(Run, row) for row in rows]
+
+
 def run_figures(store: StoreBackend, release_id: int, profile: str) -> list[Row]:
     """:data:`RUN_FIGURES` of every run of one release on ``profile``."""
     return store.query(f"SELECT {_FIGURES} FROM runs WHERE release_id = ? AND profile = ?",
