@@ -239,3 +239,12 @@ def newest_predictions(store: StoreBackend, run_id: int) -> bytes | None:
     row = store.one("SELECT predictions FROM evaluations WHERE run_id = ? ORDER BY id DESC "
                     "LIMIT 1", (run_id,))
     return bytes(row["predictions"]) if row is not None and row["predictions"] else None
+
+
+# -- stored files -----------------------------------------------------------------------------
+
+def referenced_hashes(store: StoreBackend) -> set[str]:
+    """Every sha256 a row refers to: artifacts, releases and datasets."""
+    rows = store.query("SELECT sha256 AS h FROM artifacts UNION "
+                       "SELECT artifact_sha256 FROM releases UNION SELECT sha256 FROM datasets")
+    return {str(row["h"]) for row in rows}
