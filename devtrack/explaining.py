@@ -104,8 +104,11 @@ def explain_releases(ws: Workspace, a: Release | str, b: Release | str, profile_
                      progress: Progress | None = None) -> Explanation:
     """Why B's latency differs from A's on ``profile_name``, operator by operator.
 
-    Raises UsageError for unknown releases or profile, different models or a measurement
-    that cannot fit in the profile's timeout; MeasurementFailed (exit 1) when the worker fails.
+    A measurement (ok or failed) is stored with an ``explain`` event
+    (``investigations.record_explain``); an explanation from the structure alone measures
+    and records nothing. Raises UsageError for unknown releases or profile, different models
+    or a measurement that cannot fit in the profile's timeout; MeasurementFailed (exit 1)
+    when the worker fails.
     """
     from devtrack.comparison import check_same_model
     from devtrack.pairing import measured_profile
@@ -122,11 +125,16 @@ def explain_releases(ws: Workspace, a: Release | str, b: Release | str, profile_
     if reason is not None:
         return explain_structure(rel_a.ref, rel_b.ref, profile.name, reason,
                                  diff_releases(rel_a, rel_b))
+    from devtrack.investigations import record_explain
+
     raw = measure_ops(ws, rel_a, rel_b, profile, settings, progress)
-    if raw.get("status") != "ok":
+    ok = raw.get("status") == "ok"
+    explanation = explanation_from_result(rel_a, rel_b, profile.name, raw) if ok else None
+    record_explain(ws, rel_a, rel_b, profile, raw, explanation)  # a failed run is kept too
+    if explanation is None:
         raise MeasurementFailed(f"per-operator measurement of {rel_a.ref} and {rel_b.ref} on "
-                            f"{profile.name} failed: {raw.get('error')}")
-    return explanation_from_result(rel_a, rel_b, profile.name, raw)
+                                f"{profile.name} failed: {raw.get('error')}")
+    return explanation
 
 
 # --- for the gate -------------------------------------------------------------------------
