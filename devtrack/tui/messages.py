@@ -8,7 +8,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class BenchUpdate:
-    """Where a background benchmark is: one (release, profile) measurement of ``total``."""
+    """Where a background benchmark is: one (release, profile) measurement of ``total``; or,
+    with ``kind`` "bisect", one side-by-side step of at most ``total``."""
 
     ref: str
     index: int  # 1-based number of the measurement running now
@@ -20,6 +21,7 @@ class BenchUpdate:
     results: tuple[dict[str, Any], ...] = ()
     error: str | None = None
     skipped: tuple[str, ...] = ()
+    kind: str = "bench"  # what runs: "bench", or "bisect" (tui/bisect_job.py)
 
     @property
     def fraction(self) -> float:

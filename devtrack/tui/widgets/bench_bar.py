@@ -36,7 +36,7 @@ class BenchBar(Static):
         if update.done:
             return
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("⏵ bench ", style="bold")
+        text.append(f"⏵ {update.kind} ", style="bold")
         text.append(f"{update.label}: {update.phase or 'starting'}")
         if update.elapsed_s:
             text.append(f" {update.elapsed_s:.1f}s", style="dim")
