@@ -181,9 +181,10 @@ def history_view(deployments: list[Deployment], title: str) -> Group:
 @click.pass_context
 def history(ctx: click.Context, model: str, profile_name: str | None,
             workspace_dir: Path | None, as_json: bool) -> None:
-    """Show who deployed what, where, when and why, and what it replaced; then the
-    explains and bisects recorded for the line (their answers; --json: deployments only,
-    `devtrack log MODEL --kind bisect --json` has those).
+    """Show who deployed what, where, when and why, and what it replaced.
+
+    Then the explains and bisects recorded for the line, one answer each (--json lists
+    the deployments only; `devtrack log MODEL --kind bisect --json` has those).
 
     Example: devtrack history kws --profile phone-4t
     """

@@ -166,3 +166,36 @@ async def test_a_bisect_can_be_cancelled_and_stores_nothing(line_ws: Path, make_
     with open_workspace(line_ws) as ws:
         assert ws.store.events(kind="bisect") == []
         assert ws.store.query("SELECT id FROM comparisons") == []
+
+
+async def test_stop_and_quit_during_a_bisect_stops_it_and_stores_nothing(
+        line_ws: Path, make_app) -> None:
+    from textual.widgets import Button, Static
+
+    from devtrack.tui.screens.quit_dialog import QuitDialog
+
+    app: DevtrackApp = make_app(line_ws, profile="tiny")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("G", "B")
+        await pilot.pause()
+        app.post_message(events.Key("enter", None))
+        await wait_until(pilot, lambda: app.measuring.locked(), idle=False)
+        app.post_message(events.Key("ctrl+q", None))
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitDialog)
+                         and app.focused is not None and app.focused.screen is app.screen,
+                         idle=False)
+        dialog = app.screen
+        running = plain(dialog.query_one("#quit-running", Static).content)
+        assert running.startswith("Bisecting mm 1.1 … 1.3 on tiny"), running
+        note = plain(dialog.query_one("#quit-note", Static).content)
+        assert "none of its steps is stored" in note
+        app.post_message(events.Key("shift+tab", None))
+        await wait_until(pilot, lambda: app.focused is dialog.query_one("#ok", Button),
+                         idle=False)
+        app.post_message(events.Key("enter", None))  # "Stop and quit"
+        await wait_until(pilot, lambda: not app.is_running, timeout=20, idle=False)
+    assert not app.measuring.locked()
+    with open_workspace(line_ws) as ws:
+        assert ws.store.events(kind="bisect") == []
+        assert ws.store.query("SELECT id FROM comparisons") == []
