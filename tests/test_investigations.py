@@ -197,3 +197,52 @@ def test_a_stopped_bisect_stores_nothing(line_ws: Path) -> None:
 
 def test_history_with_a_bad_profile_is_one_line_exit_2(line_ws: Path, run_cli) -> None:
     assert_clean_error(run_cli("-w", line_ws, "history", "mm", "-p", "nosuch"), "nosuch")
+
+
+def _row(version: str, p50: float | None = 1.0, regressed: bool = False,
+         deployed: tuple[str, ...] = (), fmt: str = "onnx"):  # type: ignore[no-untyped-def]
+    from devtrack.overview import ReleaseOverview
+
+    return ReleaseOverview(
+        id=int(version.replace(".", "")), model="mm", version=version, status="candidate",
+        created_at="", format=fmt, size_bytes=1, quantization="-", params=1, notes="",
+        parent=None, deployed_on=deployed, run_status="ok" if p50 else None, run_error=None,
+        runs=1 if p50 else 0, p50_ms=p50,
+        regressions=("p50 +50%",) if regressed else (),
+        regressed_metrics=("p50_ms",) if regressed else ())
+
+
+def test_suggest_good_is_the_last_unflagged_else_the_deployed_else_the_first() -> None:
+    from devtrack.bisecting import suggest_good
+
+    onnx = lambda fmt: fmt == "onnx"  # noqa: E731
+    rows = [_row("1.0", deployed=("tiny",)), _row("1.1"), _row("1.2", p50=None),
+            _row("1.3", regressed=True), _row("1.4", regressed=True)]
+    choice = suggest_good(rows, "1.4", "tiny", onnx)
+    assert choice is not None and choice.version == "1.1"  # 1.2 unmeasured, 1.3 flagged
+    assert "not marked as a regression" in choice.why
+    flagged = [_row("1.0", p50=None, deployed=("tiny",)), _row("1.1", regressed=True),
+               _row("1.2", regressed=True)]
+    choice = suggest_good(flagged, "1.2", "tiny", onnx)
+    assert choice is not None and (choice.version, choice.why) == ("1.0", "deployed on tiny")
+    nothing = [_row("1.0", p50=None), _row("1.1", p50=None, fmt="tflite"),
+               _row("1.2", regressed=True)]
+    choice = suggest_good(nothing, "1.2", "tiny", onnx)
+    assert choice is not None and choice.version == "1.0" and "first" in choice.why
+    assert suggest_good([_row("1.0", fmt="tflite"), _row("1.1")], "1.1", "tiny", onnx) is None
+    assert suggest_good(rows, "9.9", "tiny", onnx) is None
+
+
+def test_most_measurements_is_the_bad_end_then_halving() -> None:
+    from devtrack.core.bisection import BisectSearch, most_measurements
+
+    assert [most_measurements(n) for n in range(2, 10)] == [1, 2, 3, 3, 4, 4, 4, 4]
+    for size in range(2, 12):  # every answer, nothing skipped: never more than said
+        for first_bad in range(1, size):
+            search, asked = BisectSearch(size), 0
+            while (position := search.next_position()) is not None:
+                search.mark(position, "bad" if position >= first_bad else "good")
+                asked += 1
+            assert search.first_bad == first_bad and asked <= most_measurements(size)
+    with pytest.raises(ValueError):
+        most_measurements(1)

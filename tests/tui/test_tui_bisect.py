@@ -131,6 +131,9 @@ async def test_bisect_from_a_flagged_release_finds_the_unmeasured_culprit(
         await pilot.pause()
         assert not isinstance(app.screen, BisectAnswerDialog)
         assert not app.bench_running
+        await pilot.press("e")  # the audit log: the bisect and its explanation, in words
+        await pilot.pause()
+        _shot(app, "bisect-5-audit")
     phases = [u.phase for u in updates if u.kind == "bisect" and not u.done]
     assert phases[0] == "planning"
     assert any(p.startswith("measuring 1.2 against 1.1; 1.3 ×") and p.endswith("bad")
@@ -139,7 +142,11 @@ async def test_bisect_from_a_flagged_release_finds_the_unmeasured_culprit(
     with open_workspace(line_ws) as ws:
         (event,) = ws.store.events(kind="bisect")
         assert json.loads(event["payload"])["first_bad"] == "1.2"
-        assert len(ws.store.events(kind="explain")) == 1
+        (explain,) = ws.store.events(kind="explain")
+    from devtrack.tui.screens.audit import event_detail
+
+    assert "bisect 1.1 … 1.3 on tiny: first bad 1.2 (×" in plain(event_detail(event))
+    assert "explain 1.1 → 1.2 on tiny: +" in plain(event_detail(explain))
 
 
 async def test_a_bisect_can_be_cancelled_and_stores_nothing(line_ws: Path, make_app) -> None:
@@ -199,3 +206,27 @@ async def test_stop_and_quit_during_a_bisect_stops_it_and_stores_nothing(
     with open_workspace(line_ws) as ws:
         assert ws.store.events(kind="bisect") == []
         assert ws.store.query("SELECT id FROM comparisons") == []
+
+
+async def test_the_bisect_dialog_says_why_it_cannot_start(line_ws: Path, make_app) -> None:
+    from devtrack.tui.screens.bisect_dialog import BisectDialog
+
+    app: DevtrackApp = make_app(line_ws, profile="tiny")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("G", "B")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, BisectDialog)
+        (line_ws / "device_profiles" / "tiny.toml").unlink()  # gone while the app is open
+        dialog.query_one("#bisect-good", Select).value = "1.0"
+        await pilot.pause()
+        error = plain(dialog.query_one("#dialog-error").content)
+        assert "tiny" in error and len(error.splitlines()) <= 3, error
+        assert plain(dialog.query_one("#bisect-plan").content) == ""
+        await pilot.press("enter")  # Start is focused: refused, the dialog stays
+        await pilot.pause()
+        assert app.screen is dialog and not app.bench_running
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, BisectDialog) and not app.bench_running
