@@ -22,7 +22,6 @@ verifies.
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtrack.bench.protocol import blob_to_text, text_to_blob
 from devtrack.core.audit_state import (
     RELEASE_SEALED_FIELDS,
     RUN_SEALED_FIELDS,
@@ -101,7 +101,7 @@ class ImportResult:
 
 
 def _b64(blob: bytes | None) -> str | None:
-    return base64.b64encode(blob).decode("ascii") if blob else None
+    return blob_to_text(blob) if blob else None
 
 
 def _unb64(text: Any) -> bytes | None:
@@ -109,7 +109,7 @@ def _unb64(text: Any) -> bytes | None:
         return None
     if not isinstance(text, str):
         raise TypeError("a blob is not base64 text")
-    return base64.b64decode(text, validate=True)
+    return text_to_blob(text)
 
 
 # -- export ---------------------------------------------------------------------------------

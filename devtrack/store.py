@@ -19,6 +19,7 @@ from devtrack.errors import (
 from devtrack.store_contract import (
     REFERENCES_FILE_SQL,
     Params,
+    TableShape,
     chained_event,
     events_head,
     events_query,
@@ -468,6 +469,50 @@ class Store:
         from devtrack.core.audit import verify_chain
 
         return verify_chain(self.events(), events_head(self.meta("events_head")))
+
+    # -- whole tables (devtrack db copy) ----------------------------------------------------
+
+    @database_errors()
+    def tables(self) -> dict[str, TableShape]:
+        """devtrack's tables as this file has them (SQLite's own excluded), read from the
+        schema itself, so no list of columns can drift from it."""
+        shapes = {}
+        for name in sorted(_table_names(self.conn)):
+            info = self.conn.execute(f'PRAGMA table_info("{name}")').fetchall()
+            key = tuple(row[1] for row in sorted((r for r in info if r[5]), key=lambda r: r[5]))
+            references = {row[2] for row in
+                          self.conn.execute(f'PRAGMA foreign_key_list("{name}")').fetchall()}
+            shapes[name] = TableShape(tuple(row[1] for row in info), key,
+                                      frozenset(references))
+        return shapes
+
+    @database_errors()
+    def count_rows(self, table: str) -> int:
+        """How many rows ``table`` (a name from :meth:`tables`) holds."""
+        return int(self.conn.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0])
+
+    def stream_rows(self, table: str, shape: TableShape,
+                    batch: int = 256) -> Iterator[tuple[Any, ...]]:
+        """Every row of ``table`` as a tuple of ``shape.columns``, in key order, fetched
+        ``batch`` rows at a time (sample blobs are never all in memory at once)."""
+        columns = ", ".join(f'"{c}"' for c in shape.columns)
+        order = f" ORDER BY {', '.join(shape.key)}" if shape.key else ""
+        with database_errors():
+            cursor = self.conn.execute(f'SELECT {columns} FROM "{table}"{order}')
+            while rows := cursor.fetchmany(batch):
+                yield from rows
+
+    @contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        """Reads inside see one state of the database (a read transaction: writers go on,
+        in WAL mode, and are not seen), however long they take."""
+        with database_errors():
+            self.conn.execute("BEGIN DEFERRED")
+            try:
+                self.conn.execute("SELECT COUNT(*) FROM meta").fetchone()  # the snapshot starts
+                yield
+            finally:
+                self.conn.rollback()
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -13,6 +14,16 @@ if TYPE_CHECKING:
     from devtrack.core.audit import ChainProblem
 
 Params = tuple[Any, ...] | dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """One table as a database really has it: its columns in order, the columns of its
+    primary key (rows are read in that order) and the tables its foreign keys point at."""
+
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+    references: frozenset[str]
 
 
 @runtime_checkable
@@ -57,6 +68,10 @@ class StoreBackend(Protocol):
                newest_first: bool = False, limit: int | None = None) -> list[dict[str, Any]]: ...
 
     def verify_events(self) -> ChainProblem | None: ...
+
+    def tables(self) -> dict[str, TableShape]: ...
+
+    def count_rows(self, table: str) -> int: ...
 
     def close(self) -> None: ...
 

@@ -383,7 +383,7 @@ def test_the_cli_names_each_problem_and_exits_1(root: Path,
     (("INSERT INTO comparisons (baseline_release_id, candidate_release_id, profile, "
       "profile_hash, status, ratio, verdict, created_at, actor) SELECT baseline_release_id, "
       "candidate_release_id, profile, profile_hash, status, 0.5, 'faster', created_at, actor "
-      "FROM comparisons WHERE id = 1",), "comparison 3 of kws@1.1 has no compare event"),
+      "FROM comparisons WHERE id = 1",), "comparison 3 of kws@1.1 has no compare or explain event"),
 ])
 def test_stored_side_by_side_measurements_are_checked(evaluated: Path,
                                                      statements: tuple[str, ...],

@@ -56,6 +56,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                "provenance to a bundle (.zip) another workspace can import."),
     "import": ("bundle_cmds", "import_cmd", "Add a bundle made by 'devtrack export' to this "
                "workspace, verified and idempotent."),
+    "db": ("db_cmds", "db", "The workspace's database: copy it to a PostgreSQL server."),
     "gc": ("gc_cmds", "gc",
            "Remove leftovers of interrupted writes that no live devtrack process owns."),
     "alerts": ("alert_cmds", "alerts", "Alerts: where devtrack sends notifications, and a "

@@ -4,7 +4,7 @@ SQLite, so the audit trail stays one hash chain under concurrent writers."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from devtrack.postgres.failures import database_errors
 from devtrack.postgres.schema import (
     SCHEMA_VERSION,
     TABLES_1,
+    VERSION_TABLE,
     migrate,
     recognise,
     schema_version,
@@ -23,6 +24,7 @@ from devtrack.postgres.schema import (
 from devtrack.store_contract import (
     REFERENCES_FILE_SQL,
     Params,
+    TableShape,
     chained_event,
     events_head,
     events_query,
@@ -196,6 +198,66 @@ class PostgresStore:
         from devtrack.core.audit import verify_chain
 
         return verify_chain(self.events(), events_head(self.meta("events_head")))
+
+    # -- whole tables (devtrack db copy) ----------------------------------------------------
+
+    def tables(self) -> dict[str, TableShape]:
+        """devtrack's tables as the server has them (the schema-version table excluded),
+        read from the catalog, so no list of columns can drift from the schema."""
+        columns: dict[str, list[str]] = {}
+        for row in self.query(
+                "SELECT table_name AS t, column_name AS c FROM information_schema.columns "
+                "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"):
+            if row["t"] != VERSION_TABLE:
+                columns.setdefault(row["t"], []).append(row["c"])
+        keys: dict[str, list[str]] = {}
+        for row in self.query(
+                "SELECT i.indrelid::regclass::text AS t, a.attname AS c FROM pg_index i "
+                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                "WHERE i.indisprimary AND i.indrelid::regclass::text = ANY(?) "
+                "ORDER BY array_position(i.indkey, a.attnum)", (list(columns),)):
+            keys.setdefault(row["t"], []).append(row["c"])
+        references: dict[str, set[str]] = {}
+        for row in self.query(
+                "SELECT conrelid::regclass::text AS t, confrelid::regclass::text AS r "
+                "FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text = ANY(?)",
+                (list(columns),)):
+            references.setdefault(row["t"], set()).add(row["r"])
+        return {name: TableShape(tuple(cols), tuple(keys.get(name, ())),
+                                 frozenset(references.get(name, ())))
+                for name, cols in sorted(columns.items())}
+
+    def count_rows(self, table: str) -> int:
+        """How many rows ``table`` (a name from :meth:`tables`) holds."""
+        row = self.one(f'SELECT COUNT(*) AS n FROM "{table}"')
+        return int(row["n"]) if row else 0
+
+    def copy_rows(self, table: str, columns: tuple[str, ...],
+                  rows: Iterable[tuple[Any, ...]]) -> int:
+        """Write ``rows`` (tuples of ``columns``, ids included) into ``table`` with one binary
+        COPY; how many were written. Call inside :meth:`transaction`."""
+        types = {row["c"]: row["u"] for row in self.query(
+            "SELECT column_name AS c, udt_name AS u FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ?", (table,))}
+        names = ", ".join(f'"{c}"' for c in columns)
+        written = 0
+        with database_errors(self._url), self._conn.cursor() as cursor, cursor.copy(
+                f'COPY "{table}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
+            copy.set_types([types[c] for c in columns])
+            for row in rows:
+                copy.write_row(row)
+                written += 1
+        return written
+
+    def advance_identities(self) -> None:
+        """Set every identity sequence past its table's largest id, so the next insert after
+        rows written with their own ids gets a new one."""
+        for row in self.query(
+                "SELECT table_name AS t, column_name AS c FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND is_identity = 'YES'"):
+            self.query(f'SELECT setval(pg_get_serial_sequence(?, ?), '
+                       f'COALESCE(MAX("{row["c"]}"), 0) + 1, false) FROM "{row["t"]}"',
+                       (f'"{row["t"]}"', row["c"]))
 
 
 def _connect_options(url: str) -> dict[str, Any]:
