@@ -18,6 +18,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 PID = "4242"
 
@@ -32,6 +33,45 @@ def install(bin_dir: Path, state_dir: Path) -> Path:
                       f"{shlex.quote(str(Path(__file__).resolve()))} \"$@\"\n", encoding="utf-8")
     script.chmod(0o755)
     return script
+
+
+class Phone:
+    """The stand-in adb's state: what it was asked, what it answers."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+
+    def configure(self, **config: Any) -> None:
+        path = self.state / "config.json"
+        current = json.loads(path.read_text()) if path.exists() else {}
+        path.write_text(json.dumps({**current, **config}))
+
+    def calls(self) -> list[list[str]]:
+        path = self.state / "calls.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    def pushes(self) -> list[list[str]]:
+        return [c for c in self.calls() if c[2:3] == ["push"]]
+
+    def benchmark_commands(self) -> list[str]:
+        return [c[-1] for c in self.calls() if c[2:3] == ["shell"] and "exec " in c[-1]]
+
+    def reset_calls(self) -> None:
+        (self.state / "calls.jsonl").unlink(missing_ok=True)
+
+
+def start(tmp_path: Path, monkeypatch: Any, output: Path) -> Phone:
+    """Install the stand-in adb first on PATH (through pytest's ``monkeypatch``), replaying
+    ``output`` for every benchmark run until configured otherwise."""
+    state = tmp_path / "fake-adb"
+    install(tmp_path / "bin", state)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_ADB_DIR", str(state))
+    phone = Phone(state)
+    phone.configure(output=str(output))
+    return phone
 
 
 def _config(state: Path) -> dict:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests import fake_adb
+from tests.fake_adb import Phone
 from tests.test_cli_errors import assert_clean_error
 
 DATA = Path(__file__).parent / "data" / "benchmark_model"
@@ -32,42 +33,9 @@ max_latency_regression_pct = 5.0
 """
 
 
-class Phone:
-    """The stand-in adb's state: what it was asked, what it answers."""
-
-    def __init__(self, state: Path) -> None:
-        self.state = state
-
-    def configure(self, **config: Any) -> None:
-        path = self.state / "config.json"
-        current = json.loads(path.read_text()) if path.exists() else {}
-        path.write_text(json.dumps({**current, **config}))
-
-    def calls(self) -> list[list[str]]:
-        path = self.state / "calls.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines()]
-
-    def pushes(self) -> list[list[str]]:
-        return [c for c in self.calls() if c[2:3] == ["push"]]
-
-    def benchmark_commands(self) -> list[str]:
-        return [c[-1] for c in self.calls() if c[2:3] == ["shell"] and "exec " in c[-1]]
-
-    def reset_calls(self) -> None:
-        (self.state / "calls.jsonl").unlink(missing_ok=True)
-
-
-@pytest.fixture
-def phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Phone:
-    state = tmp_path / "fake-adb"
-    fake_adb.install(tmp_path / "bin", state)
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{__import__('os').environ['PATH']}")
-    monkeypatch.setenv("FAKE_ADB_DIR", str(state))
-    p = Phone(state)
-    p.configure(output=str(DATA / "recent_info.log"))
-    return p
+@pytest.fixture(name="phone")
+def _phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Phone:
+    return fake_adb.start(tmp_path, monkeypatch, DATA / "recent_info.log")
 
 
 @pytest.fixture

@@ -281,3 +281,36 @@ def _result(log: BenchmarkLog, facts: dict[str, Any], isolation: dict[str, Any]
                              "host": f"adb://{facts['serial']}"}
     result["isolation"] = isolation
     return result
+
+
+def op_profiles_on_phone(profile: Profile, models: list[tuple[str, str]],
+                         order: list[int]) -> list[BenchmarkLog]:
+    """benchmark_model with ``--enable_op_profiling=true`` on the phone of ``profile``, once
+    per entry of ``order`` (an index into ``models``, each ``(local path, sha256)``): whole
+    runs alternated (e.g. A B B A), as close to side by side as one model per process
+    allows. Raises MeasurementFailed with the reason, Aborted on an interrupt."""
+    from devtrack.errors import MeasurementFailed
+
+    run = PhoneRun.of(profile)
+    try:
+        problems = adb_problems(run)
+        if problems:
+            raise MeasurementFailed("; ".join(problems))
+        remote = [push_model(run, path, sha)[0] for path, sha in models]
+        logs = []
+        for index in order:
+            code, output, _ = run_tool(run, remote[index], op_profile=True)
+            if code is None:
+                raise MeasurementFailed(f"benchmark_model on {run.serial} timed out after "
+                                        f"{run.timeout_s:g} s (killed)")
+            try:
+                logs.append(parse_log(output, source=f"benchmark_model on {run.serial}"))
+            except LogFormatError as exc:
+                raise MeasurementFailed(str(exc)) from None
+    except AdbFailure as exc:
+        raise MeasurementFailed(str(exc)) from None
+    except KeyboardInterrupt as exc:
+        signum = signum_of(exc)
+        raise Aborted(f"explain {reason(signum)}; benchmark_model on {run.serial} was "
+                      "stopped", signum=signum) from None
+    return logs
