@@ -133,7 +133,7 @@ def bisect_releases(ws: Workspace, model: str, good: str, bad: str, profile_name
     Raises UsageError (exit 2) for an unknown model, version or profile, good equal to bad,
     or good not before bad; measurement failures are skips, never errors.
     """
-    from devtrack.pairing import measured_profile
+    from devtrack.pairing import check_side_by_side_possible, measured_profile
     from devtrack.profiles import load_profile
     from devtrack.registry import list_releases, require_model
 
@@ -141,6 +141,7 @@ def bisect_releases(ws: Workspace, model: str, good: str, bad: str, profile_name
     good_rel = _resolve(ws, model, good, "--good")
     bad_rel = _resolve(ws, model, bad, "--bad")
     profile = measured_profile(load_profile(profile_name, ws.root))
+    check_side_by_side_possible(profile)  # an adb:// profile: one model per process
     if not profile.runs_format(good_rel.format):
         raise UsageError(f"profile {profile.name} does not run {good_rel.format} models, so "
                          f"--good {good_rel.ref} cannot be measured")

@@ -178,3 +178,10 @@ def test_check_on_a_phone_benches_both_and_is_inconclusive_with_the_reason(
     strict = run_cli("check", "kws@1.1.0", "--baseline", "kws@1.0.0", "-p", "pixel8",
                      "--inconclusive", "fail", "--json")
     assert strict.exit_code == 1
+
+
+def test_bisect_on_a_phone_is_refused_with_the_reason(phone_ws: Path, run_cli,
+                                                      mlp_tflite: Path) -> None:
+    assert run_cli("register", mlp_tflite, "-m", "kws", "-v", "1.1.0").exit_code == 0
+    result = run_cli("bisect", "kws", "--good", "1.0.0", "--bad", "1.1.0", "-p", "pixel8")
+    assert_clean_error(result, "no side-by-side", "benchmark_model")

@@ -183,3 +183,20 @@ def test_check_on_stored_aggregates_is_inconclusive_with_the_reason(
     assert "inconclusive" in latency["message"]
     p90 = items["latency_p90_ms"]
     assert "p95" in p90["message"]  # benchmark_model prints no p90: judged on p95
+
+
+def test_an_imported_run_travels_in_a_bundle_and_verifies_there(
+        phone_ws: Path, run_cli, tmp_path: Path) -> None:
+    assert _import(run_cli, "recent_op_profile.log", "kws@1.0.0", "pixel8").exit_code == 2
+    (phone_ws / "device_profiles" / "pixel8-2t.toml").write_text(
+        PIXEL_PROFILE.replace('"pixel8"', '"pixel8-2t"').replace("threads = 4", "threads = 2"))
+    assert _import(run_cli, "recent_op_profile.log", "kws@1.0.0", "pixel8-2t").exit_code == 0
+    bundle = tmp_path / "kws.zip"
+    assert run_cli("export", "kws@1.0.0", "-o", bundle).exit_code == 0
+    other = tmp_path / "other"
+    assert run_cli("init", other).exit_code == 0
+    imported = run_cli("-w", other, "import", bundle)
+    assert imported.exit_code == 0, imported.err
+    runs = json.loads(run_cli("-w", other, "results", "kws@1.0.0", "--json").out)
+    assert runs[0]["stop_reason"] == "benchmark_model" and runs[0]["op_profile"]["nodes"]
+    assert run_cli("-w", other, "audit", "verify").exit_code == 0
