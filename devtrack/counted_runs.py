@@ -16,7 +16,8 @@ from devtrack.workspace import Workspace
 
 # What choosing needs of every run, and what the tables show of the one chosen.
 _CHOICE_COLUMNS = "id, release_id, status, error, conditions_hash"
-FIGURE_COLUMNS = _CHOICE_COLUMNS + ", p50_ms, p90_ms, peak_rss_mb, warnings"
+FIGURE_COLUMNS = _CHOICE_COLUMNS + (", p50_ms, p90_ms, p95_ms, stop_reason, peak_rss_mb, "
+                                     "warnings")
 
 
 def conditions_now(profile: Profile | None) -> str | None:

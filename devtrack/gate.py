@@ -9,7 +9,12 @@ from typing import Any
 
 from devtrack.comparison import check_same_model, load_profiles, store_pair
 from devtrack.core.adb_target import is_adb
-from devtrack.core.aggregate_runs import is_aggregates_only, medians_side_by_side, which_aggregates
+from devtrack.core.aggregate_runs import (
+    budget_latency_ms,
+    is_aggregates_only,
+    medians_side_by_side,
+    which_aggregates,
+)
 from devtrack.core.audit_state import text_digest
 from devtrack.core.budgets import FAIL, MISSING, PASS, Figures, evaluate_budgets
 from devtrack.core.counting import RunChoice, measure_command
@@ -383,7 +388,7 @@ def budget_items(ws: Workspace, release: Release, profile: Profile,
     evaluation = counted_evaluation(ws, release.id, profile.name, profile.conditions_hash)
     p95_for_p90 = run is not None and run["p90_ms"] is None and is_aggregates_only(run)
     figures = Figures(
-        p90_ms=(run["p95_ms"] if p95_for_p90 else run["p90_ms"]) if run is not None else None,
+        p90_ms=budget_latency_ms(run) if run is not None else None,
         peak_rss_mb=run["peak_rss_mb"] if run else None,
         size_mb=release.size_bytes / MIB,
         accuracy=float(evaluation["accuracy"]) if evaluation else None,

@@ -200,3 +200,14 @@ def test_an_imported_run_travels_in_a_bundle_and_verifies_there(
     runs = json.loads(run_cli("-w", other, "results", "kws@1.0.0", "--json").out)
     assert runs[0]["stop_reason"] == "benchmark_model" and runs[0]["op_profile"]["nodes"]
     assert run_cli("-w", other, "audit", "verify").exit_code == 0
+
+
+def test_every_view_judges_the_p90_budget_of_an_imported_run_on_p95(
+        phone_ws: Path, run_cli, tmp_path: Path) -> None:
+    assert _import(run_cli, "recent_info.log").exit_code == 0  # p95 1247.4 ms, budget 1300
+    row = json.loads(run_cli("releases", "kws", "--profile", "pixel8", "--json").out)
+    assert {r["version"]: r["budget"] for r in row}["1.0.0"] == "pass"
+    tight = PIXEL_PROFILE.replace("latency_p90_ms = 1300.0", "latency_p90_ms = 1240.0")
+    (phone_ws / "device_profiles" / "pixel8.toml").write_text(tight)
+    row = json.loads(run_cli("releases", "kws", "--profile", "pixel8", "--json").out)
+    assert {r["version"]: r["budget"] for r in row}["1.0.0"] == "fail"

@@ -9,6 +9,7 @@ comparison involving one reports both medians side by side and refuses a statist
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from devtrack.core.benchmark_model_log import BenchmarkLog
@@ -21,9 +22,18 @@ MEMORY_METHOD = ("benchmark_model: peak footprint via periodic monitoring "
 NO_SAMPLES = "only aggregates (benchmark_model): no samples, so no CI of the median"
 
 
-def is_aggregates_only(run: dict[str, Any] | None) -> bool:
+def is_aggregates_only(run: Mapping[str, Any] | None) -> bool:
     """Whether a stored run (a row or a run dict) holds only benchmark_model's aggregates."""
-    return bool(run) and run.get("stop_reason") == AGGREGATES_STOP_REASON  # type: ignore[union-attr]
+    return run is not None and run.get("stop_reason") == AGGREGATES_STOP_REASON
+
+
+def budget_latency_ms(run: Mapping[str, Any]) -> float | None:
+    """The figure ``latency_p90_ms`` is judged on: p90, or for a run holding only aggregates
+    (benchmark_model prints no p90) its p95, an upper bound (p90 <= p95)."""
+    p90 = run.get("p90_ms")
+    if p90 is None and is_aggregates_only(run):
+        return run.get("p95_ms")
+    return p90
 
 
 def op_profile_of(log: BenchmarkLog) -> dict[str, Any] | None:
