@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from devtrack import queries
 from devtrack.comparison import check_same_model, load_profiles, store_pair
 from devtrack.core.adb_target import is_adb
 from devtrack.core.aggregate_runs import (
@@ -42,6 +43,7 @@ from devtrack.pairing import (
     measured_profile,
 )
 from devtrack.provenance import current_user
+from devtrack.records import Run
 from devtrack.store import utc_now
 from devtrack.workspace import Workspace
 
@@ -166,21 +168,15 @@ class CheckReport:
 
 def deployed_release_id(ws: Workspace, release: Release, profile: str) -> int | None:
     """The release of ``release``'s model live on ``profile`` (open deployment), if any."""
-    row = ws.store.one(
-        "SELECT d.release_id FROM deployments d JOIN releases r ON r.id = d.release_id "
-        "WHERE r.model_id = (SELECT model_id FROM releases WHERE id = ?) AND d.profile = ? "
-        "AND d.ended_at IS NULL ORDER BY d.deployed_at DESC, d.id DESC LIMIT 1",
-        (release.id, profile))
-    return int(row["release_id"]) if row else None
+    return queries.live_release_id(ws.store, release.id, profile)
 
 
 def _release_by_id(ws: Workspace, release_id: int) -> Release:
     from devtrack.registry import get_release
 
-    row = ws.store.one("SELECT m.name AS model, r.version FROM releases r JOIN models m "
-                       "ON m.id = r.model_id WHERE r.id = ?", (release_id,))
-    assert row is not None, f"release {release_id} vanished"
-    return get_release(ws, f"{row['model']}@{row['version']}")
+    ref = queries.release_ref(ws.store, release_id)
+    assert ref is not None, f"release {release_id} vanished"
+    return get_release(ws, f"{ref[0]}@{ref[1]}")
 
 
 def default_profiles(ws: Workspace, candidate: Release) -> tuple[list[Profile], list[str]]:
@@ -191,17 +187,12 @@ def default_profiles(ws: Workspace, candidate: Release) -> tuple[list[Profile], 
     """
     from devtrack.profiles import load_profile
 
-    rows = ws.store.query(
-        "SELECT profile FROM runs WHERE release_id = ? UNION SELECT d.profile FROM "
-        "deployments d JOIN releases r ON r.id = d.release_id WHERE d.ended_at IS NULL AND "
-        "r.model_id = (SELECT model_id FROM releases WHERE id = ?) ORDER BY 1",
-        (candidate.id, candidate.id))
     chosen, notes = [], []
-    for row in rows:
+    for name in queries.profiles_of_release(ws.store, candidate.id):
         try:
-            profile = load_profile(row["profile"], ws.root)
+            profile = load_profile(name, ws.root)
         except DevtrackError as exc:
-            notes.append(f"profile {row['profile']} left out: {exc}")
+            notes.append(f"profile {name} left out: {exc}")
             continue
         if profile.runs_format(candidate.format):
             chosen.append(profile)
@@ -274,6 +265,8 @@ def check_release(ws: Workspace, candidate: Release | str, baseline: Release | s
             if (profile.budgets.max_latency_regression_pct is not None
                     and not is_adb(profile.execution.target)):
                 check_pair_fits(measured_profile(profile), settings)
+    if bench:
+        _measure_missing(ws, cand, base, chosen, rerun, progress)
     paired: list[tuple[Profile, Release, PairedResult]] = []
     for profile in chosen:
         check = _check_profile(ws, cand, base, profile, bench, rerun, settings, progress,
@@ -295,7 +288,7 @@ def _check_profile(ws: Workspace, cand: Release, given: Release | None, profile:
     check = ProfileCheck(profile.name, measured.hash, inconclusive_policy=inconclusive,
                          conditions_hash=measured.conditions_hash)
     run, choice = _counted_run(ws, cand, measured, bench, progress)
-    check.run_id = int(run["id"]) if run is not None else None
+    check.run_id = run.id if run is not None else None
     check.items += budget_items(ws, cand, measured, (run, choice))
     note = choice.newer_runs_note()
     if note:
@@ -350,8 +343,7 @@ def _metric(limit: str) -> str:
 
 
 def _counted_run(ws: Workspace, release: Release, profile: Profile, bench: bool,
-                 progress: Progress | None) -> tuple[dict[str, Any] | None,
-                                                     RunChoice[dict[str, Any]]]:
+                 progress: Progress | None) -> tuple[Run | None, RunChoice[dict[str, Any]]]:
     """The run that counts under ``profile``'s conditions, and the choice; with ``bench``,
     measured first when the release has no finished run under them."""
     conditions = profile.conditions_hash
@@ -368,12 +360,47 @@ def _counted_run(ws: Workspace, release: Release, profile: Profile, bench: bool,
     return run, choice
 
 
+def _measure_missing(ws: Workspace, cand: Release, given: Release | None,
+                     chosen: list[Profile], rerun: bool, progress: Progress | None) -> None:
+    """``check --bench``: measure, in one bench (devices in parallel, one job per device at a
+    time), every release the checks below need a run of and have none of — the candidate on
+    each profile, and with stored runs (no rerun) the baseline too. Raises Aborted when a
+    signal stopped it (the interrupted runs are stored as aborted)."""
+    from devtrack.benchmarking import BenchOverrides
+    from devtrack.orchestration import plan_pairs, run_bench
+
+    def missing(release: Release, profile: Profile) -> bool:
+        run, choice = counted_run(ws, release.id, profile.name, profile.conditions_hash)
+        return run is None and choice.failed is None
+
+    pairs: list[tuple[Release, Profile]] = []
+    for profile in chosen:
+        measured = measured_profile(profile)
+        if missing(cand, measured):
+            pairs.append((cand, measured))
+        baseline, _ = _baseline_for(ws, cand, profile.name, given)
+        if not rerun and baseline is not None and baseline.id != cand.id and missing(
+                baseline, profile):
+            pairs.append((baseline, profile))
+    if not pairs:
+        return
+
+    def started(event: Any) -> None:
+        if progress is not None and event.kind == "started":
+            progress(f"measuring {event.label}")
+
+    outcome = run_bench(ws, plan_pairs(ws, pairs, BenchOverrides()), BenchOverrides(),
+                        on_event=started)
+    if outcome.interrupted is not None:
+        raise outcome.interrupted
+
+
 def _not_measured_text(profile: str) -> str:
     return f"not measured on {profile} under its current conditions"
 
 
 def budget_items(ws: Workspace, release: Release, profile: Profile,
-                 counted: tuple[dict[str, Any] | None, RunChoice[dict[str, Any]]] | None = None
+                 counted: tuple[Run | None, RunChoice[dict[str, Any]]] | None = None
                  ) -> list[CheckItem]:
     """Every absolute budget of ``profile`` judged for ``release``, without storing anything.
 
@@ -386,17 +413,17 @@ def budget_items(ws: Workspace, release: Release, profile: Profile,
     run, choice = counted if counted is not None else counted_run(
         ws, release.id, profile.name, profile.conditions_hash)
     evaluation = counted_evaluation(ws, release.id, profile.name, profile.conditions_hash)
-    p95_for_p90 = run is not None and run["p90_ms"] is None and is_aggregates_only(run)
+    p95_for_p90 = run is not None and run.p90_ms is None and is_aggregates_only(run)
     figures = Figures(
         p90_ms=budget_latency_ms(run) if run is not None else None,
-        peak_rss_mb=run["peak_rss_mb"] if run else None,
+        peak_rss_mb=run.peak_rss_mb if run else None,
         size_mb=release.size_bytes / MIB,
         accuracy=float(evaluation["accuracy"]) if evaluation else None,
     )
     items = []
     failed = choice.failed  # newer than the run that counts: what the release does now
     if failed is not None:
-        since = (f" (run {failed['id']}; run {run['id']}, older, is the last ok one)"
+        since = (f" (run {failed['id']}; run {run.id}, older, is the last ok one)"
                  if run is not None else "")
         items.append(CheckItem("run", "status", FAIL,
                                f"the latest run on {profile.name} failed: {failed['error']}"
@@ -483,18 +510,18 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
 
 
 def _aggregates_item(baseline: Release, cand: Release, profile: Profile,
-                     run_a: dict[str, Any], run_b: dict[str, Any], which: str, rerun: bool,
+                     run_a: Run, run_b: Run, which: str, rerun: bool,
                      check: ProfileCheck) -> CheckItem:
     """The latency limit where a run holds only aggregates (benchmark_model): both medians
     side by side, no statistical verdict; inconclusive, so it passes with the reason under
     ``--inconclusive pass`` and fails under ``fail``."""
     limit_pct = latency_limit_pct(profile.budgets)
-    text = medians_side_by_side(baseline.ref, cand.ref, run_a["p50_ms"], run_b["p50_ms"], which)
+    text = medians_side_by_side(baseline.ref, cand.ref, run_a.p50_ms, run_b.p50_ms, which)
     if is_adb(profile.execution.target) and rerun:
         text += (f"; a side-by-side re-measurement is not possible on {profile.execution.target}"
                  ": benchmark_model runs one model per process")
-    ratio = (run_b["p50_ms"] / run_a["p50_ms"]
-             if run_a["p50_ms"] and run_b["p50_ms"] is not None else None)
+    ratio = (run_b.p50_ms / run_a.p50_ms
+             if run_a.p50_ms and run_b.p50_ms is not None else None)
     fails = rerun and check.inconclusive_policy == INCONCLUSIVE_FAIL
     check.notes.append(STORED_RUNS_NOTE)
     return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL if fails else PASS,

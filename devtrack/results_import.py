@@ -62,9 +62,9 @@ def check_log_fits(log: BenchmarkLog, release: Release, profile: Profile, source
 def _already_imported(ws: Workspace, release: Release, profile: str, sha256: str) -> int | None:
     import json
 
-    rows = ws.store.query("SELECT id, details FROM runs WHERE release_id = ? AND profile = ? "
-                          "AND stop_reason = ?", (release.id, profile, AGGREGATES_STOP_REASON))
-    for row in rows:
+    from devtrack import queries
+
+    for row in queries.runs_stopped_by(ws.store, release.id, profile, AGGREGATES_STOP_REASON):
         source = json.loads(row["details"] or "{}").get("source") or {}
         if source.get("log_sha256") == sha256:
             return int(row["id"])

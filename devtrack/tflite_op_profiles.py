@@ -142,13 +142,13 @@ def explain_from_stored(ws: Workspace, a: Release, b: Release,
     runs = []
     for release in (a, b):
         run, _ = counted_run(ws, release.id, profile.name, profile.conditions_hash)
-        if run is None or not run.get("op_profile"):
+        if run is None or not run.op_profile:
             return None
-        stored = json.loads(run["op_profile"])
+        stored = json.loads(run.op_profile)
         nodes = stored.get("nodes") if stored.get("source") == "benchmark_model" else None
-        if not nodes or run.get("p50_ms") is None:
+        if not nodes or run.p50_ms is None:
             return None
-        runs.append([(float(run["p50_ms"]),
+        runs.append([(float(run.p50_ms),
                       _named([(str(n["name"]), str(n["op"]), float(n["ms"])) for n in nodes]))])
     return _explain(a, b, profile, FROM_STORED, runs[0], runs[1])
 

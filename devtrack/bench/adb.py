@@ -267,6 +267,7 @@ def run_on_phone(job: dict[str, Any], profile: Profile, timeout_s: float | None 
         detail = f" (exit code {code})" if code else ""
         return _failed(f"{exc}{detail}", isolation=isolation)
     result = _result(log, facts, isolation)
+    result["warnings"] = list(job.get("notes") or []) + result["warnings"]
     if code:
         result["warnings"].append(f"benchmark_model exited with code {code} after printing "
                                   "its figures")

@@ -90,6 +90,7 @@ def explain(ctx: click.Context, ref_a: str, ref_b: str, profile_name: str, repea
     releases are explained from benchmark_model op profiles: two logs (--op-log), the phone
     of an adb:// profile (whole runs alternated A B B A), or the stored op profiles of the
     runs that count; with none of these, from the structure alone, saying so.
+    A measurement is stored with an `explain` event (devtrack log, history).
 
     \b
     Examples:
@@ -150,6 +151,10 @@ def bisect_lines(r: BisectResult, top: int) -> list[str]:
         maybe = (f" (or one of the skipped {', '.join(r.candidates)})" if r.candidates else "")
         lines.append(f"first bad: {r.first_bad}{maybe}; last good: {r.last_good}; "
                      f"{r.measurements} side-by-side measurements")
+    if r.event_id is not None:
+        model = r.good.rpartition("@")[0]
+        lines.append(f"recorded as event {r.event_id} (devtrack history {model}; "
+                     f"devtrack log {model} --kind bisect --json)")
     if r.explanation is not None:
         lines += ["", *explanation_lines(r.explanation, top)]
     elif r.explain_error:
@@ -182,7 +187,8 @@ def bisect(ctx: click.Context, model: str, good: str, bad: str, profile_name: st
     max_latency_regression_pct (default 5%). --bad is measured first, then the path is
     halved. A release the profile cannot run (format, failed measurement) is skipped and
     reported, like `git bisect skip`. The first bad release is then explained against the
-    last good one. The plan and progress go to stderr.
+    last good one. The plan and progress go to stderr. Every measurement and the answer are
+    recorded by one `bisect` event (devtrack history MODEL); a stopped bisect stores nothing.
 
     \b
     Examples:

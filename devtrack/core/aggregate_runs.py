@@ -22,17 +22,25 @@ MEMORY_METHOD = ("benchmark_model: peak footprint via periodic monitoring "
 NO_SAMPLES = "only aggregates (benchmark_model): no samples, so no CI of the median"
 
 
-def is_aggregates_only(run: Mapping[str, Any] | None) -> bool:
-    """Whether a stored run (a row or a run dict) holds only benchmark_model's aggregates."""
-    return run is not None and run.get("stop_reason") == AGGREGATES_STOP_REASON
+def field_of(run: Any, key: str) -> Any:
+    """A run's field, whether the run is a row (a mapping) or a typed record."""
+    if isinstance(run, Mapping):
+        return run.get(key)
+    return getattr(run, key, None)
 
 
-def budget_latency_ms(run: Mapping[str, Any]) -> float | None:
+def is_aggregates_only(run: Any) -> bool:
+    """Whether a stored run (a row, a run dict or a ``records.Run``) holds only
+    benchmark_model's aggregates."""
+    return run is not None and field_of(run, "stop_reason") == AGGREGATES_STOP_REASON
+
+
+def budget_latency_ms(run: Any) -> float | None:
     """The figure ``latency_p90_ms`` is judged on: p90, or for a run holding only aggregates
     (benchmark_model prints no p90) its p95, an upper bound (p90 <= p95)."""
-    p90 = run.get("p90_ms")
+    p90 = field_of(run, "p90_ms")
     if p90 is None and is_aggregates_only(run):
-        return run.get("p95_ms")
+        return field_of(run, "p95_ms")
     return p90
 
 
@@ -100,8 +108,7 @@ def medians_side_by_side(a_ref: str, b_ref: str, a_ms: float | None, b_ms: float
             "the ratio")
 
 
-def which_aggregates(a_ref: str, b_ref: str, run_a: dict[str, Any] | None,
-                     run_b: dict[str, Any] | None) -> str | None:
+def which_aggregates(a_ref: str, b_ref: str, run_a: Any, run_b: Any) -> str | None:
     """"A's run holds" / "both runs hold" …, or None when neither is aggregates-only."""
     a, b = is_aggregates_only(run_a), is_aggregates_only(run_b)
     if a and b:
