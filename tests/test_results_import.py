@@ -41,6 +41,7 @@ def _import(run_cli, log: str | Path, release: str = "kws@1.0.0", profile: str =
                    release, "--profile", profile, *extra)
 
 
+@pytest.mark.both_backends
 def test_import_stores_a_run_with_only_aggregates_sealed_in_the_audit_trail(
         phone_ws: Path, run_cli) -> None:
     result = _import(run_cli, "recent_info.log", "kws@1.0.0", "pixel8", "--json")
@@ -134,6 +135,7 @@ def test_unknown_format_and_a_directory_are_refused(phone_ws: Path, run_cli, unc
     unchanged()
 
 
+@pytest.mark.both_backends
 def test_the_same_log_twice_is_refused_the_second_time(phone_ws: Path, run_cli) -> None:
     assert _import(run_cli, "recent_info.log").exit_code == 0
     again = _import(run_cli, "recent_info.log")
@@ -157,6 +159,7 @@ def _two_imported(run_cli, tmp_path: Path, slower: float) -> None:
     assert _import(run_cli, path, "kws@1.1.0").exit_code == 0
 
 
+@pytest.mark.both_backends
 def test_compare_shows_medians_side_by_side_and_no_verdict(phone_ws: Path, run_cli,
                                                            tmp_path: Path) -> None:
     _two_imported(run_cli, tmp_path, 1.5)
@@ -171,6 +174,7 @@ def test_compare_shows_medians_side_by_side_and_no_verdict(phone_ws: Path, run_c
     assert "no statistical verdict" in text.out.replace("\n", " ")
 
 
+@pytest.mark.both_backends
 def test_check_on_stored_aggregates_is_inconclusive_with_the_reason(
         phone_ws: Path, run_cli, tmp_path: Path) -> None:
     _two_imported(run_cli, tmp_path, 1.5)
