@@ -491,7 +491,8 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
             return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), NOT_MEASURED,
                              f"{' and '.join(missing)} {_not_measured_text(profile.name)}; "
                              f"measure with: {measure_command(missing, profile.name)} (or "
-                             "check --bench, or drop --no-rerun)", limit=limit_pct)
+                             "check --bench" + ("" if on_phone else ", or drop --no-rerun")
+                             + ")", limit=limit_pct)
         assert run_a is not None and run_b is not None
         which = which_aggregates(baseline.ref, cand.ref, run_a, run_b)
         if which is not None or on_phone:

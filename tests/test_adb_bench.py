@@ -185,3 +185,17 @@ def test_bisect_on_a_phone_is_refused_with_the_reason(phone_ws: Path, run_cli,
     assert run_cli("register", mlp_tflite, "-m", "kws", "-v", "1.1.0").exit_code == 0
     result = run_cli("bisect", "kws", "--good", "1.0.0", "--bad", "1.1.0", "-p", "pixel8")
     assert_clean_error(result, "no side-by-side", "benchmark_model")
+
+
+def test_check_on_a_phone_with_an_unmeasured_baseline_says_how_to_measure_it(
+        phone_ws: Path, run_cli, mlp_tflite: Path) -> None:
+    assert run_cli("register", mlp_tflite, "-m", "kws", "-v", "1.1.0").exit_code == 0
+    assert run_cli("bench", "kws@1.1.0", "-p", "pixel8").exit_code == 0
+    result = run_cli("check", "kws@1.1.0", "--baseline", "kws@1.0.0", "-p", "pixel8", "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.out)
+    (item,) = [i for i in data["profiles"][0]["checks"]
+               if i["name"] == "max_latency_regression_pct"]
+    assert item["status"] == "not_measured"
+    assert "devtrack bench kws@1.0.0 --profile pixel8" in item["message"]
+    assert "--no-rerun" not in item["message"]
