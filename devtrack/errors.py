@@ -51,6 +51,10 @@ class ProfileError(UsageError):
     """A device profile that does not validate."""
 
 
+class LogFormatError(UsageError):
+    """A benchmark_model log devtrack cannot read (a crash, a truncated file, another tool)."""
+
+
 class RuntimeUnavailableError(DevtrackError):
     """A runtime (onnxruntime, LiteRT) is missing or cannot run the model."""
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from devtrack.benchmarking import BenchOverrides, merged_specs
+from devtrack.core.adb_target import is_adb
 from devtrack.core.limits import most_pair_repeats, pair_need_text, pair_seconds
 from devtrack.core.policy import latency_limit_pct
 from devtrack.core.profile import MAX_REPEATS, Profile
@@ -180,10 +181,22 @@ def effective_settings(profile: Profile, settings: RerunSettings | None) -> Reru
     return default if most >= default.repeats else replace(default, repeats=max(4, most))
 
 
+def check_side_by_side_possible(profile: Profile) -> None:
+    """UsageError on an ``adb://`` profile: LiteRT's benchmark_model runs one model per
+    process, so two releases cannot be interleaved in one worker there."""
+    if is_adb(profile.execution.target):
+        raise UsageError(f"profile {profile.name} measures on {profile.execution.target} with "
+                         "benchmark_model, which runs one model per process: no side-by-side "
+                         "measurement there; compare the stored runs (drop --rerun; medians "
+                         "only) or re-measure on a local or ssh profile")
+
+
 def check_pair_fits(profile: Profile, settings: RerunSettings | None = None) -> None:
     """Raise UsageError (exit 2, before anything runs) unless a side-by-side measurement
     with ``settings`` fits in the profile's ``execution.timeout_s``; the timeout is the
-    user's setting and is never raised to make room (``core.limits.pair_seconds``)."""
+    user's setting and is never raised to make room (``core.limits.pair_seconds``), or
+    when the profile measures on a phone, where nothing can run side by side."""
+    check_side_by_side_possible(profile)
     given = settings is not None and settings.cap_given
     settings = effective_settings(profile, settings)
     repeat_s = repeat_seconds(profile, settings)

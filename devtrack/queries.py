@@ -16,7 +16,7 @@ Row = dict[str, Any]
 # What choosing the run that counts needs of every run (core/counting.py), and what the
 # tables show of the one chosen.
 RUN_FIGURES = ("id", "release_id", "status", "error", "conditions_hash", "p50_ms", "p90_ms",
-               "peak_rss_mb", "warnings")
+               "p95_ms", "stop_reason", "peak_rss_mb", "warnings")
 _FIGURES = ", ".join(f"runs.{c}" for c in RUN_FIGURES)
 
 
@@ -35,6 +35,14 @@ def runs_of_release(store: StoreBackend, release_id: int,
         rows = store.query("SELECT * FROM runs WHERE release_id = ? AND profile = ? "
                            "ORDER BY id", (release_id, profile))
     return [from_row(Run, row) for row in rows]
+
+
+def runs_stopped_by(store: StoreBackend, release_id: int, profile: str,
+                    stop_reason: str) -> list[Row]:
+    """``id`` and ``details`` of one release's runs on ``profile`` with this ``stop_reason``
+    (``benchmark_model``: the runs holding only aggregates, imported or measured on a phone)."""
+    return store.query("SELECT id, details FROM runs WHERE release_id = ? AND profile = ? AND "
+                       "stop_reason = ?", (release_id, profile, stop_reason))
 
 
 def run_figures(store: StoreBackend, release_id: int, profile: str) -> list[Row]:

@@ -72,8 +72,20 @@ def run_local(task: TargetJob) -> dict[str, Any]:
 
 LOCAL_TARGET = Target(LOCAL, run_local, lambda profile: LOCAL)
 
+
+def run_on_adb(task: TargetJob) -> dict[str, Any]:
+    """LiteRT's benchmark_model on the phone of an ``adb://SERIAL`` profile (bench/adb.py);
+    the device key is the target string: one measurement per phone at a time."""
+    from devtrack.bench.adb import run_on_phone
+
+    return run_on_phone(task.job, task.profile, task.timeout_s)
+
+
+ADB_TARGET = Target("adb", run_on_adb)
+
 # scheme -> "module:attribute" of its Target, imported when a profile first uses it.
-BUILTIN_TARGETS: dict[str, str] = {LOCAL: "devtrack.targets:LOCAL_TARGET"}
+BUILTIN_TARGETS: dict[str, str] = {LOCAL: "devtrack.targets:LOCAL_TARGET",
+                                   "adb": "devtrack.targets:ADB_TARGET"}
 _registered: dict[str, Target] = {}
 
 

@@ -29,7 +29,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                  "workspace's own, then the shipped ones)."),
     "bench": ("bench_cmds", "bench", "Measure latency and memory of releases on device "
               "profiles, each in a fresh process."),
-    "results": ("bench_cmds", "results", "Show the stored benchmark runs of a release."),
+    "results": ("bench_cmds", "results", "Show the stored benchmark runs of a release, or "
+                "import a benchmark_model log."),
     "dataset": ("dataset_cmds", "dataset", "Evaluation datasets: .npz files that bench runs "
                 "releases on for accuracy and fidelity."),
     "compare": ("review_cmds", "compare", "Compare release B with release A: what changed, "
