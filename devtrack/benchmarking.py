@@ -224,7 +224,7 @@ def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
     The worker's limit is the profile's ``timeout_s`` plus, when a dataset is evaluated,
     ``EvalPlan.timeout_allowance_s`` (recorded as ``isolation.evaluation_allowance_s``).
     """
-    from devtrack.bench.runner import run_job
+    from devtrack.bench.dispatch import run_profile_job
 
     if m.evaluation is None:
         m = replace(m, evaluation=_resolve_evaluation(ws, m.release, m.fills, overrides))
@@ -234,10 +234,10 @@ def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
     allowance = m.evaluation.timeout_allowance_s() if m.evaluation is not None else 0.0
     timeout_s = execution.timeout_s + allowance
     try:
-        result = run_job(job, threads=execution.threads,
-                         cpu_affinity=list(execution.cpu_affinity) or None,
-                         memory_limit_mb=execution.memory_limit_mb,
-                         timeout_s=timeout_s, progress=progress)
+        result = run_profile_job(m.profile, job, threads=execution.threads,
+                                 cpu_affinity=list(execution.cpu_affinity) or None,
+                                 memory_limit_mb=execution.memory_limit_mb,
+                                 timeout_s=timeout_s, progress=progress)
     except Aborted as exc:
         partial = getattr(exc, "result", None) or {}
         result = {**partial, "status": "aborted",

@@ -55,6 +55,13 @@ class RuntimeUnavailableError(DevtrackError):
     """A runtime (onnxruntime, LiteRT) is missing or cannot run the model."""
 
 
+class DeviceError(DevtrackError):
+    """A device could not be reached or used over its link (ssh's own message), or lacks
+    what a measurement needs: exit code 1. A bench turns it into a failed run."""
+
+    exit_code = 1
+
+
 class CheckFailed(DevtrackError):
     """A budget or regression check failed: exit code 1, not a usage error."""
 

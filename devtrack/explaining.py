@@ -97,7 +97,7 @@ def measure_ops(ws: Workspace, a: Release, b: Release, profile: Profile,
                 settings: ExplainSettings | None = None,
                 progress: Progress | None = None) -> dict[str, Any]:
     """Run the per-operator side-by-side worker; its result dict (status "ok" or "failed")."""
-    from devtrack.bench.runner import run_job
+    from devtrack.bench.dispatch import run_profile_job
 
     settings = settings or ExplainSettings()
     _check_fits(profile, settings)
@@ -109,9 +109,9 @@ def measure_ops(ws: Workspace, a: Release, b: Release, profile: Profile,
     if progress is not None:
         progress(f"profiling {a.ref} and {b.ref} side by side on {profile.name}: "
                  f"{settings.repeats} × {_repeat_s(profile, settings):g} s")
-    return run_job(job, threads=execution.threads, cpu_affinity=affinity,
-                   memory_limit_mb=4 * cap if cap else None,  # two models, two sessions each
-                   timeout_s=execution.timeout_s)
+    return run_profile_job(profile, job, threads=execution.threads, cpu_affinity=affinity,
+                           memory_limit_mb=4 * cap if cap else None,  # two models, 2 sessions each
+                           timeout_s=execution.timeout_s)
 
 
 def explanation_from_result(a: Release, b: Release, profile: str,

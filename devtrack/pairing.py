@@ -220,7 +220,7 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
     import base64
     import os
 
-    from devtrack.bench.runner import run_job
+    from devtrack.bench.dispatch import run_profile_job
     from devtrack.benchmarking import build_job, plan
     from devtrack.core.input_layout import input_layout
 
@@ -257,10 +257,9 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
                f"{settings.repeats}" if sequential else f"{settings.repeats}")
         progress(f"measuring {baseline.ref} and {candidate.ref} side by side on "
                  f"{profile.name}: {how} × {repeat_s:g} s")
-    raw = run_job(job, threads=execution.threads, cpu_affinity=affinity,
-                  memory_limit_mb=2 * cap if cap else None,  # two models are loaded
-                  timeout_s=execution.timeout_s,
-                  progress=None)
+    raw = run_profile_job(profile, job, threads=execution.threads, cpu_affinity=affinity,
+                          memory_limit_mb=2 * cap if cap else None,  # two models are loaded
+                          timeout_s=execution.timeout_s, progress=None)
     result = PairedResult(raw.get("status", "failed"), raw.get("error"),
                           block_size=int(raw.get("block_size") or 0),
                           repeats=int(raw.get("repeats") or 0),

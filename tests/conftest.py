@@ -14,8 +14,9 @@ import pytest
 from devtrack.cli import main
 from devtrack.workspace import DOT_DIR, init_workspace
 
-# A throwaway PostgreSQL server (pg_server) and a fresh database per test (pg_url).
-pytest_plugins = ["pgserver"]
+# A throwaway PostgreSQL server (pg_server) and a fresh database per test (pg_url); a
+# throwaway SSH device on 127.0.0.1 (ssh_lab).
+pytest_plugins = ["pgserver", "sshserver"]
 
 
 @dataclass
