@@ -52,3 +52,126 @@ def test_bench_on_an_ssh_profile_measures_on_the_device(in_ws: Path, ssh_lab: Ss
     sha = stored.get("sha256") or json.loads(run_cli("show", "kws@1.0", "--json").out)["sha256"]
     assert (ssh_lab.workdir / "blobs" / sha).is_file()  # the artifact was sent, by sha256
     assert len(list((ssh_lab.workdir / "app").glob("devtrack-*.pyz"))) == 1
+
+
+def test_side_by_side_rerun_runs_interleaved_on_the_device(in_ws: Path, ssh_lab: SshLab,
+                                                           mlp_onnx: Path, mlp_onnx_b: Path,
+                                                           run_cli) -> None:
+    write_profile(in_ws, ssh_lab, body="target_rel_ci = 0.5\n")
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
+    run_cli("register", mlp_onnx_b, "-m", "kws", "-v", "1.1", "--parent", "1.0")
+    result = run_cli("compare", "kws@1.0", "kws@1.1", "--rerun", "--profile", "pi4",
+                     "--repeats", "4", "--json")
+    assert result.exit_code == 0, result.err
+    latency = json.loads(result.out)["profiles"][0]["latency"]
+    assert latency["ratio"] > 0 and latency["ci_low"] <= latency["ratio"] <= latency["ci_high"]
+    assert latency["n"] >= 4  # repeats, each a pair of interleaved blocks on the device
+    shas = {json.loads(run_cli("show", f"kws@{v}", "--json").out)["sha256"]
+            for v in ("1.0", "1.1")}
+    assert all((ssh_lab.workdir / "blobs" / sha).is_file() for sha in shas)
+
+
+def test_accuracy_and_fidelity_are_measured_on_the_device(in_ws: Path, ssh_lab: SshLab,
+                                                          tmp_path: Path, run_cli) -> None:
+    import numpy as np
+
+    from devtrack.builders import mlp_reference, mlp_weights
+    from devtrack.builders.onnx_models import build_mlp
+
+    weights = mlp_weights(16, (12,), 10, seed=3)
+    model = build_mlp(tmp_path / "float.onnx", weights=weights)
+    x = np.random.default_rng(7).standard_normal((200, 16)).astype(np.float32)
+    labels = mlp_reference(weights, x).argmax(axis=1)
+    labels[::4] = (labels[::4] + 1) % 10  # a quarter wrong on purpose: accuracy 0.75
+    np.savez(tmp_path / "digits.npz", input=x, labels=labels)
+    write_profile(in_ws, ssh_lab)
+    run_cli("register", model, "-m", "kws", "-v", "1.0")
+    run_cli("register", model, "-m", "kws", "-v", "1.1", "--parent", "1.0")
+    assert run_cli("dataset", "add", tmp_path / "digits.npz", "--name", "digits").exit_code == 0
+    result = run_cli("bench", "kws@1.1", "--profile", "pi4", "--eval", "digits", "--json")
+    assert result.exit_code == 0, result.err
+    run = json.loads(result.out)[0]
+    assert run["status"] == "ok", run
+    assert run["samples_evaluated"] == 200
+    assert run["accuracy"] == 0.75
+    assert run["fidelity"]["top1_agreement"] == 1.0  # against the parent: the same weights
+
+
+def test_lab_check_reports_a_ready_device(in_ws: Path, ssh_lab: SshLab, run_cli) -> None:
+    write_profile(in_ws, ssh_lab)
+    result = run_cli("lab", "check", "pi4", "--json")
+    assert result.exit_code == 0, result.err
+    report = json.loads(result.out)[0]
+    assert report["ready"] and report["reachable"] and report["problems"] == []
+    assert report["info"]["python"] == str(ssh_lab.device_python)
+    assert report["info"]["logical_cores"] >= 1 and report["info"]["cpu_model"]
+    import numpy
+    import onnxruntime
+
+    assert report["versions"]["numpy"] == numpy.__version__
+    assert report["versions"]["onnxruntime"] == onnxruntime.__version__
+    text = run_cli("lab", "check", "pi4")
+    assert text.exit_code == 0 and "pi4 (ssh://tester@127.0.0.1:" in text.out
+    assert "ready" in text.out and f"numpy {numpy.__version__}" in text.out
+
+
+def test_lab_check_names_what_the_device_lacks(in_ws: Path, ssh_lab: SshLab,
+                                               tmp_path: Path, run_cli) -> None:
+    from sshserver import make_device_venv
+
+    bare = make_device_venv(tmp_path / "bare", with_host_packages=False)
+    python = bare / "bin" / "python3"
+    write_profile(in_ws, ssh_lab, "bare-board", extra_ssh=f'python = "{python}"\n')
+    result = run_cli("lab", "check", "bare-board")
+    assert result.exit_code == 1
+    assert f"onnxruntime is not importable by {python} on bare-board" in result.err
+    assert f"numpy is not importable by {python} on bare-board" in result.err
+    assert result.err.count("\n") == 1 and "Traceback" not in result.err
+    assert "NOT READY" in result.out
+
+
+def test_lab_check_of_an_unreachable_device_gives_sshs_message(in_ws: Path, ssh_lab: SshLab,
+                                                               run_cli) -> None:
+    from pgserver import free_port
+
+    write_profile(in_ws, ssh_lab, "gone", target=f"ssh://tester@127.0.0.1:{free_port()}")
+    write_profile(in_ws, ssh_lab, "wrong-key", key=ssh_lab.root / "other_key")
+    gone = run_cli("lab", "check", "gone")
+    assert gone.exit_code == 1 and "Connection refused" in gone.err
+    assert gone.err.startswith("error: cannot reach gone (ssh://tester@127.0.0.1:")
+    refused = run_cli("lab", "check", "wrong-key", "--json")
+    assert refused.exit_code == 1 and "Permission denied" in refused.err
+    assert json.loads(refused.out)[0]["reachable"] is False
+
+
+def test_lab_check_bad_input_is_one_line_exit_2(in_ws: Path, run_cli) -> None:
+    from tests.test_cli_errors import assert_clean_error
+
+    assert_clean_error(run_cli("lab", "check", "pi44"), "unknown device profile 'pi44'")
+    missing = run_cli("lab", "check")
+    assert missing.exit_code == 2 and "Missing argument 'PROFILE...'" in missing.err
+
+
+def test_lab_lists_targets_reachability_and_who_holds_a_device(in_ws: Path, ssh_lab: SshLab,
+                                                               run_cli) -> None:
+    import fcntl
+    import os
+
+    write_profile(in_ws, ssh_lab)
+    ssh_lab.workdir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(ssh_lab.workdir / "device.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"holder": "ci@runner7", "pid": 4242, "what": "bench",
+                                 "since": "2026-12-05T10:00:00+00:00"}).encode())
+        rows = {r["profile"]: r for r in json.loads(run_cli("lab", "--json").out)}
+        assert rows["pi4"]["reachable"] is True
+        assert rows["pi4"]["holder"]["holder"] == "ci@runner7"
+        assert rows["ci-host"]["target"] == "local" and rows["ci-host"]["reachable"] is None
+        table = run_cli("lab")
+        assert "held by ci@runner7 pid 4242" in table.out
+    finally:
+        os.close(fd)
+    rows = {r["profile"]: r for r in json.loads(run_cli("lab", "--json").out)}
+    assert rows["pi4"]["holder"] is None  # released: the lock is the open file, not the text

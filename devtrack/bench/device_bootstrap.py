@@ -88,13 +88,11 @@ def lock_holder(workdir: str) -> dict[str, Any]:
 
 
 def probe(workdir: str) -> dict[str, Any]:
-    root = resolve_workdir(workdir)
-    writable = True
-    try:
-        os.makedirs(root, exist_ok=True)
-        writable = os.access(root, os.W_OK)
-    except OSError:
-        writable = False
+    root = os.path.abspath(resolve_workdir(workdir))
+    existing = root
+    while not os.path.isdir(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)  # nothing is created: a probe changes nothing
+    writable = os.access(existing, os.W_OK)
     litert = _version_of("ai_edge_litert")
     if not litert["ok"]:
         for fallback in ("tflite_runtime", "tensorflow"):

@@ -62,7 +62,8 @@ class _Channel:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    """The format of devtrack's stored times (``store_contract.utc_now``): comparable."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _acquire(path: str, holder: dict[str, Any], timeout_s: float,
@@ -80,6 +81,7 @@ def _acquire(path: str, holder: dict[str, Any], timeout_s: float,
         except OSError:
             pass
         else:
+            holder["since"] = _now()
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(holder).encode("utf-8"), 0)
             return fd, time.monotonic() - started, seen
@@ -114,7 +116,7 @@ def supervise(workdir: str, channel: _Channel) -> None:
     root = resolve_workdir(workdir)
     os.makedirs(root, exist_ok=True)
     limits = request["limits"]
-    holder = {**request.get("holder", {}), "device_pid": os.getpid(), "since": _now()}
+    holder = {**request.get("holder", {}), "device_pid": os.getpid()}
     fd, waited, seen = _acquire(os.path.join(root, LOCK_NAME), holder,
                                 float(request.get("lock_timeout_s", 0)), channel)
     if fd is None:

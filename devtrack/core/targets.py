@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 LOCAL = "local"
 SSH_SCHEME = "ssh://"
@@ -105,3 +106,34 @@ def _port(target: str, text: str) -> int:
 def device_label(profile_name: str, target: str) -> str:
     """How messages name a device: the profile, and where it points."""
     return profile_name if target == LOCAL else f"{profile_name} ({target})"
+
+
+MIN_DEVICE_PYTHON = (3, 10)  # devtrack's own floor: the shipped code uses 3.10 features
+RUNTIME_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "litert"}
+RUNTIME_NAMES = {"onnxruntime": "onnxruntime",
+                 "litert": "LiteRT (ai_edge_litert, tflite_runtime or tensorflow)"}
+
+
+def readiness_problems(probe: dict[str, Any], formats: tuple[str, ...], device: str
+                       ) -> list[str]:
+    """What keeps a device from measuring ``formats``, from its probe (bench/device_bootstrap):
+    one sentence each, e.g. "onnxruntime is not importable by /usr/bin/python3 on pi4"."""
+    python = probe.get("python") or "its python"
+    problems = []
+    version = str(probe.get("python_version") or "0")
+    parts = tuple(int(p) for p in re.findall(r"\d+", version)[:2])
+    if parts < MIN_DEVICE_PYTHON:
+        floor = ".".join(map(str, MIN_DEVICE_PYTHON))
+        problems.append(f"Python {version} at {python} on {device} is too old: devtrack's "
+                        f"measurement code needs Python >= {floor}")
+    needed = ["numpy", *(RUNTIME_OF_FORMAT[f] for f in formats if f in RUNTIME_OF_FORMAT)]
+    for module in needed:
+        found = probe.get(module) or {}
+        if not found.get("ok"):
+            why = f" ({found['error']})" if found.get("error") else ""
+            problems.append(f"{RUNTIME_NAMES.get(module, module)} is not importable by "
+                            f"{python} on {device}{why}")
+    if probe.get("workdir_writable") is False:
+        problems.append(f"the workdir {probe.get('workdir')} on {device} is not writable "
+                        "(set ssh.workdir)")
+    return problems
