@@ -48,10 +48,11 @@ def _reachable_text(report: DeviceReport) -> str:
 @json_option
 @click.pass_context
 def lab(ctx: click.Context, workspace_dir: Path | None, as_json: bool) -> None:
-    """The device lab: every profile with its target, whether its device answers, and who
-    holds it now (a measurement holds a device's lock for its whole run).
+    """The device lab: profiles with their targets, whether each device answers, who holds
+    it; 'lab check' says what a device lacks.
 
-    SSH devices are probed in parallel, each within its profile's ssh.connect_timeout_s.
+    A measurement holds a device's lock for its whole run. SSH devices are probed in
+    parallel, each within its profile's ssh.connect_timeout_s.
 
     \b
     Examples:
