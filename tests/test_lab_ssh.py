@@ -175,3 +175,31 @@ def test_lab_lists_targets_reachability_and_who_holds_a_device(in_ws: Path, ssh_
         os.close(fd)
     rows = {r["profile"]: r for r in json.loads(run_cli("lab", "--json").out)}
     assert rows["pi4"]["holder"] is None  # released: the lock is the open file, not the text
+
+
+def test_an_ssh_profile_gates_deploys_explains_and_rolls_back_like_a_local_one(
+        in_ws: Path, ssh_lab: SshLab, mlp_onnx: Path, mlp_onnx_b: Path, run_cli) -> None:
+    write_profile(in_ws, ssh_lab, body="target_rel_ci = 0.5\n[budgets]\n"
+                                      "max_latency_regression_pct = 50\n")
+    for path, version, parent in ((mlp_onnx, "1.0", None), (mlp_onnx_b, "1.1", "1.0")):
+        args = ["register", path, "-m", "kws", "-v", version, "--notes", f"build {version}"]
+        assert run_cli(*args, *(["--parent", parent] if parent else [])).exit_code == 0
+    first = run_cli("check", "kws@1.0", "--profile", "pi4", "--bench", "--json")
+    assert first.exit_code == 0, first.err
+    assert run_cli("promote", "kws@1.0", "--to", "approved", "--reason", "ok").exit_code == 0
+    assert run_cli("deploy", "kws@1.0", "-p", "pi4", "--reason", "rollout").exit_code == 0
+    # the gate re-measures the candidate against the deployed release side by side, there
+    gate = run_cli("check", "kws@1.1", "--profile", "pi4", "--bench", "--repeats", "4",
+                   "--json")
+    assert gate.exit_code == 0, gate.err  # two same-sized models: far within 50%
+    profile = json.loads(gate.out)["profiles"][0]
+    assert profile["baseline"] == "kws@1.0" and profile["status"] == "pass"
+    assert profile["latency"]["ratio"] > 0 and profile["latency"]["n"] >= 4
+    explained = run_cli("explain", "kws@1.0", "kws@1.1", "--profile", "pi4", "--repeats", "2",
+                        "--json")
+    assert explained.exit_code == 0, explained.err
+    assert json.loads(explained.out)["nodes"]  # per-operator times, profiled on the device
+    assert run_cli("deploy", "kws@1.1", "-p", "pi4", "--reason", "next", "--force").exit_code == 0
+    back = run_cli("rollback", "kws", "--profile", "pi4", "--dry-run", "--json")
+    assert back.exit_code == 0, back.err
+    assert json.loads(back.out)["target"] == "1.0"
