@@ -220,8 +220,11 @@ def _session(argv: list[str]) -> Iterator[tuple[Any, queue.Queue[str | None], li
                 proc.stdin.close()
         try:
             proc.wait(timeout=HANG_UP_WAIT_S)
-        except BaseException:
+        except subprocess.TimeoutExpired:
             ssh.stop(proc)
+        except BaseException:  # a second Ctrl-C while waiting: stop now, and say so
+            ssh.stop(proc)
+            raise
 
 
 def _watch(device: SshDevice, proc: Any, lines: queue.Queue[str | None], errors: list[str],
@@ -246,7 +249,10 @@ def _watch(device: SshDevice, proc: Any, lines: queue.Queue[str | None], errors:
             break
         if line.startswith(EVENT_PREFIX):
             heard = now
-            event = json.loads(line[len(EVENT_PREFIX):])
+            try:
+                event = dict(json.loads(line[len(EVENT_PREFIX):]))
+            except (ValueError, TypeError):
+                event = {}  # a garbled line is ignored; silence is what counts as lost
             kind = event.get("event")
             if kind == "result":
                 return dict(event["result"])
@@ -274,7 +280,8 @@ def _watch(device: SshDevice, proc: Any, lines: queue.Queue[str | None], errors:
         if now > end_by:
             return _failed(f"{device.label}: the measurement did not end within "
                            f"{end_by - started:.0f} s (lock wait + timeout_s + margins)")
-    proc.wait(timeout=HANG_UP_WAIT_S)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=HANG_UP_WAIT_S)
     message = ssh.last_line("\n".join(errors))
     elapsed = time.monotonic() - started
     if not state.get("hello"):
@@ -338,6 +345,8 @@ def run_remote_job(job: dict[str, Any], device: SshDevice, *, threads: int,
             result = _watch(device, proc, lines, errors, request, progress, state)
     except DeviceError as exc:
         result = _failed(str(exc))
+    except OSError as exc:  # a file the job names could not be read here
+        result = _failed(f"cannot send the job's files to {device.label}: {exc}")
     except KeyboardInterrupt as exc:
         signum = signum_of(exc)
         isolation["ssh_wall_s"] = round(time.monotonic() - started, 3)
