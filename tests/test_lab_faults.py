@@ -122,6 +122,9 @@ def test_a_busy_device_fails_after_lock_timeout_naming_the_holder(ws: Path, ssh_
     assert run["error"].startswith("device busy: held by ci@runner7 pid 4242 since "
                                    "2026-12-05T10:00:00+00:00 (bench); waited 1 s")
     assert "ssh.lock_timeout_s = 1" in run["error"]
+    # while it waited, the log said who holds the device
+    assert ("kws@1.0 on pi4-impatient: waiting for pi4-impatient: held by ci@runner7 pid 4242"
+            in result.err)
 
 
 def test_a_second_measurement_waits_for_the_lock_then_runs(ws: Path, ssh_lab: SshLab,

@@ -134,6 +134,7 @@ class _Progress:
         self.index = 0
         self._bar: Any = None
         self._task: Any = None
+        self._waiting: str | None = None  # the last "waiting for DEVICE: held by …" said
 
     def __enter__(self) -> _Progress:
         if self.tty:
@@ -164,6 +165,10 @@ class _Progress:
             rss = f", {event.rss_mb:.0f} MB" if event.rss_mb else ""
             self._bar.update(self._task,
                              description=f"{self.label}: {what} {event.elapsed_s:.0f} s{rss}")
+        elif (self.enabled and event.phase.startswith("waiting for")
+              and event.phase != self._waiting):
+            self._waiting = event.phase  # a busy device: say who holds it, once per holder
+            click.echo(f"[{self.index}/{self.total}] {self.label}: {event.phase}", err=True)
 
     def done(self, run: dict[str, Any]) -> None:
         if self._bar is not None:
