@@ -62,6 +62,11 @@ class DeviceError(DevtrackError):
     exit_code = 1
 
 
+class DeviceUnreachable(DeviceError):
+    """The link to a device failed: ssh could not connect or authenticate, or a step got no
+    answer in time (as opposed to a device that answered but lacks something)."""
+
+
 class CheckFailed(DevtrackError):
     """A budget or regression check failed: exit code 1, not a usage error."""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from devtrack.core.profile import Profile
 from devtrack.core.targets import is_ssh, readiness_problems
-from devtrack.errors import DeviceError
+from devtrack.errors import DeviceError, DeviceUnreachable
 
 MAX_PARALLEL_PROBES = 8
 INFO_KEYS = ("host", "cpu_model", "logical_cores", "machine", "kernel", "python",
@@ -60,8 +60,11 @@ def inspect_profile(profile: Profile) -> DeviceReport:
             probe = probe_device(SshDevice.of(profile.name, target, profile.ssh))
         else:
             probe = probe_here()
-    except DeviceError as exc:
+    except DeviceUnreachable as exc:
         return DeviceReport(profile=profile.name, target=target, reachable=False,
+                            error=str(exc), problems=[str(exc)])
+    except DeviceError as exc:  # it answered, but its Python could not run the probe
+        return DeviceReport(profile=profile.name, target=target, reachable=True,
                             error=str(exc), problems=[str(exc)])
     return _report_from_probe(profile, probe, profile.name)
 

@@ -203,3 +203,18 @@ def test_an_ssh_profile_gates_deploys_explains_and_rolls_back_like_a_local_one(
     back = run_cli("rollback", "kws", "--profile", "pi4", "--dry-run", "--json")
     assert back.exit_code == 0, back.err
     assert json.loads(back.out)["target"] == "1.0"
+
+
+def test_a_device_without_the_profiles_python_is_reachable_but_not_ready(
+        in_ws: Path, ssh_lab: SshLab, mlp_onnx: Path, run_cli) -> None:
+    write_profile(in_ws, ssh_lab, "nopy", extra_ssh='python = "/opt/none/python3"\n')
+    result = run_cli("lab", "check", "nopy", "--json")
+    assert result.exit_code == 1
+    assert "/opt/none/python3 is not found on nopy (ssh://tester@127.0.0.1:" in result.err
+    assert "(set ssh.python)" in result.err
+    report = json.loads(result.out)[0]
+    assert report["reachable"] is True and report["ready"] is False
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
+    bench = run_cli("bench", "kws@1.0", "--profile", "nopy", "--json")
+    assert bench.exit_code == 1
+    assert json.loads(bench.out)[0]["error"].startswith("/opt/none/python3 is not found on nopy")

@@ -89,9 +89,21 @@ def _replace_strings(data: Any, mapping: dict[str, str]) -> Any:
     return data
 
 
-def _upload(device: SshDevice, root: str, items: list[tuple[str, Path, str]]) -> int:
-    """Send ``(name, local file, sha256)`` items in one ssh session; bytes sent."""
-    total = sum(path.stat().st_size for _, path, _ in items)
+def _size(source: Path | bytes) -> int:
+    return len(source) if isinstance(source, bytes) else source.stat().st_size
+
+
+def _chunks(source: Path | bytes) -> Iterator[bytes]:
+    if isinstance(source, bytes):
+        yield source
+        return
+    with open(source, "rb") as fh:
+        yield from iter(lambda: fh.read(1 << 20), b"")
+
+
+def _upload(device: SshDevice, root: str, items: list[tuple[str, Path | bytes, str]]) -> int:
+    """Send ``(name, local file or bytes, sha256)`` items in one ssh session; bytes sent."""
+    total = sum(_size(source) for _, source, _ in items)
     limit = ssh.step_timeout(device, total / MIN_RATE_BPS)
     argv = ssh.ssh_argv(device, ssh.python_command(device, ssh.bootstrap_source(),
                                                    ["receive", root]))
@@ -103,13 +115,11 @@ def _upload(device: SshDevice, root: str, items: list[tuple[str, Path, str]]) ->
         def feed() -> None:
             assert proc.stdin is not None
             try:
-                for name, path, sha in items:
-                    size = path.stat().st_size
-                    header = {"name": name, "size": size, "sha256": sha}
+                for name, source, sha in items:
+                    header = {"name": name, "size": _size(source), "sha256": sha}
                     proc.stdin.write((json.dumps(header) + "\n").encode("utf-8"))
-                    with open(path, "rb") as fh:
-                        for chunk in iter(lambda: fh.read(1 << 20), b""):
-                            proc.stdin.write(chunk)
+                    for chunk in _chunks(source):
+                        proc.stdin.write(chunk)
                 proc.stdin.close()
             except (OSError, ValueError) as exc:
                 failure.append(exc)
@@ -154,24 +164,15 @@ def prepare(device: SshDevice, app: Shipment, job: dict[str, Any]
     except (ValueError, KeyError, IndexError, TypeError):
         raise DeviceError(f"{device.label}: unreadable answer from the device's Python "
                           f"({device.settings.python}): {out.strip()[:200]!r}") from None
-    missing: list[tuple[str, Path, str]] = []
+    missing: list[tuple[str, Path | bytes, str]] = []
     if f"app/{app.name}" not in have:
-        with tempfile.NamedTemporaryFile(prefix="devtrack-app-", suffix=".pyz",
-                                         delete=False) as fh:
-            fh.write(app.data)
-        missing.append((f"app/{app.name}", Path(fh.name), app.sha256))
+        missing.append((f"app/{app.name}", app.data, app.sha256))
     seen: set[str] = set()
     for path, sha in files.items():
         if f"blobs/{sha}" not in have and sha not in seen:
             missing.append((f"blobs/{sha}", Path(path), sha))
             seen.add(sha)
-    sent = 0
-    try:
-        if missing:
-            sent = _upload(device, root, missing)
-    finally:
-        if missing and missing[0][0].startswith("app/"):
-            missing[0][1].unlink(missing_ok=True)
+    sent = _upload(device, root, missing) if missing else 0
     to_device = {path: f"{root}/blobs/{sha}" for path, sha in files.items()}
     back = {device_path: path for path, device_path in to_device.items()}
     return _rewrite_paths(job, to_device), back, root, sent

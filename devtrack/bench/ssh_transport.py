@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devtrack.core.targets import SshSettings, SshTarget, parse_ssh_target
-from devtrack.errors import DeviceError
+from devtrack.errors import DeviceError, DeviceUnreachable
 
 SERVER_ALIVE_INTERVAL_S = 5  # ssh itself gives up on a silent link after 3 × this
 SERVER_ALIVE_COUNT = 3
@@ -119,16 +119,19 @@ def run_step(device: SshDevice, remote: Sequence[str], *, what: str,
         out, err = proc.communicate(data, timeout=limit)
     except subprocess.TimeoutExpired:
         stop(proc)
-        raise DeviceError(f"{device.label}: no answer to {what} within {limit:g} s; "
-                          "the device or the link is hung") from None
+        raise DeviceUnreachable(f"{device.label}: no answer to {what} within {limit:g} s; "
+                                "the device or the link is hung") from None
     except BaseException:
         stop(proc)
         raise
     if proc.returncode != 0:
         message = last_line(err.decode("utf-8", errors="replace"))
         if proc.returncode == 255:
-            raise DeviceError(f"cannot reach {device.label}: "
-                              f"{message or 'ssh failed (exit 255)'}")
+            raise DeviceUnreachable(f"cannot reach {device.label}: "
+                                    f"{message or 'ssh failed (exit 255)'}")
+        if proc.returncode == 127:  # the shell found no such program
+            raise DeviceError(f"{device.settings.python} is not found on {device.label} "
+                              f"(set ssh.python): {message or 'exit 127'}")
         raise DeviceError(f"{device.label}: {what} failed on the device (exit "
                           f"{proc.returncode}): {message or 'no message'}")
     return out.decode("utf-8", errors="replace")
