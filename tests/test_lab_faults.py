@@ -226,3 +226,44 @@ def test_unreachable_host_and_refused_key_fail_within_the_connect_timeout(
         assert run["status"] == "failed"
         assert run["error"].startswith(f"cannot reach {profile} (ssh://tester@127.0.0.1:")
         assert message in run["error"]
+
+
+def test_a_hung_device_is_a_failed_run_after_its_silence_not_a_hang(
+        ws: Path, ssh_lab: SshLab, mlp_onnx: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from devtrack.bench import remote
+    from devtrack.bench.ssh_transport import SshDevice
+    from devtrack.core.targets import SshSettings
+
+    monkeypatch.setattr(remote, "SILENCE_S", 3.0)  # the real one is 20 s
+    device = SshDevice.of("pi4", ssh_lab.target,
+                          SshSettings(options=tuple(ssh_lab.options()), connect_timeout_s=5))
+    job = {"artifact_path": str(mlp_onnx), "format": "onnx", "options": {},
+           "sha256": hashlib.sha256(mlp_onnx.read_bytes()).hexdigest(),
+           "measurement": {"warmup_runs": 2, "min_runs": 5, "min_time_s": 20,
+                           "max_time_s": 20, "target_rel_ci": 0.0001}}
+    stopped: list[int] = []
+
+    def freeze() -> None:  # the device's supervisor stops answering (SIGSTOP), mid-run
+        wait_for(lambda: device_workers(ssh_lab), what="the worker on the device")
+        holder = json.loads((ssh_lab.workdir / "device.lock").read_text())
+        os.kill(holder["device_pid"], signal.SIGSTOP)
+        stopped.append(holder["device_pid"])
+
+    freezer = threading.Thread(target=freeze)
+    freezer.start()
+    started = time.monotonic()
+    try:
+        result = remote.run_remote_job(job, device, threads=1, cpu_affinity=None,
+                                       memory_limit_mb=None, timeout_s=60)
+    finally:
+        freezer.join(timeout=60)
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)  # it then sees its stdin closed and cleans up
+    assert time.monotonic() - started < 20  # the measurement alone would have taken 20 s
+    assert result["status"] == "failed"
+    assert result["error"].startswith("lost the connection to pi4 (ssh://tester@127.0.0.1:")
+    assert "no word from the device for 3 s during " in result["error"]
+    wait_for(lambda: lock_is_free(ssh_lab), 15, "the device lock after the supervisor resumed")
+    wait_for(lambda: not device_workers(ssh_lab), 15, "the device's worker to stop")
