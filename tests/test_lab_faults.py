@@ -237,6 +237,7 @@ def test_a_hung_device_is_a_failed_run_after_its_silence_not_a_hang(
     from devtrack.core.targets import SshSettings
 
     monkeypatch.setattr(remote, "SILENCE_S", 3.0)  # the real one is 20 s
+    monkeypatch.setattr(remote, "HANG_UP_WAIT_S", 1.0)  # a frozen device cannot stop anyway
     device = SshDevice.of("pi4", ssh_lab.target,
                           SshSettings(options=tuple(ssh_lab.options()), connect_timeout_s=5))
     job = {"artifact_path": str(mlp_onnx), "format": "onnx", "options": {},
