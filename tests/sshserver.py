@@ -70,11 +70,11 @@ class SshLab:
                 "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes"]
 
     def profile_toml(self, name: str, *, extra_ssh: str = "", target: str | None = None,
-                     body: str = "", key: Path | None = None) -> str:
+                     body: str = "", key: Path | None = None, execution: str = "") -> str:
         options = ", ".join(f'"{o}"' for o in self.options(key))
         return (f'name = "{name}"\nformats = ["onnx", "tflite"]\n'
                 f'[execution]\ntarget = "{target or self.target}"\nthreads = 1\n'
-                f"timeout_s = 30\n"
+                f"timeout_s = 30\n{execution}"
                 f"[measurement]\nwarmup_runs = 2\nmin_runs = 5\nmin_time_s = 0.2\n"
                 f"max_time_s = 0.5\n{body}"
                 f"[ssh]\noptions = [{options}]\nconnect_timeout_s = 5\n{extra_ssh}")

@@ -40,7 +40,7 @@ def test_shipment_holds_the_measurement_code_only() -> None:
 
 def test_bench_on_an_ssh_profile_measures_on_the_device(in_ws: Path, ssh_lab: SshLab,
                                                         mlp_onnx: Path, run_cli) -> None:
-    write_profile(in_ws, ssh_lab)
+    write_profile(in_ws, ssh_lab, execution="cpu_affinity = [0]\n")
     assert run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0").exit_code == 0
     first = run_cli("bench", "kws@1.0", "--profile", "pi4", "--json")
     assert first.exit_code == 0, first.err
@@ -49,6 +49,9 @@ def test_bench_on_an_ssh_profile_measures_on_the_device(in_ws: Path, ssh_lab: Ss
     shown = run_cli("results", "kws@1.0", "--json")
     stored = json.loads(shown.out)[0]
     assert stored["n"] >= 5 and stored["p50_ms"] > 0
+    env = stored["environment"]  # the worker's own view, on the device
+    assert env["cpu_affinity"] == [0] and env["thread_env"]["OMP_NUM_THREADS"] == "1"
+    assert env["kernel"] and env["host"]
     sha = stored.get("sha256") or json.loads(run_cli("show", "kws@1.0", "--json").out)["sha256"]
     assert (ssh_lab.workdir / "blobs" / sha).is_file()  # the artifact was sent, by sha256
     assert len(list((ssh_lab.workdir / "app").glob("devtrack-*.pyz"))) == 1
@@ -205,3 +208,14 @@ def test_a_device_without_the_profiles_python_is_reachable_but_not_ready(
     bench = run_cli("bench", "kws@1.0", "--profile", "nopy", "--json")
     assert bench.exit_code == 1
     assert json.loads(bench.out)[0]["error"].startswith("/opt/none/python3 is not found on nopy")
+
+
+def test_the_memory_cap_is_enforced_on_the_device(in_ws: Path, ssh_lab: SshLab,
+                                                  mlp_onnx: Path, run_cli) -> None:
+    write_profile(in_ws, ssh_lab, "pi4-tiny", execution="memory_limit_mb = 5\n")
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
+    result = run_cli("bench", "kws@1.0", "--profile", "pi4-tiny", "--json")
+    assert result.exit_code == 1
+    run = json.loads(result.out)[0]
+    assert run["status"] == "failed"
+    assert run["error"].startswith("exceeded memory limit of 5 MB (resident ")
