@@ -194,7 +194,8 @@ def _holder_text(holder: dict[str, Any] | None) -> str:
 
 
 @contextlib.contextmanager
-def _session(argv: list[str]) -> Iterator[tuple[Any, queue.Queue[str | None], list[str]]]:
+def _session(argv: list[str]
+             ) -> Iterator[tuple[subprocess.Popen[bytes], queue.Queue[str | None], list[str]]]:
     """ssh running the supervisor; a queue of its stdout lines (None at the end) and the
     tail of its stderr. Leaving the block hangs up: stdin closed, a grace period for the
     device to stop its worker, then ssh killed."""
@@ -228,13 +229,20 @@ def _session(argv: list[str]) -> Iterator[tuple[Any, queue.Queue[str | None], li
             raise
 
 
-def _watch(device: SshDevice, proc: Any, lines: queue.Queue[str | None], errors: list[str],
+def _watch(device: SshDevice, proc: subprocess.Popen[bytes], lines: queue.Queue[str | None],
+           errors: list[str],
            request: dict[str, Any], progress: Callable[[Progress], None] | None,
            state: dict[str, Any]) -> dict[str, Any]:
     """Send the request, follow the events, return the device's result (or a failure)."""
-    assert proc.stdin is not None
-    proc.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
-    proc.stdin.flush()
+    stdin = proc.stdin
+    assert stdin is not None
+
+    def send() -> None:  # in a thread: a device that never reads must not block us here
+        with contextlib.suppress(OSError, ValueError):  # a dead session shows as its end
+            stdin.write((json.dumps(request) + "\n").encode("utf-8"))
+            stdin.flush()
+
+    threading.Thread(target=send, name="send-job", daemon=True).start()
     started = time.monotonic()
     s = device.settings
     hello_by = started + s.connect_timeout_s + ssh.STEP_SLACK_S
