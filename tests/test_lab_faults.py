@@ -48,6 +48,29 @@ def held_lock(lab: SshLab) -> Iterator[int]:
         os.close(fd)
 
 
+def opened_by_another_process(path: Path) -> bool:
+    """Whether a process other than this one has ``path`` open (Linux: /proc/PID/fd)."""
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        if fd_dir.parent.name == str(os.getpid()):
+            continue
+        try:
+            if any(os.readlink(link) == str(path) for link in fd_dir.iterdir()):
+                return True
+        except OSError:  # the process exited, or is not ours to read
+            continue
+    return False
+
+
+def release_once_waited_on(fd: int, path: Path, after_s: float, bound_s: float = 60.0) -> None:
+    """Unlock ``fd`` ``after_s`` seconds after another process opened ``path`` (the device's
+    supervisor trying the lock), or after ``bound_s`` at the latest."""
+    deadline = time.monotonic() + bound_s
+    while not opened_by_another_process(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(after_s)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 def lock_is_free(lab: SshLab) -> bool:
     fd = os.open(lab.workdir / "device.lock", os.O_RDWR)
     try:
@@ -130,7 +153,11 @@ def test_a_busy_device_fails_after_lock_timeout_naming_the_holder(ws: Path, ssh_
 def test_a_second_measurement_waits_for_the_lock_then_runs(ws: Path, ssh_lab: SshLab,
                                                            run_cli) -> None:
     with held_lock(ssh_lab) as fd:
-        threading.Timer(1.5, lambda: fcntl.flock(fd, fcntl.LOCK_UN)).start()
+        # Let go 1 s after the measurement started waiting (a fixed delay from now would race
+        # with connecting and shipping the worker on a loaded machine).
+        lock_path = ssh_lab.workdir / "device.lock"
+        threading.Thread(target=release_once_waited_on, args=(fd, lock_path, 1.0),
+                         daemon=True).start()
         result = run_cli("bench", "kws@1.0", "--profile", "pi4", "--json")
     assert result.exit_code == 0, result.err
     run = stored_runs(ws)[-1]
