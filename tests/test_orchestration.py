@@ -256,3 +256,22 @@ def test_check_bench_measures_what_lacks_a_run_on_every_device_at_once(
     assert spans.overlap("board-a", "board-b")
     _measure_missing(ws, get_release(ws, "mlp@1.0"), None, chosen, True, said.append)
     assert len(said) == 2 and len(stored(ws)) == 2  # each now has a run that counts
+
+
+def test_a_failing_progress_display_stops_every_device_and_leaves_no_worker(
+        ws: Workspace, spans: Spans) -> None:
+    chosen = [profile(ws, "slow-local", window=SLOW),
+              profile(ws, "slow-board", "labtest://a", window=SLOW)]
+
+    def on_event(event: JobEvent) -> None:
+        if event.kind == "phase" and event.phase == "measure":
+            raise ValueError("the display broke")
+
+    with pytest.raises(ValueError, match="the display broke"):
+        run(ws, chosen, on_event=on_event)
+    rows = stored(ws)
+    assert {name: row["status"] for name, row in rows.items()} == {
+        "slow-local": "aborted", "slow-board": "aborted"}
+    assert {row["error"] for row in rows.values()} == {
+        "stopped: ValueError in devtrack while measuring"}
+    assert not [t for t in threading.enumerate() if t.name.startswith("bench ")]
