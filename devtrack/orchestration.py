@@ -1,8 +1,8 @@
-"""One bench for the CLI and the app: plan, run one job per device at a time (devices in
-parallel), report every job's progress, stop on request or on a signal.
+"""The one bench loop of the CLI and the app: one job per device at a time, devices in parallel.
 
-``run_bench`` coordinates from the caller's thread: it builds each job, hands it to a thread
-of that job's device (``targets.device_of``: every local profile is the device ``local``, so
+It plans, reports every job's progress and stops on request or on a signal. ``run_bench``
+coordinates from the caller's thread: it builds each job, hands it to a thread of that job's
+device (``targets.device_of``: every local profile is the device ``local``, so
 local measurements never overlap; each other target is a device of its own), relays the
 thread's progress as :class:`JobEvent`s, and stores each result as it arrives, so the
 database is written from one thread only (under ``interrupts.deferred``, as before).

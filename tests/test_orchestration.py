@@ -275,3 +275,27 @@ def test_a_failing_progress_display_stops_every_device_and_leaves_no_worker(
     assert {row["error"] for row in rows.values()} == {
         "stopped: ValueError in devtrack while measuring"}
     assert not [t for t in threading.enumerate() if t.name.startswith("bench ")]
+
+
+def test_a_job_that_cannot_start_raises_after_the_running_ones_are_stored(
+        ws: Workspace, spans: Spans, mlp_onnx_b: Path, tmp_path: Path) -> None:
+    from devtrack.errors import DevtrackError
+
+    register_release(ws, RegisterRequest(mlp_onnx_b, "mlp", "2.0"), cwd=tmp_path)
+    broken = get_release(ws, "mlp@2.0")
+    stored_file = ws.artifacts.path_for(broken.sha256)
+    stored_file.chmod(0o644)
+    stored_file.write_bytes(b"not the model any more")
+    chosen = [profile(ws, "board-a", "labtest://a"),
+              profile(ws, "board-b", "labtest://b", window={"min_time": 3, "max_time": 4})]
+    events: list[JobEvent] = []
+    with pytest.raises(DevtrackError, match=r"was modified .* refusing to benchmark it"):
+        bench(ws, [get_release(ws, "mlp@1.0"), broken], chosen, BenchOverrides(),
+              on_event=events.append)
+    # mlp@2.0 never started anywhere; the mlp@1.0 job still measuring on board-b finished
+    rows = ws.store.query("SELECT release_id, profile, status FROM runs ORDER BY id")
+    assert sorted((r["profile"], r["status"]) for r in rows) == [
+        ("board-a", "ok"), ("board-b", "ok")]
+    assert {r["release_id"] for r in rows} == {get_release(ws, "mlp@1.0").id}
+    assert [e.label for e in events if e.kind == "started"] == [
+        "mlp@1.0 on board-a", "mlp@1.0 on board-b"]
