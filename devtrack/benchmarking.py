@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from devtrack.core.audit_state import RUN_SEALED_FIELDS, run_fields_digest, samples_digest
+from devtrack import queries
+from devtrack.core.audit_state import run_fields_digest, samples_digest
 from devtrack.core.inputspec import FillSpec, InputSpec
 from devtrack.core.limits import BOUNDS, longest_max_time_s, worker_need_text, worker_seconds
 from devtrack.core.profile import MeasurementSettings, Profile
@@ -17,6 +18,7 @@ from devtrack.errors import Aborted, DatabaseLockedError, UsageError
 from devtrack.interrupts import deferred
 from devtrack.interrupts import reason as interrupt_reason
 from devtrack.provenance import current_host, current_user
+from devtrack.records import Run, columns
 from devtrack.store import utc_now
 from devtrack.workspace import Workspace
 
@@ -365,13 +367,12 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
                 sealed = {"evaluation": evaluation_id,
                           "evaluation_sha256": evaluation_digest(ws, evaluation_id)}
             # Sealed as SQLite hands the fields back, which is what audit verify reads.
-            stored = ws.store.one(f"SELECT {', '.join(RUN_SEALED_FIELDS)} FROM runs "
-                                  "WHERE id = ?", (run_id,))
+            stored = queries.run(ws.store, run_id)
             assert stored is not None
             ws.store.append_event(
                 actor=actor, kind="bench", model=m.release.model, version=m.release.version,
                 payload={"run": run_id, **payload, **sealed,
-                         "fields_sha256": run_fields_digest(stored)},
+                         "fields_sha256": run_fields_digest(vars(stored))},
             )
         return run_id
 
@@ -391,61 +392,50 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
 STORE_ATTEMPTS = 6
 
 
-RUN_FIELDS = (
-    "id", "profile", "profile_hash", "conditions_hash", "status", "error", "started_at",
-    "finished_at", "actor", "host", "runtime", "runtime_version", "import_ms", "init_ms",
-    "first_ms", "warmup_ms", "n",
-    "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "cv",
-    "ci_low_ms", "ci_high_ms", "stop_reason", "baseline_rss_mb", "load_peak_mb",
-    "load_delta_mb", "inference_peak_mb", "peak_rss_mb", "memory_method",
-)
+# A run as results and bench show it: its columns (records.Run) but the release (shown as
+# model and version), the samples (on request) and the JSON ones, decoded apart.
+RUN_FIELDS = tuple(c for c in columns(Run) if c not in (
+    "release_id", "profile_snapshot", "samples", "inputs", "environment", "warnings",
+    "op_profile", "details"))
 
 
-def _run_to_dict(row: dict[str, Any], with_samples: bool = False) -> dict[str, Any]:
-    data = {key: row[key] for key in RUN_FIELDS}
+def _run_to_dict(run: Run, model: str, version: str,
+                 with_samples: bool = False) -> dict[str, Any]:
+    data = {key: getattr(run, key) for key in RUN_FIELDS}
     data["run_id"] = data.pop("id")
-    data["model"] = row["model"]
-    data["version"] = row["version"]
-    data["warnings"] = json.loads(row["warnings"])
-    data["environment"] = json.loads(row["environment"] or "{}")
-    data["inputs"] = json.loads(row["inputs"] or "{}")
-    data["op_profile"] = json.loads(row["op_profile"]) if row["op_profile"] else None
+    data["model"] = model
+    data["version"] = version
+    data["warnings"] = json.loads(run.warnings)
+    data["environment"] = json.loads(run.environment or "{}")
+    data["inputs"] = json.loads(run.inputs or "{}")
+    data["op_profile"] = json.loads(run.op_profile) if run.op_profile else None
     if with_samples:
-        data["samples_ms"] = samples_of(row).tolist()
+        data["samples_ms"] = samples_of(run).tolist()
     return data
 
 
-def samples_of(row: dict[str, Any]) -> np.ndarray:
+def samples_of(run: Run) -> np.ndarray:
     """A stored run's latency samples (ms), float64."""
     from devtrack.bench.protocol import samples_from_blob
 
-    return samples_from_blob(row.get("samples"))
-
-
-_RUN_SQL = (
-    "SELECT runs.*, m.name AS model, r.version AS version FROM runs "
-    "JOIN releases r ON r.id = runs.release_id JOIN models m ON m.id = r.model_id "
-)
+    return samples_from_blob(run.samples)
 
 
 def get_run(ws: Workspace, run_id: int, with_samples: bool = False) -> dict[str, Any]:
     """One stored run; an evaluated run also has the ``evaluation.RUN_EVAL_KEYS`` fields."""
     from devtrack.evaluation import attach_evaluations
 
-    row = ws.store.one(_RUN_SQL + "WHERE runs.id = ?", (run_id,))
-    if row is None:
+    run = queries.run(ws.store, run_id)
+    ref = queries.release_ref(ws.store, run.release_id) if run is not None else None
+    if run is None or ref is None:
         raise UsageError(f"no run {run_id}")
-    return attach_evaluations(ws, [_run_to_dict(row, with_samples)])[0]
+    return attach_evaluations(ws, [_run_to_dict(run, *ref, with_samples)])[0]
 
 
 def list_runs(ws: Workspace, release: Release, profile: str | None = None,
               with_samples: bool = False) -> list[dict[str, Any]]:
     from devtrack.evaluation import attach_evaluations
 
-    sql = _RUN_SQL + "WHERE runs.release_id = ?"
-    params: list[Any] = [release.id]
-    if profile is not None:
-        sql += " AND runs.profile = ?"
-        params.append(profile)
-    rows = ws.store.query(sql + " ORDER BY runs.id", tuple(params))
-    return attach_evaluations(ws, [_run_to_dict(row, with_samples) for row in rows])
+    runs = queries.runs_of_release(ws.store, release.id, profile)
+    return attach_evaluations(ws, [_run_to_dict(run, release.model, release.version,
+                                                with_samples) for run in runs])

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from devtrack import queries
 from devtrack.comparison import check_same_model, load_profiles, store_pair
 from devtrack.core.audit_state import text_digest
 from devtrack.core.budgets import FAIL, MISSING, PASS, Figures, evaluate_budgets
@@ -35,6 +36,7 @@ from devtrack.pairing import (
     measured_profile,
 )
 from devtrack.provenance import current_user
+from devtrack.records import Run
 from devtrack.store import utc_now
 from devtrack.workspace import Workspace
 
@@ -159,21 +161,15 @@ class CheckReport:
 
 def deployed_release_id(ws: Workspace, release: Release, profile: str) -> int | None:
     """The release of ``release``'s model live on ``profile`` (open deployment), if any."""
-    row = ws.store.one(
-        "SELECT d.release_id FROM deployments d JOIN releases r ON r.id = d.release_id "
-        "WHERE r.model_id = (SELECT model_id FROM releases WHERE id = ?) AND d.profile = ? "
-        "AND d.ended_at IS NULL ORDER BY d.deployed_at DESC, d.id DESC LIMIT 1",
-        (release.id, profile))
-    return int(row["release_id"]) if row else None
+    return queries.live_release_id(ws.store, release.id, profile)
 
 
 def _release_by_id(ws: Workspace, release_id: int) -> Release:
     from devtrack.registry import get_release
 
-    row = ws.store.one("SELECT m.name AS model, r.version FROM releases r JOIN models m "
-                       "ON m.id = r.model_id WHERE r.id = ?", (release_id,))
-    assert row is not None, f"release {release_id} vanished"
-    return get_release(ws, f"{row['model']}@{row['version']}")
+    ref = queries.release_ref(ws.store, release_id)
+    assert ref is not None, f"release {release_id} vanished"
+    return get_release(ws, f"{ref[0]}@{ref[1]}")
 
 
 def default_profiles(ws: Workspace, candidate: Release) -> tuple[list[Profile], list[str]]:
@@ -184,17 +180,12 @@ def default_profiles(ws: Workspace, candidate: Release) -> tuple[list[Profile], 
     """
     from devtrack.profiles import load_profile
 
-    rows = ws.store.query(
-        "SELECT profile FROM runs WHERE release_id = ? UNION SELECT d.profile FROM "
-        "deployments d JOIN releases r ON r.id = d.release_id WHERE d.ended_at IS NULL AND "
-        "r.model_id = (SELECT model_id FROM releases WHERE id = ?) ORDER BY 1",
-        (candidate.id, candidate.id))
     chosen, notes = [], []
-    for row in rows:
+    for name in queries.profiles_of_release(ws.store, candidate.id):
         try:
-            profile = load_profile(row["profile"], ws.root)
+            profile = load_profile(name, ws.root)
         except DevtrackError as exc:
-            notes.append(f"profile {row['profile']} left out: {exc}")
+            notes.append(f"profile {name} left out: {exc}")
             continue
         if profile.runs_format(candidate.format):
             chosen.append(profile)
@@ -289,7 +280,7 @@ def _check_profile(ws: Workspace, cand: Release, given: Release | None, profile:
     check = ProfileCheck(profile.name, measured.hash, inconclusive_policy=inconclusive,
                          conditions_hash=measured.conditions_hash)
     run, choice = _counted_run(ws, cand, measured, bench, progress)
-    check.run_id = int(run["id"]) if run is not None else None
+    check.run_id = run.id if run is not None else None
     check.items += budget_items(ws, cand, measured, (run, choice))
     note = choice.newer_runs_note()
     if note:
@@ -344,8 +335,7 @@ def _metric(limit: str) -> str:
 
 
 def _counted_run(ws: Workspace, release: Release, profile: Profile, bench: bool,
-                 progress: Progress | None) -> tuple[dict[str, Any] | None,
-                                                     RunChoice[dict[str, Any]]]:
+                 progress: Progress | None) -> tuple[Run | None, RunChoice[dict[str, Any]]]:
     """The run that counts under ``profile``'s conditions, and the choice; with ``bench``,
     measured first when the release has no finished run under them."""
     conditions = profile.conditions_hash
@@ -402,7 +392,7 @@ def _not_measured_text(profile: str) -> str:
 
 
 def budget_items(ws: Workspace, release: Release, profile: Profile,
-                 counted: tuple[dict[str, Any] | None, RunChoice[dict[str, Any]]] | None = None
+                 counted: tuple[Run | None, RunChoice[dict[str, Any]]] | None = None
                  ) -> list[CheckItem]:
     """Every absolute budget of ``profile`` judged for ``release``, without storing anything.
 
@@ -416,15 +406,15 @@ def budget_items(ws: Workspace, release: Release, profile: Profile,
         ws, release.id, profile.name, profile.conditions_hash)
     evaluation = counted_evaluation(ws, release.id, profile.name, profile.conditions_hash)
     figures = Figures(
-        p90_ms=run["p90_ms"] if run else None,
-        peak_rss_mb=run["peak_rss_mb"] if run else None,
+        p90_ms=run.p90_ms if run else None,
+        peak_rss_mb=run.peak_rss_mb if run else None,
         size_mb=release.size_bytes / MIB,
         accuracy=float(evaluation["accuracy"]) if evaluation else None,
     )
     items = []
     failed = choice.failed  # newer than the run that counts: what the release does now
     if failed is not None:
-        since = (f" (run {failed['id']}; run {run['id']}, older, is the last ok one)"
+        since = (f" (run {failed['id']}; run {run.id}, older, is the last ok one)"
                  if run is not None else "")
         items.append(CheckItem("run", "status", FAIL,
                                f"the latest run on {profile.name} failed: {failed['error']}"

@@ -18,6 +18,7 @@ from devtrack.core.significance import (
     unpaired_accuracy_diff_ci,
 )
 from devtrack.pairing import PairedResult
+from devtrack.records import Run
 from devtrack.workspace import Workspace
 
 STORED_RUNS_NOTE = (
@@ -132,8 +133,7 @@ class OpDelta:
                 "delta_ms": self.b_ms - self.a_ms}
 
 
-def stored_latency(run_a: dict[str, Any], run_b: dict[str, Any],
-                   threshold_pct: float) -> LatencyChange | None:
+def stored_latency(run_a: Run, run_b: Run, threshold_pct: float) -> LatencyChange | None:
     """Ratio of medians (bootstrap CI) and Mann-Whitney p of two stored runs' samples."""
     from devtrack.benchmarking import samples_of
 
@@ -216,13 +216,13 @@ def _counts(evaluation: dict[str, Any]) -> tuple[int, int]:
     return k, n
 
 
-def op_deltas(run_a: dict[str, Any], run_b: dict[str, Any], top: int = TOP_OPS) -> list[OpDelta]:
+def op_deltas(run_a: Run, run_b: Run, top: int = TOP_OPS) -> list[OpDelta]:
     """The operator types whose time per inference moved most, when both runs profiled ops."""
-    if not run_a.get("op_profile") or not run_b.get("op_profile"):
+    if not run_a.op_profile or not run_b.op_profile:
         return []
 
-    def per_run(run: dict[str, Any]) -> dict[str, float]:
-        prof = json.loads(run["op_profile"])
+    def per_run(run: Run) -> dict[str, float]:
+        prof = json.loads(run.op_profile or "{}")
         runs = max(1, int(prof.get("runs") or 1))
         return {o["op"]: float(o["total_ms"]) / runs for o in prof.get("ops", [])}
 
@@ -232,6 +232,6 @@ def op_deltas(run_a: dict[str, Any], run_b: dict[str, Any], top: int = TOP_OPS) 
     return deltas[:top]
 
 
-def memory_deltas(run_a: dict[str, Any], run_b: dict[str, Any]) -> list[MetricDelta]:
-    return [MetricDelta(key, run_a.get(key), run_b.get(key))
+def memory_deltas(run_a: Run, run_b: Run) -> list[MetricDelta]:
+    return [MetricDelta(key, getattr(run_a, key), getattr(run_b, key))
             for key in ("peak_rss_mb", "load_delta_mb", "init_ms")]

@@ -33,6 +33,7 @@ class BenchUpdate:
     skipped: tuple[str, ...] = ()
     lanes: tuple[BenchLane, ...] = ()
     completed: int = 0  # measurements finished (stored)
+    kind: str = "bench"  # what runs: "bench", or "bisect" (tui/bisect_job.py)
 
     @property
     def fraction(self) -> float:

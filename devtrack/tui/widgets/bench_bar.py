@@ -47,7 +47,7 @@ def bar_text(update: BenchUpdate) -> Text:
     """``⏵ bench kws@1.1 on ci-host: measure 1.2s  1/2``; with several devices measuring at
     once, each one's job and phase: ``⏵ bench kws@1.1 on pi: load 0.4s · kws@1.1 on …``."""
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append("⏵ bench ", style="bold")
+    text.append(f"⏵ {update.kind} ", style="bold")
     lanes = update.lanes if len(update.lanes) > 1 else ()
     for number, lane in enumerate(lanes):
         if number:
@@ -59,5 +59,7 @@ def bar_text(update: BenchUpdate) -> Text:
         text.append(f"{update.label}: {update.phase or 'starting'}")
         if update.elapsed_s:
             text.append(f" {update.elapsed_s:.1f}s", style="dim")
-    text.append(f"  {update.completed}/{update.total} done  ctrl+x cancels", style="dim")
+    done = (f"step {update.index} of at most {update.total}" if update.kind == "bisect"
+            else f"{update.completed}/{update.total} done")
+    text.append(f"  {done}  ctrl+x cancels", style="dim")
     return text
