@@ -299,3 +299,29 @@ def test_a_job_that_cannot_start_raises_after_the_running_ones_are_stored(
     assert {r["release_id"] for r in rows} == {get_release(ws, "mlp@1.0").id}
     assert [e.label for e in events if e.kind == "started"] == [
         "mlp@1.0 on board-a", "mlp@1.0 on board-b"]
+
+
+def test_side_by_side_measurements_run_on_the_profiles_target(ws: Workspace,
+                                                               mlp_onnx_b: Path,
+                                                               tmp_path: Path) -> None:
+    """compare --rerun, check, explain and bisect reach a device through the same seam."""
+    from devtrack.pairing import RerunSettings, measure_pair, measured_profile
+
+    register_release(ws, RegisterRequest(mlp_onnx_b, "mlp", "2.0"), cwd=tmp_path)
+    handed: list[TargetJob] = []
+
+    def run_on_board(task: TargetJob) -> dict[str, Any]:
+        handed.append(task)
+        return run_local(task)
+
+    board = profile(ws, "board", "labtest://a")
+    board = replace(board, execution=replace(board.execution, memory_limit_mb=512))
+    with registered_target(Target("labtest", run_on_board)):
+        result = measure_pair(ws, get_release(ws, "mlp@1.0"), get_release(ws, "mlp@2.0"),
+                              measured_profile(board),
+                              RerunSettings(repeats=4, repeat_s=0.2, sequential=False))
+    assert result.ok, result.error
+    [task] = handed
+    assert "pair" in task.job and task.job["protocol"] == 1
+    assert task.profile.execution.memory_limit_mb == 1024  # two models resident at once
+    assert task.profile.execution.target == "labtest://a"
