@@ -22,7 +22,6 @@ verifies.
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtrack.bench.protocol import blob_to_text, text_to_blob
 from devtrack.core.audit_state import (
     RELEASE_SEALED_FIELDS,
     RUN_SEALED_FIELDS,
@@ -53,7 +53,8 @@ from devtrack.core.bundle_manifest import (
 from devtrack.core.refs import parse_ref
 from devtrack.core.text import shown
 from devtrack.errors import DuplicateError, UsageError
-from devtrack.store import Store, utc_now
+from devtrack.store import utc_now
+from devtrack.store_contract import StoreBackend
 from devtrack.workspace import Workspace
 
 Progress = Callable[[int, int], None]
@@ -100,7 +101,7 @@ class ImportResult:
 
 
 def _b64(blob: bytes | None) -> str | None:
-    return base64.b64encode(blob).decode("ascii") if blob else None
+    return blob_to_text(blob) if blob else None
 
 
 def _unb64(text: Any) -> bytes | None:
@@ -108,7 +109,7 @@ def _unb64(text: Any) -> bytes | None:
         return None
     if not isinstance(text, str):
         raise TypeError("a blob is not base64 text")
-    return base64.b64decode(text, validate=True)
+    return text_to_blob(text)
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -136,7 +137,7 @@ class _OriginEvents:
     register or bench event, carried so the row can be traced back here (they cannot be
     verified anywhere else: the import event re-seals the row in the target's chain)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StoreBackend) -> None:
         self.registers = {(e["model"], e["version"]): e for e in store.events(kind="register")}
         self.benches: dict[int, dict[str, Any]] = {}
         for event in store.events(kind="bench"):
@@ -155,7 +156,7 @@ class _OriginEvents:
         return self._ref(self.benches.get(run_id))
 
 
-def _release_entry(store: Store, release_id: int) -> dict[str, Any]:
+def _release_entry(store: StoreBackend, release_id: int) -> dict[str, Any]:
     row = store.one(_RELEASE_SQL, (release_id,))
     assert row is not None
     entry = {key: row[key] for key in ("model", "task", "version", "format", "size_bytes",
@@ -167,7 +168,7 @@ def _release_entry(store: Store, release_id: int) -> dict[str, Any]:
     return entry
 
 
-def _run_entries(store: Store, release_id: int, model: str, version: str,
+def _run_entries(store: StoreBackend, release_id: int, model: str, version: str,
                  artifact: str, origin: _OriginEvents) -> list[dict[str, Any]]:
     entries = []
     for row in store.query("SELECT * FROM runs WHERE release_id = ? ORDER BY id", (release_id,)):
@@ -281,13 +282,13 @@ def _dataset_conflict(name: str, sha: str, held: str) -> DuplicateError:
         f"dataset of that name here ({held[:12]}); refusing the bundle, nothing was written")
 
 
-def _release_sha(store: Store, model: str, version: str) -> str | None:
+def _release_sha(store: StoreBackend, model: str, version: str) -> str | None:
     row = store.one("SELECT r.artifact_sha256 AS sha FROM releases r JOIN models m ON "
                     "m.id = r.model_id WHERE m.name = ? AND r.version = ?", (model, version))
     return row["sha"] if row else None
 
 
-def _check_conflicts(store: Store, data: dict[str, Any]) -> None:
+def _check_conflicts(store: StoreBackend, data: dict[str, Any]) -> None:
     for entry in data["releases"]:
         held = _release_sha(store, entry["model"], entry["version"])
         if held is not None and held != entry["sha256"]:
@@ -339,7 +340,7 @@ def _check_data(data: Any, manifest: Manifest) -> dict[str, Any]:
     return data
 
 
-def _release_id(store: Store, model: str, version: str) -> int | None:
+def _release_id(store: StoreBackend, model: str, version: str) -> int | None:
     row = store.one("SELECT r.id FROM releases r JOIN models m ON m.id = r.model_id "
                     "WHERE m.name = ? AND r.version = ?", (model, version))
     return int(row["id"]) if row else None
@@ -380,8 +381,8 @@ class _Writer:
             self.result.releases_present.append(ref)
             return
         store = self.store
-        store.conn.execute("INSERT INTO models (name, task, created_at) VALUES (?, ?, ?) "
-                           "ON CONFLICT(name) DO NOTHING", (model, entry["task"], self.now))
+        store.execute("INSERT INTO models (name, task, created_at) VALUES (?, ?, ?) "
+                      "ON CONFLICT(name) DO NOTHING", (model, entry["task"], self.now))
         model_row = store.one("SELECT id, task FROM models WHERE name = ?", (model,))
         assert model_row is not None
         if store.one("SELECT sha256 FROM artifacts WHERE sha256 = ?", (sha,)) is None:

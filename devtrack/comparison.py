@@ -6,6 +6,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtrack import queries
+from devtrack.bench.protocol import samples_to_blob
+from devtrack.core.aggregate_runs import medians_side_by_side, which_aggregates
 from devtrack.core.counting import measure_command
 from devtrack.core.diff import ReleaseDiff, diff_releases
 from devtrack.core.policy import latency_limit_pct, limits_of_snapshot
@@ -96,7 +99,7 @@ def store_pair(ws: Workspace, baseline: Release, candidate: Release, profile: Pr
         "ci_low": result.ci_low if result.ok else None,
         "ci_high": result.ci_high if result.ok else None,
         "verdict": latency.verdict if latency else None,
-        "ratios": result.block_ratios.astype("<f4").tobytes() if result.ok else None,
+        "ratios": samples_to_blob(result.block_ratios) if result.ok else None,
         "details": json.dumps({**result.details(),
                                "threshold_pct": latency.threshold_pct if latency else None}),
         "created_at": utc_now(), "actor": current_user(),
@@ -167,11 +170,9 @@ def compare_releases(ws: Workspace, a: Release | str, b: Release | str,
 
 
 def _measured_by_both(ws: Workspace, a: Release, b: Release, result: Comparison) -> list[str]:
-    rows = ws.store.query(
-        "SELECT DISTINCT profile, release_id FROM runs WHERE status = 'ok' AND release_id IN "
-        "(?, ?) ORDER BY profile", (a.id, b.id))
-    on_a = {r["profile"] for r in rows if r["release_id"] == a.id}
-    on_b = {r["profile"] for r in rows if r["release_id"] == b.id}
+    pairs = queries.ok_profiles(ws.store, (a.id, b.id))
+    on_a = {profile for release_id, profile in pairs if release_id == a.id}
+    on_b = {profile for release_id, profile in pairs if release_id == b.id}
     for name in sorted(on_a ^ on_b):
         result.not_comparable[name] = f"not measured with {b.ref if name in on_a else a.ref}"
     return sorted(on_a & on_b)
@@ -217,17 +218,17 @@ def _compare_stored(ws: Workspace, a: Release, b: Release, name: str, result: Co
                 f"current conditions{f' ({others})' if others else ''}; measure with: "
                 f"{measure_command([r.ref for r in missing], name)}")
         return empty if result.rerun else None
-    if run_a["conditions_hash"] != run_b["conditions_hash"]:  # only when no profile now
+    if run_a.conditions_hash != run_b.conditions_hash:  # only when no profile now
         if not result.rerun:
             result.not_comparable[name] = (
                 f"profile {name} is no longer defined and the newest runs of A and B were "
                 "taken under different conditions; measure both again")
         return empty if result.rerun else None
     threshold = (latency_limit_pct(profile.budgets) if profile is not None
-                 else limits_of_snapshot(json.loads(run_a["profile_snapshot"] or "{}"))[0])
-    comparison = ProfileComparison(name, profile.hash if profile else run_a["profile_hash"],
-                                   run_a["conditions_hash"], threshold, run_a=run_a["id"],
-                                   run_b=run_b["id"])
+                 else limits_of_snapshot(json.loads(run_a.profile_snapshot or "{}"))[0])
+    comparison = ProfileComparison(name, profile.hash if profile else run_a.profile_hash,
+                                   run_a.conditions_hash, threshold, run_a=run_a.id,
+                                   run_b=run_b.id)
     for release, choice in ((a, choice_a), (b, choice_b)):
         note = choice.newer_runs_note()
         if note:
@@ -235,10 +236,15 @@ def _compare_stored(ws: Workspace, a: Release, b: Release, name: str, result: Co
                                     f"-p {name})")
     if not result.rerun:
         comparison.latency = stored_latency(run_a, run_b, threshold)
+        which = which_aggregates(a.ref, b.ref, run_a, run_b)
+        if which is not None:  # no samples on one side: no CI, no verdict (aggregate_runs)
+            comparison.latency = None
+            comparison.notes.append(medians_side_by_side(a.ref, b.ref, run_a.p50_ms,
+                                                         run_b.p50_ms, which))
     comparison.memory = memory_deltas(run_a, run_b)
     comparison.ops = op_deltas(run_a, run_b)
-    ev_a = counted_evaluation(ws, a.id, name, run_a["conditions_hash"])
-    ev_b = counted_evaluation(ws, b.id, name, run_a["conditions_hash"])
+    ev_a = counted_evaluation(ws, a.id, name, run_a.conditions_hash)
+    ev_b = counted_evaluation(ws, b.id, name, run_a.conditions_hash)
     if ev_a and ev_b:
         comparison.accuracy = accuracy_change(ws, ev_a, ev_b)
         if comparison.accuracy is None:

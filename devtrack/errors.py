@@ -51,8 +51,16 @@ class ProfileError(UsageError):
     """A device profile that does not validate."""
 
 
+class LogFormatError(UsageError):
+    """A benchmark_model log devtrack cannot read (a crash, a truncated file, another tool)."""
+
+
 class RuntimeUnavailableError(DevtrackError):
     """A runtime (onnxruntime, LiteRT) is missing or cannot run the model."""
+
+
+class ProtocolMismatchError(DevtrackError):
+    """A worker job or result of another worker protocol version (``bench/protocol.py``)."""
 
 
 class CheckFailed(DevtrackError):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from devtrack import queries
+from devtrack.bench.protocol import predictions_from_blob, text_to_blob
 from devtrack.core.dataset import Dataset, outputs_mismatch
 from devtrack.core.inputspec import FillSpec
 from devtrack.core.release import Release
@@ -129,7 +130,7 @@ def store_evaluation(ws: Workspace, run_id: int, plan: EvalPlan,
         "task": plan.dataset.task,
         "metrics": json.dumps(result.get("metrics") or {}, sort_keys=True),
         "accuracy": result.get("accuracy"),
-        "predictions": base64.b64decode(predictions) if predictions else None,
+        "predictions": text_to_blob(predictions) if predictions else None,
         "reference_release_id": plan.reference.id if plan.reference is not None else None,
         "fidelity": json.dumps(result["fidelity"], sort_keys=True) if result.get("fidelity")
         else None,
@@ -162,11 +163,7 @@ def attach_evaluations(ws: Workspace, runs: list[dict[str, Any]]) -> list[dict[s
     """Add the RUN_EVAL_KEYS fields to every run dict that has an evaluation (in place)."""
     if not runs:
         return runs
-    marks = ", ".join("?" for _ in runs)
-    rows = ws.store.query(
-        "SELECT e.*, d.name AS dataset, d.sha256 AS dataset_sha256 FROM evaluations e "
-        f"JOIN datasets d ON d.id = e.dataset_id WHERE e.run_id IN ({marks}) ORDER BY e.id",
-        tuple(r["run_id"] for r in runs))
+    rows = queries.evaluations_of_runs(ws.store, [int(r["run_id"]) for r in runs])
     latest = {row["run_id"]: row for row in rows}
     for run in runs:
         row = latest.get(run["run_id"])
@@ -177,10 +174,7 @@ def attach_evaluations(ws: Workspace, runs: list[dict[str, Any]]) -> list[dict[s
 
 def predictions_of(ws: Workspace, run_id: int) -> list[int] | None:
     """The stored top-1 class per sample of a run's evaluation (-1: non-finite scores)."""
-    import numpy as np
-
-    row = ws.store.one("SELECT predictions FROM evaluations WHERE run_id = ? ORDER BY id DESC "
-                       "LIMIT 1", (run_id,))
-    if row is None or row["predictions"] is None:
+    blob = queries.newest_predictions(ws.store, run_id)
+    if blob is None:
         return None
-    return [int(x) for x in np.frombuffer(row["predictions"], dtype="<i4")]
+    return [int(x) for x in predictions_from_blob(blob)]

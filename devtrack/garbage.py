@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtrack import queries
 from devtrack.artifacts import INCOMING_PREFIX, ArtifactStore
 from devtrack.locks import LOCK_SUFFIX, is_held, release, run_folder_lock, try_exclusive
 from devtrack.workspace import Workspace
@@ -98,9 +99,7 @@ def _old(path: Path) -> bool:
 
 def referenced_hashes(ws: Workspace) -> set[str]:
     """Every sha256 a row refers to: artifacts, releases and datasets."""
-    rows = ws.store.query("SELECT sha256 AS h FROM artifacts UNION "
-                          "SELECT artifact_sha256 FROM releases UNION SELECT sha256 FROM datasets")
-    return {row["h"] for row in rows}
+    return queries.referenced_hashes(ws.store)
 
 
 def _incoming_sha(name: str) -> str | None:

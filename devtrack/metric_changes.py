@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from devtrack.bench.protocol import predictions_from_blob
 from devtrack.core.significance import (
     accuracy_diff_ci,
     latency_verdict,
@@ -17,6 +18,7 @@ from devtrack.core.significance import (
     unpaired_accuracy_diff_ci,
 )
 from devtrack.pairing import PairedResult
+from devtrack.records import Run
 from devtrack.workspace import Workspace
 
 STORED_RUNS_NOTE = (
@@ -131,8 +133,7 @@ class OpDelta:
                 "delta_ms": self.b_ms - self.a_ms}
 
 
-def stored_latency(run_a: dict[str, Any], run_b: dict[str, Any],
-                   threshold_pct: float) -> LatencyChange | None:
+def stored_latency(run_a: Run, run_b: Run, threshold_pct: float) -> LatencyChange | None:
     """Ratio of medians (bootstrap CI) and Mann-Whitney p of two stored runs' samples."""
     from devtrack.benchmarking import samples_of
 
@@ -191,8 +192,8 @@ def accuracy_change(ws: Workspace, ev_a: dict[str, Any],
     acc_a, acc_b = float(ev_a["accuracy"]), float(ev_b["accuracy"])
     labels = _labels(ws, ev_a) if ev_a["predictions"] and ev_b["predictions"] else None
     if labels is not None:
-        pred_a = np.frombuffer(ev_a["predictions"], dtype="<i4")
-        pred_b = np.frombuffer(ev_b["predictions"], dtype="<i4")
+        pred_a = predictions_from_blob(ev_a["predictions"])
+        pred_b = predictions_from_blob(ev_b["predictions"])
         if 0 < pred_a.size == pred_b.size <= labels.size:  # the first n samples were evaluated
             truth = labels[: pred_a.size]
             diff, low, high, p = accuracy_diff_ci(pred_a == truth, pred_b == truth)
@@ -215,13 +216,13 @@ def _counts(evaluation: dict[str, Any]) -> tuple[int, int]:
     return k, n
 
 
-def op_deltas(run_a: dict[str, Any], run_b: dict[str, Any], top: int = TOP_OPS) -> list[OpDelta]:
+def op_deltas(run_a: Run, run_b: Run, top: int = TOP_OPS) -> list[OpDelta]:
     """The operator types whose time per inference moved most, when both runs profiled ops."""
-    if not run_a.get("op_profile") or not run_b.get("op_profile"):
+    if not run_a.op_profile or not run_b.op_profile:
         return []
 
-    def per_run(run: dict[str, Any]) -> dict[str, float]:
-        prof = json.loads(run["op_profile"])
+    def per_run(run: Run) -> dict[str, float]:
+        prof = json.loads(run.op_profile or "{}")
         runs = max(1, int(prof.get("runs") or 1))
         return {o["op"]: float(o["total_ms"]) / runs for o in prof.get("ops", [])}
 
@@ -231,6 +232,6 @@ def op_deltas(run_a: dict[str, Any], run_b: dict[str, Any], top: int = TOP_OPS) 
     return deltas[:top]
 
 
-def memory_deltas(run_a: dict[str, Any], run_b: dict[str, Any]) -> list[MetricDelta]:
-    return [MetricDelta(key, run_a.get(key), run_b.get(key))
+def memory_deltas(run_a: Run, run_b: Run) -> list[MetricDelta]:
+    return [MetricDelta(key, getattr(run_a, key), getattr(run_b, key))
             for key in ("peak_rss_mb", "load_delta_mb", "init_ms")]

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
+from devtrack.core.aggregate_runs import budget_latency_ms
 from devtrack.core.budgets import FAIL, MISSING, PASS, BudgetResult, Figures, evaluate_budgets
 from devtrack.core.counting import NEWER_RUNS_NOTE, RunChoice, not_measured_note
 from devtrack.core.policy import accuracy_drop_limit, latency_limit_pct
@@ -165,10 +166,10 @@ def list_model_overview(ws: Workspace) -> list[ModelOverview]:
     """Every model line with counts, in one query."""
     rows = ws.store.query(
         "SELECT m.name, m.task, COUNT(r.id) AS releases, "
-        "COALESCE(SUM(r.status = 'candidate'), 0) AS candidates, "
-        "COALESCE(SUM(r.status = 'approved'), 0) AS approved, "
-        "COALESCE(SUM(r.status = 'rejected'), 0) AS rejected, "
-        "COALESCE(SUM(r.status = 'yanked'), 0) AS yanked, "
+        "SUM(CASE WHEN r.status = 'candidate' THEN 1 ELSE 0 END) AS candidates, "
+        "SUM(CASE WHEN r.status = 'approved' THEN 1 ELSE 0 END) AS approved, "
+        "SUM(CASE WHEN r.status = 'rejected' THEN 1 ELSE 0 END) AS rejected, "
+        "SUM(CASE WHEN r.status = 'yanked' THEN 1 ELSE 0 END) AS yanked, "
         "(SELECT version FROM releases WHERE model_id = m.id ORDER BY id DESC LIMIT 1) AS latest, "
         "(SELECT COUNT(*) FROM deployments d WHERE d.model_id = m.id AND d.ended_at IS NULL) "
         "AS live FROM models m LEFT JOIN releases r ON r.model_id = m.id "
@@ -199,14 +200,27 @@ def default_profile(ws: Workspace, model: str, names: list[str]) -> str | None:
 
 _RELEASES_SQL = """
 SELECT r.id, r.version, r.status, r.created_at, r.notes, a.format, a.size_bytes,
-       json_extract(r.summary, '$.quantization') AS quantization,
-       json_extract(r.summary, '$.params') AS params, p.version AS parent
+       r.summary, p.version AS parent
 FROM releases r
 JOIN artifacts a ON a.sha256 = r.artifact_sha256
 LEFT JOIN releases p ON p.id = r.parent_id
 WHERE r.model_id = ?
 ORDER BY r.id
 """
+
+def _summary_figures(text: str | None) -> dict[str, Any]:
+    """The quantization label and weight count of a release's stored summary (read here,
+    not with a database's JSON functions, so both backends run one query)."""
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    quantization, params = data.get("quantization"), data.get("params")
+    return {"quantization": str(quantization) if quantization else "-",
+            "params": int(params) if isinstance(params, (int, float)) else 0}
+
 
 def _model_id(ws: Workspace, model: str) -> int:
     from devtrack.registry import require_model
@@ -335,7 +349,7 @@ def release_overview(ws: Workspace, model: str, profile: str | None) -> ReleaseT
         acc = evaluation["accuracy"] if evaluation else None
         fields_: dict[str, Any] = {}
         if ok is not None:
-            results = judge_budgets(budgets, ok["p90_ms"], ok["peak_rss_mb"],
+            results = judge_budgets(budgets, budget_latency_ms(ok), ok["peak_rss_mb"],
                                     rel["size_bytes"], acc)
             fields_.update(
                 run_id=ok["id"], p50_ms=ok["p50_ms"], p90_ms=ok["p90_ms"],
@@ -348,7 +362,7 @@ def release_overview(ws: Workspace, model: str, profile: str | None) -> ReleaseT
         rows.append(ReleaseOverview(
             id=rid, model=model, version=rel["version"], status=rel["status"],
             created_at=rel["created_at"], format=rel["format"], size_bytes=rel["size_bytes"],
-            quantization=rel["quantization"] or "-", params=int(rel["params"] or 0),
+            **_summary_figures(rel["summary"]),
             notes=rel["notes"], parent=rel["parent"],
             deployed_on=tuple(deployed.get(rid, ())),
             # The newest run of any conditions, not the one the figures come from: a run
@@ -450,8 +464,8 @@ def release_detail(ws: Workspace, ref: ReleaseRef | str) -> ReleaseDetail:
         evaluation = _evaluation_view(counted_evaluation(ws, release.id, name, conditions)
                                       if ok is not None else None)
         acc = evaluation.get("accuracy") if evaluation else None
-        results = (judge_budgets(loaded, ok["p90_ms"], ok["peak_rss_mb"], release.size_bytes,
-                                 acc) if ok is not None else [])
+        results = (judge_budgets(loaded, budget_latency_ms(ok), ok["peak_rss_mb"],
+                                 release.size_bytes, acc) if ok is not None else [])
         profiles.append(ProfileResult(
             profile=name, runs=profile_runs, counted=ok, evaluation=evaluation,
             budget_results=results, conditions_hash=conditions, deployed=name in live,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from devtrack.benchmarking import BenchOverrides, merged_specs
+from devtrack.core.adb_target import is_adb
 from devtrack.core.limits import most_pair_repeats, pair_need_text, pair_seconds
 from devtrack.core.policy import latency_limit_pct
 from devtrack.core.profile import MAX_REPEATS, Profile
@@ -180,10 +181,22 @@ def effective_settings(profile: Profile, settings: RerunSettings | None) -> Reru
     return default if most >= default.repeats else replace(default, repeats=max(4, most))
 
 
+def check_side_by_side_possible(profile: Profile) -> None:
+    """UsageError on an ``adb://`` profile: LiteRT's benchmark_model runs one model per
+    process, so two releases cannot be interleaved in one worker there."""
+    if is_adb(profile.execution.target):
+        raise UsageError(f"profile {profile.name} measures on {profile.execution.target} with "
+                         "benchmark_model, which runs one model per process: no side-by-side "
+                         "measurement there; compare the stored runs (drop --rerun; medians "
+                         "only) or re-measure on a local or ssh profile")
+
+
 def check_pair_fits(profile: Profile, settings: RerunSettings | None = None) -> None:
     """Raise UsageError (exit 2, before anything runs) unless a side-by-side measurement
     with ``settings`` fits in the profile's ``execution.timeout_s``; the timeout is the
-    user's setting and is never raised to make room (``core.limits.pair_seconds``)."""
+    user's setting and is never raised to make room (``core.limits.pair_seconds``), or
+    when the profile measures on a phone, where nothing can run side by side."""
+    check_side_by_side_possible(profile)
     given = settings is not None and settings.cap_given
     settings = effective_settings(profile, settings)
     repeat_s = repeat_seconds(profile, settings)
@@ -261,7 +274,7 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
     (:func:`check_pair_fits`), and Aborted on Ctrl-C or SIGTERM; every other problem is a
     result with status "failed".
     """
-    import base64
+    from devtrack.bench.protocol import decode_samples
 
     settings = effective_settings(profile, settings)
     check_runs_formats(profile, baseline, candidate)
@@ -293,8 +306,7 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
     result.wall_repeat_ratios = [float(x) for x in raw["repeat_median_ratios"]]
     result.repeat_ratios = ([float(x) for x in raw["repeat_cpu_ratios"]]
                             if result.clock == CLOCK_CPU else result.wall_repeat_ratios)
-    result.block_ratios = np.frombuffer(base64.b64decode(raw["ratios_b_over_a"]),
-                                        dtype="<f4").astype(np.float64)
+    result.block_ratios = decode_samples(raw["ratios_b_over_a"])
     summarise_repeats(result)
     result.a_ms = float(raw["a"]["stats"]["median"])
     result.b_ms = float(raw["b"]["stats"]["median"])
@@ -310,6 +322,8 @@ def stop_when(requested: Callable[[], bool]) -> Iterator[None]:
 
     with stop_worker_when(requested):
         yield
+
+
 def summarise_repeats(result: PairedResult) -> None:
     """Set ``result``'s ratio and CI from its repeat ratios (the worker's looks, recomputed)."""
     if result.plan is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtrack import queries
 from devtrack.core.audit_state import release_fields_digest, text_digest
 from devtrack.core.inputspec import FillSpec, InputSpec
 from devtrack.core.refs import ReleaseRef, check_model_name, check_version, parse_ref
@@ -14,7 +15,8 @@ from devtrack.core.release import Release
 from devtrack.core.summary import ModelSummary
 from devtrack.core.text import clip, shown
 from devtrack.errors import DuplicateError, NotFoundError, UsageError
-from devtrack.store import Store, utc_now
+from devtrack.store import utc_now
+from devtrack.store_contract import StoreBackend
 from devtrack.workspace import Workspace
 
 
@@ -95,12 +97,6 @@ def _duplicate(model: str, version: str) -> DuplicateError:
                           f"(see 'devtrack releases {model}')")
 
 
-def _existing_sha(store: Store, model: str, version: str) -> str | None:
-    row = store.one("SELECT r.artifact_sha256 AS sha FROM releases r JOIN models m ON "
-                    "m.id = r.model_id WHERE m.name = ? AND r.version = ?", (model, version))
-    return row["sha"] if row else None
-
-
 def register_release(ws: Workspace, request: RegisterRequest, cwd: Path | None = None) -> Release:
     """Validate, store the artifact atomically and record the release in one transaction."""
     return register_or_restore(ws, request, cwd).release
@@ -139,7 +135,7 @@ def register_or_restore(ws: Workspace, request: RegisterRequest,
         data_sha = sha256_file(request.data_file)
     store = ws.store
     # Early answers save copying a large file for nothing; the transaction decides for real.
-    taken = _existing_sha(store, model, version)
+    taken = queries.release_sha256(store, model, version)
     sha256 = sha256_file(path)
     if taken is not None and taken != sha256:
         raise _duplicate(model, version)
@@ -185,7 +181,7 @@ def register_or_restore(ws: Workspace, request: RegisterRequest,
     try:
         with ws.artifacts.hold(sha256):
             # Asked before the copy: a file another writer stores meanwhile is not a repair.
-            was_known = _artifact_known(store, sha256)
+            was_known = queries.artifact_known(store, sha256)
             stored = ws.artifacts.put(path, sha256)
             restored = None if stored == "kept" or not was_known else (
                 "modified" if stored == "replaced" else "missing")
@@ -198,11 +194,7 @@ def register_or_restore(ws: Workspace, request: RegisterRequest,
     return Registered(get_release(ws, ReleaseRef(model, version)), taken is None, restored)
 
 
-def _artifact_known(store: Store, sha256: str) -> bool:
-    return store.one("SELECT sha256 FROM artifacts WHERE sha256 = ?", (sha256,)) is not None
-
-
-def _record(store: Store, model: str, version: str, request: RegisterRequest,
+def _record(store: StoreBackend, model: str, version: str, request: RegisterRequest,
             row: dict[str, Any], payload: dict[str, Any], artifact: dict[str, Any],
             restored: str | None, actor: str, now: str) -> str | None:
     """The write transaction of a register; returns the sha256 MODEL@VERSION held before
@@ -215,11 +207,11 @@ def _record(store: Store, model: str, version: str, request: RegisterRequest,
                 actor=actor, kind="artifact_restore", model=model, version=version,
                 payload={"sha256": sha256, "was": restored,
                          "source_name": request.file.name}, ts=now)
-        taken = _existing_sha(store, model, version)
+        taken = queries.release_sha256(store, model, version)
         if taken is not None and (taken != sha256 or restored is None):
             raise _duplicate(model, version)  # rolls a restore event back too
         if taken is None:
-            if not _artifact_known(store, sha256):
+            if not queries.artifact_known(store, sha256):
                 store.insert("artifacts", artifact)
             _insert_release(store, model, request.task, request.parent, row, payload)
     return taken
@@ -235,39 +227,25 @@ def _discard_quietly(ws: Workspace, sha256: str) -> None:
                              lambda: ws.store.references_file(sha256))
 
 
-def _parent_id(store: Store, model: str, parent: str) -> int:
-    row = store.one("SELECT r.id FROM releases r JOIN models m ON m.id = r.model_id "
-                    "WHERE m.name = ? AND r.version = ?", (model, parent))
-    if row is None:
+def _parent_id(store: StoreBackend, model: str, parent: str) -> int:
+    found = queries.release_id(store, model, parent)
+    if found is None:
         raise NotFoundError(
             f"parent {clip(f'{model}@{parent}')} is not registered; register it first or fix "
             "--parent")
-    return int(row["id"])
+    return found
 
 
-def _insert_release(store: Store, model: str, task: str | None, parent: str | None,
+def _insert_release(store: StoreBackend, model: str, task: str | None, parent: str | None,
                     row: dict[str, Any], payload: dict[str, Any]) -> None:
     """Insert the model line (if new), the release and its register event; call inside the
     write transaction, which is what makes each check-then-insert here safe."""
     parent_id = _parent_id(store, model, parent) if parent else None
-    store.conn.execute("INSERT INTO models (name, task, created_at) VALUES (?, ?, ?) "
-                       "ON CONFLICT(name) DO NOTHING", (model, task or "other", row["created_at"]))
-    model_row = store.one("SELECT id, task FROM models WHERE name = ?", (model,))
-    assert model_row is not None
-    store.insert("releases", {"model_id": model_row["id"], "parent_id": parent_id, **row})
-    payload = {**payload, "task": model_row["task"]}  # the model line's, sealed for verify
+    model_id = queries.add_model_if_new(store, model, task or "other", row["created_at"])
+    store.insert("releases", {"model_id": model_id, "parent_id": parent_id, **row})
+    payload = {**payload, "task": queries.model_task(store, model)}  # sealed for verify
     store.append_event(actor=row["created_by"], kind="register", model=model,
                        version=row["version"], payload=payload, ts=row["created_at"])
-
-
-_RELEASE_SQL = """
-SELECT r.*, m.name AS model, a.format AS format, a.size_bytes AS size_bytes,
-       p.version AS parent_version
-FROM releases r
-JOIN models m ON m.id = r.model_id
-JOIN artifacts a ON a.sha256 = r.artifact_sha256
-LEFT JOIN releases p ON p.id = r.parent_id
-"""
 
 
 def _row_to_release(row: dict[str, Any], same: list[str]) -> Release:
@@ -301,14 +279,8 @@ def _row_to_release(row: dict[str, Any], same: list[str]) -> Release:
 
 
 def _same_artifact_map(ws: Workspace) -> dict[str, list[tuple[int, str]]]:
-    rows = ws.store.query(
-        "SELECT r.id, r.artifact_sha256, m.name || '@' || r.version AS ref FROM releases r "
-        "JOIN models m ON m.id = r.model_id WHERE r.artifact_sha256 IN "
-        "(SELECT artifact_sha256 FROM releases GROUP BY artifact_sha256 HAVING COUNT(*) > 1) "
-        "ORDER BY r.id"
-    )
     shared: dict[str, list[tuple[int, str]]] = {}
-    for row in rows:
+    for row in queries.releases_sharing_artifacts(ws.store):
         shared.setdefault(row["artifact_sha256"], []).append((row["id"], row["ref"]))
     return shared
 
@@ -325,53 +297,36 @@ def _to_releases(ws: Workspace, rows: list[dict[str, Any]]) -> list[Release]:
 
 def list_models(ws: Workspace) -> list[dict[str, Any]]:
     """Every model line with its release count and latest version."""
-    return ws.store.query(
-        "SELECT m.name AS model, m.task AS task, m.created_at AS created_at, "
-        "COUNT(r.id) AS releases, "
-        "(SELECT version FROM releases WHERE model_id = m.id ORDER BY id DESC LIMIT 1) AS latest "
-        "FROM models m LEFT JOIN releases r ON r.model_id = m.id GROUP BY m.id ORDER BY m.name"
-    )
+    return queries.models_with_counts(ws.store)
 
 
 def require_model(ws: Workspace, model: str) -> int:
-    row = ws.store.one("SELECT id FROM models WHERE name = ?", (model,))
-    if row is None:
+    found = queries.model_id(ws.store, model)
+    if found is None:
         known = ", ".join(m["model"] for m in list_models(ws)) or "none registered yet"
         raise NotFoundError(f"unknown model {shown(model)} (known models: {known})")
-    return int(row["id"])
+    return found
 
 
 def list_releases(ws: Workspace, model: str | None = None) -> list[Release]:
-    if model is None:
-        rows = ws.store.query(_RELEASE_SQL + " ORDER BY m.name, r.id")
-    else:
-        model_id = require_model(ws, model)
-        rows = ws.store.query(_RELEASE_SQL + " WHERE r.model_id = ? ORDER BY r.id", (model_id,))
-    return _to_releases(ws, rows)
+    model_id = require_model(ws, model) if model is not None else None
+    return _to_releases(ws, queries.releases(ws.store, model_id))
 
 
 def get_release(ws: Workspace, ref: ReleaseRef | str) -> Release:
     """Resolve ``MODEL@VERSION`` or ``MODEL@latest`` to a release."""
     ref = parse_ref(ref) if isinstance(ref, str) else ref
     model_id = require_model(ws, ref.model)
-    if ref.version == "latest":
-        rows = ws.store.query(
-            _RELEASE_SQL + " WHERE r.model_id = ? ORDER BY r.id DESC LIMIT 1", (model_id,)
-        )
-    elif ref.version == "deployed":
+    if ref.version == "deployed":
         raise NotFoundError(
             f"{ref.model}@deployed depends on the profile; name the version here "
             f"(MODEL@VERSION; 'devtrack history {ref.model}' shows what is live where)"
         )
-    else:
-        rows = ws.store.query(
-            _RELEASE_SQL + " WHERE r.model_id = ? AND r.version = ?", (model_id, ref.version)
-        )
-    if not rows:
-        versions = [r["version"] for r in ws.store.query(
-            "SELECT version FROM releases WHERE model_id = ? ORDER BY id", (model_id,))]
-        shown = ", ".join(versions[-8:]) or "none"
+    row = queries.release_row(ws.store, model_id,
+                              None if ref.version == "latest" else ref.version)
+    if row is None:
+        shown = ", ".join(queries.versions(ws.store, model_id)[-8:]) or "none"
         raise NotFoundError(
             f"unknown release {clip(str(ref))}; {ref.model} has versions: {shown}"
         )
-    return _to_releases(ws, rows)[0]
+    return _to_releases(ws, [row])[0]

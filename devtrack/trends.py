@@ -6,12 +6,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtrack import queries
 from devtrack.core.policy import accuracy_drop_limit, latency_limit_pct, limits_of_snapshot
 from devtrack.core.significance import VERDICT_FASTER, VERDICT_SLOWER
 from devtrack.core.text import shown
 from devtrack.counted_runs import counted_evaluation, counted_run
 from devtrack.errors import DevtrackError, NotFoundError, UsageError
 from devtrack.metric_changes import stored_latency
+from devtrack.records import Run
 from devtrack.workspace import Workspace
 
 METRICS = ("p50_ms", "p90_ms", "peak_rss_mb", "accuracy")
@@ -76,13 +78,10 @@ def _thresholds(ws: Workspace, model_id: int, profile: str) -> tuple[str | None,
     try:
         loaded = load_profile(profile, ws.root)
     except DevtrackError:
-        row = ws.store.one(
-            "SELECT runs.profile_snapshot FROM runs JOIN releases r ON r.id = runs.release_id "
-            "WHERE r.model_id = ? AND runs.profile = ? ORDER BY runs.id DESC LIMIT 1",
-            (model_id, profile))
-        if row is None:
+        snapshot = queries.newest_profile_snapshot(ws.store, model_id, profile)
+        if snapshot is None:
             raise
-        latency, drop = limits_of_snapshot(json.loads(row["profile_snapshot"] or "{}"))
+        latency, drop = limits_of_snapshot(json.loads(snapshot or "{}"))
         return None, latency, drop
     return (loaded.conditions_hash, latency_limit_pct(loaded.budgets),
             accuracy_drop_limit(loaded.budgets))
@@ -119,10 +118,10 @@ def trend(ws: Workspace, model: str, profile: str, metric: str) -> Trend:
             value = float(evaluation["accuracy"]) if evaluation else None
             dataset = evaluation["dataset_sha256"] if evaluation else None
         elif run is not None:
-            value = run[metric]
+            value = getattr(run, metric)
         note = choice.conditions_note() or ("" if value is not None else "not measured")
         point = TrendPoint(release.version, release.status, release.created_at, value,
-                           run["id"] if run else None, run["conditions_hash"] if run else None,
+                           run.id if run else None, run.conditions_hash if run else None,
                            deployed=release.id == deployed, note=note)
         if value is not None and run is not None and previous is not None:
             if previous["dataset"] != dataset:
@@ -143,13 +142,13 @@ def trend(ws: Workspace, model: str, profile: str, metric: str) -> Trend:
     return result
 
 
-def _judge(point: TrendPoint, run: dict[str, Any], previous: dict[str, Any], metric: str,
+def _judge(point: TrendPoint, run: Run, previous: dict[str, Any], metric: str,
            latency_pct: float, accuracy_drop: float) -> TrendPoint:
     from dataclasses import replace
 
     prev_run, prev_value = previous["run"], float(previous["value"])
     value = float(point.value or 0.0)
-    if prev_run["conditions_hash"] != run["conditions_hash"]:  # a profile no longer defined
+    if prev_run.conditions_hash != run.conditions_hash:  # a profile no longer defined
         return replace(point, note="measured under other conditions than the release before; "
                                    "not compared")
     if metric == "accuracy":

@@ -14,6 +14,9 @@ import click
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("registry_cmds", "init", "Create a workspace (.devtrack/ with the database and "
              "artifact store) in DIRECTORY."),
+    "info": ("info_cmds", "info", "Show where the database and the artifacts of this "
+             "workspace are (passwords masked), the database's schema version and devtrack's "
+             "version."),
     "register": ("registry_cmds", "register",
                  "Register FILE (.onnx or .tflite) as MODEL@VERSION with its provenance."),
     "models": ("registry_cmds", "models", "List the model lines in the workspace."),
@@ -26,7 +29,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                  "workspace's own, then the shipped ones)."),
     "bench": ("bench_cmds", "bench", "Measure latency and memory of releases on device "
               "profiles, each in a fresh process."),
-    "results": ("bench_cmds", "results", "Show the stored benchmark runs of a release."),
+    "results": ("bench_cmds", "results", "Show the stored benchmark runs of a release, or "
+                "import a benchmark_model log."),
     "dataset": ("dataset_cmds", "dataset", "Evaluation datasets: .npz files that bench runs "
                 "releases on for accuracy and fidelity."),
     "compare": ("review_cmds", "compare", "Compare release B with release A: what changed, "
@@ -53,6 +57,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                "provenance to a bundle (.zip) another workspace can import."),
     "import": ("bundle_cmds", "import_cmd", "Add a bundle made by 'devtrack export' to this "
                "workspace, verified and idempotent."),
+    "db": ("db_cmds", "db", "The workspace's database: copy it to a PostgreSQL server."),
     "gc": ("gc_cmds", "gc",
            "Remove leftovers of interrupted writes that no live devtrack process owns."),
     "alerts": ("alert_cmds", "alerts", "Alerts: where devtrack sends notifications, and a "

@@ -4,7 +4,7 @@ SQLite, so the audit trail stays one hash chain under concurrent writers."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -12,8 +12,23 @@ from devtrack.core.database_url import mask_password, parse_database_url
 from devtrack.errors import DatabaseError
 from devtrack.postgres.dialect import to_psycopg
 from devtrack.postgres.failures import database_errors
-from devtrack.postgres.schema import SCHEMA_VERSION, TABLES_1, migrate, recognise, schema_version
-from devtrack.store_contract import Params, chained_event, events_head, events_query
+from devtrack.postgres.schema import (
+    SCHEMA_VERSION,
+    TABLES_1,
+    VERSION_TABLE,
+    migrate,
+    recognise,
+    schema_version,
+    table_names,
+)
+from devtrack.store_contract import (
+    REFERENCES_FILE_SQL,
+    Params,
+    TableShape,
+    chained_event,
+    events_head,
+    events_query,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -29,6 +44,7 @@ if TYPE_CHECKING:
 WRITE_LOCK = 0x64747277
 LOCK_TIMEOUT_MS = 10_000  # as store.BUSY_TIMEOUT_MS: then DatabaseLockedError
 CONNECT_TIMEOUT_S = 10
+ITERATE_BATCH = 64  # rows a streamed read fetches at a time (runs carry their samples)
 # Tables whose rows get an identity ``id`` (insert returns it); meta and artifacts have none.
 IDENTITY_TABLES = TABLES_1 - {"meta", "artifacts"}
 
@@ -58,10 +74,19 @@ class PostgresStore:
     def __init__(self, conn: psycopg.Connection[Any], url: str) -> None:
         self._conn = conn
         self._url = url
-        self.location = mask_password(url)
+        self._location = mask_password(url)
+        self._cursors = 0
 
     def close(self) -> None:
         self._conn.close()
+
+    @property
+    def location(self) -> str:
+        return self._location
+
+    @property
+    def backend(self) -> str:
+        return "postgresql"
 
     @property
     def schema_version(self) -> int:
@@ -91,13 +116,38 @@ class PostgresStore:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    def iterate(self, sql: str, params: Params = ()) -> Iterator[dict[str, Any]]:
+        """The rows through a server-side cursor, ITERATE_BATCH at a time, inside a
+        transaction of their own (a savepoint inside :meth:`transaction`), so other queries
+        may run while they are consumed."""
+        self._cursors += 1
+        name = f"devtrack_rows_{self._cursors}"
+        with database_errors(self._url), self._conn.transaction():
+            cursor = self._conn.cursor(name=name)
+            try:
+                cursor.itersize = ITERATE_BATCH
+                cursor.execute(to_psycopg(sql, named=isinstance(params, dict)),
+                               _adapted(params))
+                names = [column.name for column in cursor.description or ()]
+                for values in cursor:
+                    yield dict(zip(names, values, strict=True))
+            finally:
+                cursor.close()
+
     def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one UPDATE or DELETE; the number of rows it changed. (The library still calls
-        ``store.conn.execute`` for these on SQLite; see the report of issue 12.)"""
+        """Run one INSERT, UPDATE or DELETE; the number of rows it changed."""
         with database_errors(self._url):
             cursor = self._conn.execute(to_psycopg(sql, named=isinstance(params, dict)),
                                         _adapted(params))
             return int(cursor.rowcount)
+
+    def table_names(self) -> set[str]:
+        with database_errors(self._url):
+            return table_names(self._conn)
+
+    def references_file(self, sha256: str) -> bool:
+        """Whether a row (artifact, release or dataset) needs the stored file ``sha256``."""
+        return self.one(REFERENCES_FILE_SQL, (sha256, sha256, sha256)) is not None
 
     def meta(self, key: str) -> str | None:
         row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
@@ -148,6 +198,66 @@ class PostgresStore:
         from devtrack.core.audit import verify_chain
 
         return verify_chain(self.events(), events_head(self.meta("events_head")))
+
+    # -- whole tables (devtrack db copy) ----------------------------------------------------
+
+    def tables(self) -> dict[str, TableShape]:
+        """devtrack's tables as the server has them (the schema-version table excluded),
+        read from the catalog, so no list of columns can drift from the schema."""
+        columns: dict[str, list[str]] = {}
+        for row in self.query(
+                "SELECT table_name AS t, column_name AS c FROM information_schema.columns "
+                "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"):
+            if row["t"] != VERSION_TABLE:
+                columns.setdefault(row["t"], []).append(row["c"])
+        keys: dict[str, list[str]] = {}
+        for row in self.query(
+                "SELECT i.indrelid::regclass::text AS t, a.attname AS c FROM pg_index i "
+                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                "WHERE i.indisprimary AND i.indrelid::regclass::text = ANY(?) "
+                "ORDER BY array_position(i.indkey, a.attnum)", (list(columns),)):
+            keys.setdefault(row["t"], []).append(row["c"])
+        references: dict[str, set[str]] = {}
+        for row in self.query(
+                "SELECT conrelid::regclass::text AS t, confrelid::regclass::text AS r "
+                "FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text = ANY(?)",
+                (list(columns),)):
+            references.setdefault(row["t"], set()).add(row["r"])
+        return {name: TableShape(tuple(cols), tuple(keys.get(name, ())),
+                                 frozenset(references.get(name, ())))
+                for name, cols in sorted(columns.items())}
+
+    def count_rows(self, table: str) -> int:
+        """How many rows ``table`` (a name from :meth:`tables`) holds."""
+        row = self.one(f'SELECT COUNT(*) AS n FROM "{table}"')
+        return int(row["n"]) if row else 0
+
+    def copy_rows(self, table: str, columns: tuple[str, ...],
+                  rows: Iterable[tuple[Any, ...]]) -> int:
+        """Write ``rows`` (tuples of ``columns``, ids included) into ``table`` with one binary
+        COPY; how many were written. Call inside :meth:`transaction`."""
+        types = {row["c"]: row["u"] for row in self.query(
+            "SELECT column_name AS c, udt_name AS u FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ?", (table,))}
+        names = ", ".join(f'"{c}"' for c in columns)
+        written = 0
+        with database_errors(self._url), self._conn.cursor() as cursor, cursor.copy(
+                f'COPY "{table}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
+            copy.set_types([types[c] for c in columns])
+            for row in rows:
+                copy.write_row(row)
+                written += 1
+        return written
+
+    def advance_identities(self) -> None:
+        """Set every identity sequence past its table's largest id, so the next insert after
+        rows written with their own ids gets a new one."""
+        for row in self.query(
+                "SELECT table_name AS t, column_name AS c FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND is_identity = 'YES'"):
+            self.query(f'SELECT setval(pg_get_serial_sequence(?, ?), '
+                       f'COALESCE(MAX("{row["c"]}"), 0) + 1, false) FROM "{row["t"]}"',
+                       (f'"{row["t"]}"', row["c"]))
 
 
 def _connect_options(url: str) -> dict[str, Any]:
