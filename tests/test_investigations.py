@@ -246,3 +246,31 @@ def test_most_measurements_is_the_bad_end_then_halving() -> None:
             assert search.first_bad == first_bad and asked <= most_measurements(size)
     with pytest.raises(ValueError):
         most_measurements(1)
+
+
+def test_explain_and_bisect_records_verify_on_postgresql(tmp_path: Path, pg_url: str,
+                                                          run_cli) -> None:
+    from devtrack.builders.onnx_models import build_matmul_chain
+
+    root = tmp_path / "team"
+    assert run_cli("init", root, "--database", pg_url).exit_code == 0
+    (root / "device_profiles" / "tiny.toml").write_text(TINY_PROFILE)
+    parent: tuple[str, ...] = ()
+    for version, layers in (("1.0", 4), ("1.1", 4), ("1.2", 12)):
+        model = build_matmul_chain(tmp_path / f"{version}.onnx", size=128, layers=layers,
+                                   seed=len(parent))
+        registered = run_cli("register", model, "-m", "mm", "-v", version, *parent,
+                             "-w", root)
+        assert registered.exit_code == 0, registered.err
+        parent = ("--parent", version)
+    bisected = run_cli("bisect", "mm", "--good", "1.0", "--bad", "1.2", "-p", "tiny", "--json",
+                       "-w", root)
+    assert bisected.exit_code == 0, bisected.err
+    data = json.loads(bisected.out)
+    assert data["first_bad"] == "mm@1.2" and data["event_id"] is not None
+    assert data["explanation"]["b"] == "mm@1.2"
+    verified = run_cli("audit", "verify", "--quick", "-w", root)
+    assert verified.exit_code == 0, (verified.out, verified.err)
+    log = run_cli("log", "mm", "--kind", "bisect", "--json", "-w", root)
+    (event,) = json.loads(log.out)
+    assert event["payload"]["first_bad"] == "1.2" and len(event["payload"]["steps"]) == 2
