@@ -274,3 +274,23 @@ def test_explain_and_bisect_records_verify_on_postgresql(tmp_path: Path, pg_url:
     log = run_cli("log", "mm", "--kind", "bisect", "--json", "-w", root)
     (event,) = json.loads(log.out)
     assert event["payload"]["first_bad"] == "1.2" and len(event["payload"]["steps"]) == 2
+
+
+def test_an_investigation_in_one_line() -> None:
+    from devtrack.investigations import investigation_summary
+
+    bisect = {"good": "1.0", "bad": "1.3", "profile": "tiny", "first_bad": "1.2",
+              "last_good": "1.1", "maybe": [], "measurements": 1,
+              "steps": [{"version": "1.2", "ratio": 2.5, "verdict": "bad"}]}
+    assert investigation_summary("bisect", "mm", "1.2", bisect) == (
+        "bisect 1.0 … 1.3 on tiny: first bad 1.2 (×2.500), after 1.1; 1 measurement")
+    none = {**bisect, "first_bad": None, "note": "mm@1.3 is not slower", "measurements": 2}
+    assert investigation_summary("bisect", "mm", "1.3", none) == (
+        "bisect 1.0 … 1.3 on tiny: mm@1.3 is not slower")
+    explain = {"baseline": "1.1", "profile": "tiny", "status": "ok",
+               "headline": "+1 ms (+50%): 90% in 2 added MatMul nodes a, b; what changed: x"}
+    assert investigation_summary("explain", "mm", "1.2", explain) == (
+        "explain 1.1 → 1.2 on tiny: +1 ms (+50%): 90% in 2 added MatMul nodes a, b")
+    failed = {**explain, "status": "failed", "error": "FancyGelu"}
+    assert investigation_summary("explain", "mm", "1.2", failed).endswith(
+        "measurement failed: FancyGelu")
