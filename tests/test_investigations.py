@@ -1,8 +1,9 @@
 """explain and bisect leave a record: their measurements stored, sealed by an event, verified.
 
 Real onnxruntime workers on a built line: ``mm`` 1.0 and 1.1 (4 MatMul layers), 1.2 (12
-layers: the bad step), 1.3 (a TFLite model the onnx-only profile cannot run); each the
-parent of the next. Every test gets its own copy of the workspace (records are written).
+layers: the bad step), 1.3 (a TFLite model the onnx-only profile cannot run), 1.4 (an ONNX
+custom op no runtime has: its measurement fails); each the parent of the next. Every test
+gets its own copy of the workspace (records are written).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tests.test_comparison import TINY_PROFILE
 
 @pytest.fixture(scope="module")
 def line_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from devtrack.builders.onnx_models import build_matmul_chain
+    from devtrack.builders.onnx_models import build_custom_op, build_matmul_chain
     from devtrack.builders.tflite_models import build_tflite_mlp
     from devtrack.registry import RegisterRequest, register_release
     from devtrack.workspace import init_workspace
@@ -34,7 +35,8 @@ def line_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     files = {"1.0": build_matmul_chain(models / "a.onnx", size=128, layers=4, seed=0),
              "1.1": build_matmul_chain(models / "b.onnx", size=128, layers=4, seed=1),
              "1.2": build_matmul_chain(models / "c.onnx", size=128, layers=12, seed=2),
-             "1.3": build_tflite_mlp(models / "d.tflite")}
+             "1.3": build_tflite_mlp(models / "d.tflite"),
+             "1.4": build_custom_op(models / "e.onnx")}
     parent = None
     for version, path in files.items():
         register_release(ws, RegisterRequest(file=path, model="mm", version=version,
@@ -294,3 +296,15 @@ def test_an_investigation_in_one_line() -> None:
     failed = {**explain, "status": "failed", "error": "FancyGelu"}
     assert investigation_summary("explain", "mm", "1.2", failed).endswith(
         "measurement failed: FancyGelu")
+
+
+def test_a_failed_explain_measurement_is_recorded_too(line_ws: Path, run_cli) -> None:
+    result = run_cli("-w", line_ws, "explain", "mm@1.0", "mm@1.4", "-p", "tiny")
+    assert result.exit_code == 1 and "FancyGelu" in result.err, result.err
+    (row,) = _comparisons(line_ws)
+    assert row["status"] == "failed" and "FancyGelu" in row["error"] and row["ratio"] is None
+    (event,) = _events(line_ws, "explain")
+    assert event["payload"]["status"] == "failed" and "headline" not in event["payload"]
+    assert _verify(line_ws) == []
+    log = run_cli("-w", line_ws, "log", "mm", "--kind", "explain")
+    assert "measurement failed" in " ".join(log.out.split())
