@@ -187,6 +187,17 @@ def release_ref(store: StoreBackend, release_id: int) -> tuple[str, str] | None:
 
 # -- deployments ------------------------------------------------------------------------------
 
+def live_versions(store: StoreBackend, model: str) -> list[Row]:
+    """Each profile's live release of a model line: rows (version, profile), by profile."""
+    return store.query(
+        "SELECT r.version AS version, d.profile AS profile FROM deployments d "
+        "JOIN releases r ON r.id = d.release_id JOIN models m ON m.id = r.model_id "
+        "WHERE m.name = ? AND d.ended_at IS NULL AND d.id = (SELECT d2.id FROM deployments d2 "
+        "JOIN releases r2 ON r2.id = d2.release_id WHERE r2.model_id = r.model_id AND "
+        "d2.profile = d.profile AND d2.ended_at IS NULL "
+        "ORDER BY d2.deployed_at DESC, d2.id DESC LIMIT 1) ORDER BY d.profile", (model,))
+
+
 def live_release_id(store: StoreBackend, release_id: int, profile: str) -> int | None:
     """The release of ``release_id``'s model line live on ``profile`` (the newest open
     deployment), if any."""

@@ -63,17 +63,10 @@ def test_registry_registers_lists_and_resolves_on_both_backends(
 
 
 def test_bench_evaluate_check_compare_and_trend_on_both_backends(
-        any_ws: Workspace, mlp_onnx: Path, mlp_onnx_b: Path, tmp_path: Path,
-        request: pytest.FixtureRequest) -> None:
+        any_ws: Workspace, mlp_onnx: Path, mlp_onnx_b: Path, tmp_path: Path) -> None:
     """Real measurements stored on each backend, then read back by the modules whose SQL
     moved to queries.py: counted_runs, gate, comparison, trends, evaluation."""
     import numpy as np
-
-    if request.node.callspec.params["any_ws"] == "postgres":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, raises=AttributeError,
-            reason="storing an evaluation seals it through auditing.evaluation_rows, which "
-                   "still reads store.conn (issue 12: auditing.py is being made portable)"))
 
     from devtrack.benchmarking import BenchOverrides, plan, run_measurement
     from devtrack.comparison import compare_releases
