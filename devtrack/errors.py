@@ -61,6 +61,16 @@ class RuntimeUnavailableError(DevtrackError):
 
 class ProtocolMismatchError(DevtrackError):
     """A worker job or result of another worker protocol version (``bench/protocol.py``)."""
+class DeviceError(DevtrackError):
+    """A device could not be reached or used over its link (ssh's own message), or lacks
+    what a measurement needs: exit code 1. A bench turns it into a failed run."""
+
+    exit_code = 1
+
+
+class DeviceUnreachable(DeviceError):
+    """The link to a device failed: ssh could not connect or authenticate, or a step got no
+    answer in time (as opposed to a device that answered but lacks something)."""
 
 
 class CheckFailed(DevtrackError):

@@ -246,20 +246,14 @@ def pair_job(ws: Workspace, a: Release, b: Release, profile: Profile, key: str,
 
 
 def run_pair_job(job: dict[str, Any], profile: Profile, sessions: int) -> dict[str, Any]:
-    """Run a :func:`pair_job` in one isolated worker under the profile's threads, CPU
-    affinity and timeout; its memory cap is ``sessions`` times the profile's (that many
-    sessions are open at once). Returns the worker's result dict (never raises but Aborted)."""
-    import os
+    """Run a :func:`pair_job` in one isolated worker on the profile's target (this host or
+    its device, ``targets.py``) under its threads, CPU affinity and timeout; its memory cap
+    is ``sessions`` times the profile's (that many sessions are open at once). Returns the
+    worker's result dict (never raises but Aborted)."""
+    from devtrack.targets import TargetJob, target_for
 
-    from devtrack.bench.runner import run_job
-
-    execution = profile.execution
-    affinity = (list(execution.effective_affinity(sorted(os.sched_getaffinity(0))))
-                if hasattr(os, "sched_getaffinity") and execution.cpu_affinity else None)
-    cap = execution.memory_limit_mb
-    return run_job(job, threads=execution.threads, cpu_affinity=affinity,
-                   memory_limit_mb=sessions * cap if cap else None,
-                   timeout_s=execution.timeout_s)
+    return target_for(profile).run(TargetJob(job, profile, profile.execution.timeout_s,
+                                             sessions=sessions))
 
 
 def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: Profile,

@@ -133,6 +133,7 @@ class _Progress:
         self._bar: Any = None
         self._tasks: dict[str, Any] = {}  # device -> its Rich task
         self._labels: dict[str, str] = {}  # device -> the job it runs now
+        self._waiting: dict[str, str] = {}  # device -> the last "waiting for …" said
 
     def __enter__(self) -> _Progress:
         return self
@@ -154,6 +155,12 @@ class _Progress:
         elif event.kind == "phase":
             rss = f", {event.rss_mb:.0f} MB" if event.rss_mb else ""
             self._describe(event, f"{event.phase or 'starting'} {event.elapsed_s:.0f} s{rss}")
+            if (self._bar is None and event.phase.startswith("waiting for")
+                    and self._waiting.get(event.device) != event.phase):
+                # a busy device: say who holds it, once per holder (a log has no live line)
+                self._waiting[event.device] = event.phase
+                click.echo(f"[{event.index}/{event.total}] {event.label}: {event.phase}",
+                           err=True)
         elif event.kind == "finished" and event.run is not None:
             line = f"{event.label}: {_one_line(event.run)}"
             if self._bar is None:

@@ -62,6 +62,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
            "Remove leftovers of interrupted writes that no live devtrack process owns."),
     "alerts": ("alert_cmds", "alerts", "Alerts: where devtrack sends notifications, and a "
                "test message to check the setup."),
+    "lab": ("lab_cmds", "lab", "The device lab: profiles with their targets, whether each "
+            "device answers, who holds it; 'lab check' says what a device lacks."),
     "demo": ("demo_cmds", "demo",
              "Build a demo workspace in DIRECTORY (default ./devtrack-demo) and open it."),
     "tui": ("tui_cmds", "tui", "Open the release-review app (also what devtrack alone does)."),
