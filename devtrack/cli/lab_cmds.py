@@ -121,7 +121,13 @@ def check(ctx: click.Context, profile_names: tuple[str, ...], workspace_dir: Pat
 def _print_report(r: DeviceReport) -> None:
     state = "ready" if r.ready else "NOT READY"
     click.echo(printable(f"{r.profile} ({r.target}): {state}"))
-    if r.reachable:
+    if r.reachable and r.target.startswith("adb://"):  # a phone: benchmark_model, no Python
+        i = r.info
+        phone = " ".join(str(i[k]) for k in ("manufacturer", "model") if i.get(k)) or "phone"
+        click.echo(printable(f"  {phone}, Android {i.get('android') or '?'}, "
+                             f"{i.get('abi') or '?'}; benchmark_model at "
+                             f"{i.get('benchmark_model')}"))
+    elif r.reachable:
         i, v = r.info, r.versions
         click.echo(printable(
             f"  host {i.get('host')}: {i.get('cpu_model')}, {i.get('logical_cores')} cores, "
