@@ -1,4 +1,9 @@
-"""`devtrack lab`: the device profiles, whether each device is reachable and ready, who holds it."""
+"""`devtrack lab`: the device profiles, whether each device is reachable and ready, who holds it.
+
+SSH boards are probed with the bootstrap's probe (bench/device_probe.py); adb phones with
+``bench.adb.adb_check`` (the client, the phone's state, benchmark_model, taskset) and their
+make and model; a local profile is this host's Python, probed only by ``lab check``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtrack.core.adb_target import is_adb
 from devtrack.core.profile import Profile
 from devtrack.core.targets import is_ssh, readiness_problems
 from devtrack.errors import DeviceError, DeviceUnreachable
@@ -53,6 +59,8 @@ def inspect_profile(profile: Profile) -> DeviceReport:
     from devtrack.bench.device_probe import probe_device, probe_here
 
     target = profile.execution.target
+    if is_adb(target):
+        return _inspect_phone(profile)
     try:
         if is_ssh(target):
             from devtrack.bench.ssh_transport import SshDevice
@@ -69,6 +77,18 @@ def inspect_profile(profile: Profile) -> DeviceReport:
     return _report_from_probe(profile, probe, profile.name)
 
 
+def _inspect_phone(profile: Profile) -> DeviceReport:
+    from devtrack.bench.adb import PhoneRun, adb_check, device_facts
+
+    problems = adb_check(profile)
+    # adb_check names a missing client or an absent / unauthorised phone first, alone
+    unreachable = bool(problems) and problems[0].startswith(("adb client", "device "))
+    info: dict[str, Any] = {} if unreachable else device_facts(PhoneRun.of(profile))
+    return DeviceReport(profile=profile.name, target=profile.execution.target,
+                        reachable=not unreachable, ready=not problems, problems=problems,
+                        error=problems[0] if unreachable else None, info=info)
+
+
 def _parallel(items: Sequence[Any], work: Callable[[Any], DeviceReport]) -> list[DeviceReport]:
     if len(items) <= 1:
         return [work(item) for item in items]
@@ -82,15 +102,15 @@ def check_devices(profiles: Sequence[Profile]) -> list[DeviceReport]:
 
 
 def lab_overview(workspace_root: Path | None) -> list[DeviceReport]:
-    """``devtrack lab``: every profile with its target; SSH devices probed in parallel
-    (reachable, who holds each); local profiles are listed as they are, not probed."""
+    """``devtrack lab``: every profile with its target; SSH boards and adb phones probed in
+    parallel (reachable, who holds each board); local profiles are listed, not probed."""
     from devtrack.profiles import list_profiles
 
     def one(entry: Any) -> DeviceReport:
         if entry.profile is None:
             return DeviceReport(profile=entry.name, target="?", error=entry.error)
         profile = entry.profile
-        if not is_ssh(profile.execution.target):
+        if not (is_ssh(profile.execution.target) or is_adb(profile.execution.target)):
             return DeviceReport(profile=profile.name, target=profile.execution.target,
                                 ready=True)
         return inspect_profile(profile)
