@@ -1,4 +1,9 @@
-"""`devtrack lab`: the device profiles, whether each device is reachable and ready, who holds it."""
+"""`devtrack lab`: the device profiles, whether each device is reachable and ready, who holds it.
+
+SSH boards are probed with the bootstrap's probe (bench/device_probe.py); adb phones with
+``bench.adb.adb_check`` (the client, the phone's state, benchmark_model, taskset) and their
+make and model; a local profile is this host's Python, probed only by ``lab check``.
+"""
 
 from __future__ import annotations
 
