@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devtrack.records import Run, from_row
+from devtrack.records import Dataset, Run, from_row
 from devtrack.store_contract import StoreBackend
 
 Row = dict[str, Any]
@@ -248,3 +248,32 @@ def referenced_hashes(store: StoreBackend) -> set[str]:
     rows = store.query("SELECT sha256 AS h FROM artifacts UNION "
                        "SELECT artifact_sha256 FROM releases UNION SELECT sha256 FROM datasets")
     return {str(row["h"]) for row in rows}
+
+
+# -- bundles: export and import ---------------------------------------------------------------
+
+def release_for_export(store: StoreBackend, release_id: int) -> Row | None:
+    """A whole release row with its model's name and task, the artifact's format and size,
+    and the parent's version (``parent``)."""
+    return store.one(
+        "SELECT r.*, m.name AS model, m.task AS task, a.format, a.size_bytes, "
+        "p.version AS parent FROM releases r JOIN models m ON m.id = r.model_id "
+        "JOIN artifacts a ON a.sha256 = r.artifact_sha256 "
+        "LEFT JOIN releases p ON p.id = r.parent_id WHERE r.id = ?", (release_id,))
+
+
+def first_evaluation(store: StoreBackend, run_id: int) -> Row | None:
+    """A run's first evaluation, whole, with its dataset's name, its fidelity reference as
+    MODEL@VERSION (``reference``) and that release's id (``reference_id``)."""
+    return store.one(
+        "SELECT e.*, d.name AS dataset, rm.name || '@' || rr.version AS reference, "
+        "e.reference_release_id AS reference_id FROM evaluations e "
+        "JOIN datasets d ON d.id = e.dataset_id "
+        "LEFT JOIN releases rr ON rr.id = e.reference_release_id "
+        "LEFT JOIN models rm ON rm.id = rr.model_id WHERE e.run_id = ? ORDER BY e.id "
+        "LIMIT 1", (run_id,))
+
+
+def dataset(store: StoreBackend, name: str) -> Dataset | None:
+    row = store.one("SELECT * FROM datasets WHERE name = ?", (name,))
+    return from_row(Dataset, row) if row is not None else None

@@ -112,3 +112,38 @@ def test_bench_evaluate_check_compare_and_trend_on_both_backends(
     predictions = predictions_of(any_ws, results[0]["run_id"])
     assert predictions is not None and len(predictions) == 8
     assert any_ws.store.verify_events() is None
+
+
+def test_a_bundle_exports_and_imports_on_both_backends(
+        any_ws: Workspace, mlp_onnx: Path, mlp_onnx_b: Path, tmp_path: Path) -> None:
+    """A bundle of measured releases exported from the workspace on each backend imports
+    into a SQLite workspace once, then adds nothing (bundles' SQL is in queries.py)."""
+    from devtrack.benchmarking import BenchOverrides, plan, run_measurement
+    from devtrack.bundles import export_bundle, import_bundle
+    from devtrack.profiles import load_profile
+    from devtrack.workspace import init_workspace
+    from tests.test_cli_bench import TINY_PROFILE
+
+    (any_ws.root / "device_profiles").mkdir()
+    (any_ws.root / "device_profiles" / "tiny.toml").write_text(TINY_PROFILE)
+    a = register_release(any_ws, RegisterRequest(mlp_onnx, "kws", "1.0"))
+    b = register_release(any_ws, RegisterRequest(mlp_onnx_b, "kws", "1.1", parent="1.0"))
+    overrides = BenchOverrides(evaluate=False)
+    measurements, _ = plan([a, b], [load_profile("tiny", any_ws.root)], overrides)
+    assert [run_measurement(any_ws, m, overrides)["status"] for m in measurements] == ["ok"] * 2
+    exported = export_bundle(any_ws, ["kws"], tmp_path / "kws.zip")
+    assert exported.releases == ["kws@1.0", "kws@1.1"] and exported.runs == 2
+    target, _ = init_workspace(tmp_path / "team")
+    try:
+        first = import_bundle(target, tmp_path / "kws.zip")
+        again = import_bundle(target, tmp_path / "kws.zip")
+        assert (first.releases_added, first.runs_added) == (["kws@1.0", "kws@1.1"], 2)
+        assert (again.event_id, again.runs_present) == (None, 2)
+        assert get_release(target, "kws@1.1").parent == "1.0"
+        # and back: the SQLite workspace's bundle adds nothing new on this backend
+        export_bundle(target, ["kws"], tmp_path / "b.zip")
+    finally:
+        target.close()
+    back = import_bundle(any_ws, tmp_path / "b.zip")
+    assert (back.event_id, back.runs_present, back.releases_present) == (
+        None, 2, ["kws@1.0", "kws@1.1"])
