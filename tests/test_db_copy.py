@@ -192,6 +192,23 @@ def test_a_missing_database_and_a_missing_option_are_refused(
     assert_clean_error(run_cli("db", "copy", "-w", source_ws), "--to")
 
 
+def test_a_workspace_whose_chain_does_not_verify_is_not_copied(
+        source_ws: Path, pg_url: str, tmp_path: Path, run_cli) -> None:
+    edited = tmp_path / "edited"
+    shutil.copytree(source_ws, edited)
+    conn = sqlite3.connect(edited / DOT_DIR / "devtrack.db")
+    conn.execute("UPDATE events SET reason = 'rewritten' WHERE id = 2")
+    conn.commit()
+    conn.close()
+    assert_clean_error(run_cli("db", "copy", "--to", pg_url, "-w", edited),
+                       "does not verify on the copy", "event 2", "nothing was written")
+    store = open_postgres_store(pg_url)
+    try:
+        assert set(_counts(store).values()) == {0}
+    finally:
+        store.close()
+
+
 def _grow_runs(root: Path, rows: int) -> None:
     """Add copies of the workspace's measured runs (samples and all) until it has ``rows``."""
     conn = sqlite3.connect(root / DOT_DIR / "devtrack.db")
