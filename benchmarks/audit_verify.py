@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from devtrack.auditing import verify_audit
+from devtrack.bench.protocol import samples_to_blob
 from devtrack.core.audit_state import (
     release_fields_digest,
     run_fields_digest,
@@ -93,7 +94,7 @@ def _release(ws: Workspace, model_id: int, i: int, samples: int,
                                 "task": "classification", "notes_sha256": text_digest(""),
                                 "fields_sha256": release_fields_digest(release)})
     for profile in PROFILES:
-        blob = rng.normal(1.0, 0.02, samples).astype("<f4").tobytes()
+        blob = samples_to_blob(rng.normal(1.0, 0.02, samples))
         row = {
             "release_id": rid, "profile": profile, "profile_hash": "h",
             "profile_snapshot": SNAPSHOT, "status": "ok", "started_at": ts, "finished_at": ts,

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from devtrack.auditing import verify_audit
+from devtrack.bench.protocol import samples_to_blob
 from devtrack.bundles import export_bundle, import_bundle
 from devtrack.core.audit_state import (
     run_fields_digest,
@@ -52,7 +53,7 @@ def build_lab(root: Path, model: Path, runs: int, samples: int) -> None:
         store = ws.store
         with store.transaction():
             for i in range(runs):
-                blob = rng.normal(1.0, 0.02, samples).astype("<f4").tobytes()
+                blob = samples_to_blob(rng.normal(1.0, 0.02, samples))
                 ts = f"2024-01-01T{i // 60 % 24:02d}:{i % 60:02d}:00Z"
                 row = {"release_id": release.id, "profile": PROFILES[i % len(PROFILES)],
                        "profile_hash": "h", "profile_snapshot": SNAPSHOT, "status": "ok",

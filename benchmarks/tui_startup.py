@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from devtrack.bench.protocol import samples_to_blob
 from devtrack.benchmarking import BenchOverrides
 from devtrack.profiles import load_profile
 from devtrack.workspace import Workspace, init_workspace
@@ -109,7 +110,7 @@ def _model(ws: Workspace, model: str, count: int, profiles: dict[str, Any], data
                 "finished_at": _ts(i), "actor": "bench", "host": "lab", "n": 200,
                 "p50_ms": p50, "p90_ms": float(np.percentile(samples, 90)),
                 "p99_ms": float(np.percentile(samples, 99)), "mean_ms": float(samples.mean()),
-                "peak_rss_mb": 80.0 + (i % 7), "samples": samples.tobytes(),
+                "peak_rss_mb": 80.0 + (i % 7), "samples": samples_to_blob(samples),
                 "warnings": "[]", "environment": "{}"})
             store.insert("evaluations", {
                 "run_id": run, "dataset_id": dataset, "task": "classification",

@@ -78,9 +78,14 @@ class _Referenced:
     size_bytes: int | None = None  # as the artifacts table records it
 
 
+def _shown(path: Path, root: Path) -> str:
+    """A stored file's path relative to the workspace, or in full when the store is shared
+    (a directory outside it)."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def _table_exists(ws: Workspace, table: str) -> bool:
-    return ws.store.one("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
-                        (table,)) is not None
+    return table in ws.store.table_names()
 
 
 def referenced_files(ws: Workspace) -> dict[str, _Referenced]:
@@ -130,7 +135,7 @@ def _hash(path: Path, done: int, total: int, progress: Progress | None) -> tuple
 
 def _check_file(root: Path, path: Path, sha: str, ref: _Referenced, quick: bool,
                 hashed: tuple[str, int] | None) -> FileProblem | None:
-    where = str(path.relative_to(root))
+    where = _shown(path, root)
     users = tuple(ref.users)
     if hashed is None and not path.is_file():
         return FileProblem(where, sha, users, f"stored file {where} of {_who(ref.users)} is "
@@ -159,7 +164,7 @@ def _strays(root: Path, store_root: Path, referenced: set[Path]) -> tuple[list[S
             size = path.stat().st_size
         except OSError:  # a concurrent writer renamed or removed it just now
             continue
-        stray = StrayFile(str(path.relative_to(root)), size)
+        stray = StrayFile(_shown(path, root), size)
         (leftovers if path.name.startswith(INCOMING_PREFIX) else unreferenced).append(stray)
     return unreferenced, leftovers
 
@@ -240,8 +245,8 @@ def audit_store(ws: Workspace, quick: bool = False, progress: Progress | None = 
                 hashed = None
             except PermissionError:
                 report.problems.append(FileProblem(
-                    str(path.relative_to(root)), sha, tuple(ref.users),
-                    f"stored file {path.relative_to(root)} of {_who(ref.users)} cannot be "
+                    _shown(path, root), sha, tuple(ref.users),
+                    f"stored file {_shown(path, root)} of {_who(ref.users)} cannot be "
                     "read by this user; check its permissions"))
                 continue
             else:

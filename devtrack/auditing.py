@@ -20,7 +20,6 @@ from devtrack.core.audit_state import (
     snapshot_conditions_hash,
 )
 from devtrack.errors import DatabaseError
-from devtrack.store import database_errors
 from devtrack.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -37,7 +36,8 @@ _RELEASES_SQL = f"""
     LEFT JOIN artifacts a ON a.sha256 = r.artifact_sha256"""
 _RUNS_SQL = f"""
     SELECT u.id, m.name AS model, r.version, u.samples, u.conditions_hash, {_RUN_COLUMNS}
-    FROM runs u JOIN releases r ON r.id = u.release_id JOIN models m ON m.id = r.model_id"""
+    FROM runs u JOIN releases r ON r.id = u.release_id JOIN models m ON m.id = r.model_id
+    ORDER BY u.id"""
 _EVALUATIONS_SQL = """
     SELECT e.id, e.run_id, d.name AS dataset, e.task, e.metrics, e.accuracy, e.predictions,
            rm.name || '@' || rr.version AS reference, e.fidelity, e.nonfinite, e.created_at
@@ -98,11 +98,8 @@ class AuditResult:
 def _runs(ws: Workspace) -> list[dict[str, Any]]:
     """Runs with digests of their samples and sealed fields instead of them (one row's blob
     and texts in memory at a time: a big workspace holds gigabytes of them)."""
-    cursor = ws.store.conn.execute(_RUNS_SQL)
-    names = [d[0] for d in cursor.description]
     rows = []
-    for values in cursor:
-        row = dict(zip(names, values, strict=True))
+    for row in ws.store.iterate(_RUNS_SQL):
         kept = {key: row[key] for key in _RUN_KEPT}
         kept["samples_sha256"] = samples_digest(row["samples"])
         kept["fields_sha256"] = run_fields_digest(row)
@@ -114,8 +111,7 @@ def _runs(ws: Workspace) -> list[dict[str, Any]]:
 
 def missing_tables(ws: Workspace) -> list[str]:
     """The AUDITED_TABLES the database no longer has."""
-    present = {row["name"] for row in ws.store.query(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    present = ws.store.table_names()
     return [table for table in AUDITED_TABLES if table not in present]
 
 
@@ -155,11 +151,8 @@ def evaluation_rows(ws: Workspace, evaluation_id: int | None = None) -> list[dic
     params: tuple[int, ...] = ()
     if evaluation_id is not None:
         sql, params = sql + " WHERE e.id = ?", (evaluation_id,)
-    cursor = ws.store.conn.execute(sql, params)
-    names = [d[0] for d in cursor.description]
     rows = []
-    for values in cursor:
-        row = dict(zip(names, values, strict=True))
+    for row in ws.store.iterate(sql, params):
         row["predictions_sha256"] = samples_digest(row.pop("predictions"))
         rows.append(row)
     return rows
@@ -175,8 +168,7 @@ def _read(ws: Workspace, table: str, reader: Callable[[Workspace], list[dict[str
     if table in gone:
         return []
     try:
-        with database_errors():
-            return reader(ws)
+        return reader(ws)
     except DatabaseError as exc:  # a column dropped or renamed by hand
         cause = exc.__cause__ or exc
         problems.append(StateProblem(table, None, f"table {table} cannot be read as devtrack "

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from devtrack import queries
 from devtrack.core.audit_state import run_fields_digest, samples_digest
@@ -26,6 +23,8 @@ from devtrack.store import utc_now
 from devtrack.workspace import Workspace
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from devtrack.bench.runner import Progress
     from devtrack.evaluation import EvalPlan
 
@@ -178,15 +177,15 @@ def _resolve_evaluation(ws: Workspace, release: Release, fills: list[FillSpec],
 
 def build_job(ws: Workspace, m: Measurement, op_profile: bool) -> dict[str, Any]:
     """The JSON job a worker process runs (the artifact's hash is checked there too)."""
+    from devtrack.bench.protocol import MeasureJob, MeasureWindow
+
     path = ws.artifacts.verify(m.release.sha256, f"release {m.release.ref}")
     p = m.profile
-    return {
-        "artifact_path": str(path),
-        "sha256": m.release.sha256,
-        "format": m.release.format,
-        "input_specs": [s.to_dict() for s in m.input_specs],
-        "fills": [f.to_dict() for f in m.fills],
-        "options": {
+    window = p.measurement
+    return MeasureJob(
+        artifact_path=str(path), sha256=m.release.sha256, format=m.release.format,
+        input_specs=[s.to_dict() for s in m.input_specs], fills=[f.to_dict() for f in m.fills],
+        options={
             "threads": p.execution.threads,
             "ort_graph_optimization_level": p.onnxruntime.graph_optimization_level,
             "ort_execution_mode": p.onnxruntime.execution_mode,
@@ -194,68 +193,94 @@ def build_job(ws: Workspace, m: Measurement, op_profile: bool) -> dict[str, Any]
             "litert_api": p.litert.api,
             "op_profile": op_profile,
         },
-        "measurement": {
-            "warmup_runs": p.measurement.warmup_runs,
-            "min_runs": p.measurement.min_runs,
-            "min_time_s": p.measurement.min_time_s,
-            "max_time_s": p.measurement.max_time_s,
-            "target_rel_ci": p.measurement.target_rel_ci,
-        },
-        "seed": 0,
-        "op_profile": op_profile,
-    } | _evaluation_job(ws, m)
+        measurement=MeasureWindow(
+            warmup_runs=window.warmup_runs, min_runs=window.min_runs,
+            min_time_s=window.min_time_s, max_time_s=window.max_time_s,
+            target_rel_ci=window.target_rel_ci, cooldown_s=window.cooldown_s),
+        seed=0, op_profile=op_profile, evaluation=_evaluation_job(ws, m),
+    ).to_dict()
 
 
-def _evaluation_job(ws: Workspace, m: Measurement) -> dict[str, Any]:
+def _evaluation_job(ws: Workspace, m: Measurement) -> dict[str, Any] | None:
     if m.evaluation is None:
-        return {}
+        return None
     from devtrack.evaluation import evaluation_job
 
-    return {"evaluation": evaluation_job(ws, m.evaluation, m.fills)}
+    return evaluation_job(ws, m.evaluation, m.fills)
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """A measurement ready to hand to its target: the job, and what storing it needs."""
+
+    measurement: Measurement
+    job: dict[str, Any]
+    started: str  # utc_now() before the job was built: the run's started_at
+    timeout_s: float  # the profile's timeout_s plus the evaluation allowance
+    allowance_s: float  # the evaluation allowance (0 without a dataset)
+
+
+def prepare_job(ws: Workspace, m: Measurement, overrides: BenchOverrides) -> PreparedJob:
+    """Resolve the evaluation (when ``plan`` had no workspace) and build the worker's job.
+
+    The worker's limit is the profile's ``timeout_s`` plus, when a dataset is evaluated,
+    ``EvalPlan.timeout_allowance_s`` (recorded as ``isolation.evaluation_allowance_s``).
+    """
+    if m.evaluation is None:
+        m = replace(m, evaluation=_resolve_evaluation(ws, m.release, m.fills, overrides))
+    started = utc_now()
+    job = build_job(ws, m, overrides.op_profile)
+    allowance = m.evaluation.timeout_allowance_s() if m.evaluation is not None else 0.0
+    return PreparedJob(m, job, started, m.profile.execution.timeout_s + allowance, allowance)
+
+
+def store_result(ws: Workspace, prepared: PreparedJob, result: dict[str, Any]) -> int:
+    """Store a finished job's result (ok or failed) as a run; returns its id."""
+    m = prepared.measurement
+    if prepared.allowance_s:
+        result.setdefault("isolation", {})["evaluation_allowance_s"] = round(
+            prepared.allowance_s, 3)
+    if result.get("error"):
+        # The worker sees the artifact under its content address; users know the release.
+        path = prepared.job["artifact_path"]
+        result["error"] = str(result["error"]).replace(path, m.release.ref).replace(
+            m.release.sha256, m.release.ref)
+    return store_run(ws, m, result, prepared.started)
+
+
+def store_aborted(ws: Workspace, prepared: PreparedJob, exc: Aborted,
+                  abort_reason: str | None = None) -> int:
+    """Store an aborted job as an aborted run whose error is ``abort_reason``, else the
+    signal's reason; ``exc.run_id`` is set to its id."""
+    partial = getattr(exc, "result", None) or {}
+    result = {**partial, "status": "aborted",
+              "error": abort_reason or interrupt_reason(exc.signum)}
+    run_id = store_run(ws, prepared.measurement, result, prepared.started)
+    exc.run_id = run_id  # type: ignore[attr-defined]
+    return run_id
 
 
 def run_measurement(ws: Workspace, m: Measurement, overrides: BenchOverrides,
                     progress: Callable[[Progress], None] | None = None, *,
                     abort_reason: str | None = None) -> dict[str, Any]:
-    """Run one measurement in a fresh worker and store it; returns the stored run as a dict.
+    """Run one measurement on its profile's target and store it; returns the stored run.
 
     When it is aborted (Ctrl-C; SIGTERM or SIGHUP inside ``interrupts.signals_interrupt``;
     or ``progress`` raised Aborted) the run is stored as aborted with ``abort_reason``, else
-    the signal's reason, as its error, then Aborted is re-raised with ``run_id``.
-
-    The worker's limit is the profile's ``timeout_s`` plus, when a dataset is evaluated,
-    ``EvalPlan.timeout_allowance_s`` (recorded as ``isolation.evaluation_allowance_s``).
+    the signal's reason, as its error, then Aborted is re-raised with ``run_id``. Several
+    measurements, devices in parallel: ``orchestration.run_bench``.
     """
-    from devtrack.bench.runner import run_job
+    from devtrack.targets import TargetJob, target_for
 
-    if m.evaluation is None:
-        m = replace(m, evaluation=_resolve_evaluation(ws, m.release, m.fills, overrides))
-    started = utc_now()
-    job = build_job(ws, m, overrides.op_profile)
-    execution = m.profile.execution
-    allowance = m.evaluation.timeout_allowance_s() if m.evaluation is not None else 0.0
-    timeout_s = execution.timeout_s + allowance
+    target = target_for(m.profile)
+    prepared = prepare_job(ws, m, overrides)
     try:
-        result = run_job(job, threads=execution.threads,
-                         cpu_affinity=list(execution.cpu_affinity) or None,
-                         memory_limit_mb=execution.memory_limit_mb,
-                         timeout_s=timeout_s, progress=progress)
+        result = target.run(TargetJob(prepared.job, prepared.measurement.profile,
+                                      prepared.timeout_s, progress))
     except Aborted as exc:
-        partial = getattr(exc, "result", None) or {}
-        result = {**partial, "status": "aborted",
-                  "error": abort_reason or interrupt_reason(exc.signum)}
-        run_id = store_run(ws, m, result, started)
-        exc.run_id = run_id  # type: ignore[attr-defined]
+        store_aborted(ws, prepared, exc, abort_reason)
         raise
-    if allowance:
-        result.setdefault("isolation", {})["evaluation_allowance_s"] = round(allowance, 3)
-    if result.get("error"):
-        # The worker sees the artifact under its content address; users know the release.
-        path = job["artifact_path"]
-        result["error"] = str(result["error"]).replace(path, m.release.ref).replace(
-            m.release.sha256, m.release.ref)
-    run_id = store_run(ws, m, result, started)
-    return get_run(ws, run_id)
+    return get_run(ws, store_result(ws, prepared, result))
 
 
 def _num(mapping: dict[str, Any] | None, key: str) -> float | None:
@@ -267,10 +292,12 @@ def _num(mapping: dict[str, Any] | None, key: str) -> float | None:
 
 def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: str) -> int:
     """Insert the run, its evaluation (if any) and its audit event in one transaction."""
+    from devtrack.bench.protocol import text_to_blob
+
     stats = result.get("stats") or {}
     phases = result.get("phases") or {}
     memory = result.get("memory") or {}
-    samples_b64 = result.get("samples_ms")
+    samples_text = result.get("samples_ms")
     actor = current_user()
     row = {
         "release_id": m.release.id,
@@ -309,7 +336,7 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
         "inference_peak_mb": _num(memory, "inference_peak_mb"),
         "peak_rss_mb": _num(memory, "peak_rss_mb"),
         "memory_method": memory.get("method"),
-        "samples": base64.b64decode(samples_b64) if samples_b64 else None,
+        "samples": text_to_blob(samples_text) if samples_text else None,
         "inputs": json.dumps({"input_specs": [s.to_text() for s in m.input_specs],
                               "fills": [f.to_text() for f in m.fills]}),
         "environment": json.dumps(result.get("environment") or {}, sort_keys=True),
@@ -387,13 +414,11 @@ def _run_to_dict(run: Run, model: str, version: str,
     return data
 
 
-def samples_ms(blob: bytes | None) -> np.ndarray:
-    """A run's stored samples (little-endian float32 ms) as float64 milliseconds."""
-    return np.frombuffer(blob, dtype="<f4").astype(np.float64) if blob else np.zeros(0)
-
-
 def samples_of(run: Run) -> np.ndarray:
-    return samples_ms(run.samples)
+    """A stored run's latency samples (ms), float64."""
+    from devtrack.bench.protocol import samples_from_blob
+
+    return samples_from_blob(run.samples)
 
 
 def get_run(ws: Workspace, run_id: int, with_samples: bool = False) -> dict[str, Any]:

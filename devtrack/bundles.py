@@ -22,7 +22,6 @@ verifies.
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from devtrack import queries
+from devtrack.bench.protocol import blob_to_text, text_to_blob
 from devtrack.core.audit_state import (
     RELEASE_SEALED_FIELDS,
     RUN_SEALED_FIELDS,
@@ -54,7 +54,8 @@ from devtrack.core.bundle_manifest import (
 from devtrack.core.refs import parse_ref
 from devtrack.core.text import shown
 from devtrack.errors import DuplicateError, UsageError
-from devtrack.store import Store, utc_now
+from devtrack.store import utc_now
+from devtrack.store_contract import StoreBackend
 from devtrack.workspace import Workspace
 
 Progress = Callable[[int, int], None]
@@ -101,7 +102,7 @@ class ImportResult:
 
 
 def _b64(blob: bytes | None) -> str | None:
-    return base64.b64encode(blob).decode("ascii") if blob else None
+    return blob_to_text(blob) if blob else None
 
 
 def _unb64(text: Any) -> bytes | None:
@@ -109,7 +110,7 @@ def _unb64(text: Any) -> bytes | None:
         return None
     if not isinstance(text, str):
         raise TypeError("a blob is not base64 text")
-    return base64.b64decode(text, validate=True)
+    return text_to_blob(text)
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -131,7 +132,7 @@ class _OriginEvents:
     register or bench event, carried so the row can be traced back here (they cannot be
     verified anywhere else: the import event re-seals the row in the target's chain)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StoreBackend) -> None:
         self.registers = {(e["model"], e["version"]): e for e in store.events(kind="register")}
         self.benches: dict[int, dict[str, Any]] = {}
         for event in store.events(kind="bench"):
@@ -150,7 +151,7 @@ class _OriginEvents:
         return self._ref(self.benches.get(run_id))
 
 
-def _release_entry(store: Store, release_id: int) -> dict[str, Any]:
+def _release_entry(store: StoreBackend, release_id: int) -> dict[str, Any]:
     row = queries.release_for_export(store, release_id)
     assert row is not None
     entry = {key: row[key] for key in ("model", "task", "version", "format", "size_bytes",
@@ -162,7 +163,7 @@ def _release_entry(store: Store, release_id: int) -> dict[str, Any]:
     return entry
 
 
-def _run_entries(store: Store, release_id: int, model: str, version: str,
+def _run_entries(store: StoreBackend, release_id: int, model: str, version: str,
                  artifact: str, origin: _OriginEvents) -> list[dict[str, Any]]:
     entries = []
     for run in queries.runs_of_release(store, release_id):
@@ -270,12 +271,12 @@ def _dataset_conflict(name: str, sha: str, held: str) -> DuplicateError:
         f"dataset of that name here ({held[:12]}); refusing the bundle, nothing was written")
 
 
-def _dataset_entry(store: Store, name: str) -> dict[str, Any] | None:
+def _dataset_entry(store: StoreBackend, name: str) -> dict[str, Any] | None:
     found = queries.dataset(store, name)
     return {key: getattr(found, key) for key in _DATASET_COLUMNS} if found else None
 
 
-def _check_conflicts(store: Store, data: dict[str, Any]) -> None:
+def _check_conflicts(store: StoreBackend, data: dict[str, Any]) -> None:
     for entry in data["releases"]:
         held = queries.release_sha256(store, entry["model"], entry["version"])
         if held is not None and held != entry["sha256"]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devtrack import queries
+from devtrack.bench.protocol import samples_to_blob
 from devtrack.core.counting import measure_command
 from devtrack.core.diff import ReleaseDiff, diff_releases
 from devtrack.core.policy import latency_limit_pct, limits_of_snapshot
@@ -97,7 +98,7 @@ def store_pair(ws: Workspace, baseline: Release, candidate: Release, profile: Pr
         "ci_low": result.ci_low if result.ok else None,
         "ci_high": result.ci_high if result.ok else None,
         "verdict": latency.verdict if latency else None,
-        "ratios": result.block_ratios.astype("<f4").tobytes() if result.ok else None,
+        "ratios": samples_to_blob(result.block_ratios) if result.ok else None,
         "details": json.dumps({**result.details(),
                                "threshold_pct": latency.threshold_pct if latency else None}),
         "created_at": utc_now(), "actor": current_user(),

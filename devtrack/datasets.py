@@ -188,8 +188,8 @@ def set_default_dataset(ws: Workspace, model: str, name: str | None) -> Dataset 
         dataset = get_dataset(ws, name)
         check_dataset_fits(dataset, get_release(ws, f"{model}@latest"))
     with ws.store.transaction():
-        ws.store.conn.execute("UPDATE models SET default_dataset = ? WHERE name = ?",
-                              (name, model))
+        ws.store.execute("UPDATE models SET default_dataset = ? WHERE name = ?",
+                         (name, model))
         ws.store.append_event(actor=current_user(), kind="dataset_default", model=model,
                               version=None, payload={"dataset": name})
     return get_dataset(ws, name) if name is not None else None

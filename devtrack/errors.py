@@ -55,6 +55,10 @@ class RuntimeUnavailableError(DevtrackError):
     """A runtime (onnxruntime, LiteRT) is missing or cannot run the model."""
 
 
+class ProtocolMismatchError(DevtrackError):
+    """A worker job or result of another worker protocol version (``bench/protocol.py``)."""
+
+
 class CheckFailed(DevtrackError):
     """A budget or regression check failed: exit code 1, not a usage error."""
 

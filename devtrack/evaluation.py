@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from devtrack import queries
+from devtrack.bench.protocol import predictions_from_blob, text_to_blob
 from devtrack.core.dataset import Dataset, outputs_mismatch
 from devtrack.core.inputspec import FillSpec
 from devtrack.core.release import Release
@@ -130,7 +130,7 @@ def store_evaluation(ws: Workspace, run_id: int, plan: EvalPlan,
         "task": plan.dataset.task,
         "metrics": json.dumps(result.get("metrics") or {}, sort_keys=True),
         "accuracy": result.get("accuracy"),
-        "predictions": base64.b64decode(predictions) if predictions else None,
+        "predictions": text_to_blob(predictions) if predictions else None,
         "reference_release_id": plan.reference.id if plan.reference is not None else None,
         "fidelity": json.dumps(result["fidelity"], sort_keys=True) if result.get("fidelity")
         else None,
@@ -174,9 +174,7 @@ def attach_evaluations(ws: Workspace, runs: list[dict[str, Any]]) -> list[dict[s
 
 def predictions_of(ws: Workspace, run_id: int) -> list[int] | None:
     """The stored top-1 class per sample of a run's evaluation (-1: non-finite scores)."""
-    import numpy as np
-
     blob = queries.newest_predictions(ws.store, run_id)
     if blob is None:
         return None
-    return [int(x) for x in np.frombuffer(blob, dtype="<i4")]
+    return [int(x) for x in predictions_from_blob(blob)]

@@ -9,12 +9,10 @@ from its structure alone, with the reason said.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from devtrack.benchmarking import BenchOverrides, merged_specs
 from devtrack.core.diff import diff_releases
 from devtrack.core.explanation import Explanation, NodeTime, explain_measured, explain_structure
 from devtrack.core.limits import pair_need_text, pair_seconds
@@ -70,48 +68,20 @@ def _check_fits(profile: Profile, settings: ExplainSettings) -> None:
                          f"{pair_need_text(settings.repeats, 2 * repeat_s)}")
 
 
-def _job(ws: Workspace, a: Release, b: Release, profile: Profile,
-         settings: ExplainSettings) -> dict[str, Any]:
-    from devtrack.benchmarking import build_job, plan
-    from devtrack.core.input_layout import input_layout
-
-    overrides = BenchOverrides()
-    specs = {s.name: s for r in (a, b) for s in merged_specs(r, overrides)[0]}
-    fills = {f.name: f for r in (a, b) for f in merged_specs(r, overrides)[1]}
-    for release in (a, b):
-        input_layout(release.summary.inputs, list(specs.values()), list(fills.values()))
-    measurements, _ = plan([a, b], [profile], overrides)
-    jobs = [build_job(ws, x, op_profile=False) for x in measurements]
-    job = {**jobs[0],
-           "op_pair": [{k: j[k] for k in ("artifact_path", "sha256", "format")} for j in jobs],
-           "input_specs": [s.to_dict() for s in specs.values()],
-           "fills": [f.to_dict() for f in fills.values()],
-           "repeats": settings.repeats,
-           "measurement": {**jobs[0]["measurement"], "min_time_s": _repeat_s(profile, settings)}}
-    job.pop("artifact_path")
-    job.pop("evaluation", None)
-    return job
-
-
 def measure_ops(ws: Workspace, a: Release, b: Release, profile: Profile,
                 settings: ExplainSettings | None = None,
                 progress: Progress | None = None) -> dict[str, Any]:
     """Run the per-operator side-by-side worker; its result dict (status "ok" or "failed")."""
-    from devtrack.bench.runner import run_job
+    from devtrack.pairing import pair_job, run_pair_job
 
     settings = settings or ExplainSettings()
     _check_fits(profile, settings)
-    job = _job(ws, a, b, profile, settings)
-    execution = profile.execution
-    affinity = (list(execution.effective_affinity(sorted(os.sched_getaffinity(0))))
-                if hasattr(os, "sched_getaffinity") and execution.cpu_affinity else None)
-    cap = execution.memory_limit_mb
+    job = {**pair_job(ws, a, b, profile, "op_pair", _repeat_s(profile, settings)),
+           "repeats": settings.repeats}
     if progress is not None:
         progress(f"profiling {a.ref} and {b.ref} side by side on {profile.name}: "
                  f"{settings.repeats} × {_repeat_s(profile, settings):g} s")
-    return run_job(job, threads=execution.threads, cpu_affinity=affinity,
-                   memory_limit_mb=4 * cap if cap else None,  # two models, two sessions each
-                   timeout_s=execution.timeout_s)
+    return run_pair_job(job, profile, sessions=4)  # two models, two sessions each
 
 
 def explanation_from_result(a: Release, b: Release, profile: str,
@@ -134,8 +104,11 @@ def explain_releases(ws: Workspace, a: Release | str, b: Release | str, profile_
                      progress: Progress | None = None) -> Explanation:
     """Why B's latency differs from A's on ``profile_name``, operator by operator.
 
-    Raises UsageError for unknown releases or profile, different models or a measurement
-    that cannot fit in the profile's timeout; MeasurementFailed (exit 1) when the worker fails.
+    A measurement (ok or failed) is stored with an ``explain`` event
+    (``investigations.record_explain``); an explanation from the structure alone measures
+    and records nothing. Raises UsageError for unknown releases or profile, different models
+    or a measurement that cannot fit in the profile's timeout; MeasurementFailed (exit 1)
+    when the worker fails.
     """
     from devtrack.comparison import check_same_model
     from devtrack.pairing import measured_profile
@@ -152,11 +125,16 @@ def explain_releases(ws: Workspace, a: Release | str, b: Release | str, profile_
     if reason is not None:
         return explain_structure(rel_a.ref, rel_b.ref, profile.name, reason,
                                  diff_releases(rel_a, rel_b))
+    from devtrack.investigations import record_explain
+
     raw = measure_ops(ws, rel_a, rel_b, profile, settings, progress)
-    if raw.get("status") != "ok":
+    ok = raw.get("status") == "ok"
+    explanation = explanation_from_result(rel_a, rel_b, profile.name, raw) if ok else None
+    record_explain(ws, rel_a, rel_b, profile, raw, explanation)  # a failed run is kept too
+    if explanation is None:
         raise MeasurementFailed(f"per-operator measurement of {rel_a.ref} and {rel_b.ref} on "
-                            f"{profile.name} failed: {raw.get('error')}")
-    return explanation_from_result(rel_a, rel_b, profile.name, raw)
+                                f"{profile.name} failed: {raw.get('error')}")
+    return explanation
 
 
 # --- for the gate -------------------------------------------------------------------------

@@ -257,6 +257,8 @@ def check_release(ws: Workspace, candidate: Release | str, baseline: Release | s
         for profile in chosen:
             if profile.budgets.max_latency_regression_pct is not None:
                 check_pair_fits(measured_profile(profile), settings)
+    if bench:
+        _measure_missing(ws, cand, base, chosen, rerun, progress)
     paired: list[tuple[Profile, Release, PairedResult]] = []
     for profile in chosen:
         check = _check_profile(ws, cand, base, profile, bench, rerun, settings, progress,
@@ -348,6 +350,41 @@ def _counted_run(ws: Workspace, release: Release, profile: Profile, bench: bool,
             run_measurement(ws, m, BenchOverrides())
         run, choice = counted_run(ws, release.id, profile.name, conditions)
     return run, choice
+
+
+def _measure_missing(ws: Workspace, cand: Release, given: Release | None,
+                     chosen: list[Profile], rerun: bool, progress: Progress | None) -> None:
+    """``check --bench``: measure, in one bench (devices in parallel, one job per device at a
+    time), every release the checks below need a run of and have none of — the candidate on
+    each profile, and with stored runs (no rerun) the baseline too. Raises Aborted when a
+    signal stopped it (the interrupted runs are stored as aborted)."""
+    from devtrack.benchmarking import BenchOverrides
+    from devtrack.orchestration import plan_pairs, run_bench
+
+    def missing(release: Release, profile: Profile) -> bool:
+        run, choice = counted_run(ws, release.id, profile.name, profile.conditions_hash)
+        return run is None and choice.failed is None
+
+    pairs: list[tuple[Release, Profile]] = []
+    for profile in chosen:
+        measured = measured_profile(profile)
+        if missing(cand, measured):
+            pairs.append((cand, measured))
+        baseline, _ = _baseline_for(ws, cand, profile.name, given)
+        if not rerun and baseline is not None and baseline.id != cand.id and missing(
+                baseline, profile):
+            pairs.append((baseline, profile))
+    if not pairs:
+        return
+
+    def started(event: Any) -> None:
+        if progress is not None and event.kind == "started":
+            progress(f"measuring {event.label}")
+
+    outcome = run_bench(ws, plan_pairs(ws, pairs, BenchOverrides()), BenchOverrides(),
+                        on_event=started)
+    if outcome.interrupted is not None:
+        raise outcome.interrupted
 
 
 def _not_measured_text(profile: str) -> str:

@@ -95,7 +95,12 @@ def signals_interrupt() -> Iterator[None]:
 @contextmanager
 def deferred() -> Iterator[None]:
     """Hold an interrupt back until this block is done (a write that must land whole, such
-    as a finished run), then raise it."""
+    as a finished run), then raise it. Signals interrupt only the main thread, so in any
+    other thread (a device's job in a parallel bench, the app's background bench) this does
+    nothing: a pending interrupt must never surface in a thread that cannot act on it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _state["deferring"] += 1
     try:
         yield

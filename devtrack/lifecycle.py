@@ -184,7 +184,7 @@ def promote(ws: Workspace, release: Release | ReleaseRef | str, to: str,
                     "version to ship it again" if previous == "yanked"
                     else f"from {previous} it can become: {', '.join(TRANSITIONS[previous])}")
             raise UsageError(f"{rel.ref} is {previous} and cannot become {to}; {hint}")
-        store.conn.execute("UPDATE releases SET status = ? WHERE id = ?", (to, rel.id))
+        store.execute("UPDATE releases SET status = ? WHERE id = ?", (to, rel.id))
         live = [d["profile"] for d in store.query(
             "SELECT profile FROM deployments WHERE release_id = ? AND ended_at IS NULL "
             "ORDER BY profile", (rel.id,))]
@@ -207,7 +207,7 @@ def set_notes(ws: Workspace, release: Release | ReleaseRef | str, notes: str,
         old = row["notes"] if row else rel.notes
         if text == old.strip():
             raise UsageError(f"{rel.ref} already has exactly these notes; nothing to change")
-        ws.store.conn.execute("UPDATE releases SET notes = ? WHERE id = ?", (text, rel.id))
+        ws.store.execute("UPDATE releases SET notes = ? WHERE id = ?", (text, rel.id))
         ws.store.append_event(actor=current_user(), kind="notes", model=rel.model,
                               version=rel.version, reason=(reason or "").strip() or None,
                               payload={"old": old, "new": text})
@@ -306,8 +306,8 @@ def _insert_deployment(ws: Workspace, rel: Release, model_id: int, profile: str,
     live = store.one("SELECT id, release_id FROM deployments WHERE model_id = ? AND profile = ? "
                      "AND ended_at IS NULL", (model_id, profile))
     if live is not None:
-        store.conn.execute("UPDATE deployments SET ended_at = ? WHERE model_id = ? AND "
-                           "profile = ? AND ended_at IS NULL", (now, model_id, profile))
+        store.execute("UPDATE deployments SET ended_at = ? WHERE model_id = ? AND "
+                      "profile = ? AND ended_at IS NULL", (now, model_id, profile))
     deployment_id = store.insert("deployments", {
         "model_id": model_id, "release_id": rel.id, "profile": profile, "kind": kind,
         "deployed_at": now, "deployed_by": current_user(), "reason": reason,

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from devtrack.bench.protocol import predictions_from_blob
 from devtrack.core.significance import (
     accuracy_diff_ci,
     latency_verdict,
@@ -191,8 +192,8 @@ def accuracy_change(ws: Workspace, ev_a: dict[str, Any],
     acc_a, acc_b = float(ev_a["accuracy"]), float(ev_b["accuracy"])
     labels = _labels(ws, ev_a) if ev_a["predictions"] and ev_b["predictions"] else None
     if labels is not None:
-        pred_a = np.frombuffer(ev_a["predictions"], dtype="<i4")
-        pred_b = np.frombuffer(ev_b["predictions"], dtype="<i4")
+        pred_a = predictions_from_blob(ev_a["predictions"])
+        pred_b = predictions_from_blob(ev_b["predictions"])
         if 0 < pred_a.size == pred_b.size <= labels.size:  # the first n samples were evaluated
             truth = labels[: pred_a.size]
             diff, low, high, p = accuracy_diff_ci(pred_a == truth, pred_b == truth)

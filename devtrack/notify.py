@@ -10,7 +10,6 @@ lines, and every attempt is recorded as one ``notify`` audit event with its targ
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,14 +36,9 @@ from devtrack.core.alerts import (
 from devtrack.core.budgets import FAIL, Figures, evaluate_budgets
 from devtrack.core.profile import Profile
 from devtrack.errors import DevtrackError, UsageError
-from devtrack.workspace import DOT_DIR, Workspace
+from devtrack.workspace import Workspace
+from devtrack.workspace_config import CONFIG_FILENAME, DOT_DIR, config_path, read_config
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
-CONFIG_FILENAME = "config.toml"  # in .devtrack/: the workspace's own settings, not committed
 EVENT_KIND = "notify"
 CLI_SOURCE = "--notify"
 
@@ -80,33 +74,12 @@ class Outcome:
         return self.message is not None
 
 
-def config_path(root: Path) -> Path:
-    """The workspace config file: ``.devtrack/config.toml``."""
-    return root / DOT_DIR / CONFIG_FILENAME
-
-
 def workspace_alerts(root: Path | None) -> AlertSettings:
     """The ``[alerts]`` table of the workspace config (empty when there is none)."""
-    if root is None:
+    data = read_config(root)
+    if "alerts" not in data or root is None:
         return AlertSettings()
-    path = config_path(root)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        return AlertSettings()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: invalid TOML: {exc}") from None
-    unknown = sorted(set(data) - {"alerts"})
-    if unknown:
-        raise UsageError(f"{path}: {unknown[0]}: unknown table or key; this file holds "
-                         "[alerts] only")
-    if "alerts" not in data:
-        return AlertSettings()
-    return validate_alerts(data["alerts"], str(path))
+    return validate_alerts(data["alerts"], str(config_path(root)))
 
 
 def cli_targets(urls: Iterable[str]) -> list[Target]:

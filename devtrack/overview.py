@@ -165,10 +165,10 @@ def list_model_overview(ws: Workspace) -> list[ModelOverview]:
     """Every model line with counts, in one query."""
     rows = ws.store.query(
         "SELECT m.name, m.task, COUNT(r.id) AS releases, "
-        "COALESCE(SUM(r.status = 'candidate'), 0) AS candidates, "
-        "COALESCE(SUM(r.status = 'approved'), 0) AS approved, "
-        "COALESCE(SUM(r.status = 'rejected'), 0) AS rejected, "
-        "COALESCE(SUM(r.status = 'yanked'), 0) AS yanked, "
+        "SUM(CASE WHEN r.status = 'candidate' THEN 1 ELSE 0 END) AS candidates, "
+        "SUM(CASE WHEN r.status = 'approved' THEN 1 ELSE 0 END) AS approved, "
+        "SUM(CASE WHEN r.status = 'rejected' THEN 1 ELSE 0 END) AS rejected, "
+        "SUM(CASE WHEN r.status = 'yanked' THEN 1 ELSE 0 END) AS yanked, "
         "(SELECT version FROM releases WHERE model_id = m.id ORDER BY id DESC LIMIT 1) AS latest, "
         "(SELECT COUNT(*) FROM deployments d WHERE d.model_id = m.id AND d.ended_at IS NULL) "
         "AS live FROM models m LEFT JOIN releases r ON r.model_id = m.id "
@@ -199,14 +199,27 @@ def default_profile(ws: Workspace, model: str, names: list[str]) -> str | None:
 
 _RELEASES_SQL = """
 SELECT r.id, r.version, r.status, r.created_at, r.notes, a.format, a.size_bytes,
-       json_extract(r.summary, '$.quantization') AS quantization,
-       json_extract(r.summary, '$.params') AS params, p.version AS parent
+       r.summary, p.version AS parent
 FROM releases r
 JOIN artifacts a ON a.sha256 = r.artifact_sha256
 LEFT JOIN releases p ON p.id = r.parent_id
 WHERE r.model_id = ?
 ORDER BY r.id
 """
+
+def _summary_figures(text: str | None) -> dict[str, Any]:
+    """The quantization label and weight count of a release's stored summary (read here,
+    not with a database's JSON functions, so both backends run one query)."""
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    quantization, params = data.get("quantization"), data.get("params")
+    return {"quantization": str(quantization) if quantization else "-",
+            "params": int(params) if isinstance(params, (int, float)) else 0}
+
 
 def _model_id(ws: Workspace, model: str) -> int:
     from devtrack.registry import require_model
@@ -348,7 +361,7 @@ def release_overview(ws: Workspace, model: str, profile: str | None) -> ReleaseT
         rows.append(ReleaseOverview(
             id=rid, model=model, version=rel["version"], status=rel["status"],
             created_at=rel["created_at"], format=rel["format"], size_bytes=rel["size_bytes"],
-            quantization=rel["quantization"] or "-", params=int(rel["params"] or 0),
+            **_summary_figures(rel["summary"]),
             notes=rel["notes"], parent=rel["parent"],
             deployed_on=tuple(deployed.get(rid, ())),
             # The newest run of any conditions, not the one the figures come from: a run

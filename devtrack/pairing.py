@@ -205,6 +205,50 @@ def measured_profile(profile: Profile) -> Profile:
     return BenchOverrides().apply(profile)
 
 
+def pair_job(ws: Workspace, a: Release, b: Release, profile: Profile, key: str,
+             repeat_s: float) -> dict[str, Any]:
+    """The worker job that runs ``a`` and ``b`` side by side: both artifacts under ``key``
+    ("pair": interleaved latency, ``bench/interleaved.py``; "op_pair": per operator,
+    ``bench/op_pair.py``), the inputs both take, the profile's runtime options, and
+    ``repeat_s`` as each repeat's length. Raises UsageError for inputs they cannot share."""
+    from devtrack.benchmarking import build_job, plan
+    from devtrack.core.input_layout import input_layout
+
+    overrides = BenchOverrides()
+    merged = [merged_specs(release, overrides) for release in (a, b)]
+    specs = {s.name: s for release_specs, _ in merged for s in release_specs}
+    fills = {f.name: f for _, release_fills in merged for f in release_fills}
+    for release in (a, b):
+        input_layout(release.summary.inputs, list(specs.values()), list(fills.values()))
+    measurements, _ = plan([a, b], [profile], overrides)
+    jobs = [build_job(ws, x, op_profile=False) for x in measurements]
+    job = {**jobs[0], key: [{k: j[k] for k in ("artifact_path", "sha256", "format")}
+                            for j in jobs],
+           "input_specs": [s.to_dict() for s in specs.values()],
+           "fills": [f.to_dict() for f in fills.values()],
+           "measurement": {**jobs[0]["measurement"], "min_time_s": repeat_s}}
+    job.pop("artifact_path")
+    job.pop("evaluation", None)  # a side-by-side worker measures latency only
+    return job
+
+
+def run_pair_job(job: dict[str, Any], profile: Profile, sessions: int) -> dict[str, Any]:
+    """Run a :func:`pair_job` in one isolated worker under the profile's threads, CPU
+    affinity and timeout; its memory cap is ``sessions`` times the profile's (that many
+    sessions are open at once). Returns the worker's result dict (never raises but Aborted)."""
+    import os
+
+    from devtrack.bench.runner import run_job
+
+    execution = profile.execution
+    affinity = (list(execution.effective_affinity(sorted(os.sched_getaffinity(0))))
+                if hasattr(os, "sched_getaffinity") and execution.cpu_affinity else None)
+    cap = execution.memory_limit_mb
+    return run_job(job, threads=execution.threads, cpu_affinity=affinity,
+                   memory_limit_mb=sessions * cap if cap else None,
+                   timeout_s=execution.timeout_s)
+
+
 def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: Profile,
                  settings: RerunSettings | None = None, progress: Progress | None = None,
                  limit_pct: float | None = None) -> PairedResult:
@@ -217,50 +261,26 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
     (:func:`check_pair_fits`), and Aborted on Ctrl-C or SIGTERM; every other problem is a
     result with status "failed".
     """
-    import base64
-    import os
-
-    from devtrack.bench.runner import run_job
-    from devtrack.benchmarking import build_job, plan
-    from devtrack.core.input_layout import input_layout
+    from devtrack.bench.protocol import decode_samples
 
     settings = effective_settings(profile, settings)
     check_runs_formats(profile, baseline, candidate)
     check_pair_fits(profile, settings)
-    overrides = BenchOverrides()
-    specs = {s.name: s for r in (baseline, candidate) for s in merged_specs(r, overrides)[0]}
-    fills = {f.name: f for r in (baseline, candidate) for f in merged_specs(r, overrides)[1]}
-    for release in (baseline, candidate):
-        input_layout(release.summary.inputs, list(specs.values()), list(fills.values()))
     repeat_s = repeat_seconds(profile, settings)
     if limit_pct is None:
         limit_pct = latency_limit_pct(profile.budgets)
     sequential = (SequentialPlan(limit_pct / 100.0, settings.repeats, settings.alpha)
                   if settings.sequential else None)
-    measurements, _ = plan([baseline, candidate], [profile], overrides)
-    jobs = [build_job(ws, x, op_profile=False) for x in measurements]
-    job = {**jobs[0], "pair": [{k: j[k] for k in ("artifact_path", "sha256", "format")}
-                               for j in jobs],
-           "input_specs": [s.to_dict() for s in specs.values()],
-           "fills": [f.to_dict() for f in fills.values()],
+    job = {**pair_job(ws, baseline, candidate, profile, "pair", repeat_s),
            "block_size": settings.block_size, "repeats": settings.repeats,
            "sequential": sequential.to_dict() if sequential else None,
-           "clock": settings.clock,
-           "measurement": {**jobs[0]["measurement"], "min_time_s": repeat_s}}
-    job.pop("artifact_path")
-    execution = profile.execution
-    affinity = (list(execution.effective_affinity(sorted(os.sched_getaffinity(0))))
-                if hasattr(os, "sched_getaffinity") and execution.cpu_affinity else None)
-    cap = execution.memory_limit_mb
+           "clock": settings.clock}
     if progress is not None:
         how = (f"until decided against {sequential.limit * 100:g}%, at most "
                f"{settings.repeats}" if sequential else f"{settings.repeats}")
         progress(f"measuring {baseline.ref} and {candidate.ref} side by side on "
                  f"{profile.name}: {how} × {repeat_s:g} s")
-    raw = run_job(job, threads=execution.threads, cpu_affinity=affinity,
-                  memory_limit_mb=2 * cap if cap else None,  # two models are loaded
-                  timeout_s=execution.timeout_s,
-                  progress=None)
+    raw = run_pair_job(job, profile, sessions=2)  # two models are loaded
     result = PairedResult(raw.get("status", "failed"), raw.get("error"),
                           block_size=int(raw.get("block_size") or 0),
                           repeats=int(raw.get("repeats") or 0),
@@ -273,8 +293,7 @@ def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: 
     result.wall_repeat_ratios = [float(x) for x in raw["repeat_median_ratios"]]
     result.repeat_ratios = ([float(x) for x in raw["repeat_cpu_ratios"]]
                             if result.clock == CLOCK_CPU else result.wall_repeat_ratios)
-    result.block_ratios = np.frombuffer(base64.b64decode(raw["ratios_b_over_a"]),
-                                        dtype="<f4").astype(np.float64)
+    result.block_ratios = decode_samples(raw["ratios_b_over_a"])
     summarise_repeats(result)
     result.a_ms = float(raw["a"]["stats"]["median"])
     result.b_ms = float(raw["b"]["stats"]["median"])
@@ -290,6 +309,8 @@ def stop_when(requested: Callable[[], bool]) -> Iterator[None]:
 
     with stop_worker_when(requested):
         yield
+
+
 def summarise_repeats(result: PairedResult) -> None:
     """Set ``result``'s ratio and CI from its repeat ratios (the worker's looks, recomputed)."""
     if result.plan is not None:

@@ -15,7 +15,8 @@ from devtrack.core.release import Release
 from devtrack.core.summary import ModelSummary
 from devtrack.core.text import clip, shown
 from devtrack.errors import DuplicateError, NotFoundError, UsageError
-from devtrack.store import Store, utc_now
+from devtrack.store import utc_now
+from devtrack.store_contract import StoreBackend
 from devtrack.workspace import Workspace
 
 
@@ -193,7 +194,7 @@ def register_or_restore(ws: Workspace, request: RegisterRequest,
     return Registered(get_release(ws, ReleaseRef(model, version)), taken is None, restored)
 
 
-def _record(store: Store, model: str, version: str, request: RegisterRequest,
+def _record(store: StoreBackend, model: str, version: str, request: RegisterRequest,
             row: dict[str, Any], payload: dict[str, Any], artifact: dict[str, Any],
             restored: str | None, actor: str, now: str) -> str | None:
     """The write transaction of a register; returns the sha256 MODEL@VERSION held before
@@ -226,7 +227,7 @@ def _discard_quietly(ws: Workspace, sha256: str) -> None:
                              lambda: ws.store.references_file(sha256))
 
 
-def _parent_id(store: Store, model: str, parent: str) -> int:
+def _parent_id(store: StoreBackend, model: str, parent: str) -> int:
     found = queries.release_id(store, model, parent)
     if found is None:
         raise NotFoundError(
@@ -235,7 +236,7 @@ def _parent_id(store: Store, model: str, parent: str) -> int:
     return found
 
 
-def _insert_release(store: Store, model: str, task: str | None, parent: str | None,
+def _insert_release(store: StoreBackend, model: str, task: str | None, parent: str | None,
                     row: dict[str, Any], payload: dict[str, Any]) -> None:
     """Insert the model line (if new), the release and its register event; call inside the
     write transaction, which is what makes each check-then-insert here safe."""

@@ -16,7 +16,14 @@ from devtrack.errors import (
     DatabaseReadOnlyError,
     WorkspaceError,
 )
-from devtrack.store_contract import TableShape, chained_event, events_head, events_query
+from devtrack.store_contract import (
+    REFERENCES_FILE_SQL,
+    Params,
+    TableShape,
+    chained_event,
+    events_head,
+    events_query,
+)
 from devtrack.store_contract import utc_now as utc_now  # the one timestamp format, re-exported
 
 if TYPE_CHECKING:
@@ -342,6 +349,19 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
+    def schema_version(self) -> int:
+        with database_errors():
+            return _schema_version(self.conn)
+
+    @property
+    def backend(self) -> str:
+        return "sqlite"
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One transaction: everything inside commits together or not at all.
@@ -365,25 +385,35 @@ class Store:
     # -- queries --------------------------------------------------------------------------
 
     @database_errors()
-    def query(
-        self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
-    ) -> list[dict[str, Any]]:
+    def query(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, params)
         names = [col[0] for col in cursor.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def one(
-        self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
-    ) -> dict[str, Any] | None:
+    def one(self, sql: str, params: Params = ()) -> dict[str, Any] | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    def iterate(self, sql: str, params: Params = ()) -> Iterator[dict[str, Any]]:
+        """The rows one at a time (an SQLite cursor: one row's blobs in memory at a time)."""
+        with database_errors():
+            cursor = self.conn.execute(sql, params)
+            names = [col[0] for col in cursor.description or ()]
+            for values in cursor:
+                yield dict(zip(names, values, strict=True))
+
+    @database_errors()
+    def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one INSERT, UPDATE or DELETE; the number of rows it changed."""
+        return int(self.conn.execute(sql, params).rowcount)
+
+    @database_errors()
+    def table_names(self) -> set[str]:
+        return _table_names(self.conn)
+
     def references_file(self, sha256: str) -> bool:
         """Whether a row (artifact, release or dataset) needs the stored file ``sha256``."""
-        return self.one(
-            "SELECT 1 AS x FROM artifacts WHERE sha256 = ? UNION SELECT 1 FROM releases "
-            "WHERE artifact_sha256 = ? UNION SELECT 1 FROM datasets WHERE sha256 = ?",
-            (sha256, sha256, sha256)) is not None
+        return self.one(REFERENCES_FILE_SQL, (sha256, sha256, sha256)) is not None
 
     def meta(self, key: str) -> str | None:
         row = self.one("SELECT value FROM meta WHERE key = ?", (key,))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -34,6 +35,23 @@ class StoreBackend(Protocol):
 
     def one(self, sql: str, params: Params = ()) -> dict[str, Any] | None: ...
 
+    def iterate(self, sql: str, params: Params = ()) -> Iterator[dict[str, Any]]:
+        """The rows of a query one at a time, for reads too big to hold at once (samples);
+        other queries may run while it is consumed."""
+        ...
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one INSERT, UPDATE or DELETE; the number of rows it changed."""
+        ...
+
+    def table_names(self) -> set[str]:
+        """devtrack's tables the database has (one dropped by hand is missing)."""
+        ...
+
+    def references_file(self, sha256: str) -> bool:
+        """Whether a row (artifact, release or dataset) needs the stored file ``sha256``."""
+        ...
+
     def insert(self, table: str, row: dict[str, Any]) -> int: ...
 
     def meta(self, key: str) -> str | None: ...
@@ -56,6 +74,27 @@ class StoreBackend(Protocol):
     def count_rows(self, table: str) -> int: ...
 
     def close(self) -> None: ...
+
+    @property
+    def location(self) -> str:
+        """Where the database is, for people (a path, or a URL with its password masked)."""
+        ...
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database (each backend numbers its own)."""
+        ...
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        ...
+
+
+REFERENCES_FILE_SQL = (
+    "SELECT 1 AS x FROM artifacts WHERE sha256 = ? UNION SELECT 1 FROM releases "
+    "WHERE artifact_sha256 = ? UNION SELECT 1 FROM datasets WHERE sha256 = ?")
+"""Whether a row (artifact, release or dataset) needs a stored file: both backends ask it."""
 
 
 def utc_now() -> str:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,19 +14,23 @@ from devtrack.auditing import verify_audit
 from devtrack.cli import main
 from devtrack.core.audit_state import cross_check
 from devtrack.lifecycle import set_notes
-from devtrack.workspace import DOT_DIR, open_workspace
+from devtrack.workspace import open_workspace
+from tests.conftest import WorkspaceFactory, raw_sql
 from tests.test_lifecycle import PROFILE, TINY_PROFILE, build_scenario, cli
+
+pytestmark = pytest.mark.both_backends
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory, mlp_onnx: Path,
-             mlp_onnx_b: Path) -> Path:
-    return build_scenario(tmp_path_factory.mktemp("audit-state"), mlp_onnx, mlp_onnx_b)
+             mlp_onnx_b: Path, module_workspaces: WorkspaceFactory) -> Path:
+    return build_scenario(tmp_path_factory.mktemp("audit-state"), mlp_onnx, mlp_onnx_b,
+                          module_workspaces)
 
 
 @pytest.fixture(scope="module")
 def evaluated_template(tmp_path_factory: pytest.TempPathFactory, mlp_onnx: Path,
-                       mlp_onnx_b: Path) -> Path:
+                       mlp_onnx_b: Path, module_workspaces: WorkspaceFactory) -> Path:
     """Everything through the real CLI: a dataset, bench --eval, promote, check, deploy,
     notes, a forced deploy and a rollback."""
     import onnxruntime as ort
@@ -39,8 +41,9 @@ def evaluated_template(tmp_path_factory: pytest.TempPathFactory, mlp_onnx: Path,
     labels = np.array([session.run(None, {"input": row[None]})[0].argmax() for row in x])
     np.savez(base / "digits.npz", input=x, labels=labels)  # kws@1.0 scores 1.0
     root = base / "ws"
+    module_workspaces.init(root)
     steps: list[tuple[object, ...]] = [
-        ("init", root),
+        ("init", root),  # again (nothing changes); the profile is written after it
         ("dataset", "add", base / "digits.npz", "--name", "digits"),
         ("register", mlp_onnx, "-m", "kws", "-v", "1.0", "--notes", "first build"),
         ("register", mlp_onnx_b, "-m", "kws", "-v", "1.1", "--parent", "1.0", "--tag",
@@ -73,29 +76,19 @@ def evaluated_template(tmp_path_factory: pytest.TempPathFactory, mlp_onnx: Path,
     return root
 
 
-def _copy(template: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "ws"
-    shutil.copytree(template, copy)
-    return copy
+@pytest.fixture
+def root(template: Path, tmp_path: Path, workspaces: WorkspaceFactory) -> Path:
+    return workspaces.copy(template, tmp_path / "ws")
 
 
 @pytest.fixture
-def root(template: Path, tmp_path: Path) -> Path:
-    return _copy(template, tmp_path)
-
-
-@pytest.fixture
-def evaluated(evaluated_template: Path, tmp_path: Path) -> Path:
-    return _copy(evaluated_template, tmp_path)
+def evaluated(evaluated_template: Path, tmp_path: Path, workspaces: WorkspaceFactory) -> Path:
+    return workspaces.copy(evaluated_template, tmp_path / "ws")
 
 
 def edit(root: Path, *statements: str) -> None:
-    """What someone with sqlite3 and the database file could do."""
-    conn = sqlite3.connect(root / DOT_DIR / "devtrack.db")
-    with conn:
-        for statement in statements:
-            conn.execute(statement)
-    conn.close()
+    """What someone with the database's own client (sqlite3, psql) could do."""
+    raw_sql(root, *statements)
 
 
 def problems(root: Path) -> list[str]:
@@ -390,7 +383,7 @@ def test_the_cli_names_each_problem_and_exits_1(root: Path,
     (("INSERT INTO comparisons (baseline_release_id, candidate_release_id, profile, "
       "profile_hash, status, ratio, verdict, created_at, actor) SELECT baseline_release_id, "
       "candidate_release_id, profile, profile_hash, status, 0.5, 'faster', created_at, actor "
-      "FROM comparisons WHERE id = 1",), "comparison 3 of kws@1.1 has no compare event"),
+      "FROM comparisons WHERE id = 1",), "comparison 3 of kws@1.1 has no compare or explain event"),
 ])
 def test_stored_side_by_side_measurements_are_checked(evaluated: Path,
                                                      statements: tuple[str, ...],

@@ -226,3 +226,41 @@ def test_a_missing_artifact_says_how_to_restore_it_and_restoring_works(
     restored = run_cli("bench", "kws@1.0", "--profile", "tiny", "--json")
     assert restored.exit_code == 0, restored.err
     assert json.loads(restored.out)[0]["status"] == "ok"
+
+
+def test_bench_progress_on_a_terminal_has_one_line_per_device() -> None:
+    """Devices measure at once: each has its own line with its job and phase."""
+    import io
+
+    from rich.console import Console
+
+    from devtrack.cli import bench_cmds
+    from devtrack.orchestration import JobEvent
+
+    screen = Console(file=io.StringIO(), force_terminal=True, width=120)
+    original = bench_cmds.err_console
+    bench_cmds.err_console = lambda: screen  # type: ignore[assignment]
+    try:
+        with bench_cmds._Progress() as progress:
+            progress.tty = True
+            jobs = [(1, "labtest://a", "kws@1.0 on board"), (2, "local", "kws@1.0 on tiny"),
+                    (3, "local", "kws@1.0 on big")]
+            for index, device, label in jobs:
+                progress(JobEvent("planned", index, 3, device, label))
+            for index, device, label in jobs[:2]:
+                progress(JobEvent("started", index, 3, device, label))
+            progress(JobEvent("phase", 1, 3, "labtest://a", "kws@1.0 on board",
+                              phase="measure", elapsed_s=2.0, rss_mb=40.0))
+            progress(JobEvent("phase", 2, 3, "local", "kws@1.0 on tiny", phase="load",
+                              elapsed_s=0.4))
+            tasks = {t.description.split(":")[0]: t for t in progress._bar.tasks}
+            assert tasks["labtest"].description == (
+                "labtest://a: kws@1.0 on board: measure 2 s, 40 MB")
+            assert tasks["local"].description == "local: kws@1.0 on tiny: load 0 s"
+            assert (tasks["labtest"].total, tasks["local"].total) == (1, 2)
+            progress(JobEvent("finished", 1, 3, "labtest://a", "kws@1.0 on board",
+                              status="failed", run={"status": "failed", "error": "boom"}))
+            assert tasks["labtest"].completed == 1
+    finally:
+        bench_cmds.err_console = original  # type: ignore[assignment]
+    assert "kws@1.0 on board: FAILED: boom" in screen.file.getvalue()  # type: ignore[attr-defined]

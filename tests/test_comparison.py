@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from devtrack.workspace import open_workspace
-from tests.conftest import snapshot_workspace
+from tests.conftest import WorkspaceFactory, snapshot_workspace
 from tests.test_cli_errors import assert_clean_error
 
 TINY_PROFILE = """
@@ -38,15 +38,20 @@ max_accuracy_drop = 0.01
 """
 
 
-def build_review_workspace(root: Path, models: Path) -> None:
-    """Register mm@1.0, mm@1.1 (same bytes) and mm@2.0 (2x the work); bench all on tiny."""
+def build_review_workspace(root: Path, models: Path,
+                           workspaces: WorkspaceFactory | None = None) -> None:
+    """Register mm@1.0, mm@1.1 (same bytes) and mm@2.0 (2x the work); bench all on tiny (on
+    the backend of ``workspaces``, kept for the session; SQLite without)."""
     from devtrack.benchmarking import BenchOverrides, plan, run_measurement
     from devtrack.builders.onnx_models import build_matmul_chain
     from devtrack.profiles import load_profile
     from devtrack.registry import RegisterRequest, register_release
     from devtrack.workspace import init_workspace
 
-    ws, _ = init_workspace(root)
+    if workspaces is not None:
+        ws = open_workspace(workspaces.init(root, keep=True))
+    else:
+        ws, _ = init_workspace(root)
     (root / "device_profiles" / "tiny.toml").write_text(TINY_PROFILE)
     fast = build_matmul_chain(models / "chain20.onnx", size=128, layers=20)
     slow = build_matmul_chain(models / "chain40.onnx", size=128, layers=40)
@@ -81,27 +86,35 @@ def build_review_workspace(root: Path, models: Path) -> None:
     ws.close()
 
 
-_TEMPLATE: list[Path] = []
+_TEMPLATES: dict[str, Path] = {}  # backend -> the session's measured workspace
 
 
 def review_copy(factory: pytest.TempPathFactory, dest: Path,
-                monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private copy of the session's measured workspace (built on first use); chdir in."""
-    if not _TEMPLATE:
+                monkeypatch: pytest.MonkeyPatch,
+                workspaces: WorkspaceFactory | None = None) -> Path:
+    """A private copy of the session's measured workspace (built on first use, one per
+    backend); chdir in. Without ``workspaces``: SQLite."""
+    backend = workspaces.backend if workspaces is not None else "sqlite"
+    if backend not in _TEMPLATES:
         root = factory.mktemp("review") / "ws"
-        build_review_workspace(root, factory.mktemp("review_models"))
-        _TEMPLATE.append(root)
-    shutil.copytree(_TEMPLATE[0], dest)
+        build_review_workspace(root, factory.mktemp("review_models"),
+                               workspaces if backend != "sqlite" else None)
+        _TEMPLATES[backend] = root
+    if workspaces is not None:
+        workspaces.copy(_TEMPLATES[backend], dest)
+    else:
+        shutil.copytree(_TEMPLATES[backend], dest)
     monkeypatch.chdir(dest)
     return dest
 
 
 @pytest.fixture
 def review_ws(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
-              monkeypatch: pytest.MonkeyPatch) -> Path:
-    return review_copy(tmp_path_factory, tmp_path / "ws", monkeypatch)
+              monkeypatch: pytest.MonkeyPatch, workspaces: WorkspaceFactory) -> Path:
+    return review_copy(tmp_path_factory, tmp_path / "ws", monkeypatch, workspaces)
 
 
+@pytest.mark.both_backends
 def test_same_bytes_rerun_is_unchanged_and_recorded(review_ws: Path, run_cli) -> None:
     result = run_cli("compare", "mm@1.0", "mm@1.1", "--rerun", "--json")
     assert result.exit_code == 0, result.err
@@ -159,6 +172,7 @@ def test_an_undecided_rerun_says_so_with_its_cap(review_ws: Path, run_cli) -> No
     pytest.fail("three A/A measurements under a 0% limit all decided")
 
 
+@pytest.mark.both_backends
 def test_stored_runs_give_an_indicative_verdict_with_the_changes(review_ws: Path,
                                                                   run_cli) -> None:
     result = run_cli("compare", "mm@1.0", "mm@2.0", "--json")
@@ -185,6 +199,7 @@ def test_stored_runs_give_an_indicative_verdict_with_the_changes(review_ws: Path
         assert ws.store.one("SELECT COUNT(*) AS n FROM comparisons")["n"] == 0
 
 
+@pytest.mark.both_backends
 def test_text_and_markdown_show_changes_and_the_indicative_note(review_ws: Path,
                                                                  run_cli) -> None:
     text = run_cli("compare", "mm@1.0", "mm@2.0")
@@ -197,6 +212,7 @@ def test_text_and_markdown_show_changes_and_the_indicative_note(review_ws: Path,
         in markdown.out
 
 
+@pytest.mark.both_backends
 def test_runs_under_other_conditions_are_not_compared_but_another_policy_is(
         review_ws: Path, run_cli) -> None:
     profile = review_ws / "device_profiles" / "tiny2.toml"
@@ -222,6 +238,7 @@ def test_runs_under_other_conditions_are_not_compared_but_another_policy_is(
     assert "devtrack bench mm@1.0 --profile tiny2" in why
 
 
+@pytest.mark.both_backends
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
@@ -279,6 +296,7 @@ def predictions(wrong: int) -> np.ndarray:
     return pred
 
 
+@pytest.mark.both_backends
 def test_accuracy_is_compared_paired_when_both_have_predictions(review_ws: Path) -> None:
     from devtrack.comparison import compare_releases
 
@@ -293,13 +311,14 @@ def test_accuracy_is_compared_paired_when_both_have_predictions(review_ws: Path)
     assert accuracy.ci_high < 0
 
 
+@pytest.mark.both_backends
 def test_accuracy_without_predictions_is_compared_unpaired(review_ws: Path) -> None:
     from devtrack.comparison import compare_releases
 
     add_evaluations(review_ws, {"1.0": predictions(20), "2.0": None}, LABELS)
     with open_workspace(review_ws) as ws:
-        ws.store.conn.execute("UPDATE evaluations SET accuracy = 0.85, metrics = "
-                              "'{\"n\": 200, \"correct\": 170}' WHERE predictions IS NULL")
+        ws.store.execute("UPDATE evaluations SET accuracy = 0.85, metrics = "
+                         "'{\"n\": 200, \"correct\": 170}' WHERE predictions IS NULL")
         accuracy = compare_releases(ws, "mm@1.0", "mm@2.0").profiles[0].accuracy
     assert accuracy is not None and accuracy.method == "unpaired"
     assert accuracy.diff == pytest.approx(-0.05) and accuracy.p_value is None

@@ -25,6 +25,8 @@ from devtrack.registry import RegisterRequest, get_release, register_release
 from devtrack.workspace import Workspace, open_workspace
 from tests.conftest import snapshot_workspace
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def ws(ws_dir: Path) -> Iterator[Workspace]:

@@ -3,7 +3,8 @@
 One module-wide workspace holds ``mm``: 1.0 and 1.1 (4 MatMul layers), 1.2 (a TFLite model
 the onnx-only profile cannot run), 1.3 (an ONNX custom op no runtime has: its measurement
 fails), 1.4 (4 layers), 1.5 (12 layers: the bad step) and 1.6 (12 layers), each the parent
-of the next; and ``other@1.0``. Nothing here writes to it.
+of the next; and ``other@1.0``. Only explain's and bisect's records are written to it
+(``tests/test_investigations.py`` checks those).
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ def test_bisect_text_shows_plan_steps_and_answer(line_ws: Path, run_cli) -> None
                      "-p", "tiny", "--no-explain")
     assert result.exit_code == 0, result.err
     assert "first bad: mm@1.5; last good: mm@1.4; 2 side-by-side measurements" in result.out
+    assert "recorded as event " in result.out and "devtrack history mm" in result.out
     assert "Explain" not in result.out
     assert "measure mm@1.6 against mm@1.4 side by side" in result.err
 
@@ -236,3 +238,23 @@ def test_bisect_with_a_malformed_notify_url_is_exit_2_before_measuring(line_ws: 
                      "-p", "tiny", "--notify", "not a url")
     assert result.exit_code == 2 and len(result.err.strip().splitlines()) == 1, result.err
     assert "bisect" not in result.err.split(":")[0]
+
+
+def test_the_gate_and_explain_build_their_worker_jobs_in_one_place(line_ws: Path) -> None:
+    from devtrack.pairing import measured_profile, pair_job
+    from devtrack.profiles import load_profile
+    from devtrack.registry import get_release
+
+    with open_workspace(line_ws) as ws:
+        a, b = get_release(ws, "mm@1.0"), get_release(ws, "mm@1.5")
+        profile = measured_profile(load_profile("tiny", ws.root))
+        pair = pair_job(ws, a, b, profile, "pair", 0.5)
+        op_pair = pair_job(ws, a, b, profile, "op_pair", 0.3)
+    assert [s["sha256"] for s in pair["pair"]] == [a.sha256, b.sha256]
+    assert [s["sha256"] for s in op_pair["op_pair"]] == [a.sha256, b.sha256]
+    assert pair["measurement"]["min_time_s"] == 0.5
+    assert op_pair["measurement"]["min_time_s"] == 0.3
+    assert "artifact_path" not in op_pair and "evaluation" not in op_pair
+    rest = ("pair", "op_pair", "measurement")
+    assert ({k: v for k, v in pair.items() if k not in rest}
+            == {k: v for k, v in op_pair.items() if k not in rest})

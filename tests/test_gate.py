@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from devtrack.workspace import open_workspace
-from tests.conftest import snapshot_workspace
+from tests.conftest import WorkspaceFactory, snapshot_workspace
 from tests.test_cli_errors import assert_clean_error
 from tests.test_comparison import LABELS, add_evaluations, predictions, review_copy
 
@@ -33,9 +33,9 @@ model_size_mb = 50.0
 
 @pytest.fixture
 def review_ws(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
-              monkeypatch: pytest.MonkeyPatch) -> Path:
+              monkeypatch: pytest.MonkeyPatch, workspaces: WorkspaceFactory) -> Path:
     """A copy of mm@1.0, mm@1.1 (same bytes) and mm@2.0 (2x slower), measured on tiny."""
-    return review_copy(tmp_path_factory, tmp_path / "ws", monkeypatch)
+    return review_copy(tmp_path_factory, tmp_path / "ws", monkeypatch, workspaces)
 
 
 def junit_cases(path: Path) -> dict[str, ET.Element]:
@@ -55,6 +55,7 @@ def deploy(ws_root: Path, version: str, profile: str) -> None:
             "reason": "test"})
 
 
+@pytest.mark.both_backends
 def test_same_bytes_pass_and_the_check_is_stored(review_ws: Path, run_cli,
                                                  tmp_path: Path) -> None:
     junit = tmp_path / "junit.xml"
@@ -81,6 +82,7 @@ def test_same_bytes_pass_and_the_check_is_stored(review_ws: Path, run_cli,
         assert ws.store.verify_events() is None
 
 
+@pytest.mark.both_backends
 def test_twice_as_slow_fails_with_junit_naming_the_metric(review_ws: Path, run_cli,
                                                           tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch
@@ -109,6 +111,7 @@ def test_twice_as_slow_fails_with_junit_naming_the_metric(review_ws: Path, run_c
         assert ws.store.one("SELECT passed FROM checks")["passed"] == 0
 
 
+@pytest.mark.both_backends
 def test_budget_breach_fails_after_bench_measures_what_is_missing(review_ws: Path, run_cli,
                                                                   tmp_path: Path) -> None:
     (review_ws / "device_profiles" / "tight.toml").write_text(TIGHT_PROFILE)
@@ -131,6 +134,7 @@ def test_budget_breach_fails_after_bench_measures_what_is_missing(review_ws: Pat
     assert [r["status"] for r in runs] == ["ok"]
 
 
+@pytest.mark.both_backends
 def test_baseline_defaults_to_the_deployed_release(review_ws: Path, run_cli) -> None:
     deploy(review_ws, "2.0", "tiny")
     result = run_cli("check", "mm@1.1", "--json")
@@ -140,6 +144,7 @@ def test_baseline_defaults_to_the_deployed_release(review_ws: Path, run_cli) -> 
     assert profile["latency"]["verdict"] == "faster"
 
 
+@pytest.mark.both_backends
 def test_no_rerun_judges_stored_runs_and_says_so(review_ws: Path, run_cli) -> None:
     result = run_cli("check", "mm@2.0", "--baseline", "mm@1.0", "--no-rerun", "--json")
     assert result.exit_code == 1
@@ -152,6 +157,7 @@ def test_no_rerun_judges_stored_runs_and_says_so(review_ws: Path, run_cli) -> No
         assert ws.store.one("SELECT COUNT(*) AS n FROM comparisons")["n"] == 0
 
 
+@pytest.mark.both_backends
 def test_without_a_baseline_regression_checks_are_skipped(review_ws: Path, run_cli) -> None:
     result = run_cli("check", "mm@1.0", "--json")
     assert result.exit_code == 0, result.err
@@ -160,6 +166,7 @@ def test_without_a_baseline_regression_checks_are_skipped(review_ws: Path, run_c
     assert "no baseline" in items["max_latency_regression_pct"]["message"]
 
 
+@pytest.mark.both_backends
 def test_accuracy_drop_beyond_the_limit_fails(review_ws: Path, run_cli) -> None:
     add_evaluations(review_ws, {"1.1": predictions(20), "2.0": predictions(40)}, LABELS)
     result = run_cli("check", "mm@2.0", "--no-rerun", "--json")
@@ -173,6 +180,7 @@ def test_accuracy_drop_beyond_the_limit_fails(review_ws: Path, run_cli) -> None:
     assert profile["accuracy"]["b"] == 0.8
 
 
+@pytest.mark.both_backends
 def test_accuracy_on_different_datasets_fails_and_says_how_to_compare(review_ws: Path,
                                                                       run_cli) -> None:
     add_evaluations(review_ws, {"1.1": predictions(20)}, LABELS)  # the baseline, on digits
@@ -194,6 +202,7 @@ def test_accuracy_on_different_datasets_fails_and_says_how_to_compare(review_ws:
     assert "bench mm@2.0 with --eval digits" in message
 
 
+@pytest.mark.both_backends
 @pytest.mark.parametrize(
     ("args", "needles"),
     [

@@ -8,8 +8,6 @@ whose labels the model scores the wanted accuracy on), so the workspace verifies
 from __future__ import annotations
 
 import json
-import shutil
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,8 +33,10 @@ from devtrack.lifecycle import (
     set_notes,
 )
 from devtrack.registry import get_release
-from devtrack.workspace import DOT_DIR, Workspace, open_workspace
-from tests.conftest import snapshot_workspace
+from devtrack.workspace import Workspace, open_workspace
+from tests.conftest import WorkspaceFactory, raw_sql, snapshot_workspace
+
+pytestmark = pytest.mark.both_backends
 
 PROFILE = "tiny"
 # The matmul chain (~1 ms a run here) breaks the latency budget; the MLP (~0.005 ms) is far
@@ -127,15 +127,20 @@ def add_accuracy(root: Path, versions: str | list[str], accuracy: float) -> None
                "-w", root) == 0
 
 
-def build_scenario(base: Path, mlp_onnx: Path, mlp_onnx_b: Path) -> Path:
+def build_scenario(base: Path, mlp_onnx: Path, mlp_onnx_b: Path,
+                   workspaces: WorkspaceFactory | None = None) -> Path:
     """A workspace under ``base`` holding SCENARIO, benched (accuracy 0.9), with 1.5 deployed
-    on tiny; everything through the CLI, so it verifies clean."""
+    on tiny; everything through the CLI, so it verifies clean. ``workspaces`` creates it on
+    its backend (else ``devtrack init``: SQLite)."""
     from devtrack.builders.onnx_models import build_matmul_chain
 
     slow = build_matmul_chain(base / "slow.onnx", size=256, layers=7)
     files = {"mlp": mlp_onnx, "mlp_b": mlp_onnx_b, "slow": slow}
     root = base / "ws"
-    assert cli("init", root) == 0
+    if workspaces is not None:
+        workspaces.init(root)
+    else:
+        assert cli("init", root) == 0
     (root / "device_profiles" / "tiny.toml").write_text(TINY_PROFILE)
     for version, (model_file, _, _) in SCENARIO.items():
         assert cli("register", files[model_file], "-m", "kws", "-v", version, "--notes",
@@ -157,16 +162,15 @@ def build_scenario(base: Path, mlp_onnx: Path, mlp_onnx_b: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def scenario_template(tmp_path_factory: pytest.TempPathFactory, mlp_onnx: Path,
-                      mlp_onnx_b: Path) -> Path:
-    """The scenario, built once per module; tests work on copies."""
-    return build_scenario(tmp_path_factory.mktemp("lifecycle"), mlp_onnx, mlp_onnx_b)
+                      mlp_onnx_b: Path, module_workspaces: WorkspaceFactory) -> Path:
+    """The scenario, built once per module (and backend); tests work on copies."""
+    return build_scenario(tmp_path_factory.mktemp("lifecycle"), mlp_onnx, mlp_onnx_b,
+                          module_workspaces)
 
 
 @pytest.fixture
-def root(scenario_template: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "ws"
-    shutil.copytree(scenario_template, copy)
-    return copy
+def root(scenario_template: Path, tmp_path: Path, workspaces: WorkspaceFactory) -> Path:
+    return workspaces.copy(scenario_template, tmp_path / "ws")
 
 
 @pytest.fixture
@@ -371,9 +375,9 @@ def test_rollback_judges_accuracy_from_the_newest_evaluation(root: Path, accurac
                                                              reason: str | None) -> None:
     if accuracy is None:
         with open_workspace(root) as ws, ws.store.transaction():
-            ws.store.conn.execute("DELETE FROM evaluations WHERE run_id IN (SELECT runs.id FROM "
-                                  "runs JOIN releases r ON r.id = runs.release_id WHERE "
-                                  "r.version = '1.1')")
+            ws.store.execute("DELETE FROM evaluations WHERE run_id IN (SELECT runs.id FROM "
+                             "runs JOIN releases r ON r.id = runs.release_id WHERE "
+                             "r.version = '1.1')")
     else:
         add_accuracy(root, "1.1", accuracy)
     with open_workspace(root) as ws:
@@ -386,7 +390,7 @@ def test_rollback_judges_accuracy_from_the_newest_evaluation(root: Path, accurac
 def test_a_failed_latest_run_disqualifies_a_release(root: Path, ws: Workspace) -> None:
     # A failed run under the same settings, as a worker that hit the memory cap leaves it.
     with ws.store.transaction():
-        ws.store.conn.execute(
+        ws.store.execute(
             "INSERT INTO runs (release_id, profile, profile_hash, profile_snapshot, "
             "conditions_hash, status, error, started_at, finished_at, actor, host) SELECT "
             "release_id, profile, profile_hash, profile_snapshot, conditions_hash, 'failed', "
@@ -488,11 +492,8 @@ def test_every_action_writes_one_event(root: Path, ws: Workspace) -> None:
 ])
 def test_editing_any_event_row_breaks_the_chain_at_that_event(root: Path, column: str,
                                                               value: str) -> None:
-    conn = sqlite3.connect(root / DOT_DIR / "devtrack.db")
-    with conn:
-        target = conn.execute("SELECT id FROM events WHERE kind = 'deploy'").fetchone()[0]
-        conn.execute(f"UPDATE events SET {column} = {value} WHERE id = ?", (target,))
-    conn.close()
+    target = raw_sql(root, "SELECT id FROM events WHERE kind = 'deploy'")[0][0]
+    raw_sql(root, f"UPDATE events SET {column} = {value} WHERE id = {target}")
     with open_workspace(root) as ws:
         result = verify_audit(ws)
     assert not result.ok and result.problem is not None
@@ -501,10 +502,7 @@ def test_editing_any_event_row_breaks_the_chain_at_that_event(root: Path, column
 
 
 def test_deleting_an_event_row_is_named(root: Path) -> None:
-    conn = sqlite3.connect(root / DOT_DIR / "devtrack.db")
-    with conn:
-        conn.execute("DELETE FROM events WHERE id = 3")
-    conn.close()
+    raw_sql(root, "DELETE FROM events WHERE id = 3")
     with open_workspace(root) as ws:
         result = verify_audit(ws)
     assert result.problem is not None and result.problem.event_id == 3

@@ -180,3 +180,52 @@ def test_postgres_has_sqlites_tables_and_columns(tmp_path: Path, pg_url: str) ->
             (r["column_name"], r["data_type"],
              r["is_nullable"] == "NO" or r["is_identity"] == "YES", default))
     assert postgres == _sqlite_columns(tmp_path / "d.db")
+
+
+def test_execute_returns_the_number_of_rows_it_changed(any_store: StoreBackend) -> None:
+    for name in ("a", "b", "c"):
+        _model(any_store, name)
+    with any_store.transaction():
+        assert any_store.execute("UPDATE models SET task = ? WHERE name <> ?",
+                                 ("regression", "a")) == 2
+    assert any_store.execute("UPDATE models SET task = 'x' WHERE name = 'nobody'") == 0
+    inserted = any_store.execute("INSERT INTO models (name, task, created_at) VALUES "
+                                 "(?, 'other', 't') ON CONFLICT(name) DO NOTHING", ("a",))
+    assert inserted == 0
+    assert any_store.execute("DELETE FROM models WHERE task = ?", ("regression",)) == 2
+    assert [r["name"] for r in any_store.query("SELECT name FROM models")] == ["a"]
+
+
+def test_iterate_streams_rows_while_other_queries_run(any_store: StoreBackend) -> None:
+    for n in range(150):  # more than one server-side batch
+        _model(any_store, f"m{n:03d}")
+    seen = []
+    for row in any_store.iterate("SELECT id, name FROM models WHERE name >= ? ORDER BY name",
+                                 ("m",)):
+        other = any_store.one("SELECT name FROM models WHERE id = ?", (row["id"],))
+        assert other == {"name": row["name"]}
+        seen.append(row["name"])
+    assert seen == [f"m{n:03d}" for n in range(150)]
+    with any_store.transaction():  # inside a write transaction too
+        assert len(list(any_store.iterate("SELECT id FROM models"))) == 150
+        _model(any_store, "inside")
+    assert any_store.one("SELECT name FROM models WHERE name = 'inside'") is not None
+
+
+def test_table_names_and_references_file(any_store: StoreBackend) -> None:
+    from devtrack.auditing import AUDITED_TABLES
+
+    assert set(AUDITED_TABLES) <= any_store.table_names()
+    sha = "cd" * 32
+    assert not any_store.references_file(sha)
+    any_store.insert("artifacts", {"sha256": sha, "format": "onnx", "size_bytes": 5,
+                                   "created_at": "t"})
+    assert any_store.references_file(sha)
+    any_store.execute("DROP TABLE comparisons")
+    assert "comparisons" not in any_store.table_names()
+
+
+def test_each_backend_says_where_it_is_and_which_schema(any_store: StoreBackend) -> None:
+    assert any_store.backend in ("sqlite", "postgresql")
+    assert any_store.schema_version >= 1
+    assert any_store.location

@@ -7,17 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import snapshot_workspace
+from tests.conftest import WorkspaceFactory, snapshot_workspace
 from tests.test_cli_errors import assert_clean_error
 from tests.test_comparison import review_copy
 from tests.test_gate import deploy
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def review_ws(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
-              monkeypatch: pytest.MonkeyPatch) -> Path:
+              monkeypatch: pytest.MonkeyPatch, workspaces: WorkspaceFactory) -> Path:
     """A copy of mm@1.0, mm@1.1 (same bytes) and mm@2.0 (2x slower), measured on tiny."""
-    return review_copy(tmp_path_factory, tmp_path / "ws", monkeypatch)
+    return review_copy(tmp_path_factory, tmp_path / "ws", monkeypatch, workspaces)
 
 
 def test_p50_trend_marks_the_twice_as_slow_release(review_ws: Path, run_cli) -> None:

@@ -17,8 +17,8 @@ import pytest
 
 from devtrack.bench.environment import busy_warning
 from devtrack.bench.memory import MemoryProbe
+from devtrack.bench.protocol import decode_samples, encode_samples
 from devtrack.bench.runner import Progress, clamp_affinity, run_job
-from devtrack.bench.worker import decode_samples, encode_samples
 from devtrack.builders.onnx_models import build_custom_op, build_matmul_chain
 from devtrack.errors import Aborted
 from tests.test_cli_bench import default_sigint

@@ -7,7 +7,6 @@ only after the candidate is done, in the same process, and runs on the same arra
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from devtrack.bench.protocol import encode_predictions
 from devtrack.bench.worker import ns_to_ms, verify_artifact
 from devtrack.core.dataset import FEED_FILL, FEED_ROWS, FEED_SAMPLES, LABELS
 from devtrack.core.inputspec import FillSpec
@@ -108,8 +108,7 @@ def evaluate(session: RuntimeSession, job: dict[str, Any], fills: list[FillSpec]
                               "metrics": metrics}
     if task == "classification":
         predictions = top1_predictions(outputs[0])
-        result["predictions"] = base64.b64encode(
-            predictions.astype("<i4").tobytes()).decode("ascii")
+        result["predictions"] = encode_predictions(predictions)
         if labels is not None:
             cls = classification_metrics(outputs[0], labels)
             metrics.update(cls.to_dict())

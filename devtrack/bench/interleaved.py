@@ -35,11 +35,15 @@ from typing import Any
 import numpy as np
 
 from devtrack.bench.inputs import make_inputs
-from devtrack.bench.worker import (
+from devtrack.bench.protocol import (
+    PROTOCOL_KEY,
+    PROTOCOL_VERSION,
     RESULT_VERSION,
     SAMPLES_ENCODING,
-    Progress,
     encode_samples,
+)
+from devtrack.bench.worker import (
+    Progress,
     job_inputs,
     ns_to_ms,
     run_guarded,
@@ -89,8 +93,9 @@ def run_interleaved(job: dict[str, Any]) -> dict[str, Any]:
     """Measure the pair in ``job`` side by side; never raises, a failure is in the result."""
     sides = [_side(s) for s in job["pair"]]
     result: dict[str, Any] = {
-        "result_version": RESULT_VERSION, "mode": "interleaved", "status": "failed",
-        "error": None, "pair": sides, "runtime": None, "runtime_version": None,
+        PROTOCOL_KEY: PROTOCOL_VERSION, "result_version": RESULT_VERSION,
+        "mode": "interleaved", "status": "failed", "error": None, "pair": sides,
+        "runtime": None, "runtime_version": None,
         "runtime_options": job.get("options", {}), "samples_encoding": SAMPLES_ENCODING,
         "phases": {}, "warnings": [],
     }

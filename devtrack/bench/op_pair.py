@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from devtrack.bench.inputs import make_inputs
+from devtrack.bench.protocol import PROTOCOL_KEY, PROTOCOL_VERSION, RESULT_VERSION
 from devtrack.bench.worker import (
-    RESULT_VERSION,
     Progress,
     job_inputs,
     run_guarded,
@@ -40,8 +40,8 @@ MAX_RUNS = 300  # profiled inferences per side and repeat
 def run_op_pair(job: dict[str, Any]) -> dict[str, Any]:
     """Profile the pair in ``job`` side by side; never raises, a failure is in the result."""
     result: dict[str, Any] = {
-        "result_version": RESULT_VERSION, "mode": "op_pair", "status": "failed",
-        "error": None, "runtime": None, "runtime_version": None, "phases": {},
+        PROTOCOL_KEY: PROTOCOL_VERSION, "result_version": RESULT_VERSION, "mode": "op_pair",
+        "status": "failed", "error": None, "runtime": None, "runtime_version": None, "phases": {},
         "warnings": [],
     }
     return run_guarded(job, result, _measure)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import devtrack
+from devtrack.bench.protocol import PROTOCOL_KEY, PROTOCOL_VERSION, version_problem
 from devtrack.errors import Aborted
 from devtrack.interrupts import deferred, reason, signum_of
 from devtrack.locks import owned_temp_dir
@@ -176,6 +177,7 @@ def run_job(job: dict[str, Any], *, threads: int, cpu_affinity: list[int] | None
     artifact) is a "failed" result.
     """
     job = dict(job)
+    job.setdefault(PROTOCOL_KEY, PROTOCOL_VERSION)  # a job built here speaks this version
     job["options"] = {**job.get("options", {}), "threads": threads}
     affinity, warnings = clamp_affinity(cpu_affinity)
     isolation: dict[str, Any] = {
@@ -222,11 +224,21 @@ def run_job(job: dict[str, Any], *, threads: int, cpu_affinity: list[int] | None
                 _kill(proc)
             signum = signum_of(exc)
             isolation["wall_s"] = round(time.monotonic() - started, 3)
-            partial = {"status": "aborted", "error": f"{reason(signum)}; worker stopped",
+            partial = {PROTOCOL_KEY: PROTOCOL_VERSION, "status": "aborted",
+                       "error": f"{reason(signum)}; worker stopped",
                        "phase": _read_phase(phase_path), "warnings": warnings,
                        "isolation": isolation}
             raise Aborted(f"benchmark {reason(signum)}; the worker process was stopped",
                           result=partial, signum=signum) from None
+        except Aborted as exc:  # the progress callback or a stop request: keep what is known
+            if proc is not None:
+                _kill(proc)
+            isolation["wall_s"] = round(time.monotonic() - started, 3)
+            exc.result = {PROTOCOL_KEY: PROTOCOL_VERSION, "status": "aborted",
+                          "error": str(exc), "phase": _read_phase(phase_path),
+                          "warnings": warnings, "isolation": isolation,
+                          **{k: v for k, v in exc.result.items() if k != "status"}}
+            raise
         except BaseException:  # e.g. the progress callback raised: never leave an orphan
             if proc is not None:
                 _kill(proc)
@@ -269,7 +281,21 @@ def _watch(proc: subprocess.Popen[bytes], started: float, memory_limit_mb: float
 
 
 def _failed(error: str) -> dict[str, Any]:
-    return {"status": "failed", "error": error, "warnings": []}
+    return {PROTOCOL_KEY: PROTOCOL_VERSION, "status": "failed", "error": error, "warnings": []}
+
+
+def _read_result(result_path: Path) -> dict[str, Any]:
+    """The worker's result file, refused (a failed result saying why) when it is of another
+    protocol version."""
+    try:
+        result = dict(json.loads(result_path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        return _failed(f"worker wrote an unreadable result: {exc}")
+    problem = version_problem(result, "worker's result")
+    if problem is None:
+        return result
+    said = result.get("error")
+    return _failed(problem + (f" (the worker said: {said})" if said else ""))
 
 
 def _outcome(returncode: int, killed_for: str | None, result_path: Path,
@@ -277,10 +303,7 @@ def _outcome(returncode: int, killed_for: str | None, result_path: Path,
     if killed_for is not None:
         return _failed(killed_for)
     if result_path.exists():
-        try:
-            return dict(json.loads(result_path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            return _failed(f"worker wrote an unreadable result: {exc}")
+        return _read_result(result_path)
     reason = _reason_line(tail)
     if returncode < 0:
         error = f"crashed: {_signal_name(returncode)}"

@@ -15,7 +15,6 @@ to stderr and exit without a result), ``signal:<NAME>`` (send itself e.g. SIGSEG
 
 from __future__ import annotations
 
-import base64
 import gc
 import hashlib
 import json
@@ -33,13 +32,20 @@ import numpy as np
 from devtrack.bench.environment import busy_warning, environment_snapshot, load_average
 from devtrack.bench.inputs import make_inputs
 from devtrack.bench.memory import MemoryProbe
+from devtrack.bench.protocol import (
+    PROTOCOL_KEY,
+    PROTOCOL_VERSION,
+    RESULT_VERSION,
+    SAMPLES_ENCODING,
+    MeasureJob,
+    encode_samples,
+    version_problem,
+)
 from devtrack.core.inputspec import FillSpec, InputSpec
 from devtrack.core.stats import StoppingRule, stop_reason, summarize
 from devtrack.errors import DevtrackError, UsageError
 from devtrack.runtimes import RuntimeOptions, RuntimeSession, load_runtime, open_session
 
-RESULT_VERSION = 1
-SAMPLES_ENCODING = "base64 float32 little-endian, milliseconds"
 CHECK_EVERY_RUNS = 50  # look at the stopping rule after at most this many runs ...
 CHECK_EVERY_S = 0.2  # ... or this much time, whichever comes first,
 CHECK_OVERHEAD = 0.02  # unless checking would cost more than this share of the loop
@@ -70,16 +76,6 @@ def verify_artifact(path: Path, sha256: str | None) -> None:
 def job_inputs(job: dict[str, Any]) -> tuple[list[InputSpec], list[FillSpec]]:
     return ([InputSpec.from_dict(d) for d in job.get("input_specs", [])],
             [FillSpec.from_dict(d) for d in job.get("fills", [])])
-
-
-def encode_samples(samples_ms: np.ndarray) -> str:
-    """The compact blob: float32 little-endian milliseconds, base64."""
-    return base64.b64encode(np.asarray(samples_ms, dtype="<f4").tobytes()).decode("ascii")
-
-
-def decode_samples(blob: str) -> np.ndarray:
-    """Inverse of ``encode_samples``."""
-    return np.frombuffer(base64.b64decode(blob), dtype="<f4").astype(np.float32)
 
 
 def ns_to_ms(ns: int) -> float:
@@ -196,6 +192,7 @@ def measure_loop(session: RuntimeSession, feeds: dict[str, np.ndarray], rule: St
 
 def _new_result(job: dict[str, Any]) -> dict[str, Any]:
     return {
+        PROTOCOL_KEY: PROTOCOL_VERSION,
         "result_version": RESULT_VERSION,
         "mode": "single",
         "status": "failed",
@@ -257,21 +254,20 @@ def run_single(job: dict[str, Any]) -> dict[str, Any]:
 
 def _measure(job: dict[str, Any], result: dict[str, Any], progress: Progress) -> None:
     phases = result["phases"]
-    path = Path(job["artifact_path"])
-    fmt = job["format"]
-    options = RuntimeOptions.from_dict(job.get("options", {}))
+    typed = MeasureJob.from_dict(job)
+    path = Path(typed.artifact_path)
+    fmt = typed.format
+    options = RuntimeOptions.from_dict(typed.options)
     result["runtime_options"] = options.to_dict()
-    m = job.get("measurement", {})
-    rule = StoppingRule(min_runs=int(m.get("min_runs", 50)),
-                        min_time_s=float(m.get("min_time_s", 2.0)),
-                        max_time_s=float(m.get("max_time_s", 20.0)),
-                        target_rel_ci=float(m.get("target_rel_ci", 0.01)))
-    warmup_runs = int(m.get("warmup_runs", 10))
+    window = typed.measurement
+    rule = StoppingRule(min_runs=window.min_runs, min_time_s=window.min_time_s,
+                        max_time_s=window.max_time_s, target_rel_ci=window.target_rel_ci)
+    warmup_runs = window.warmup_runs
     specs, fills = job_inputs(job)
     clock = time.perf_counter_ns
 
     progress("verify")
-    verify_artifact(path, job.get("sha256"))
+    verify_artifact(path, typed.sha256)
 
     progress("import")
     t0 = clock()
@@ -294,11 +290,11 @@ def _measure(job: dict[str, Any], result: dict[str, Any], progress: Progress) ->
     result["runtime_api"] = getattr(session, "api", None)
 
     run_test_hook()
-    feeds = make_inputs(session.inputs, specs, fills, seed=int(job.get("seed", 0)))
+    feeds = make_inputs(session.inputs, specs, fills, seed=typed.seed)
     result["inputs"] = {k: {"shape": list(v.shape), "dtype": v.dtype.name}
                         for k, v in feeds.items()}
 
-    cooldown_s = float(m.get("cooldown_s", 0.0))
+    cooldown_s = window.cooldown_s
     if cooldown_s > 0:
         progress("cooldown")
         time.sleep(cooldown_s)  # let the CPU settle (and cool) after loading
@@ -341,11 +337,11 @@ def _measure(job: dict[str, Any], result: dict[str, Any], progress: Progress) ->
         _quality_warnings(result, stats.cv, spread, stats.p99 / stats.median
                           if stats.median > 0 else 1.0, stats.rel_ci_half_width, rule, reason)
 
-    if options.op_profile or job.get("op_profile"):
+    if options.op_profile or typed.op_profile:
         progress("op_profile")
         result["op_profile"] = _op_profile(session, feeds, result["warnings"])
 
-    if job.get("evaluation"):
+    if typed.evaluation:
         from devtrack.bench.evaluation import add_fidelity, evaluate
 
         evaluation = evaluate(session, job, fills, result["warnings"], progress)
@@ -450,6 +446,12 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         result = _new_result({})
         result["error"] = f"cannot read job {job_path}: {exc}"
+        write_result(result_path, result)
+        return 0
+    refused = version_problem(job, "job") if isinstance(job, dict) else "the job is not a table"
+    if refused is not None:  # e.g. a device that cached a worker of another devtrack
+        result = _new_result({})
+        result["error"] = f"worker refused the job: {refused}"
         write_result(result_path, result)
         return 0
     if "pair" in job:

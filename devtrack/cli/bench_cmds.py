@@ -26,11 +26,11 @@ from devtrack.core.inputspec import parse_fill_spec, parse_input_spec
 from devtrack.core.limits import BOUNDS
 from devtrack.core.profile import Profile
 from devtrack.core.refs import parse_ref
-from devtrack.errors import Aborted, NotFoundError, UsageError, WorkspaceError
+from devtrack.errors import UsageError, WorkspaceError
 from devtrack.workspace import find_workspace_root
 
 if TYPE_CHECKING:
-    from devtrack.bench.runner import Progress
+    from devtrack.orchestration import JobEvent
 
 
 @click.command()
@@ -125,53 +125,66 @@ def bounded(key: str) -> click.ParamType:
 
 
 class _Progress:
-    """A progress bar on a terminal, plain lines otherwise (CI logs)."""
+    """Bench progress on stderr: one Rich line per device on a terminal (devices measure in
+    parallel), plain lines otherwise (CI logs); skipped pairs first."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total = total
-        self.tty = enabled and sys.stderr.isatty()
-        self.enabled = enabled
-        self.index = 0
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
         self._bar: Any = None
-        self._task: Any = None
+        self._tasks: dict[str, Any] = {}  # device -> its Rich task
+        self._labels: dict[str, str] = {}  # device -> the job it runs now
 
     def __enter__(self) -> _Progress:
-        if self.tty:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                                 TextColumn("{task.completed}/{task.total}"),
-                                 TimeElapsedColumn(), console=err_console(), transient=True)
-            self._bar.__enter__()
-            self._task = self._bar.add_task("benchmarking", total=self.total)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.__exit__(*exc)
 
-    def start(self, label: str) -> None:
-        self.index += 1
-        self.label = label
-        if self._bar is not None:
-            self._bar.update(self._task, description=f"{label}: starting")
-        elif self.enabled:
-            click.echo(f"[{self.index}/{self.total}] {label} ...", err=True)
-
-    def phase(self, event: Progress) -> None:
-        if self._bar is not None:
-            what = event.phase or "starting"
+    def __call__(self, event: JobEvent) -> None:
+        if event.kind == "skipped":
+            click.echo(f"skipped {event.label}", err=True)
+        elif event.kind == "planned":
+            self._planned(event)
+        elif event.kind == "started":
+            self._labels[event.device] = event.label
+            self._describe(event, "starting")
+            if self._bar is None:
+                click.echo(f"[{event.index}/{event.total}] {event.label} ...", err=True)
+        elif event.kind == "phase":
             rss = f", {event.rss_mb:.0f} MB" if event.rss_mb else ""
-            self._bar.update(self._task,
-                             description=f"{self.label}: {what} {event.elapsed_s:.0f} s{rss}")
+            self._describe(event, f"{event.phase or 'starting'} {event.elapsed_s:.0f} s{rss}")
+        elif event.kind == "finished" and event.run is not None:
+            line = f"{event.label}: {_one_line(event.run)}"
+            if self._bar is None:
+                click.echo(f"[{event.index}/{event.total}] {line}", err=True)
+                return
+            self._bar.advance(self._tasks[event.device])
+            self._bar.console.print(line, markup=False, highlight=False)
+            self._describe(event, "done")
 
-    def done(self, run: dict[str, Any]) -> None:
-        if self._bar is not None:
-            self._bar.advance(self._task)
-            self._bar.console.print(f"{self.label}: {_one_line(run)}", markup=False,
-                                    highlight=False)
-        elif self.enabled:
-            click.echo(f"[{self.index}/{self.total}] {self.label}: {_one_line(run)}", err=True)
+    def _planned(self, event: JobEvent) -> None:
+        if not self.tty:
+            return
+        if self._bar is None:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 TextColumn("{task.completed}/{task.total}"),
+                                 TimeElapsedColumn(), console=err_console(), transient=True)
+            self._bar.__enter__()
+        task = self._tasks.get(event.device)
+        if task is None:
+            self._tasks[event.device] = self._bar.add_task(event.device, total=1)
+        else:
+            self._bar.update(task, total=self._bar.tasks[task].total + 1)
+
+    def _describe(self, event: JobEvent, what: str) -> None:
+        if self._bar is None:
+            return
+        where = f"{event.device}: " if len(self._tasks) > 1 else ""
+        self._bar.update(self._tasks[event.device],
+                         description=f"{where}{self._labels.get(event.device, '')}: {what}")
 
 
 def _one_line(run: dict[str, Any]) -> str:
@@ -231,6 +244,9 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
     when one failed, 130 on Ctrl-C, 143 on SIGTERM (a cancelled CI job) and 129 on SIGHUP:
     finished runs are kept, the interrupted one is stored as aborted naming the signal.
 
+    Profiles on different devices (their [execution] target) measure in parallel, one
+    job per device at a time; local profiles share this host and run one after another.
+
     A run is identified by the profile's conditions (threads, CPU affinity, runtime
     options), not by its stopping rule: a run with --max-time is the one `check`, `show`
     and the app use next; a run with --threads counts only under a profile with that many.
@@ -244,7 +260,8 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
       devtrack bench kws@1.1.0 -p ci-host --max-time 5   # a shorter window, same identity
       devtrack bench kws@1.1.0 -p ci-host --notify "$SLACK_URL"
     """
-    from devtrack.benchmarking import BenchOverrides, plan, run_measurement
+    from devtrack.benchmarking import BenchOverrides
+    from devtrack.orchestration import bench as run_bench
     from devtrack.registry import get_release
 
     parsed = [parse_ref(r) for r in refs]
@@ -259,28 +276,10 @@ def bench(ctx: click.Context, refs: tuple[str, ...], profile_names: tuple[str, .
     chosen = _select_profiles(ws.root, profile_names, all_profiles)
     resolved = [resolve_deployed(ws, str(ref), profile_names) for ref in parsed]
     releases = list({r.id: r for r in (get_release(ws, ref) for ref in resolved)}.values())
-    measurements, skipped = plan(releases, chosen, overrides, ws=ws)
-    for note in skipped:
-        click.echo(f"skipped {note}", err=True)
-    if not measurements:
-        raise NotFoundError("nothing to measure: no chosen profile runs these releases' formats")
-    results: list[dict[str, Any]] = []
-    interrupted: Aborted | None = None
-    with _Progress(len(measurements), enabled=True) as progress:
-        for m in measurements:
-            progress.start(f"{m.release.ref} on {m.profile.name}")
-            try:
-                run = run_measurement(ws, m, overrides, progress=progress.phase)
-            except Aborted as exc:
-                from devtrack.benchmarking import get_run
-
-                run_id = getattr(exc, "run_id", None)
-                if run_id is not None:
-                    results.append(get_run(ws, run_id))
-                interrupted = exc
-                break
-            results.append(run)
-            progress.done(run)
+    with _Progress() as progress:
+        outcome = run_bench(ws, releases, chosen, overrides, on_event=progress)
+    results = outcome.runs
+    interrupted = outcome.interrupted
     if as_json:
         echo_json([_bench_json(r) for r in results])
     else:

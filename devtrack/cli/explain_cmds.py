@@ -84,6 +84,7 @@ def explain(ctx: click.Context, ref_a: str, ref_b: str, profile_name: str, repea
     share of the total change and whether it was added, removed or changed (shape, dtype,
     quantization). The first line ties it to what changed between the releases. A TFLite
     release has no per-operator source here: it is explained from its structure alone.
+    The measurement is stored with an `explain` event (devtrack log, history).
 
     \b
     Examples:
@@ -121,6 +122,10 @@ def bisect_lines(r: BisectResult, top: int) -> list[str]:
         maybe = (f" (or one of the skipped {', '.join(r.candidates)})" if r.candidates else "")
         lines.append(f"first bad: {r.first_bad}{maybe}; last good: {r.last_good}; "
                      f"{r.measurements} side-by-side measurements")
+    if r.event_id is not None:
+        model = r.good.rpartition("@")[0]
+        lines.append(f"recorded as event {r.event_id} (devtrack history {model}; "
+                     f"devtrack log {model} --kind bisect --json)")
     if r.explanation is not None:
         lines += ["", *explanation_lines(r.explanation, top)]
     elif r.explain_error:
@@ -153,7 +158,8 @@ def bisect(ctx: click.Context, model: str, good: str, bad: str, profile_name: st
     max_latency_regression_pct (default 5%). --bad is measured first, then the path is
     halved. A release the profile cannot run (format, failed measurement) is skipped and
     reported, like `git bisect skip`. The first bad release is then explained against the
-    last good one. The plan and progress go to stderr.
+    last good one. The plan and progress go to stderr. Every measurement and the answer are
+    recorded by one `bisect` event (devtrack history MODEL); a stopped bisect stores nothing.
 
     \b
     Examples:

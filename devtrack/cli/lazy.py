@@ -14,6 +14,9 @@ import click
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("registry_cmds", "init", "Create a workspace (.devtrack/ with the database and "
              "artifact store) in DIRECTORY."),
+    "info": ("info_cmds", "info", "Show where the database and the artifacts of this "
+             "workspace are (passwords masked), the database's schema version and devtrack's "
+             "version."),
     "register": ("registry_cmds", "register",
                  "Register FILE (.onnx or .tflite) as MODEL@VERSION with its provenance."),
     "models": ("registry_cmds", "models", "List the model lines in the workspace."),

@@ -31,6 +31,7 @@ from devtrack.lifecycle import Deployment, NoRollbackTarget, NothingDeployed
 
 if TYPE_CHECKING:
     from devtrack.artifact_audit import StoreReport
+    from devtrack.investigations import Investigation
 
 _REASON_HELP = "Why (recorded in the audit trail)."
 
@@ -182,8 +183,13 @@ def history(ctx: click.Context, model: str, profile_name: str | None,
             workspace_dir: Path | None, as_json: bool) -> None:
     """Show who deployed what, where, when and why, and what it replaced.
 
+    Then the explains and bisects recorded for the line, one answer each (--json lists
+    the deployments only; `devtrack log MODEL --kind bisect --json` has those).
+
     Example: devtrack history kws --profile phone-4t
     """
+    from devtrack.investigations import investigations
+
     check_model_name(model)
     ws = open_ws(ctx, workspace_dir)
     rows = lifecycle.history(ws, model, profile_name)
@@ -192,11 +198,27 @@ def history(ctx: click.Context, model: str, profile_name: str | None,
     where = f" on {profile_name}" if profile_name else ""
     if as_json:
         echo_json([d.to_dict() for d in rows])
-    elif not rows:
+        return
+    if not rows:
         console().print(literal(f"{model} was never deployed{where}. Deploy a release: "
                                 f"devtrack deploy {model}@VERSION --profile NAME --reason TEXT"))
     else:
         console().print(history_view(rows, f"Deployments of {model}{where}"))
+    found = [i for i in investigations(ws, model)
+             if profile_name is None or i.profile == profile_name]
+    if found:
+        console().print(investigations_view(found, f"Explains and bisects of {model}{where}"))
+
+
+def investigations_view(found: list[Investigation], title: str) -> Group:
+    """One line per recorded explain or bisect, oldest first: when, who, the answer."""
+    parts: list[RenderableType] = [Text(""), Text(title, style="bold")]
+    for item in found:
+        head = Text(f"{short_time(item.ts)}  ")
+        head.append(item.kind, style="bold")
+        head.append_text(literal(f"  by {item.actor}  (event {item.event_id})"))
+        parts += [head, Padding(literal(item.summary), (0, 0, 0, 4), expand=False)]
+    return Group(*parts)
 
 
 def plan_table(plan: RollbackPlan) -> Table:

@@ -22,28 +22,39 @@ from devtrack.workspace import Workspace, init_workspace
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--database", metavar="URL",
+              help="A PostgreSQL database shared by a team (postgresql://USER@HOST:PORT/DB, "
+                   "no password in it), recorded in .devtrack/config.toml; no SQLite file is "
+                   "created. $DEVTRACK_DATABASE_URL does the same without a file.")
+@click.option("--artifacts", metavar="DIR|s3://BUCKET/PREFIX",
+              help="One artifact store for every runner: a shared directory or a bucket, "
+                   "recorded in .devtrack/config.toml ($DEVTRACK_ARTIFACTS_URL overrides it).")
 @json_option
-def init(directory: Path, as_json: bool) -> None:
+def init(directory: Path, database: str | None, artifacts: str | None, as_json: bool) -> None:
     """Create a workspace (.devtrack/ with the database and artifact store) in DIRECTORY.
 
     Also copies the shipped device profiles into DIRECTORY/device_profiles/ so your team can
-    edit its own. Running it again on an existing workspace changes nothing.
+    edit its own. Running it again on an existing workspace changes nothing. With --database
+    the workspace uses that PostgreSQL database (reached and set up first; a URL holding a
+    password is refused: give it through PGPASSWORD, ~/.pgpass or a service file).
 
-    Example: devtrack init my-models
+    Examples: devtrack init my-models
+              devtrack init --database postgresql://ci@db.internal/devtrack --artifacts /mnt/models
     """
     from devtrack.profiles import workspace_profiles_dir
 
     profiles_dir = workspace_profiles_dir(directory.expanduser().resolve())
     existing = set(profiles_dir.glob("*.toml")) if profiles_dir.is_dir() else set()
-    ws, created = init_workspace(directory)
+    ws, created = init_workspace(directory, database=database, artifacts=artifacts)
+    location = ws.store.location
     ws.close()
     copied = sorted(set(profiles_dir.glob("*.toml")) - existing)
     if as_json:
-        echo_json({"workspace": str(ws.root), "created": created,
+        echo_json({"workspace": str(ws.root), "created": created, "database": location,
                    "profiles_copied": [str(p) for p in copied]})
         return
     verb = "Created" if created else "Already a workspace:"
-    click.echo(f"{verb} {ws.root}/.devtrack")
+    click.echo(f"{verb} {ws.root}/.devtrack (database: {location})")
     if copied:
         click.echo(f"Copied {len(copied)} device profiles into {ws.profiles_dir}")
     click.echo("Next: devtrack register MODEL_FILE --model NAME --version 1.0.0 --notes '...'")

@@ -134,6 +134,11 @@ def events_table(events: list[dict[str, Any]], title: str, one_model: bool = Fal
                    else (event["model"] or ""))
         payload = json.loads(event["payload"]) if isinstance(event["payload"], str) else {}
         details = payload_summary(payload)
+        if event["kind"] in ("explain", "bisect") and isinstance(payload, dict):
+            from devtrack.investigations import investigation_summary
+
+            details = investigation_summary(event["kind"], event["model"], event["version"],
+                                            payload)
         what = literal(event["reason"] or "")
         if details:
             if what.plain:

@@ -167,9 +167,20 @@ def _imported(event: Row, payload: dict[str, Any]) -> list[tuple[str, Row, dict[
     return found
 
 
+def _bisect_steps(event: Row, payload: dict[str, Any]) -> list[tuple[Row, dict[str, Any]]]:
+    """The measured steps a bisect event seals, each as the compare event it stands for
+    (same id and time; the step's release): one side-by-side measurement against the good
+    release, stored in ``comparisons``."""
+    steps = payload.get("steps")
+    return [({**event, "kind": "compare", "version": step.get("version")}, step)
+            for step in (steps if isinstance(steps, list) else ())
+            if isinstance(step, dict) and isinstance(step.get("comparison"), int)]
+
+
 class _Events:
     """The events of each kind with their payloads, in id order; an import event also counts
-    as the register, dataset_add and bench events whose seals it carries."""
+    as the register, dataset_add and bench events whose seals it carries, and a bisect event
+    as a compare event per measured step."""
 
     def __init__(self, events: Iterable[Row]) -> None:
         self.of_kind: dict[str, list[tuple[Row, dict[str, Any]]]] = {}
@@ -179,6 +190,9 @@ class _Events:
             if event["kind"] == "import":
                 for kind, standing, entry in _imported(event, payload):
                     self.of_kind.setdefault(kind, []).append((standing, entry))
+            elif event["kind"] == "bisect":
+                for standing, entry in _bisect_steps(event, payload):
+                    self.of_kind.setdefault("compare", []).append((standing, entry))
 
     def __call__(self, *kinds: str) -> list[tuple[Row, dict[str, Any]]]:
         found = [pair for kind in kinds for pair in self.of_kind.get(kind, [])]
@@ -452,8 +466,9 @@ def _same_ratio(sealed: Any, stored: Any) -> bool:
 
 def check_comparisons(events: _Events, comparisons: Iterable[Row],
                       checks: Iterable[Row]) -> list[StateProblem]:
-    """Each stored side-by-side measurement has the status, ratio and verdict its compare
-    event sealed; those a check made are accounted for by that check's sealed report."""
+    """Each stored side-by-side measurement has the status, ratio and verdict its compare,
+    explain or bisect event sealed; those a check made are accounted for by that check's
+    sealed report."""
     by_checks = []
     for check in checks:
         try:
@@ -462,8 +477,8 @@ def check_comparisons(events: _Events, comparisons: Iterable[Row],
             continue
         if isinstance(comparison_id, int):
             by_checks.append(comparison_id)
-    matched = _match(events, ("compare",), "comparison", "comparisons", "comparison",
-                     comparisons, accounted_elsewhere=by_checks)
+    matched = _match(events, ("compare", "explain"), "comparison", "comparisons",
+                     "comparison", comparisons, accounted_elsewhere=by_checks)
     for event, payload in events("check"):  # the side-by-side measurement a check made
         comparison_id = payload.get("comparison")
         if not isinstance(comparison_id, int) or "comparison_sha256" not in payload:

@@ -7,9 +7,18 @@ change passes the threshold), good, or skipped (cannot be measured, like `git bi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 GOOD, BAD, SKIP = "good", "bad", "skip"
+
+
+def most_measurements(size: int) -> int:
+    """How many measurements a search over ``size`` positions takes at most when nothing is
+    skipped: the bad end, then halving the ``size - 2`` positions in between."""
+    if size < 2:
+        raise ValueError(f"a bisect needs at least two releases, got {size}")
+    return 1 + math.ceil(math.log2(size - 1))
 
 
 @dataclass

@@ -19,8 +19,16 @@ from devtrack.postgres.schema import (
     migrate,
     recognise,
     schema_version,
+    table_names,
 )
-from devtrack.store_contract import Params, TableShape, chained_event, events_head, events_query
+from devtrack.store_contract import (
+    REFERENCES_FILE_SQL,
+    Params,
+    TableShape,
+    chained_event,
+    events_head,
+    events_query,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -36,6 +44,7 @@ if TYPE_CHECKING:
 WRITE_LOCK = 0x64747277
 LOCK_TIMEOUT_MS = 10_000  # as store.BUSY_TIMEOUT_MS: then DatabaseLockedError
 CONNECT_TIMEOUT_S = 10
+ITERATE_BATCH = 64  # rows a streamed read fetches at a time (runs carry their samples)
 # Tables whose rows get an identity ``id`` (insert returns it); meta and artifacts have none.
 IDENTITY_TABLES = TABLES_1 - {"meta", "artifacts"}
 
@@ -65,10 +74,19 @@ class PostgresStore:
     def __init__(self, conn: psycopg.Connection[Any], url: str) -> None:
         self._conn = conn
         self._url = url
-        self.location = mask_password(url)
+        self._location = mask_password(url)
+        self._cursors = 0
 
     def close(self) -> None:
         self._conn.close()
+
+    @property
+    def location(self) -> str:
+        return self._location
+
+    @property
+    def backend(self) -> str:
+        return "postgresql"
 
     @property
     def schema_version(self) -> int:
@@ -98,13 +116,38 @@ class PostgresStore:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    def iterate(self, sql: str, params: Params = ()) -> Iterator[dict[str, Any]]:
+        """The rows through a server-side cursor, ITERATE_BATCH at a time, inside a
+        transaction of their own (a savepoint inside :meth:`transaction`), so other queries
+        may run while they are consumed."""
+        self._cursors += 1
+        name = f"devtrack_rows_{self._cursors}"
+        with database_errors(self._url), self._conn.transaction():
+            cursor = self._conn.cursor(name=name)
+            try:
+                cursor.itersize = ITERATE_BATCH
+                cursor.execute(to_psycopg(sql, named=isinstance(params, dict)),
+                               _adapted(params))
+                names = [column.name for column in cursor.description or ()]
+                for values in cursor:
+                    yield dict(zip(names, values, strict=True))
+            finally:
+                cursor.close()
+
     def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one UPDATE or DELETE; the number of rows it changed. (The library still calls
-        ``store.conn.execute`` for these on SQLite; see the report of issue 12.)"""
+        """Run one INSERT, UPDATE or DELETE; the number of rows it changed."""
         with database_errors(self._url):
             cursor = self._conn.execute(to_psycopg(sql, named=isinstance(params, dict)),
                                         _adapted(params))
             return int(cursor.rowcount)
+
+    def table_names(self) -> set[str]:
+        with database_errors(self._url):
+            return table_names(self._conn)
+
+    def references_file(self, sha256: str) -> bool:
+        """Whether a row (artifact, release or dataset) needs the stored file ``sha256``."""
+        return self.one(REFERENCES_FILE_SQL, (sha256, sha256, sha256)) is not None
 
     def meta(self, key: str) -> str | None:
         row = self.one("SELECT value FROM meta WHERE key = ?", (key,))

@@ -128,7 +128,8 @@ class DevtrackApp(App[None]):
         """What is being measured now, in words; None when nothing is."""
         state = self.bench_state
         if state is not None and not state.done:
-            return f"Benchmarking {state.label} ({state.index} of {state.total})"
+            doing = "Bisecting" if state.kind == "bisect" else "Benchmarking"
+            return f"{doing} {state.label} ({state.index} of {state.total})"
         if self.measuring.locked():
             return self.measuring_what or "A measurement is running."
         return None
@@ -146,7 +147,9 @@ class DevtrackApp(App[None]):
     def cancel_bench(self) -> None:
         if self.bench_running:
             self.workers.cancel_group(self, "bench")
-            self.notify("Cancelling the benchmark: the running worker is being stopped.")
+            what = "bisect" if self.bench_state and self.bench_state.kind == "bisect" else (
+                "benchmark")
+            self.notify(f"Cancelling the {what}: the running worker is being stopped.")
 
     @work(thread=True, exclusive=True, group="bench", exit_on_error=False)
     def _bench_worker(self, ref: str, profiles: list[str]) -> None:
@@ -189,13 +192,20 @@ class DevtrackApp(App[None]):
 
     async def action_quit(self) -> None:
         """Quit; while a measurement runs, ask first (it would be lost half-way)."""
-        from devtrack.tui.screens.quit_dialog import BENCH_NOTE, REMEASURE_NOTE, QuitDialog
+        from devtrack.tui.screens.quit_dialog import (
+            BENCH_NOTE,
+            BISECT_NOTE,
+            REMEASURE_NOTE,
+            QuitDialog,
+        )
 
         if self.stop_requested.is_set() or self.running_measurement() is None:
             self.exit()  # asked again while stopping: do not wait any longer
             return
         if not isinstance(self.screen, QuitDialog):
-            note = BENCH_NOTE if self.bench_running else REMEASURE_NOTE
+            note = REMEASURE_NOTE
+            if self.bench_running and self.bench_state is not None:
+                note = BISECT_NOTE if self.bench_state.kind == "bisect" else BENCH_NOTE
             self.push_screen(QuitDialog(self.running_measurement, note), self._quit_chosen)
 
     def _quit_chosen(self, stop: bool | None) -> None:

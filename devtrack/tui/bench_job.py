@@ -1,66 +1,85 @@
-"""The benchmark the app runs in a background thread: the same library calls as ``bench``."""
+"""The benchmark the app runs in a background thread: the library's bench, as ``bench`` runs it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from devtrack.errors import Aborted
-from devtrack.tui.messages import BenchUpdate
+from devtrack.errors import NotFoundError
+from devtrack.tui.messages import BenchLane, BenchUpdate
 from devtrack.workspace import open_workspace
+
+if TYPE_CHECKING:
+    from devtrack.orchestration import JobEvent
 
 STOPPED_FROM_APP = "stopped from the review app"
 
 
+class _Lanes:
+    """Turns the library's job events into the app's ``BenchUpdate``s."""
+
+    def __init__(self, ref: str, total: int, report: Callable[[BenchUpdate], None]) -> None:
+        self.ref, self.total, self.report = ref, total, report
+        self.index = 0
+        self.completed = 0
+        self.skipped: list[str] = []
+        self.lanes: dict[str, BenchLane] = {}
+
+    def __call__(self, event: JobEvent) -> None:
+        if event.kind == "skipped":
+            self.skipped.append(event.label)
+            return
+        self.total = event.total
+        if event.kind == "planned":
+            return
+        if event.kind == "started":
+            self.index = max(self.index, event.index)
+            self.lanes[event.device] = BenchLane(event.device, event.label)
+        elif event.kind == "phase":
+            self.lanes[event.device] = replace(
+                self.lanes.get(event.device, BenchLane(event.device, event.label)),
+                phase=event.phase or "starting", elapsed_s=event.elapsed_s)
+        elif event.kind == "finished":
+            self.completed += 1
+            self.lanes.pop(event.device, None)
+        lane = self.lanes.get(event.device)
+        self.report(BenchUpdate(
+            self.ref, self.index, self.total, event.label,
+            phase=lane.phase if lane else (event.status or ""),
+            elapsed_s=lane.elapsed_s if lane else 0.0,
+            lanes=tuple(self.lanes.values()), completed=self.completed))
+
+
 def run_bench(root: Path, ref: str, profiles: list[str], report: Callable[[BenchUpdate], None],
               cancelled: Callable[[], bool]) -> BenchUpdate:
-    """Measure ``ref`` on each profile (each in its own worker process) and store the runs.
+    """Measure ``ref`` on each profile (``orchestration.bench``: each in its own worker, one
+    per device at a time, devices in parallel) and store the runs.
 
     Runs in a thread: it opens its own connection to the workspace. ``report`` gets a
     ``BenchUpdate`` on every progress poll; when ``cancelled()`` turns true the running
-    worker is stopped and stored as aborted ("stopped from the review app"), finished runs
+    workers are stopped and stored as aborted ("stopped from the review app"), finished runs
     are kept, as Ctrl-C does on the command line. Returns the final update (``done``),
     whose ``error`` is set when nothing could run.
     """
-    from devtrack.benchmarking import BenchOverrides, get_run, plan, run_measurement
+    from devtrack.benchmarking import BenchOverrides
+    from devtrack.orchestration import bench
     from devtrack.profiles import load_profile
     from devtrack.registry import get_release
 
-    overrides = BenchOverrides()
     with open_workspace(root) as ws:
         release = get_release(ws, ref)
         chosen = [load_profile(name, ws.root) for name in profiles]
-        measurements, skipped = plan([release], chosen, overrides)
-        total = len(measurements)
-        if not measurements:
-            return BenchUpdate(ref, 0, 0, ref, done=True, skipped=tuple(skipped),
+        lanes = _Lanes(ref, len(chosen), report)
+        try:
+            outcome = bench(ws, [release], chosen, BenchOverrides(), on_event=lanes,
+                            stop=cancelled, stop_reason=STOPPED_FROM_APP)
+        except NotFoundError:
+            return BenchUpdate(ref, 0, 0, ref, done=True, skipped=tuple(lanes.skipped),
                                error="nothing to measure: no chosen profile runs "
                                      f"{release.format} models")
-        results: list[dict[str, Any]] = []
-        for index, m in enumerate(measurements, 1):
-            if cancelled():
-                break
-            label = f"{release.ref} on {m.profile.name}"
-            report(BenchUpdate(ref, index, total, label, phase="starting"))
-
-            def progress(event: Any, index: int = index, label: str = label) -> None:
-                if cancelled():
-                    raise Aborted("benchmark cancelled from the app")
-                phase = getattr(event, "phase", None) or (
-                    event.get("phase", "") if isinstance(event, dict) else "")
-                elapsed = float(getattr(event, "elapsed_s", 0.0) or 0.0)
-                report(BenchUpdate(ref, index, total, label, phase=phase or "starting",
-                                   elapsed_s=elapsed))
-
-            try:
-                results.append(run_measurement(ws, m, overrides, progress=progress,
-                                               abort_reason=STOPPED_FROM_APP))
-            except Aborted as exc:
-                run_id = getattr(exc, "run_id", None)
-                if run_id is not None:
-                    results.append(get_run(ws, run_id))
-                break
-    return BenchUpdate(ref, total, total, ref, done=True, results=tuple(results),
-                       skipped=tuple(skipped),
-                       error="cancelled" if cancelled() else None)
+    total = lanes.total
+    return BenchUpdate(ref, total, total, ref, done=True, results=tuple(outcome.runs),
+                       skipped=tuple(lanes.skipped), completed=len(outcome.runs),
+                       error="cancelled" if outcome.stopped or cancelled() else None)

@@ -184,3 +184,17 @@ async def test_compare_re_measures_both_side_by_side(mlp_ws: Path, tmp_path: Pat
         assert latency.verdict == "unchanged"  # the same file twice
         body = plain(screen.query_one("#compare-body").content)
         assert "unchanged" in body and "interleaved re-run" in body
+
+
+def test_the_bench_bar_shows_every_device_measuring_at_once() -> None:
+    from devtrack.tui.messages import BenchLane, BenchUpdate
+    from devtrack.tui.widgets.bench_bar import bar_text
+
+    one = BenchUpdate("kws@1.0", 1, 2, "kws@1.0 on tiny", phase="measure", elapsed_s=1.25)
+    assert bar_text(one).plain == "⏵ bench kws@1.0 on tiny: measure 1.2s  0/2 done  ctrl+x cancels"
+    both = BenchUpdate("kws@1.0", 2, 3, "kws@1.0 on board", completed=1, lanes=(
+        BenchLane("local", "kws@1.0 on tiny", "measure", 1.25),
+        BenchLane("labtest://a", "kws@1.0 on board", "load", 0.5)))
+    assert bar_text(both).plain == ("⏵ bench kws@1.0 on tiny: measure 1.2s · kws@1.0 on board: "
+                                    "load 0.5s  1/3 done  ctrl+x cancels")
+    assert both.fraction == 1 / 3

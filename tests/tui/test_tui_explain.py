@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from test_tui_bench import wait_until
@@ -54,3 +55,6 @@ async def test_compare_explains_the_pair_per_operator(empty: Path, tmp_path: Pat
         assert "added MatMul nodes mm3, mm4, mm5" in body
         assert screen.explanation is not None
         assert screen.explanation.nodes[0].status == "added"
+    with open_workspace(empty) as ws:  # the measurement is recorded, as the CLI's is
+        (event,) = ws.store.events(kind="explain")
+    assert (event["version"], json.loads(event["payload"])["baseline"]) == ("1.1", "1.0")

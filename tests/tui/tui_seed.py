@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from devtrack.bench.protocol import samples_from_blob, samples_to_blob
 from devtrack.benchmarking import BenchOverrides
 from devtrack.profiles import load_profile
 from devtrack.workspace import Workspace, init_workspace
@@ -154,13 +155,12 @@ def _ts(day: int, hour: int = 9) -> str:
 
 def _samples(p50: float, seed: int, n: int = 120) -> bytes:
     rng = np.random.default_rng(seed)
-    values = rng.normal(p50, p50 * 0.02, n).astype("<f4")
-    return values.tobytes()
+    return samples_to_blob(rng.normal(p50, p50 * 0.02, n))
 
 
 def _run_row(release_id: int, profile: Any, p50: float, memory: float, started: str,
              seed: int) -> dict[str, Any]:
-    samples = np.frombuffer(_samples(p50, seed), dtype="<f4").astype(np.float64)
+    samples = samples_from_blob(_samples(p50, seed))
     return {
         "release_id": release_id, "profile": profile.name, "profile_hash": profile.hash,
         "profile_snapshot": json.dumps(profile.to_dict(), sort_keys=True),

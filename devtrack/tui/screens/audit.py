@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 ANY = "*"
 KIND_STYLES = {"register": "cyan", "bench": "blue", "promote": "yellow", "deploy": "green",
-               "rollback": "magenta", "check": "white", "compare": "white", "notes": "white"}
+               "rollback": "magenta", "check": "white", "compare": "white", "notes": "white",
+               "explain": "white", "bisect": "red"}
 COLUMNS = (
     Column("id", "#", sort=lambda v: v, justify="right"),
     Column("time", "time", sort=lambda v: v),
@@ -41,7 +42,14 @@ COLUMNS = (
 )
 
 
-def _details(payload: dict[str, Any]) -> str:
+def _details(payload: dict[str, Any], event: dict[str, Any] | None = None) -> str:
+    """The payload on one line; an explain's or bisect's answer in words (as ``log``)."""
+    if event is not None and event["kind"] in ("explain", "bisect") and isinstance(payload,
+                                                                                   dict):
+        from devtrack.investigations import investigation_summary
+
+        return investigation_summary(event["kind"], event["model"], event["version"],
+                                     payload)
     return fmt.payload_details(payload)
 
 
@@ -49,7 +57,7 @@ def event_row(event: dict[str, Any]) -> Row:
     ref = (f"{event['model']}@{event['version']}" if event["version"]
            else (event["model"] or ""))
     payload = json.loads(event["payload"]) if event["payload"] else {}
-    details = _details(payload)
+    details = _details(payload, event)
     cells: list[Text | str] = [
         Text(str(event["id"]), justify="right"),
         fmt.short_time(event["ts"]),
@@ -77,6 +85,9 @@ def event_detail(event: dict[str, Any] | None) -> Text:
     text.append("\nreason: ", style="bold")
     text.append_text(fmt.literal(event["reason"] or "-"))
     text.append("\n")
+    if event["kind"] in ("explain", "bisect"):
+        text.append_text(fmt.literal(_details(payload, event)))
+        text.append("\n")
     text.append_text(fmt.literal(_details(payload) or "(no details)"))
     return text
 

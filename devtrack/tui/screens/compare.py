@@ -392,6 +392,8 @@ class CompareScreen(Screen[None]):
                 self.explanation = event.worker.result
                 self._status(Text("Explained: top contributors below", style="dim"))
                 self._render_body()
+                if self.explanation is not None and self.explanation.source is not None:
+                    self.dt_app.data_changed("explain", self.explanation.b)  # recorded
             elif event.state == WorkerState.ERROR:
                 error = event.worker.error
                 message = str(error) if isinstance(error, DevtrackError) else repr(error)

@@ -17,6 +17,7 @@ NOTHING_RUNS = "The measurement has finished: nothing is running now."
 BENCH_NOTE = ("Stopping keeps the runs that have finished; the one in progress is stored as "
               "aborted.")
 REMEASURE_NOTE = "Stopping discards this re-measure: nothing of it is stored."
+BISECT_NOTE = "Stopping discards this bisect: none of its steps is stored."
 
 
 class QuitDialog(ReviewDialog[bool]):

@@ -108,6 +108,11 @@ def release_cells(row: ReleaseOverview, profile: str | None, latency_limit: floa
     return cells
 
 
+def latency_regressed(row: ReleaseOverview | None) -> bool:
+    """Whether the table marks ``row`` ``!`` for its p50: what a bisect can look into."""
+    return row is not None and "p50_ms" in row.regressed_metrics
+
+
 def row_info(row: ReleaseOverview | None, profile: str | None,
              formats: tuple[str, ...] = ()) -> Text:
     """Two lines about the highlighted release: what it is, then what is wrong with it."""
@@ -138,6 +143,8 @@ def row_info(row: ReleaseOverview | None, profile: str | None,
                          else "dim"))
     if row.newer_runs:
         problems.append((f"{row.conditions_note()} (enter shows them)", "dim"))
+    if latency_regressed(row) and len(problems) == 1:
+        problems.append(("B bisects: which release made it slower", "dim"))
     for i, (message, style) in enumerate(problems[:2]):
         if i:
             text.append(" · ")
@@ -149,8 +156,9 @@ def row_info(row: ReleaseOverview | None, profile: str | None,
 
 NEEDS_RELEASES = frozenset({
     "open", "compare", "sort", "reverse_sort", "filter", "trends", "choose_profile",
-    "set_status", "deploy", "rollback", "bench", "focus_models", "focus_releases",
+    "set_status", "deploy", "rollback", "bench", "focus_models", "focus_releases", "bisect",
 })
+
 
 
 class ReleasesScreen(ReviewActions, Screen[None]):
@@ -176,6 +184,9 @@ class ReleasesScreen(ReviewActions, Screen[None]):
         Binding("r", "reload", "Refresh", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         *ReviewActions.ACTION_BINDINGS,
+        Binding("B", "bisect", "Bisect", tooltip="Which release made it slower? On a release "
+                "marked ! for p50: bisect from the last good one, side by side, in the "
+                "background"),
         Binding("t", "trends", "Trends", tooltip="Charts of latency, memory and accuracy"),
         Binding("e", "audit", "Audit", tooltip="The audit log: every change, filterable"),
     ]
@@ -188,6 +199,7 @@ class ReleasesScreen(ReviewActions, Screen[None]):
         self._rows_by_version: dict[str, ReleaseOverview] = {}
         self._loading_profiles = False
         self._latency_unit = "ms"
+        self._bisectable = False
 
     @property
     def dt_app(self) -> DevtrackApp:
@@ -344,6 +356,10 @@ class ReleasesScreen(ReviewActions, Screen[None]):
             info = Text.assemble((f"No release matches {table.filter_text.strip()!r}", "yellow"),
                                  ("  esc clears the filter", "dim"))
         self.query_one("#row-info", Static).update(info)
+        bisectable = latency_regressed(self.current_row)
+        if bisectable != self._bisectable:  # the footer offers B only on such a row
+            self._bisectable = bisectable
+            self.refresh_bindings()
 
     @property
     def current_row(self) -> ReleaseOverview | None:
@@ -409,6 +425,42 @@ class ReleasesScreen(ReviewActions, Screen[None]):
         baseline = compare_baseline(self.dt_app.ws, row.model, row.version)
         self.app.push_screen(CompareScreen(row.model, baseline, row.version, self.profile))
 
+    def action_bisect(self) -> None:
+        """Bisect the highlighted release (marked ! for p50) in the background, after a
+        dialog that shows the plan and lets the good release be changed."""
+        from devtrack.bisecting import plan_bisect, suggest_good
+        from devtrack.tui.bisect_job import BisectRequest, start_bisect
+        from devtrack.tui.screens.bisect_dialog import BisectDialog
+
+        row, data, profile = self.current_row, self.table_data, self.profile
+        if row is None or data is None or profile is None:
+            return
+        if not latency_regressed(row):
+            self.notify(f"{row.ref} is not marked ! for p50 on {profile}: bisect looks for "
+                        "the release that made latency worse.", severity="warning",
+                        markup=False)
+            return
+        if self.dt_app.bench_running or self.dt_app.measuring.locked():
+            self.notify("A measurement is already running; bisect when it has finished "
+                        "(ctrl+x cancels it).", severity="warning")
+            return
+        versions = [r.version for r in data.rows]
+        earlier = [r.version for r in data.rows[:versions.index(row.version)]
+                   if data.runs_format(r.format)]
+        if not earlier:
+            self.notify(f"No release before {row.ref} runs on {profile}: nothing to bisect.",
+                        severity="warning", markup=False)
+            return
+        ws, model, bad = self.dt_app.ws, row.model, row.version
+
+        def done(request: BisectRequest | None) -> None:
+            if request is not None:
+                start_bisect(self.dt_app, request)
+
+        self.app.push_screen(BisectDialog(
+            model, bad, profile, earlier, suggest_good(data.rows, bad, profile, data.runs_format),
+            lambda good: plan_bisect(ws, model, good, bad, profile)), done)
+
     def action_trends(self) -> None:
         if self.model is None:
             return
@@ -431,6 +483,9 @@ class ReleasesScreen(ReviewActions, Screen[None]):
             yield SystemCommand(f"Open {row.ref}", "Release detail (enter)", self.action_open)
             yield SystemCommand(f"Compare {row.ref}", "With the release before it (c)",
                                 self.action_compare)
+        if latency_regressed(row) and row is not None:
+            yield SystemCommand(f"Bisect {row.ref}", "Which release made it slower, side by "
+                                "side in the background (B)", self.action_bisect)
         yield from self.review_palette_commands()
         yield SystemCommand("Sort by the next column", "s; S reverses", self.action_sort)
         yield SystemCommand("Refresh", "Re-read the workspace (r)", self.action_reload)
@@ -439,6 +494,8 @@ class ReleasesScreen(ReviewActions, Screen[None]):
         """Release actions are hidden while the workspace has no releases."""
         if action in NEEDS_RELEASES and self.table_data is None:
             return False
+        if action == "bisect" and not latency_regressed(self.current_row):
+            return False  # offered on a release marked ! for p50 only
         if action == "focus_models" and not all(p.display for p in self.query("#models-pane")):
             return False  # hidden: only one model
         return super().check_action(action, parameters)

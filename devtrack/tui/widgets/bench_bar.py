@@ -35,14 +35,31 @@ class BenchBar(Static):
         self.set_class(not update.done, "-active")
         if update.done:
             return
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("⏵ bench ", style="bold")
-        text.append(f"{update.label}: {update.phase or 'starting'}")
-        if update.elapsed_s:
-            text.append(f" {update.elapsed_s:.1f}s", style="dim")
-        text.append(f"  {update.index}/{update.total}  ctrl+x cancels", style="dim")
+        text = bar_text(update)
         grid = Table.grid(expand=True)
         grid.add_column(ratio=1, no_wrap=True)
         grid.add_column(width=BAR_WIDTH)
         grid.add_row(text, ProgressBar(total=1.0, completed=update.fraction, width=BAR_WIDTH))
         self.update(grid)
+
+
+def bar_text(update: BenchUpdate) -> Text:
+    """``⏵ bench kws@1.1 on ci-host: measure 1.2s  1/2``; with several devices measuring at
+    once, each one's job and phase: ``⏵ bench kws@1.1 on pi: load 0.4s · kws@1.1 on …``."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f"⏵ {update.kind} ", style="bold")
+    lanes = update.lanes if len(update.lanes) > 1 else ()
+    for number, lane in enumerate(lanes):
+        if number:
+            text.append(" · ", style="dim")
+        text.append(f"{lane.label}: {lane.phase or 'starting'}")
+        if lane.elapsed_s:
+            text.append(f" {lane.elapsed_s:.1f}s", style="dim")
+    if not lanes:
+        text.append(f"{update.label}: {update.phase or 'starting'}")
+        if update.elapsed_s:
+            text.append(f" {update.elapsed_s:.1f}s", style="dim")
+    done = (f"step {update.index} of at most {update.total}" if update.kind == "bisect"
+            else f"{update.completed}/{update.total} done")
+    text.append(f"  {done}  ctrl+x cancels", style="dim")
+    return text
