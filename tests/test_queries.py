@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devtrack.errors import DuplicateError, NotFoundError
-from devtrack.postgres.backend import open_postgres_store
 from devtrack.registry import (
     RegisterRequest,
     get_release,
@@ -19,20 +17,15 @@ from devtrack.registry import (
     register_release,
     require_model,
 )
-from devtrack.store import create_store
-from devtrack.workspace import DOT_DIR, Workspace
+from devtrack.workspace import Workspace, open_workspace
+
+pytestmark = pytest.mark.both_backends
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_ws(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workspace]:
-    """A workspace folder (artifacts on disk) whose database is on each backend."""
-    (tmp_path / DOT_DIR / "artifacts" / "sha256").mkdir(parents=True)
-    store: Any
-    if request.param == "sqlite":
-        store = create_store(tmp_path / DOT_DIR / "devtrack.db")
-    else:
-        store = open_postgres_store(request.getfixturevalue("pg_url"))
-    ws = Workspace(tmp_path, store)
+@pytest.fixture
+def any_ws(ws_dir: Path) -> Iterator[Workspace]:
+    """An open workspace on this test's backend."""
+    ws = open_workspace(ws_dir)
     try:
         yield ws
     finally:
@@ -63,17 +56,10 @@ def test_registry_registers_lists_and_resolves_on_both_backends(
 
 
 def test_bench_evaluate_check_compare_and_trend_on_both_backends(
-        any_ws: Workspace, mlp_onnx: Path, mlp_onnx_b: Path, tmp_path: Path,
-        request: pytest.FixtureRequest) -> None:
+        any_ws: Workspace, mlp_onnx: Path, mlp_onnx_b: Path, tmp_path: Path) -> None:
     """Real measurements stored on each backend, then read back by the modules whose SQL
     moved to queries.py: counted_runs, gate, comparison, trends, evaluation."""
     import numpy as np
-
-    if request.node.callspec.params["any_ws"] == "postgres":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, raises=AttributeError,
-            reason="storing an evaluation seals it through auditing.evaluation_rows, which "
-                   "still reads store.conn (issue 12: auditing.py is being made portable)"))
 
     from devtrack.benchmarking import BenchOverrides, plan, run_measurement
     from devtrack.comparison import compare_releases
@@ -84,7 +70,7 @@ def test_bench_evaluate_check_compare_and_trend_on_both_backends(
     from devtrack.trends import trend
     from tests.test_cli_bench import TINY_PROFILE
 
-    (any_ws.root / "device_profiles").mkdir()
+    (any_ws.root / "device_profiles").mkdir(exist_ok=True)
     (any_ws.root / "device_profiles" / "tiny.toml").write_text(TINY_PROFILE)
     x = np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32)
     np.savez(tmp_path / "eval.npz", input=x, labels=np.arange(8) % 4)
@@ -116,28 +102,36 @@ def test_bench_evaluate_check_compare_and_trend_on_both_backends(
 
 def test_a_bundle_exports_and_imports_on_both_backends(
         any_ws: Workspace, mlp_onnx: Path, mlp_onnx_b: Path, tmp_path: Path) -> None:
-    """A bundle of measured releases exported from the workspace on each backend imports
-    into a SQLite workspace once, then adds nothing (bundles' SQL is in queries.py)."""
+    """A bundle of measured, evaluated releases exported from the workspace on each backend
+    imports into a SQLite workspace once, then adds nothing (bundles' SQL is in queries.py)."""
+    import numpy as np
+
     from devtrack.benchmarking import BenchOverrides, plan, run_measurement
     from devtrack.bundles import export_bundle, import_bundle
+    from devtrack.datasets import add_dataset
     from devtrack.profiles import load_profile
     from devtrack.workspace import init_workspace
     from tests.test_cli_bench import TINY_PROFILE
 
-    (any_ws.root / "device_profiles").mkdir()
+    (any_ws.root / "device_profiles").mkdir(exist_ok=True)
     (any_ws.root / "device_profiles" / "tiny.toml").write_text(TINY_PROFILE)
     a = register_release(any_ws, RegisterRequest(mlp_onnx, "kws", "1.0"))
     b = register_release(any_ws, RegisterRequest(mlp_onnx_b, "kws", "1.1", parent="1.0"))
-    overrides = BenchOverrides(evaluate=False)
+    x = np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32)
+    np.savez(tmp_path / "eval.npz", input=x, labels=np.arange(8) % 4)
+    add_dataset(any_ws, tmp_path / "eval.npz", "digits")
+    overrides = BenchOverrides(eval_dataset="digits")
     measurements, _ = plan([a, b], [load_profile("tiny", any_ws.root)], overrides)
     assert [run_measurement(any_ws, m, overrides)["status"] for m in measurements] == ["ok"] * 2
     exported = export_bundle(any_ws, ["kws"], tmp_path / "kws.zip")
     assert exported.releases == ["kws@1.0", "kws@1.1"] and exported.runs == 2
+    assert exported.datasets == ["digits"]
     target, _ = init_workspace(tmp_path / "team")
     try:
         first = import_bundle(target, tmp_path / "kws.zip")
         again = import_bundle(target, tmp_path / "kws.zip")
         assert (first.releases_added, first.runs_added) == (["kws@1.0", "kws@1.1"], 2)
+        assert first.datasets_added == ["digits"]
         assert (again.event_id, again.runs_present) == (None, 2)
         assert get_release(target, "kws@1.1").parent == "1.0"
         # and back: the SQLite workspace's bundle adds nothing new on this backend
