@@ -120,16 +120,20 @@ def test_copy_reproduces_every_table_row_by_row_and_the_chain_verifies(
 
 
 def test_audit_verify_passes_on_the_copy_and_the_library_reads_it_as_the_original(
-        source_ws: Path, pg_url: str, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert run_cli("db", "copy", "--to", pg_url, "-w", source_ws).exit_code == 0
-    original = {args: run_cli(*args, "-w", source_ws, "--json").out
+        source_ws: Path, pg_url: str, tmp_path: Path, run_cli,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = shutil.copytree(source_ws, tmp_path / "moved")
+    assert run_cli("db", "copy", "--to", pg_url, "-w", folder).exit_code == 0
+    original = {args: run_cli(*args, "-w", folder, "--json").out
                 for args in (("releases",), ("show", "kws@1.1"), ("history", "kws"),
                              ("results", "kws@1.0"))}
-    monkeypatch.setenv("DEVTRACK_DATABASE_URL", pg_url)  # the same folder, on the copy
-    verified = run_cli("audit", "verify", "-w", source_ws)
+    # The same folder (its artifacts, its profiles) on the copy alone: the SQLite file goes.
+    (folder / DOT_DIR / "devtrack.db").rename(tmp_path / "devtrack.db.moved-away")
+    monkeypatch.setenv("DEVTRACK_DATABASE_URL", pg_url)
+    verified = run_cli("audit", "verify", "-w", folder)
     assert verified.exit_code == 0, verified.out + verified.err
     for args, out in original.items():
-        assert run_cli(*args, "-w", source_ws, "--json").out == out, args
+        assert run_cli(*args, "-w", folder, "--json").out == out, args
 
 
 def test_a_non_empty_target_is_refused_and_left_as_it_was(source_ws: Path, pg_url: str,
