@@ -4,10 +4,15 @@ records (records.py), partial ones as dicts keyed by column."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devtrack.records import Dataset, Run, from_row
 from devtrack.store_contract import StoreBackend
+
+if TYPE_CHECKING:
+    from devtrack.records import Dataset, Run
+
+# records.py (a dozen dataclasses, ~10 ms to create) is imported by the functions that build
+# records: `devtrack releases` reaches this module through registry.py and builds none.
 
 Row = dict[str, Any]
 
@@ -22,6 +27,8 @@ _FIGURES = ", ".join(f"runs.{c}" for c in RUN_FIGURES)
 
 def run(store: StoreBackend, run_id: int) -> Run | None:
     """One whole run, samples included."""
+    from devtrack.records import Run, from_row
+
     row = store.one("SELECT * FROM runs WHERE id = ?", (run_id,))
     return from_row(Run, row) if row is not None else None
 
@@ -34,6 +41,8 @@ def runs_of_release(store: StoreBackend, release_id: int,
     else:
         rows = store.query("SELECT * FROM runs WHERE release_id = ? AND profile = ? "
                            "ORDER BY id", (release_id, profile))
+    from devtrack.records import Run, from_row
+
     return [from_row(Run, row) for row in rows]
 
 
@@ -275,5 +284,7 @@ def first_evaluation(store: StoreBackend, run_id: int) -> Row | None:
 
 
 def dataset(store: StoreBackend, name: str) -> Dataset | None:
+    from devtrack.records import Dataset, from_row
+
     row = store.one("SELECT * FROM datasets WHERE name = ?", (name,))
     return from_row(Dataset, row) if row is not None else None

@@ -54,3 +54,18 @@ def test_the_figures_queries_read_are_run_columns() -> None:
     from devtrack.queries import RUN_FIGURES
 
     assert set(RUN_FIGURES) <= set(columns(Run))
+
+
+def test_releases_does_not_create_the_records(in_ws: Path, mlp_onnx: Path, run_cli) -> None:
+    """Creating a dozen dataclasses costs ~10 ms: `devtrack releases`, whose start-up is a
+    budget (tests/test_cli_help.py), reaches queries.py but builds no record."""
+    import json
+    import subprocess
+    import sys
+
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1")
+    probe = ("import sys\nfrom devtrack.cli import main\nmain(['releases'])\n"
+             "print(__import__('json').dumps('devtrack.records' in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=in_ws, check=True, timeout=60)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) is False
