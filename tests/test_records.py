@@ -33,6 +33,36 @@ def test_each_schema_has_exactly_the_records_columns_in_order(fresh: StoreBacken
         assert shape.columns == table_columns(name), name
 
 
+_SQL_TYPES = {"sqlite": {"int": "INTEGER", "float": "REAL", "str": "TEXT", "bytes": "BLOB"},
+              "postgres": {"int": "bigint", "float": "double precision", "str": "text",
+                           "bytes": "bytea"}}
+
+
+def _declared(store: StoreBackend, backend: str, table: str) -> dict[str, tuple[str, bool]]:
+    """Each column's declared type and whether it may hold NULL, from the catalog."""
+    if backend == "sqlite":
+        return {r["name"]: (r["type"], not (r["notnull"] or r["pk"]))
+                for r in store.query(f"PRAGMA table_info({table})")}
+    return {r["column_name"]: (r["data_type"], r["is_nullable"] == "YES")
+            for r in store.query("SELECT column_name, data_type, is_nullable FROM "
+                                 "information_schema.columns WHERE table_schema = "
+                                 "current_schema() AND table_name = ?", (table,))}
+
+
+def test_each_schema_has_the_records_types_and_nullability(
+        fresh: StoreBackend, request: pytest.FixtureRequest) -> None:
+    from dataclasses import fields
+
+    backend = request.node.callspec.params["fresh"]
+    for table, record in TABLES.items():
+        declared = _declared(fresh, backend, table)
+        for field in fields(record):
+            text = str(field.type)
+            base = text.replace(" | None", "")
+            expected = (_SQL_TYPES[backend][base], text.endswith("| None"))
+            assert declared[field.name] == expected, (table, field.name)
+
+
 def test_a_sealed_run_is_every_column_but_its_keys_and_samples() -> None:
     from devtrack.core.audit_state import RUN_SEALED_FIELDS
 
