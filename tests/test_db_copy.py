@@ -202,6 +202,20 @@ def test_an_unreachable_server_is_one_line_exit_2(source_ws: Path, pg_server: Pg
                        "cannot reach the PostgreSQL server")
 
 
+def test_a_workspace_already_on_postgresql_is_refused(
+        source_ws: Path, pg_url: str, pg_server: PgServer, run_cli,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    other = pg_server.url(pg_server.fresh_database())
+    monkeypatch.setenv("DEVTRACK_DATABASE_URL", other)
+    assert_clean_error(run_cli("db", "copy", "--to", pg_url, "-w", source_ws),
+                       "not a SQLite file")
+    store = open_postgres_store(pg_url)
+    try:
+        assert set(_counts(store).values()) == {0}
+    finally:
+        store.close()
+
+
 def test_a_missing_database_and_a_missing_option_are_refused(
         source_ws: Path, pg_server: PgServer, run_cli) -> None:
     assert_clean_error(run_cli("db", "copy", "--to", pg_server.url("nosuchdb"), "-w",
