@@ -356,8 +356,6 @@ def test_a_copy_that_takes_a_moment_prints_its_progress_on_stderr(
     lines = err.splitlines()
     assert lines and all(re.fullmatch(r"copying \w+: [\d,]+/[\d,]+ rows \([\d.]+ s\)", line)
                          for line in lines), lines
-    assert any(line.startswith("copying runs: ") and f"/{KILL_RUNS} rows" in line
-               for line in lines), lines
 
 
 def test_a_writer_on_the_workspace_during_the_copy_is_not_blocked_nor_copied(
