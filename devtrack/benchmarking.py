@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from devtrack import queries
+from devtrack.core.adb_target import is_adb
 from devtrack.core.audit_state import run_fields_digest, samples_digest
 from devtrack.core.inputspec import FillSpec, InputSpec
 from devtrack.core.limits import BOUNDS, longest_max_time_s, worker_need_text, worker_seconds
@@ -226,10 +227,18 @@ def prepare_job(ws: Workspace, m: Measurement, overrides: BenchOverrides) -> Pre
     The worker's limit is the profile's ``timeout_s`` plus, when a dataset is evaluated,
     ``EvalPlan.timeout_allowance_s`` (recorded as ``isolation.evaluation_allowance_s``).
     """
-    if m.evaluation is None:
+    on_phone = is_adb(m.profile.execution.target)  # benchmark_model: latency and memory only
+    if m.evaluation is None and not on_phone:
         m = replace(m, evaluation=_resolve_evaluation(ws, m.release, m.fills, overrides))
+    phone_notes = ([f"accuracy not evaluated: {m.evaluation.dataset.name} would need the "
+                    "model run on the phone by devtrack; benchmark_model measures latency "
+                    "and memory only"] if on_phone and m.evaluation is not None else [])
+    if on_phone:
+        m = replace(m, evaluation=None)
     started = utc_now()
     job = build_job(ws, m, overrides.op_profile)
+    if phone_notes:
+        job["notes"] = phone_notes  # bench/adb.py adds them to the run's warnings
     allowance = m.evaluation.timeout_allowance_s() if m.evaluation is not None else 0.0
     return PreparedJob(m, job, started, m.profile.execution.timeout_s + allowance, allowance)
 
@@ -344,13 +353,18 @@ def store_run(ws: Workspace, m: Measurement, result: dict[str, Any], started: st
             m.evaluation.notes if m.evaluation is not None else ())),
         "op_profile": json.dumps(result["op_profile"]) if result.get("op_profile") else None,
         "details": json.dumps({"phases": phases, "memory": memory,
-                               "isolation": result.get("isolation")}, sort_keys=True),
+                               "isolation": result.get("isolation"),
+                               **({"source": result["source"]} if result.get("source") else {})},
+                              sort_keys=True),
     }
     payload: dict[str, Any] = {
         "profile": m.profile.name, "profile_hash": m.profile.hash[:12],
         "conditions_hash": m.profile.conditions_hash[:12], "status": row["status"],
         "p50_ms": row["p50_ms"], "peak_rss_mb": row["peak_rss_mb"], "error": row["error"],
         "samples_sha256": samples_digest(row["samples"])}  # audit verify checks the samples
+    if result.get("source"):  # not measured by the worker: say where the figures came from
+        payload["source"] = {k: v for k, v in result["source"].items()
+                             if k in ("tool", "origin", "log_name", "log_sha256", "serial")}
     evaluated = result.get("evaluation") if row["status"] == "ok" else None
     if evaluated and m.evaluation is not None:
         payload.update(dataset=m.evaluation.dataset.name, accuracy=evaluated.get("accuracy"),

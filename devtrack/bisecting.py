@@ -214,7 +214,7 @@ def plan_bisect(ws: Workspace, model: str, good: str, bad: str,
     Raises UsageError (exit 2) for an unknown model, version or profile, good equal to bad,
     good not before bad, or a good release the profile cannot run.
     """
-    from devtrack.pairing import measured_profile
+    from devtrack.pairing import check_side_by_side_possible, measured_profile
     from devtrack.profiles import load_profile
     from devtrack.registry import list_releases, require_model
 
@@ -222,6 +222,7 @@ def plan_bisect(ws: Workspace, model: str, good: str, bad: str,
     good_rel = _resolve(ws, model, good, "--good")
     bad_rel = _resolve(ws, model, bad, "--bad")
     profile = measured_profile(load_profile(profile_name, ws.root))
+    check_side_by_side_possible(profile)  # an adb:// profile: one model per process
     if not profile.runs_format(good_rel.format):
         raise UsageError(f"profile {profile.name} does not run {good_rel.format} models, so "
                          f"--good {good_rel.ref} cannot be measured")

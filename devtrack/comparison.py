@@ -8,6 +8,7 @@ from typing import Any
 
 from devtrack import queries
 from devtrack.bench.protocol import samples_to_blob
+from devtrack.core.aggregate_runs import medians_side_by_side, which_aggregates
 from devtrack.core.counting import measure_command
 from devtrack.core.diff import ReleaseDiff, diff_releases
 from devtrack.core.policy import latency_limit_pct, limits_of_snapshot
@@ -235,6 +236,11 @@ def _compare_stored(ws: Workspace, a: Release, b: Release, name: str, result: Co
                                     f"-p {name})")
     if not result.rerun:
         comparison.latency = stored_latency(run_a, run_b, threshold)
+        which = which_aggregates(a.ref, b.ref, run_a, run_b)
+        if which is not None:  # no samples on one side: no CI, no verdict (aggregate_runs)
+            comparison.latency = None
+            comparison.notes.append(medians_side_by_side(a.ref, b.ref, run_a.p50_ms,
+                                                         run_b.p50_ms, which))
     comparison.memory = memory_deltas(run_a, run_b)
     comparison.ops = op_deltas(run_a, run_b)
     ev_a = counted_evaluation(ws, a.id, name, run_a.conditions_hash)

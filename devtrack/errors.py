@@ -51,12 +51,26 @@ class ProfileError(UsageError):
     """A device profile that does not validate."""
 
 
+class LogFormatError(UsageError):
+    """A benchmark_model log devtrack cannot read (a crash, a truncated file, another tool)."""
+
+
 class RuntimeUnavailableError(DevtrackError):
     """A runtime (onnxruntime, LiteRT) is missing or cannot run the model."""
 
 
 class ProtocolMismatchError(DevtrackError):
     """A worker job or result of another worker protocol version (``bench/protocol.py``)."""
+class DeviceError(DevtrackError):
+    """A device could not be reached or used over its link (ssh's own message), or lacks
+    what a measurement needs: exit code 1. A bench turns it into a failed run."""
+
+    exit_code = 1
+
+
+class DeviceUnreachable(DeviceError):
+    """The link to a device failed: ssh could not connect or authenticate, or a step got no
+    answer in time (as opposed to a device that answered but lacks something)."""
 
 
 class CheckFailed(DevtrackError):

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from devtrack.core.adb_target import is_adb
 from devtrack.core.diff import diff_releases
 from devtrack.core.explanation import Explanation, NodeTime, explain_measured, explain_structure
 from devtrack.core.limits import pair_need_text, pair_seconds
@@ -101,14 +103,18 @@ def explanation_from_result(a: Release, b: Release, profile: str,
 
 def explain_releases(ws: Workspace, a: Release | str, b: Release | str, profile_name: str,
                      settings: ExplainSettings | None = None,
-                     progress: Progress | None = None) -> Explanation:
+                     progress: Progress | None = None,
+                     op_logs: tuple[Path, Path] | None = None) -> Explanation:
     """Why B's latency differs from A's on ``profile_name``, operator by operator.
 
-    A measurement (ok or failed) is stored with an ``explain`` event
-    (``investigations.record_explain``); an explanation from the structure alone measures
-    and records nothing. Raises UsageError for unknown releases or profile, different models
-    or a measurement that cannot fit in the profile's timeout; MeasurementFailed (exit 1)
-    when the worker fails.
+    ONNX: measured here by onnxruntime's profiler; the measurement (ok or failed) is stored
+    with an ``explain`` event (``investigations.record_explain``). TFLite: from
+    benchmark_model op profiles (``op_logs`` of A and B, a phone, or stored runs:
+    ``tflite_op_profiles.py``), recorded nowhere (logs and stored runs are records already;
+    a phone's profiled runs are not kept); without one, from the structure alone with the
+    reason. Raises UsageError for unknown releases or profile, different models, an
+    unreadable log or a measurement that cannot fit in the profile's timeout;
+    MeasurementFailed (exit 1) when the worker (or the phone) fails.
     """
     from devtrack.comparison import check_same_model
     from devtrack.pairing import measured_profile
@@ -120,8 +126,20 @@ def explain_releases(ws: Workspace, a: Release | str, b: Release | str, profile_
     check_same_model(rel_a, rel_b)
     profile = measured_profile(load_profile(profile_name, ws.root))
     settings = settings or ExplainSettings()
-    _check_fits(profile, settings)
+    if not is_adb(profile.execution.target):  # on a phone each run has its own timeout
+        _check_fits(profile, settings)
     reason = no_profile_reason(rel_a, rel_b, profile)
+    if op_logs is not None or "tflite" in (rel_a.format, rel_b.format):
+        from devtrack.tflite_op_profiles import explain_tflite, missing_source_reason
+
+        if progress is not None and is_adb(profile.execution.target) and op_logs is None:
+            progress(f"profiling {rel_a.ref} and {rel_b.ref} with benchmark_model on "
+                     f"{profile.execution.target}, whole runs alternated")
+        explained = explain_tflite(ws, rel_a, rel_b, profile, settings.repeats, op_logs)
+        if explained is not None:
+            return explained
+        if profile.runs_format("tflite"):
+            reason = missing_source_reason(rel_a, rel_b, profile)
     if reason is not None:
         return explain_structure(rel_a.ref, rel_b.ref, profile.name, reason,
                                  diff_releases(rel_a, rel_b))

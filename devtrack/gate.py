@@ -9,6 +9,13 @@ from typing import Any
 
 from devtrack import queries
 from devtrack.comparison import check_same_model, load_profiles, store_pair
+from devtrack.core.adb_target import is_adb
+from devtrack.core.aggregate_runs import (
+    budget_latency_ms,
+    is_aggregates_only,
+    medians_side_by_side,
+    which_aggregates,
+)
 from devtrack.core.audit_state import text_digest
 from devtrack.core.budgets import FAIL, MISSING, PASS, Figures, evaluate_budgets
 from devtrack.core.counting import RunChoice, measure_command
@@ -255,7 +262,8 @@ def check_release(ws: Workspace, candidate: Release | str, baseline: Release | s
                              "(add --bench to measure there first)")
     if rerun:  # a --repeats that cannot fit: exit 2 before anything is measured
         for profile in chosen:
-            if profile.budgets.max_latency_regression_pct is not None:
+            if (profile.budgets.max_latency_regression_pct is not None
+                    and not is_adb(profile.execution.target)):
                 check_pair_fits(measured_profile(profile), settings)
     if bench:
         _measure_missing(ws, cand, base, chosen, rerun, progress)
@@ -405,8 +413,9 @@ def budget_items(ws: Workspace, release: Release, profile: Profile,
     run, choice = counted if counted is not None else counted_run(
         ws, release.id, profile.name, profile.conditions_hash)
     evaluation = counted_evaluation(ws, release.id, profile.name, profile.conditions_hash)
+    p95_for_p90 = run is not None and run.p90_ms is None and is_aggregates_only(run)
     figures = Figures(
-        p90_ms=run.p90_ms if run else None,
+        p90_ms=budget_latency_ms(run) if run is not None else None,
         peak_rss_mb=run.peak_rss_mb if run else None,
         size_mb=release.size_bytes / MIB,
         accuracy=float(evaluation["accuracy"]) if evaluation else None,
@@ -423,8 +432,12 @@ def budget_items(ws: Workspace, release: Release, profile: Profile,
     others = choice.other_runs_note()
     for result in evaluate_budgets(profile.budgets, figures):
         if result.status != MISSING:
-            items.append(CheckItem(result.budget, result.metric, result.status,
-                                   result.message(), result.value, result.limit))
+            message = result.message()
+            if p95_for_p90 and result.metric == "p90_ms":
+                message += (" (judged on p95: benchmark_model prints no p90, and p90 ≤ p95, "
+                            "so a pass holds; a fail may be p95 alone)")
+            items.append(CheckItem(result.budget, result.metric, result.status, message,
+                                   result.value, result.limit))
             continue
         if run is None and failed is None:
             items.append(CheckItem(
@@ -449,7 +462,8 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
                   paired: list[tuple[Profile, Release, PairedResult]]) -> CheckItem:
     limit_pct = latency_limit_pct(profile.budgets)
     vs = f"vs {baseline.ref}"
-    if rerun:
+    on_phone = is_adb(profile.execution.target)  # benchmark_model: one model per process
+    if rerun and not on_phone:
         try:
             result = measure_pair(ws, baseline, cand, profile, settings, progress,
                                   limit_pct=limit_pct)
@@ -477,8 +491,13 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
             return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), NOT_MEASURED,
                              f"{' and '.join(missing)} {_not_measured_text(profile.name)}; "
                              f"measure with: {measure_command(missing, profile.name)} (or "
-                             "check --bench, or drop --no-rerun)", limit=limit_pct)
+                             "check --bench" + ("" if on_phone else ", or drop --no-rerun")
+                             + ")", limit=limit_pct)
         assert run_a is not None and run_b is not None
+        which = which_aggregates(baseline.ref, cand.ref, run_a, run_b)
+        if which is not None or on_phone:
+            return _aggregates_item(baseline, cand, profile, run_a, run_b,
+                                    which or "the runs hold", rerun, check)
         stored = stored_latency(run_a, run_b, limit_pct)
         if stored is None:
             return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL,
@@ -489,6 +508,26 @@ def _latency_item(ws: Workspace, cand: Release, baseline: Release, profile: Prof
         check.notes.append(STORED_RUNS_NOTE)
     check.latency = latency
     return latency_item(latency, baseline.ref, check.inconclusive_policy)
+
+
+def _aggregates_item(baseline: Release, cand: Release, profile: Profile,
+                     run_a: Run, run_b: Run, which: str, rerun: bool,
+                     check: ProfileCheck) -> CheckItem:
+    """The latency limit where a run holds only aggregates (benchmark_model): both medians
+    side by side, no statistical verdict; inconclusive, so it passes with the reason under
+    ``--inconclusive pass`` and fails under ``fail``."""
+    limit_pct = latency_limit_pct(profile.budgets)
+    text = medians_side_by_side(baseline.ref, cand.ref, run_a.p50_ms, run_b.p50_ms, which)
+    if is_adb(profile.execution.target) and rerun:
+        text += (f"; a side-by-side re-measurement is not possible on {profile.execution.target}"
+                 ": benchmark_model runs one model per process")
+    ratio = (run_b.p50_ms / run_a.p50_ms
+             if run_a.p50_ms and run_b.p50_ms is not None else None)
+    fails = rerun and check.inconclusive_policy == INCONCLUSIVE_FAIL
+    check.notes.append(STORED_RUNS_NOTE)
+    return CheckItem(LATENCY_LIMIT, _metric(LATENCY_LIMIT), FAIL if fails else PASS,
+                     f"inconclusive: {text} (limit {LATENCY_LIMIT} {limit_pct:g})"
+                     + ("; --inconclusive fail fails it" if fails else ""), ratio, limit_pct)
 
 
 def is_inconclusive(latency: LatencyChange) -> bool:

@@ -45,7 +45,7 @@ def _sealed(ws: Workspace, comparison_id: int) -> dict[str, Any]:
 
 def _op_pair_row(a: Release, b: Release, profile: Profile, raw: dict[str, Any],
                  explanation: Explanation | None) -> dict[str, Any]:
-    import numpy as np
+    from devtrack.bench.protocol import samples_to_blob
 
     ok = raw.get("status") == "ok" and explanation is not None
     ratios = [float(x) for x in raw.get("repeat_ratios") or []]
@@ -63,7 +63,7 @@ def _op_pair_row(a: Release, b: Release, profile: Profile, raw: dict[str, Any],
             "ci_low": explanation.ci_low if ok and explanation else None,
             "ci_high": explanation.ci_high if ok and explanation else None,
             "verdict": None,  # explain measures and attributes; it does not judge
-            "ratios": np.asarray(ratios, dtype="<f4").tobytes() if ratios else None,
+            "ratios": samples_to_blob(ratios) if ratios else None,
             "details": json.dumps(details), "created_at": utc_now(),
             "actor": current_user()}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from devtrack.core.aggregate_runs import budget_latency_ms
 from devtrack.core.budgets import Figures
 from devtrack.core.profile import Profile
 from devtrack.core.refs import ReleaseRef, parse_ref
@@ -407,7 +408,7 @@ def _release_facts(ws: Workspace, model: str, prof: Profile) -> list[ReleaseFact
             error = choice.failed["error"] or "no reason recorded"
         elif run is not None:
             evaluation = accuracy.get(r.id)
-            figures = Figures(p90_ms=run["p90_ms"], peak_rss_mb=run["peak_rss_mb"],
+            figures = Figures(p90_ms=budget_latency_ms(run), peak_rss_mb=run["peak_rss_mb"],
                               size_mb=r.size_bytes / MIB,
                               accuracy=float(evaluation["accuracy"]) if evaluation else None)
         facts.append(ReleaseFacts(r.version, r.status, r.id in deployed, figures,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtrack.core.aggregate_runs import budget_latency_ms
 from devtrack.core.alert_messages import (
     Message,
     bench_message,
@@ -225,7 +226,7 @@ def notify_bench(ws: Workspace, base: Plan, runs: Sequence[Mapping[str, Any]],
         profile = by_name.get(str(run["profile"]))
         if run.get("status") != "ok" or profile is None:
             continue
-        figures = Figures(p90_ms=run.get("p90_ms"), peak_rss_mb=run.get("peak_rss_mb"),
+        figures = Figures(p90_ms=budget_latency_ms(run), peak_rss_mb=run.get("peak_rss_mb"),
                           accuracy=run.get("accuracy"))
         for result in evaluate_budgets(profile.budgets, figures):
             if result.status == FAIL:

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
+from devtrack.core.aggregate_runs import budget_latency_ms
 from devtrack.core.budgets import FAIL, MISSING, PASS, BudgetResult, Figures, evaluate_budgets
 from devtrack.core.counting import NEWER_RUNS_NOTE, RunChoice, not_measured_note
 from devtrack.core.policy import accuracy_drop_limit, latency_limit_pct
@@ -348,7 +349,7 @@ def release_overview(ws: Workspace, model: str, profile: str | None) -> ReleaseT
         acc = evaluation["accuracy"] if evaluation else None
         fields_: dict[str, Any] = {}
         if ok is not None:
-            results = judge_budgets(budgets, ok["p90_ms"], ok["peak_rss_mb"],
+            results = judge_budgets(budgets, budget_latency_ms(ok), ok["peak_rss_mb"],
                                     rel["size_bytes"], acc)
             fields_.update(
                 run_id=ok["id"], p50_ms=ok["p50_ms"], p90_ms=ok["p90_ms"],
@@ -463,8 +464,8 @@ def release_detail(ws: Workspace, ref: ReleaseRef | str) -> ReleaseDetail:
         evaluation = _evaluation_view(counted_evaluation(ws, release.id, name, conditions)
                                       if ok is not None else None)
         acc = evaluation.get("accuracy") if evaluation else None
-        results = (judge_budgets(loaded, ok["p90_ms"], ok["peak_rss_mb"], release.size_bytes,
-                                 acc) if ok is not None else [])
+        results = (judge_budgets(loaded, budget_latency_ms(ok), ok["peak_rss_mb"],
+                                 release.size_bytes, acc) if ok is not None else [])
         profiles.append(ProfileResult(
             profile=name, runs=profile_runs, counted=ok, evaluation=evaluation,
             budget_results=results, conditions_hash=conditions, deployed=name in live,

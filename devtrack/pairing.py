@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from devtrack.benchmarking import BenchOverrides, merged_specs
+from devtrack.core.adb_target import is_adb
 from devtrack.core.limits import most_pair_repeats, pair_need_text, pair_seconds
 from devtrack.core.policy import latency_limit_pct
 from devtrack.core.profile import MAX_REPEATS, Profile
@@ -180,10 +181,22 @@ def effective_settings(profile: Profile, settings: RerunSettings | None) -> Reru
     return default if most >= default.repeats else replace(default, repeats=max(4, most))
 
 
+def check_side_by_side_possible(profile: Profile) -> None:
+    """UsageError on an ``adb://`` profile: LiteRT's benchmark_model runs one model per
+    process, so two releases cannot be interleaved in one worker there."""
+    if is_adb(profile.execution.target):
+        raise UsageError(f"profile {profile.name} measures on {profile.execution.target} with "
+                         "benchmark_model, which runs one model per process: no side-by-side "
+                         "measurement there; compare the stored runs (drop --rerun; medians "
+                         "only) or re-measure on a local or ssh profile")
+
+
 def check_pair_fits(profile: Profile, settings: RerunSettings | None = None) -> None:
     """Raise UsageError (exit 2, before anything runs) unless a side-by-side measurement
     with ``settings`` fits in the profile's ``execution.timeout_s``; the timeout is the
-    user's setting and is never raised to make room (``core.limits.pair_seconds``)."""
+    user's setting and is never raised to make room (``core.limits.pair_seconds``), or
+    when the profile measures on a phone, where nothing can run side by side."""
+    check_side_by_side_possible(profile)
     given = settings is not None and settings.cap_given
     settings = effective_settings(profile, settings)
     repeat_s = repeat_seconds(profile, settings)
@@ -233,20 +246,14 @@ def pair_job(ws: Workspace, a: Release, b: Release, profile: Profile, key: str,
 
 
 def run_pair_job(job: dict[str, Any], profile: Profile, sessions: int) -> dict[str, Any]:
-    """Run a :func:`pair_job` in one isolated worker under the profile's threads, CPU
-    affinity and timeout; its memory cap is ``sessions`` times the profile's (that many
-    sessions are open at once). Returns the worker's result dict (never raises but Aborted)."""
-    import os
+    """Run a :func:`pair_job` in one isolated worker on the profile's target (this host or
+    its device, ``targets.py``) under its threads, CPU affinity and timeout; its memory cap
+    is ``sessions`` times the profile's (that many sessions are open at once). Returns the
+    worker's result dict (never raises but Aborted)."""
+    from devtrack.targets import TargetJob, target_for
 
-    from devtrack.bench.runner import run_job
-
-    execution = profile.execution
-    affinity = (list(execution.effective_affinity(sorted(os.sched_getaffinity(0))))
-                if hasattr(os, "sched_getaffinity") and execution.cpu_affinity else None)
-    cap = execution.memory_limit_mb
-    return run_job(job, threads=execution.threads, cpu_affinity=affinity,
-                   memory_limit_mb=sessions * cap if cap else None,
-                   timeout_s=execution.timeout_s)
+    return target_for(profile).run(TargetJob(job, profile, profile.execution.timeout_s,
+                                             sessions=sessions))
 
 
 def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: Profile,

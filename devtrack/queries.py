@@ -21,7 +21,7 @@ Row = dict[str, Any]
 # What choosing the run that counts needs of every run (core/counting.py), and what the
 # tables show of the one chosen.
 RUN_FIGURES = ("id", "release_id", "status", "error", "conditions_hash", "p50_ms", "p90_ms",
-               "peak_rss_mb", "warnings")
+               "p95_ms", "stop_reason", "peak_rss_mb", "warnings")
 _FIGURES = ", ".join(f"runs.{c}" for c in RUN_FIGURES)
 
 
@@ -44,6 +44,14 @@ def runs_of_release(store: StoreBackend, release_id: int,
     from devtrack.records import Run, from_row
 
     return [from_row(Run, row) for row in rows]
+
+
+def runs_stopped_by(store: StoreBackend, release_id: int, profile: str,
+                    stop_reason: str) -> list[Row]:
+    """``id`` and ``details`` of one release's runs on ``profile`` with this ``stop_reason``
+    (``benchmark_model``: the runs holding only aggregates, imported or measured on a phone)."""
+    return store.query("SELECT id, details FROM runs WHERE release_id = ? AND profile = ? AND "
+                       "stop_reason = ?", (release_id, profile, stop_reason))
 
 
 def run_figures(store: StoreBackend, release_id: int, profile: str) -> list[Row]:
@@ -187,6 +195,17 @@ def release_ref(store: StoreBackend, release_id: int) -> tuple[str, str] | None:
 
 
 # -- deployments ------------------------------------------------------------------------------
+
+def live_versions(store: StoreBackend, model: str) -> list[Row]:
+    """Each profile's live release of a model line: rows (version, profile), by profile."""
+    return store.query(
+        "SELECT r.version AS version, d.profile AS profile FROM deployments d "
+        "JOIN releases r ON r.id = d.release_id JOIN models m ON m.id = r.model_id "
+        "WHERE m.name = ? AND d.ended_at IS NULL AND d.id = (SELECT d2.id FROM deployments d2 "
+        "JOIN releases r2 ON r2.id = d2.release_id WHERE r2.model_id = r.model_id AND "
+        "d2.profile = d.profile AND d2.ended_at IS NULL "
+        "ORDER BY d2.deployed_at DESC, d2.id DESC LIMIT 1) ORDER BY d.profile", (model,))
+
 
 def live_release_id(store: StoreBackend, release_id: int, profile: str) -> int | None:
     """The release of ``release_id``'s model line live on ``profile`` (the newest open

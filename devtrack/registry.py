@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,7 @@ class Registered:
     release: Release
     created: bool  # False: MODEL@VERSION already held this very file (see ``restored``)
     restored: str | None = None  # "modified" or "missing": the stored copy was repaired
+    note: str | None = None  # e.g. "--parent deployed: nothing is deployed; no parent"
 
 
 def _duplicate(model: str, version: str) -> DuplicateError:
@@ -119,6 +120,8 @@ def register_or_restore(ws: Workspace, request: RegisterRequest,
 
     model = check_model_name(request.model)
     version = check_version(request.version)
+    parent, parent_note = _resolve_parent(ws.store, model, request.parent)
+    request = replace(request, parent=parent)
     path = request.file
     if not path.exists():
         raise UsageError(f"{path} does not exist; pass the path of a .onnx or .tflite file")
@@ -191,7 +194,31 @@ def register_or_restore(ws: Workspace, request: RegisterRequest,
         if stored == "new":
             _discard_quietly(ws, sha256)
         raise
-    return Registered(get_release(ws, ReleaseRef(model, version)), taken is None, restored)
+    return Registered(get_release(ws, ReleaseRef(model, version)), taken is None, restored,
+                      parent_note)
+
+
+DEPLOYED_PARENT = "deployed"
+
+
+def _resolve_parent(store: StoreBackend, model: str,
+                    parent: str | None) -> tuple[str | None, str | None]:
+    """``--parent deployed`` → the version live on the model line's profiles (the one a CI
+    job on a fresh runner knows only by that name), with a note when nothing is deployed (no
+    parent: the line's first release); UsageError when profiles run different releases.
+    Any other parent is returned as given."""
+    if parent != DEPLOYED_PARENT:
+        return parent, None
+    live = queries.live_versions(store, model)
+    versions = sorted({row["version"] for row in live})
+    if not versions:
+        return None, (f"--parent deployed: no release of {model} is deployed; registered "
+                      "without a parent")
+    if len(versions) > 1:
+        where = ", ".join(f"{row['version']} on {row['profile']}" for row in live)
+        raise UsageError(f"--parent deployed is ambiguous: {model} has {where}; give "
+                         "--parent VERSION")
+    return versions[0], None
 
 
 def _record(store: StoreBackend, model: str, version: str, request: RegisterRequest,

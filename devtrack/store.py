@@ -256,9 +256,12 @@ TABLES_BY_VERSION: dict[int, frozenset[str]] = {
 file, and a schema version from the tables it really has."""
 
 
-def database_error(exc: sqlite3.OperationalError) -> DatabaseError:
+def database_error(exc: sqlite3.OperationalError | sqlite3.IntegrityError) -> DatabaseError:
     """The devtrack error an SQLite failure becomes: the one place they are translated."""
     text = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):  # a constraint the library did not foresee
+        return DatabaseError(f"the workspace database refused the change ({text}); nothing "
+                             "was changed")
     if "locked" in text or "busy" in text:
         return DatabaseLockedError(
             "the workspace database is locked by another devtrack process; try again when it "
@@ -275,7 +278,7 @@ def database_errors() -> Iterator[None]:
     """Raise :func:`database_error` for an SQLite failure inside the block (or function)."""
     try:
         yield
-    except sqlite3.OperationalError as exc:
+    except (sqlite3.OperationalError, sqlite3.IntegrityError) as exc:
         raise database_error(exc) from exc
 
 

@@ -1,7 +1,8 @@
 """Where a profile's measurements run: each target scheme's job runner and device key.
 
-A profile's ``[execution] target`` names where its worker runs: ``local`` (this host), and,
-as they are built, ``ssh://[user@]host[:port]`` and ``adb://SERIAL``. Each scheme registers a
+A profile's ``[execution] target`` names where its worker runs: ``local`` (this host),
+``ssh://[user@]host[:port]`` (a board, bench/remote.py) or ``adb://SERIAL`` (a phone,
+bench/adb.py). Each scheme registers a
 :class:`Target`: ``run`` measures one protocol job (``bench/protocol.py``) and returns its
 result dict, as ``bench.runner.run_job`` does; ``device_key`` names the device a profile
 measures on. The bench orchestration (``orchestration.py``) runs one job per device key at a
@@ -39,6 +40,13 @@ class TargetJob:
     timeout_s: float  # the wall limit: the profile's timeout_s plus any evaluation allowance
     progress: Callable[[Progress], None] | None = None  # call on every poll; it may raise
     # Aborted (a stop request): stop the worker and raise it with ``result`` = what is known
+    sessions: int = 1  # models open at once (2 side by side): the memory cap is this × the
+    # profile's
+
+    @property
+    def memory_limit_mb(self) -> float | None:
+        cap = self.profile.execution.memory_limit_mb
+        return self.sessions * cap if cap else None
 
 
 JobRunner = Callable[[TargetJob], dict[str, Any]]
@@ -66,14 +74,46 @@ def run_local(task: TargetJob) -> dict[str, Any]:
     execution = task.profile.execution
     return run_job(task.job, threads=execution.threads,
                    cpu_affinity=list(execution.cpu_affinity) or None,
-                   memory_limit_mb=execution.memory_limit_mb, timeout_s=task.timeout_s,
+                   memory_limit_mb=task.memory_limit_mb, timeout_s=task.timeout_s,
                    progress=task.progress)
 
 
 LOCAL_TARGET = Target(LOCAL, run_local, lambda profile: LOCAL)
 
+
+def run_on_adb(task: TargetJob) -> dict[str, Any]:
+    """LiteRT's benchmark_model on the phone of an ``adb://SERIAL`` profile (bench/adb.py);
+    the device key is the target string: one measurement per phone at a time."""
+    from devtrack.bench.adb import run_on_phone
+
+    return run_on_phone(task.job, task.profile, task.timeout_s)
+
+
+ADB_TARGET = Target("adb", run_on_adb)
+
+
+def run_on_ssh(task: TargetJob) -> dict[str, Any]:
+    """The worker on the board of an ``ssh://[user@]host[:port]`` profile, shipped and
+    supervised there (bench/remote.py); the device pins to the profile's own cores as far as
+    it has them. The device key is the target string: one measurement per board at a time
+    (the device's own lock also keeps other hosts' devtrack out)."""
+    from devtrack.bench.remote import run_remote_job
+    from devtrack.bench.ssh_transport import SshDevice
+
+    profile = task.profile
+    device = SshDevice.of(profile.name, profile.execution.target, profile.ssh)
+    return run_remote_job(task.job, device, threads=profile.execution.threads,
+                          cpu_affinity=list(profile.execution.cpu_affinity) or None,
+                          memory_limit_mb=task.memory_limit_mb, timeout_s=task.timeout_s,
+                          progress=task.progress)
+
+
+SSH_TARGET = Target("ssh", run_on_ssh)
+
 # scheme -> "module:attribute" of its Target, imported when a profile first uses it.
-BUILTIN_TARGETS: dict[str, str] = {LOCAL: "devtrack.targets:LOCAL_TARGET"}
+BUILTIN_TARGETS: dict[str, str] = {LOCAL: "devtrack.targets:LOCAL_TARGET",
+                                   "adb": "devtrack.targets:ADB_TARGET",
+                                   "ssh": "devtrack.targets:SSH_TARGET"}
 _registered: dict[str, Target] = {}
 
 

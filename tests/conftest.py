@@ -18,8 +18,9 @@ from devtrack.cli import main
 from devtrack.workspace import DOT_DIR, init_workspace
 from devtrack.workspace_config import config_path, database_setting
 
-# A throwaway PostgreSQL server (pg_server) and a fresh database per test (pg_url).
-pytest_plugins = ["pgserver"]
+# A throwaway PostgreSQL server (pg_server) and a fresh database per test (pg_url); a
+# throwaway SSH device on 127.0.0.1 (ssh_lab).
+pytest_plugins = ["pgserver", "sshserver"]
 
 BACKENDS = ("sqlite", "postgresql")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,21 +12,22 @@ import numpy as np
 import pytest
 
 from devtrack.workspace import DOT_DIR, open_workspace
-from tests.conftest import CliResult
+from tests.conftest import CliResult, WorkspaceFactory, raw_sql
+
+pytestmark = pytest.mark.both_backends
 
 
 @pytest.fixture(scope="module")
 def files_template(tmp_path_factory: pytest.TempPathFactory, mlp_onnx: Path,
-                   mlp_onnx_b: Path) -> Path:
+                   mlp_onnx_b: Path, module_workspaces: WorkspaceFactory) -> Path:
     """Two releases sharing one artifact, a third with its own, and a dataset; by the CLI."""
     from devtrack.cli import main
 
     base = tmp_path_factory.mktemp("store-audit")
     x = np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32)
     np.savez(base / "digits.npz", input=x, labels=np.arange(8) % 4)
-    root = base / "ws"
-    for step in (["init", root],
-                 ["dataset", "add", base / "digits.npz", "--name", "digits", "-w", root],
+    root = module_workspaces.init(base / "ws")
+    for step in (["dataset", "add", base / "digits.npz", "--name", "digits", "-w", root],
                  ["register", mlp_onnx, "-m", "kws", "-v", "1.0", "-w", root],
                  ["register", mlp_onnx, "-m", "kws", "-v", "1.1", "-w", root],
                  ["register", mlp_onnx_b, "-m", "kws", "-v", "1.2", "-w", root]):
@@ -36,10 +36,8 @@ def files_template(tmp_path_factory: pytest.TempPathFactory, mlp_onnx: Path,
 
 
 @pytest.fixture
-def root(files_template: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "ws"
-    shutil.copytree(files_template, copy)
-    return copy
+def root(files_template: Path, tmp_path: Path, workspaces: WorkspaceFactory) -> Path:
+    return workspaces.copy(files_template, tmp_path / "ws")
 
 
 def stored(root: Path, what: str) -> Path:
@@ -176,6 +174,10 @@ def _verify_as_nobody(root: Path) -> tuple[int, str]:
         code = 3
         try:
             os.close(read_fd)
+            passfile = os.environ.get("PGPASSFILE")
+            if passfile and os.path.isfile(passfile):  # nobody's own password, as PGPASSWORD
+                line = Path(passfile).read_text().strip()
+                os.environ["PGPASSWORD"] = line.rsplit(":", 1)[1]
             os.setgid(nobody.pw_gid)
             os.setuid(nobody.pw_uid)
             err = io.StringIO()
@@ -245,12 +247,7 @@ def test_hashing_shows_one_progress_line_on_a_terminal_and_clears_it(
 
 def test_a_row_naming_no_valid_sha256_is_named_and_nothing_outside_is_read(
         root: Path, run_cli) -> None:
-    import sqlite3
-
-    conn = sqlite3.connect(root / DOT_DIR / "devtrack.db")
-    with conn:
-        conn.execute("UPDATE datasets SET sha256 = '../../../../etc/hostname'")
-    conn.close()
+    raw_sql(root, "UPDATE datasets SET sha256 = '../../../../etc/hostname'")
     result: CliResult = run_cli("audit", "verify", "-w", root)
     assert result.exit_code == 1
     assert ("error: dataset digits names no stored file: '../../../../etc/hostname' is not a "

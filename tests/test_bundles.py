@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import subprocess
 import sys
 import zipfile
@@ -16,9 +15,12 @@ import numpy as np
 import pytest
 
 from devtrack.workspace import DOT_DIR
-from tests.conftest import CliResult, snapshot_workspace
+from tests.conftest import CliResult, raw_sql, snapshot_workspace
 from tests.test_cli_bench import TINY_PROFILE
 from tests.test_cli_errors import assert_clean_error
+
+# The lab that exports is a SQLite workspace; the workspace that imports is on each backend.
+pytestmark = pytest.mark.both_backends
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +53,7 @@ def bundle(origin_template: Path, tmp_path: Path) -> Path:
 
 
 def _rows(root: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(root / DOT_DIR / "devtrack.db")
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+    return raw_sql(root, sql)
 
 
 def _samples(root: Path) -> list[bytes]:
@@ -114,10 +112,7 @@ def test_the_imported_release_benches_and_checks(bundle: Path, ws_dir: Path, run
 def test_an_imported_row_edited_by_hand_is_found_by_audit_verify(
         bundle: Path, ws_dir: Path, run_cli) -> None:
     assert run_cli("import", bundle, "-w", ws_dir).exit_code == 0
-    conn = sqlite3.connect(ws_dir / DOT_DIR / "devtrack.db")
-    conn.execute("UPDATE runs SET p90_ms = p90_ms * 0.5")
-    conn.commit()
-    conn.close()
+    raw_sql(ws_dir, "UPDATE runs SET p90_ms = p90_ms * 0.5")
     verified = run_cli("audit", "verify", "-w", ws_dir)
     assert verified.exit_code == 1
     assert "stored fields differ from what event 1 recorded" in verified.err

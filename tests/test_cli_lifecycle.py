@@ -223,3 +223,34 @@ def test_lifecycle_commands_are_registered() -> None:
     ctx = click.Context(root_group)
     for command in COMMANDS:
         assert root_group.get_command(ctx, command.name or "") is command
+
+
+def test_parent_deployed_is_the_release_live_now(ws_root: Path, mlp_onnx: Path,
+                                                 run_cli) -> None:
+    """A CI runner knows the baseline only as "what is deployed": --parent deployed."""
+    done = run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.6", "--parent", "deployed",
+                   "--notes", "child of what runs", "--json")
+    assert done.exit_code == 0, done.err
+    assert json.loads(done.out)["parent"] == "1.5"  # 1.5 is live on tiny
+    [event] = [e for e in json.loads(run_cli("log", "kws", "--kind", "register",
+                                             "--json").out) if e["version"] == "1.6"]
+    assert event["payload"]["parent"] == "1.5"  # sealed as the version, not the alias
+    assert run_cli("audit", "verify").exit_code == 0
+
+    # a new line with nothing deployed: its first release, no parent, and a note saying so
+    first = run_cli("register", mlp_onnx, "-m", "asr", "-v", "0.1", "--parent", "deployed",
+                    "--notes", "first", "--json")
+    assert first.exit_code == 0, first.err
+    assert json.loads(first.out)["parent"] is None
+    assert "--parent deployed: no release of asr is deployed; registered without a parent" \
+        in first.err
+
+    # two profiles running two releases: ambiguous, exit 2, nothing registered
+    assert run_cli("deploy", "kws@1.1", "-p", "ci-host", "--reason", "lab", "--force"
+                   ).exit_code == 0
+    before = snapshot_workspace(ws_root)
+    ambiguous = run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.7", "--parent", "deployed",
+                        "--notes", "which one")
+    assert_clean_error(ambiguous, "--parent deployed is ambiguous: kws has 1.1 on ci-host, "
+                                  "1.5 on tiny; give --parent VERSION")
+    assert snapshot_workspace(ws_root) == before

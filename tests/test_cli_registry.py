@@ -11,6 +11,9 @@ import pytest
 
 from devtrack.workspace import DOT_DIR
 
+# Registering and reading releases on each backend (init without a workspace: SQLite's).
+pytestmark = pytest.mark.both_backends
+
 
 def test_init_creates_database_store_and_editable_profiles(tmp_path: Path, run_cli) -> None:
     result = run_cli("init", tmp_path / "fresh")

@@ -61,6 +61,15 @@ def test_demo_refuses_an_existing_workspace(demo_ws, run_cli) -> None:
     assert_clean_error(run_cli("demo", root, "--no-tui"), "already holds a devtrack workspace")
 
 
+@pytest.mark.parametrize("variable", ["DEVTRACK_DATABASE_URL", "DEVTRACK_ARTIFACTS_URL"])
+def test_demo_never_writes_to_a_team_store(variable: str, tmp_path: Path, run_cli,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(variable, "postgresql://ci@127.0.0.1:1/devtrack"
+                       if variable == "DEVTRACK_DATABASE_URL" else str(tmp_path))
+    assert_clean_error(run_cli("demo", tmp_path / "demo", "--no-tui"), f"${variable} is set")
+    assert not (tmp_path / "demo").exists()
+
+
 def test_model_at_deployed_resolves_on_the_profile_given(demo_ws, run_cli) -> None:
     root, _ = demo_ws
     runs = json.loads(run_cli("results", "digits-mlp@deployed", "-p", "big-core-1t", "--json",

@@ -273,8 +273,33 @@ def test_unknown_key_without_close_match_lists_valid_keys(tmp_path: Path) -> Non
         ("formats = []\n", "formats", "is empty"),
         ("formats = ['onnx', 'onnx']\n", "formats[1]", "'onnx' is listed twice"),
         ("[execution]\ntarget = 'ssh'\n", "execution.target",
-         "unsupported target 'ssh'; supported: local"),
-        ("[execution]\ntarget = 'adb'\n", "execution.target", "unsupported target 'adb'"),
+         "unsupported target 'ssh'; use \"local\", \"ssh://[user@]host[:port]\" or "
+         "\"adb://SERIAL\""),
+        ("[execution]\ntarget = 'adb://'\n", "execution.target", "adb://"),
+        ("[execution]\ntarget = 'ssh://'\n", "execution.target", "names no host"),
+        ("[execution]\ntarget = 'ssh://pi@-oProxyCommand=x'\n", "execution.target",
+         "'-oProxyCommand=x' is not a valid host name"),
+        ("[execution]\ntarget = 'ssh://pi4:0'\n", "execution.target",
+         "port '0' is not a number from 1 to 65535"),
+        ("[execution]\ntarget = 'ssh://pi4:22/tmp'\n", "execution.target", "with no path"),
+        ("[execution]\ntarget = 'ssh://a b@pi4'\n", "execution.target",
+         "'a b' is not a valid user name"),
+        ("[ssh]\npython = 'python3'\n", "ssh",
+         "is only used with execution.target = \"ssh://[user@]host\""),
+        ("[execution]\ntarget = 'ssh://pi4'\n[ssh]\npython = ''\n", "ssh.python",
+         "is not an interpreter"),
+        ("[execution]\ntarget = 'ssh://pi4'\n[ssh]\npython = 'python3 -I'\n", "ssh.python",
+         "is not an interpreter"),
+        ("[execution]\ntarget = 'ssh://pi4'\n[ssh]\noptions = '-i key'\n", "ssh.options",
+         "expected an array"),
+        ("[execution]\ntarget = 'ssh://pi4'\n[ssh]\noptions = ['-i', 3]\n", "ssh.options[1]",
+         "expected a non-empty string"),
+        ("[execution]\ntarget = 'ssh://pi4'\n[ssh]\nlock_timeout_s = -1\n",
+         "ssh.lock_timeout_s", "must be >= 0"),
+        ("[execution]\ntarget = 'ssh://pi4'\n[ssh]\nconnect_timeout_s = 0\n",
+         "ssh.connect_timeout_s", "must be > 0"),
+        ("[execution]\ntarget = 'ssh://pi4'\n[ssh]\nport = 22\n", "ssh.port",
+         "unknown key"),
     ],
 )
 def test_invalid_value_names_file_key_and_problem(
@@ -397,7 +422,7 @@ def test_hash_ignores_description_and_source() -> None:
 
 ALTERNATES: dict[str, Any] = {
     "name": "q", "formats": ["onnx"],
-    "execution.target": None,  # only one target exists; nothing to change to
+    "execution.target": "ssh://pi@pi4:2222",
     "execution.threads": 3, "execution.cpu_affinity": [0],
     "execution.memory_limit_mb": 512, "execution.timeout_s": 61,
     "onnxruntime.graph_optimization_level": "basic", "onnxruntime.execution_mode": "parallel",
@@ -434,6 +459,33 @@ def test_hash_changes_when_any_setting_changes(tmp_path: Path, setting: str) -> 
     changed = validate_profile(data, "changed")
     assert changed != base
     assert changed.hash != base.hash
+
+
+def test_ssh_target_and_table_are_read(tmp_path: Path) -> None:
+    from devtrack.core.targets import SshTarget, parse_ssh_target
+
+    profile = load_profile_file(write(tmp_path / "pi4.toml", """name = "pi4"
+[execution]
+target = "ssh://pi@[fe80::1]:2222"
+[ssh]
+python = "/usr/bin/python3"
+options = ["-i", "~/.ssh/lab", "-o", "ProxyJump=bastion"]
+workdir = "/var/tmp/devtrack"
+lock_timeout_s = 0
+"""))
+    assert parse_ssh_target(profile.execution.target) == SshTarget("fe80::1", "pi", 2222)
+    assert str(parse_ssh_target(profile.execution.target)) == profile.execution.target
+    assert profile.ssh.options == ("-i", "~/.ssh/lab", "-o", "ProxyJump=bastion")
+    assert profile.ssh.python == "/usr/bin/python3"
+    assert profile.ssh.lock_timeout_s == 0.0
+    assert profile.ssh.connect_timeout_s == 10.0
+    # how to reach the device is not a setting of a run: options may name key files
+    assert "ssh" not in profile.to_dict()
+    same = load_profile_file(write(tmp_path / "b" / "pi4.toml", """name = "pi4"
+[execution]
+target = "ssh://pi@[fe80::1]:2222"
+"""))
+    assert same.hash == profile.hash
 
 
 # --- workspace and shipped ----------------------------------------------------------------

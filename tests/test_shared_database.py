@@ -238,3 +238,40 @@ def test_init_refuses_artifacts_on_a_file(tmp_path: Path, run_cli: Cli) -> None:
     _one_line_refusal(run_cli("init", tmp_path / "t", "--artifacts", tmp_path / "f"),
                       "not a directory")
     assert not (tmp_path / "t").exists()
+
+
+def test_info_on_a_sqlite_workspace(ws_dir: Path, run_cli: Cli) -> None:
+    data = json.loads(run_cli("info", "-w", ws_dir, "--json").out)
+    assert data["backend"] == "sqlite" and data["schema_version"] == 4
+    assert data["database"] == str(ws_dir / ".devtrack" / "devtrack.db")
+    assert (data["artifacts_kind"], data["artifacts"]) == (
+        "local", str(ws_dir / ".devtrack" / "artifacts"))
+    from devtrack import __version__
+
+    assert data["devtrack_version"] == __version__
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('[database]\nurl = 5\n', "[database] must hold exactly one key"),
+    ('[database]\nurl = "postgresql://a@b/c"\nuser = "x"\n', "exactly one key"),
+    ('[databse]\nurl = "postgresql://a@b/c"\n', "databse: unknown table"),
+    ('[artifacts]\nurl = "ftp://x/y"\n', "is not supported"),
+    ('[database]\nurl = "mysql://a@b/c"\n', "is not a PostgreSQL URL"),
+    ('[database\n', "invalid TOML"),
+])
+def test_a_bad_workspace_config_is_one_line_exit_2(ws_dir: Path, run_cli: Cli, text: str,
+                                                   fragment: str) -> None:
+    (ws_dir / ".devtrack" / "config.toml").write_text(text)
+    _one_line_refusal(run_cli("info", "-w", ws_dir), fragment)
+
+
+def test_with_the_url_a_command_finds_the_checkout_from_a_subfolder(
+        tmp_path: Path, pg_url: str, run_cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = _runner_folder(tmp_path, "runner")
+    deep = runner / "src" / "models"
+    deep.mkdir(parents=True)
+    monkeypatch.setenv(DATABASE_VARIABLE, pg_url)
+    monkeypatch.chdir(deep)
+    assert json.loads(run_cli("info", "--json").out)["workspace"] == str(runner)
+    monkeypatch.delenv(DATABASE_VARIABLE)  # without it the checkout is no workspace
+    _one_line_refusal(run_cli("info"), "not inside a devtrack workspace")

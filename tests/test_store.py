@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devtrack import store as store_module
-from devtrack.errors import DatabaseReadOnlyError, WorkspaceError
+from devtrack.errors import DatabaseError, DatabaseReadOnlyError, WorkspaceError
 from devtrack.store import SCHEMA_VERSION, create_store, open_store
 
 
@@ -18,7 +18,7 @@ def test_new_database_uses_wal_foreign_keys_and_current_schema(tmp_path: Path) -
     assert db.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert db.conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
     assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    with pytest.raises(sqlite3.IntegrityError), db.transaction():
+    with pytest.raises(DatabaseError, match="FOREIGN KEY constraint failed"), db.transaction():
         db.insert("releases", {"model_id": 999, "version": "1", "artifact_sha256": "x",
                                "created_by": "a", "host": "h", "created_at": "t",
                                "devtrack_version": "0", "summary": "{}"})

@@ -229,3 +229,19 @@ def test_each_backend_says_where_it_is_and_which_schema(any_store: StoreBackend)
     assert any_store.backend in ("sqlite", "postgresql")
     assert any_store.schema_version >= 1
     assert any_store.location
+
+
+def test_a_broken_constraint_is_one_line_and_rolls_back(any_store: StoreBackend) -> None:
+    from devtrack.errors import DatabaseError
+
+    _model(any_store, "kws")
+    with pytest.raises(DatabaseError, match="refused the change") as raised, \
+            any_store.transaction():
+        _model(any_store, "other")
+        _model(any_store, "kws")  # UNIQUE (name)
+    assert "\n" not in str(raised.value) and "nothing was changed" in str(raised.value)
+    with pytest.raises(DatabaseError, match="refused the change"):
+        any_store.insert("releases", {  # FOREIGN KEY (model_id)
+            "model_id": 999, "version": "1", "artifact_sha256": "x", "created_by": "a",
+            "host": "h", "created_at": "t", "devtrack_version": "0", "summary": "{}"})
+    assert [r["name"] for r in any_store.query("SELECT name FROM models")] == ["kws"]

@@ -1,4 +1,4 @@
-"""Where a measurement ran: CPU, cores, load, OS, Python, numpy, thread settings."""
+"""Where a measurement ran: host, CPU, cores, load, OS and kernel, Python, numpy, threads."""
 
 from __future__ import annotations
 
@@ -32,10 +32,12 @@ def load_average() -> list[float] | None:
 
 
 def environment_snapshot() -> dict[str, Any]:
-    """Where the worker ran: CPU, cores, load, OS, Python, numpy, thread settings."""
+    """Where the worker ran: host, CPU, cores, load, OS and kernel, Python, numpy, threads
+    (on an SSH device, the device's)."""
     usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     governor = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
     return {
+        "host": platform.node(),
         "cpu_model": _cpu_model(),
         "logical_cores": os.cpu_count(),
         "cpu_affinity": usable,
@@ -43,6 +45,7 @@ def environment_snapshot() -> dict[str, Any]:
         "load_average_before": load_average(),
         "os": platform.platform(),
         "machine": platform.machine(),
+        "kernel": platform.release(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "thread_env": {k: os.environ.get(k) for k in

@@ -63,6 +63,13 @@ def stop_when(requested: Callable[[], bool]) -> Iterator[None]:
         _STOP_WHEN.reset(token)
 
 
+def stop_requested() -> bool:
+    """Whether a ``stop_when`` block around this call asks to stop now (for runners of
+    other kinds, such as ``bench.remote``, to honour it as ``run_job`` does)."""
+    stop = _STOP_WHEN.get()
+    return bool(stop is not None and stop())
+
+
 def clamp_affinity(requested: list[int] | None,
                    available: set[int] | None = None) -> tuple[list[int] | None, list[str]]:
     """The cores to pin to, and warnings when ``requested`` had to change.

@@ -133,6 +133,7 @@ class _Progress:
         self._bar: Any = None
         self._tasks: dict[str, Any] = {}  # device -> its Rich task
         self._labels: dict[str, str] = {}  # device -> the job it runs now
+        self._waiting: dict[str, str] = {}  # device -> the last "waiting for …" said
 
     def __enter__(self) -> _Progress:
         return self
@@ -154,6 +155,12 @@ class _Progress:
         elif event.kind == "phase":
             rss = f", {event.rss_mb:.0f} MB" if event.rss_mb else ""
             self._describe(event, f"{event.phase or 'starting'} {event.elapsed_s:.0f} s{rss}")
+            if (self._bar is None and event.phase.startswith("waiting for")
+                    and self._waiting.get(event.device) != event.phase):
+                # a busy device: say who holds it, once per holder (a log has no live line)
+                self._waiting[event.device] = event.phase
+                click.echo(f"[{event.index}/{event.total}] {event.label}: {event.phase}",
+                           err=True)
         elif event.kind == "finished" and event.run is not None:
             line = f"{event.label}: {_one_line(event.run)}"
             if self._bar is None:
@@ -313,19 +320,21 @@ def _bench_json(run: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-@click.command()
+@click.command("results")
 @click.argument("ref", metavar="MODEL@VERSION")
 @click.option("--profile", "-p", "profile_name", help="Only runs on this profile.")
 @click.option("--samples", is_flag=True, help="With --json, include every latency sample (ms).")
 @workspace_option
 @json_option
 @click.pass_context
-def results(ctx: click.Context, ref: str, profile_name: str | None, samples: bool,
-            workspace_dir: Path | None, as_json: bool) -> None:
+def results_show(ctx: click.Context, ref: str, profile_name: str | None, samples: bool,
+                 workspace_dir: Path | None, as_json: bool) -> None:
     """Show the stored benchmark runs of a release.
 
     ✓ (``counts`` in --json) marks the run that counts on each profile: the newest ok run
-    under the profile's current conditions, the one every other view shows.
+    under the profile's current conditions, the one every other view shows. A run imported
+    from (or measured by) benchmark_model holds only aggregates: no samples.
+    `devtrack results import --help` stores a benchmark_model log as a run.
 
     Example: devtrack results kws@1.1.0 --profile ci-host --json --samples
     """
@@ -363,6 +372,69 @@ def _mark_counted(ws: Any, release_id: int, runs: list[dict[str, Any]]) -> None:
             counted.add(chosen["id"])
     for run in runs:
         run["counts"] = run["run_id"] in counted
+
+
+@click.command("import")
+@click.argument("log", metavar="LOG", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", required=True, type=click.Choice(["benchmark_model"]),
+              help="What wrote LOG: LiteRT's benchmark_model (its stdout or logcat).")
+@click.option("--release", "release_ref", required=True, metavar="MODEL@VERSION",
+              help="The (TFLite) release the log measured.")
+@click.option("--profile", "-p", "profile_name", required=True, metavar="NAME",
+              help="The device profile it ran under (threads and XNNPACK must match).")
+@workspace_option
+@json_option
+@click.pass_context
+def results_import(ctx: click.Context, log: Path, fmt: str, release_ref: str,
+                   profile_name: str, workspace_dir: Path | None, as_json: bool) -> None:
+    """Store a benchmark_model log as a run of a release (only aggregates: no samples).
+
+    Reads init, first inference, warm-up, count, min/max/avg/std/p5/median/p95, memory
+    footprint and, from --enable_op_profiling, the per-node and per-op-type tables; with or
+    without INFO: or logcat prefixes. The run is sealed in the audit trail as a bench run.
+    A crashed or truncated log, an unknown release or profile, an ONNX release, or a log
+    whose threads or XNNPACK differ from the profile's is exit 2, and nothing is stored.
+    Comparisons involving such a run show medians side by side, with no statistical verdict.
+
+    \b
+    Examples:
+      devtrack results import --format benchmark_model bm.log --release kws@1.1.0 -p pixel8
+      adb logcat -d -s tflite > bm.log && devtrack results import --format benchmark_model \\
+          bm.log --release kws@1.1.0 --profile pixel8 --json
+    """
+    from devtrack.results_import import import_log
+
+    ws = open_ws(ctx, workspace_dir)
+    run = import_log(ws, log, str(parse_ref(release_ref)), profile_name, fmt)
+    if as_json:
+        echo_json(_bench_json(run))
+        return
+    click.echo(f"Imported {run['model']}@{run['version']} on {run['profile']} as run "
+               f"{run['run_id']}: median {run['p50_ms']:.4g} ms over {run['n']} runs "
+               "(only aggregates: no samples)")
+
+
+class _ResultsGroup(click.Group):
+    """`results MODEL@VERSION` shows runs; `results import …` stores a log as a run."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        if args and args[0] in self.commands:
+            return super().make_context(info_name, args, parent, **extra)
+        return results_show.make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        if ctx.command is not self:  # `results MODEL@VERSION`
+            return ctx.command.invoke(ctx)
+        return super().invoke(ctx)
+
+
+results = _ResultsGroup(
+    "results", commands={"import": results_import},
+    help="Show the stored benchmark runs of a release, or import a benchmark_model log.\n\n"
+         "\b\nExamples:\n  devtrack results kws@1.1.0 --profile ci-host\n"
+         "  devtrack results import --format benchmark_model bm.log --release kws@1.1.0 "
+         "-p pixel8")
 
 
 COMMANDS = [profiles, bench, results]

@@ -70,39 +70,68 @@ def explanation_lines(e: Explanation, top: int) -> list[str]:
               metavar="N", help="Side-by-side repeats (even: the order alternates).")
 @click.option("--top", type=click.IntRange(1, 10_000), default=TOP_DEFAULT, show_default=True,
               metavar="N", help="Nodes and op types shown (--json has all).")
+@click.option("--op-log", "op_logs", multiple=True, metavar="A=LOG|B=LOG",
+              help="A benchmark_model log with op tables (--enable_op_profiling=true) for A "
+                   "or B; give both. TFLite only.")
 @workspace_option
 @json_option
 @click.pass_context
 @interruptible
 def explain(ctx: click.Context, ref_a: str, ref_b: str, profile_name: str, repeats: int,
-            top: int, workspace_dir: Path | None, as_json: bool) -> None:
+            top: int, op_logs: tuple[str, ...], workspace_dir: Path | None,
+            as_json: bool) -> None:
     """Why is B slower (or faster) than A? Per-operator times, side by side.
 
     Both releases run in one isolated worker with onnxruntime's profiler on, in alternating
     blocks, so drift cannot pass for an operator's regression. Nodes are matched by name,
     then by op type and position; each gets A's and B's time per inference, the delta, its
     share of the total change and whether it was added, removed or changed (shape, dtype,
-    quantization). The first line ties it to what changed between the releases. A TFLite
-    release has no per-operator source here: it is explained from its structure alone.
-    The measurement is stored with an `explain` event (devtrack log, history).
+    quantization). The first line ties it to what changed between the releases. TFLite
+    releases are explained from benchmark_model op profiles: two logs (--op-log), the phone
+    of an adb:// profile (whole runs alternated A B B A), or the stored op profiles of the
+    runs that count; with none of these, from the structure alone, saying so.
+    A measurement is stored with an `explain` event (devtrack log, history).
 
     \b
     Examples:
       devtrack explain kws@1.0.0 kws@1.1.0 --profile ci-host
       devtrack explain kws@1.0.0 kws@1.1.0 -p ci-host --top 5
       devtrack explain kws@1.0.0 kws@1.1.0 -p ci-host --json
+      devtrack explain kws@1.0.0 kws@1.1.0 -p pixel8 --op-log A=a.log --op-log B=b.log
     """
     from devtrack.explaining import ExplainSettings, explain_releases
 
     settings = ExplainSettings(repeats=repeats)
     a, b = parse_ref(ref_a), parse_ref(ref_b)
+    logs = _op_logs(op_logs)
     ws = open_ws(ctx, workspace_dir)
     result = explain_releases(ws, str(a), str(b), profile_name, settings,
-                              progress=None if as_json else _progress)
+                              progress=None if as_json else _progress, op_logs=logs)
     if as_json:
         echo_json(result.to_dict())
     else:
         click.echo("\n".join(explanation_lines(result, top)))
+
+
+def _op_logs(values: tuple[str, ...]) -> tuple[Path, Path] | None:
+    """``("A=a.log", "B=b.log")`` as (A's path, B's path); None when none is given."""
+    from devtrack.errors import UsageError
+
+    if not values:
+        return None
+    found: dict[str, Path] = {}
+    for value in values:
+        side, sep, path = value.partition("=")
+        side = side.strip().upper()
+        if not sep or side not in ("A", "B") or not path:
+            raise UsageError(f"--op-log {printable(value)[:80]!r}: expected A=LOG or B=LOG")
+        if side in found:
+            raise UsageError(f"--op-log {side}= is given twice")
+        found[side] = Path(path)
+    if set(found) != {"A", "B"}:
+        missing = ({"A", "B"} - set(found)).pop()
+        raise UsageError(f"--op-log needs a log for both releases: add --op-log {missing}=LOG")
+    return found["A"], found["B"]
 
 
 def bisect_lines(r: BisectResult, top: int) -> list[str]:

@@ -29,7 +29,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                  "workspace's own, then the shipped ones)."),
     "bench": ("bench_cmds", "bench", "Measure latency and memory of releases on device "
               "profiles, each in a fresh process."),
-    "results": ("bench_cmds", "results", "Show the stored benchmark runs of a release."),
+    "results": ("bench_cmds", "results", "Show the stored benchmark runs of a release, or "
+                "import a benchmark_model log."),
     "dataset": ("dataset_cmds", "dataset", "Evaluation datasets: .npz files that bench runs "
                 "releases on for accuracy and fidelity."),
     "compare": ("review_cmds", "compare", "Compare release B with release A: what changed, "
@@ -61,6 +62,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
            "Remove leftovers of interrupted writes that no live devtrack process owns."),
     "alerts": ("alert_cmds", "alerts", "Alerts: where devtrack sends notifications, and a "
                "test message to check the setup."),
+    "lab": ("lab_cmds", "lab", "The device lab: profiles with their targets, whether each "
+            "device answers, who holds it; 'lab check' says what a device lacks."),
     "demo": ("demo_cmds", "demo",
              "Build a demo workspace in DIRECTORY (default ./devtrack-demo) and open it."),
     "tui": ("tui_cmds", "tui", "Open the release-review app (also what devtrack alone does)."),

@@ -64,7 +64,8 @@ def init(directory: Path, database: str | None, artifacts: str | None, as_json: 
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--model", "-m", required=True, help="Model line name, e.g. hand-landmark.")
 @click.option("--version", "-v", "version", required=True, help="Release version, e.g. 1.2.0.")
-@click.option("--parent", help="Version this release was derived from (same model line).")
+@click.option("--parent", help="Version this release was derived from (same model line); "
+              "'deployed': the release deployed now (none deployed: no parent, with a note).")
 @click.option("--notes", default="", help="Release notes (what changed and why).")
 @click.option("--notes-file", type=click.Path(path_type=Path),
               help="Read release notes from a file.")
@@ -114,6 +115,8 @@ def register(ctx: click.Context, file: Path, model: str, version: str, parent: s
     ws = open_ws(ctx, workspace_dir)
     done = register_or_restore(ws, request)
     release = done.release
+    if done.note is not None:
+        click.echo(done.note, err=True)
     if as_json:
         echo_json({**release.to_dict(), "created": done.created, "restored": done.restored})
         return

@@ -11,12 +11,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NoReturn
 
+from devtrack.core.adb_target import AdbSettings, device_path_problem, is_adb
 from devtrack.core.alerts import AlertSettings, validate_alerts
 from devtrack.core.limits import BOUNDS, longest_max_time_s, worker_need_text, worker_seconds
+from devtrack.core.targets import LOCAL, SshSettings, is_ssh, target_problem
 from devtrack.errors import ProfileError, UsageError
 
 FORMATS = ("onnx", "tflite")
-TARGETS = ("local",)  # ssh and adb targets are planned, not built
 ORT_GRAPH_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 ORT_EXECUTION_MODES = ("sequential", "parallel")
 LITERT_APIS = ("interpreter", "compiled_model")
@@ -29,7 +30,7 @@ MAX_REPEATS = 200  # of a side-by-side measurement: 200 × a profile's min_time_
 class ExecutionSettings:
     """Where and how the worker process runs."""
 
-    target: str = "local"  # one of TARGETS
+    target: str = LOCAL  # "local", "ssh://[user@]host[:port]" (core/targets.py) or "adb://SERIAL"
     threads: int = 1  # intra-op threads given to the runtime, >= 1
     cpu_affinity: tuple[int, ...] = ()  # sorted core ids; () = no pinning
     memory_limit_mb: int | None = None  # resident-memory cap in MiB; None = no cap
@@ -108,6 +109,12 @@ class Profile:
     # Policy, not a setting of a run: not in to_dict(), the hash or equality, so an alert
     # URL (often carrying a token) never enters a run's stored snapshot.
     alerts: AlertSettings = field(default_factory=AlertSettings, compare=False)
+    # How to reach a phone (adb client, benchmark_model's path there): not a condition of
+    # a run (the target is), so not in to_dict(), the hash or equality.
+    adb: AdbSettings = field(default_factory=AdbSettings, compare=False)
+    # How to reach an SSH device (interpreter, ssh options, workdir, timeouts): not a
+    # condition of a run (the target is), and options may name private key files.
+    ssh: SshSettings = field(default_factory=SshSettings, compare=False)
     # Where it came from; not part of to_dict(), the hash or equality.
     source: str = field(default="", compare=False)  # file path or other label
     origin: str = field(default="", compare=False)  # "workspace" | "shipped" | "file" | ""
@@ -119,7 +126,7 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         """Canonical snapshot with every default filled in; ``validate_profile`` reads it back."""
         data = asdict(self)
-        del data["source"], data["origin"], data["alerts"]
+        del data["source"], data["origin"], data["alerts"], data["adb"], data["ssh"]
         data["formats"] = list(self.formats)
         data["execution"]["cpu_affinity"] = list(self.execution.cpu_affinity)
         return data
@@ -151,7 +158,8 @@ _SECTIONS: dict[str, type] = {
     "measurement": MeasurementSettings,
     "budgets": Budgets,
 }
-_TOP_KEYS = ("name", "description", "formats", *_SECTIONS, "alerts")
+_TOP_KEYS = ("name", "description", "formats", *_SECTIONS, "alerts", "adb", "ssh")
+_SSH_KEYS = ("python", "options", "workdir", "connect_timeout_s", "lock_timeout_s")
 
 
 def validate_profile(data: Mapping[str, Any], source: str) -> Profile:
@@ -192,6 +200,9 @@ def validate_profile(data: Mapping[str, Any], source: str) -> Profile:
             f.name: budgets.bounded(f.name, None) for f in fields(Budgets)
         }),
         alerts=_alerts(data.get("alerts"), source),
+        adb=_adb(_Table(source, "adb", top.table("adb"), ("benchmark_model", "adb")),
+                 execution, top, lite.choice("api", "interpreter", LITERT_APIS)),
+        ssh=_ssh(_Table(source, "ssh", top.table("ssh"), _SSH_KEYS), execution, top),
         source=source,
     )
 
@@ -203,6 +214,34 @@ def _alerts(data: Any, source: str) -> AlertSettings:
         return validate_alerts(data, source)
     except UsageError as exc:
         raise ProfileError(str(exc)) from None
+
+
+def _adb(t: _Table, execution: ExecutionSettings, top: _Table, api: str) -> AdbSettings:
+    """The ``[adb]`` table: only with an adb:// target, whose profile must be one
+    benchmark_model can honour (TFLite only, the Interpreter API, no memory cap)."""
+    if not is_adb(execution.target):
+        if t.data:
+            top.fail("adb", f"is only used with execution.target = \"adb://SERIAL\" (target "
+                            f"is {execution.target!r}); remove [adb] or set the target")
+        return AdbSettings()
+    formats = top.array("formats", list(FORMATS))
+    if "onnx" in formats:
+        top.fail("formats", "an adb:// target runs LiteRT's benchmark_model, which measures "
+                            "tflite models only; set formats = [\"tflite\"]")
+    if api != "interpreter":
+        top.fail("litert.api", f"{api!r}: benchmark_model on an adb:// target runs the "
+                               "Interpreter API; set api = \"interpreter\"")
+    if execution.memory_limit_mb is not None:
+        top.fail("execution.memory_limit_mb", "cannot be enforced on a phone through "
+                                              "benchmark_model; remove it for an adb:// target")
+    binary = t.string("benchmark_model", AdbSettings.benchmark_model)
+    problem = device_path_problem(binary)
+    if problem:
+        t.fail("benchmark_model", problem)
+    client = t.string("adb", AdbSettings.adb)
+    if not client or client.startswith("-") or "\n" in client or "\0" in client:
+        t.fail("adb", f"{_show(client)} is not a program; give \"adb\" or a path to it")
+    return AdbSettings(benchmark_model=binary, adb=client)
 
 
 def _formats(top: _Table) -> tuple[str, ...]:
@@ -219,11 +258,37 @@ def _formats(top: _Table) -> tuple[str, ...]:
     return tuple(f for f in FORMATS if f in values)
 
 
+def _ssh(t: _Table, execution: ExecutionSettings, top: _Table) -> SshSettings:
+    """The ``[ssh]`` table: only with an ssh:// target, every value checked."""
+    if not is_ssh(execution.target):
+        if t.data:
+            top.fail("ssh", f"is only used with execution.target = \"ssh://[user@]host\" "
+                            f"(target is {execution.target!r}); remove [ssh] or set the target")
+        return SshSettings()
+    python = t.string("python", SshSettings.python)
+    if not python or python.startswith("-") or any(c.isspace() for c in python):
+        t.fail("python", f"{_show(python)} is not an interpreter; give a program name or "
+                         "path without spaces, e.g. \"python3\" or \"/usr/bin/python3\"")
+    options = t.array("options", [])
+    for i, option in enumerate(options):
+        if not isinstance(option, str) or not option or "\n" in option or "\0" in option:
+            t.fail(f"options[{i}]", f"expected a non-empty string (one ssh argument), got "
+                                    f"{_kind(option)} {_show(option)}")
+    workdir = t.string("workdir", "")
+    if "\n" in workdir or "\0" in workdir:
+        t.fail("workdir", "must be a single-line path")
+    return SshSettings(
+        python=python, options=tuple(options), workdir=workdir,
+        connect_timeout_s=t.bounded("connect_timeout_s", SshSettings.connect_timeout_s),
+        lock_timeout_s=t.bounded("lock_timeout_s", SshSettings.lock_timeout_s),
+    )
+
+
 def _execution(t: _Table) -> ExecutionSettings:
-    target = t.string("target", "local")
-    if target not in TARGETS:
-        t.fail("target", f"unsupported target {target!r}; supported: {', '.join(TARGETS)} "
-                         "(remote targets such as ssh and adb are not built yet)")
+    target = t.string("target", LOCAL)
+    problem = target_problem(target)
+    if problem:
+        t.fail("target", problem)
     cores = t.array("cpu_affinity", [])
     core_ids = BOUNDS["execution.cpu_affinity"]
     for i, core in enumerate(cores):

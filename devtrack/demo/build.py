@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,13 @@ class DemoResult:
 def check_demo_target(root: Path) -> None:
     """Refuse a folder that already holds a workspace: the demo never touches real work."""
     from devtrack.workspace import DOT_DIR
+    from devtrack.workspace_config import ARTIFACTS_VARIABLE, DATABASE_VARIABLE
 
+    for variable in (DATABASE_VARIABLE, ARTIFACTS_VARIABLE):
+        if os.environ.get(variable, "").strip():
+            raise UsageError(f"${variable} is set: the demo builds a workspace of its own and "
+                             "never writes to a team's database or artifact store; unset it "
+                             f"for the demo (env -u {variable} devtrack demo)")
     if (root / DOT_DIR).exists():
         raise UsageError(f"{root} already holds a devtrack workspace; pass a new folder "
                          "(devtrack demo DIR) or remove it first")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 _AUTHENTICATION = ("28000", "28P01")
 _NO_DATABASE = "3D000"
 _LOCKED = ("55P03", "40001", "40P01")  # lock_timeout, serialization failure, deadlock
+_INTEGRITY = "23"  # class 23: a unique, foreign-key, not-null or check constraint
 _READ_ONLY = ("42501", "25006")  # insufficient privilege, read-only transaction (a standby)
 
 
@@ -67,6 +68,9 @@ def database_error(exc: psycopg.Error, url: str) -> DatabaseError:
         return DatabaseReadOnlyError(
             f"this user may not write to {where} ({detail}); this command needs to write to "
             "it (nothing was changed)")
+    if state.startswith(_INTEGRITY):
+        return DatabaseError(f"the PostgreSQL database {where} refused the change ({detail}); "
+                             "nothing was changed")
     if isinstance(exc, psycopg.OperationalError) and not state:
         return DatabaseError(f"cannot reach the PostgreSQL server of {where}: {detail}")
     return DatabaseError(f"the PostgreSQL database {where} failed: {detail}")

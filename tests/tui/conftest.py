@@ -25,14 +25,15 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
 
 @pytest.fixture
-def seeded(tmp_path: Path) -> Path:
-    """Two model lines with runs, accuracy, statuses, deployments and events (fixed values)."""
-    return seed_workspace(tmp_path / "ws")
+def seeded(tmp_path: Path, workspaces: Any) -> Path:
+    """Two model lines with runs, accuracy, statuses, deployments and events (fixed values),
+    on the test's backend."""
+    return seed_workspace(tmp_path / "ws", workspaces=workspaces)
 
 
 @pytest.fixture
-def empty(tmp_path: Path) -> Path:
-    return empty_workspace(tmp_path / "ws")
+def empty(tmp_path: Path, workspaces: Any) -> Path:
+    return empty_workspace(tmp_path / "ws", workspaces)
 
 
 @pytest.fixture

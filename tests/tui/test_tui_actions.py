@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Checkbox, Input, Select, Static
 from tui_seed import plain
 
@@ -32,6 +33,7 @@ def error_text(dialog: object) -> str:
     return " ".join(parts)
 
 
+@pytest.mark.both_backends
 async def test_approve_refuses_an_empty_reason_then_records_it(seeded: Path,
                                                                 make_app) -> None:
     app = make_app(seeded)
@@ -116,6 +118,7 @@ async def test_a_library_refusal_stays_in_the_dialog(seeded: Path, make_app) -> 
         assert live_now.reason == "roll forward" and live_now.replaced == "1.1.0"
 
 
+@pytest.mark.both_backends
 async def test_deploy_to_another_profile_from_the_detail_screen(seeded: Path,
                                                                  make_app) -> None:
     app = make_app(seeded)
@@ -141,6 +144,7 @@ async def test_deploy_to_another_profile_from_the_detail_screen(seeded: Path,
         assert current_deployment(ws, "hand-landmark", "phone-4t").version == "1.1.0"
 
 
+@pytest.mark.both_backends
 async def test_rollback_shows_candidates_with_reasons_and_needs_a_reason(seeded: Path,
                                                                          make_app) -> None:
     app = make_app(seeded, profile="big-core-1t")
@@ -174,8 +178,8 @@ async def test_rollback_shows_candidates_with_reasons_and_needs_a_reason(seeded:
 
 async def test_rollback_with_nothing_deployed_says_so(seeded: Path, make_app) -> None:
     with open_workspace(seeded) as ws:
-        ws.store.conn.execute("UPDATE deployments SET ended_at = '2024-06-01T00:00:00Z' "
-                              "WHERE model_id = (SELECT id FROM models WHERE name = 'kws')")
+        ws.store.execute("UPDATE deployments SET ended_at = '2024-06-01T00:00:00Z' "
+                         "WHERE model_id = (SELECT id FROM models WHERE name = 'kws')")
     app = make_app(seeded, model="kws")
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.pause()

@@ -57,6 +57,7 @@ async def wait_until(pilot, condition, timeout: float = 60.0,  # type: ignore[no
             await asyncio.sleep(0.01)
 
 
+@pytest.mark.both_backends
 async def test_bench_runs_in_the_background_with_progress(mlp_ws: Path, make_app) -> None:
     app: DevtrackApp = make_app(mlp_ws, profile="tiny")
     updates = []

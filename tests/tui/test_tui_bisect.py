@@ -115,7 +115,7 @@ async def test_bisect_from_a_flagged_release_finds_the_unmeasured_culprit(
         await wait_until(pilot, lambda: "measuring" in plain(bar_widget.content), idle=False)
         bar = plain(bar_widget.content)
         assert "⏵ bisect mm 1.1 … 1.3 on tiny: measuring 1.3 against 1.1" in bar, bar
-        assert "1/2" in bar
+        assert "step 1 of at most 2" in bar
         await wait_until(pilot, lambda: any("1.3 ×" in u.phase for u in updates), idle=False)
         _shot(app, "bisect-3-progress")
         await wait_until(pilot, lambda: isinstance(app.screen, BisectAnswerDialog),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,8 @@ from devtrack.overview import (
     release_overview,
 )
 from devtrack.workspace import Workspace, open_workspace
+
+pytestmark = pytest.mark.both_backends
 
 
 @pytest.fixture
@@ -66,9 +70,9 @@ def test_a_budget_breach_fails_the_row(ws: Workspace) -> None:
 
 
 def test_runs_under_other_conditions_do_not_count(ws: Workspace) -> None:
-    ws.store.conn.execute("UPDATE runs SET conditions_hash = 'old' WHERE release_id = "
-                          "(SELECT id FROM releases WHERE version = '1.2.0' AND model_id = "
-                          "(SELECT id FROM models WHERE name = 'hand-landmark'))")
+    ws.store.execute("UPDATE runs SET conditions_hash = 'old' WHERE release_id = "
+                     "(SELECT id FROM releases WHERE version = '1.2.0' AND model_id = "
+                     "(SELECT id FROM models WHERE name = 'hand-landmark'))")
     rows = {r.version: r for r in release_overview(ws, "hand-landmark", "big-core-1t").rows}
     assert not rows["1.2.0"].measured and rows["1.2.0"].p50_ms is None
     assert rows["1.2.0"].other_runs == 1
@@ -78,11 +82,22 @@ def test_runs_under_other_conditions_do_not_count(ws: Workspace) -> None:
     assert rows["1.3.0"].baseline_version == "1.1.0" and rows["1.3.0"].regressed
 
 
-def test_the_table_takes_a_fixed_number_of_queries(ws: Workspace) -> None:
+def test_the_table_takes_a_fixed_number_of_queries(ws: Workspace,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     statements: list[str] = []
-    ws.store.conn.set_trace_callback(statements.append)
+    plain_query, plain_iterate = ws.store.query, ws.store.iterate
+
+    def query(sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        statements.append(sql)
+        return plain_query(sql, params)
+
+    def iterate(sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
+        statements.append(sql)
+        return plain_iterate(sql, params)
+
+    monkeypatch.setattr(ws.store, "query", query)  # what every read of either backend asks
+    monkeypatch.setattr(ws.store, "iterate", iterate)
     release_overview(ws, "hand-landmark", "big-core-1t")
-    ws.store.conn.set_trace_callback(None)
     selects = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]
     assert len(selects) <= 5, selects
 

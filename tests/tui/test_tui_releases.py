@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Select, Static
 from tui_seed import plain, seed_workspace
 
@@ -32,6 +33,7 @@ def text_of(screen: object, selector: str) -> str:
     return plain(screen.query_one(selector, Static).content)  # type: ignore[attr-defined]
 
 
+@pytest.mark.both_backends
 async def test_start_screen_lists_models_and_the_releases_of_the_first(seeded: Path,
                                                                        make_app) -> None:
     app = make_app(seeded)
@@ -169,6 +171,7 @@ async def test_one_model_hides_the_model_pane_and_at_80_columns_figures_come_fir
         assert not screen.check_action("focus_models", ())
 
 
+@pytest.mark.both_backends
 async def test_enter_opens_the_release_and_esc_comes_back(seeded: Path, make_app) -> None:
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
@@ -254,6 +257,7 @@ async def test_user_text_is_shown_literally(seeded: Path, make_app) -> None:
         assert "accuracy [bold]dropped[/bold] 5 pt" in body
 
 
+@pytest.mark.both_backends
 async def test_an_empty_workspace_shows_how_to_add_a_release(empty: Path, make_app) -> None:
     app = make_app(empty)
     async with app.run_test(size=SIZE) as pilot:

@@ -56,6 +56,7 @@ async def test_compare_shows_the_diff_and_the_cli_verdicts(seeded: Path, make_ap
         assert isinstance(app.screen, ReleasesScreen)
 
 
+@pytest.mark.both_backends
 async def test_trends_chart_every_metric_and_mark_the_deployed_release(seeded: Path,
                                                                        make_app) -> None:
     app = make_app(seeded, profile="big-core-1t")
@@ -103,6 +104,7 @@ def test_tick_positions_keep_first_and_last() -> None:
     assert ticks[0] == 1 and ticks[-1] == 1000 and len(ticks) <= 8
 
 
+@pytest.mark.both_backends
 async def test_audit_log_filters_by_model_kind_and_text(seeded: Path, make_app) -> None:
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:

@@ -14,7 +14,7 @@ import numpy as np
 from devtrack.bench.protocol import samples_from_blob, samples_to_blob
 from devtrack.benchmarking import BenchOverrides
 from devtrack.profiles import load_profile
-from devtrack.workspace import Workspace, init_workspace
+from devtrack.workspace import Workspace, init_workspace, open_workspace
 
 ACTOR = "alice"
 HOST = "lab-1"
@@ -256,8 +256,8 @@ def _deploy(ws: Workspace, model: str, version: str, ids: dict[str, int], profil
     model_id = store.one("SELECT id FROM models WHERE name = ?", (model,))["id"]  # type: ignore[index]
     with store.transaction():
         if replaced is not None:
-            store.conn.execute("UPDATE deployments SET ended_at = ? WHERE model_id = ? AND "
-                               "profile = ? AND ended_at IS NULL", (_ts(day), model_id, profile))
+            store.execute("UPDATE deployments SET ended_at = ? WHERE model_id = ? AND "
+                          "profile = ? AND ended_at IS NULL", (_ts(day), model_id, profile))
         store.insert("deployments", {
             "model_id": model_id, "release_id": ids[version], "profile": profile,
             "kind": "deploy", "deployed_at": _ts(day, 15), "deployed_by": ACTOR,
@@ -268,10 +268,18 @@ def _deploy(ws: Workspace, model: str, version: str, ids: dict[str, int], profil
                            ts=_ts(day, 15))
 
 
-def seed_workspace(root: Path, with_kws: bool = True) -> Path:
+def _new_workspace(root: Path, workspaces: Any | None) -> Workspace:
+    """A new workspace at ``root``: on the backend of ``workspaces`` (conftest's
+    WorkspaceFactory), else on SQLite."""
+    if workspaces is None:
+        return init_workspace(root)[0]
+    return open_workspace(workspaces.init(root))
+
+
+def seed_workspace(root: Path, with_kws: bool = True, workspaces: Any | None = None) -> Path:
     """Two model lines (or hand-landmark alone) with runs, accuracy, statuses, deployments
     and events; fixed values."""
-    ws, _ = init_workspace(root)
+    ws = _new_workspace(root, workspaces)
     try:
         write_profiles(root)
         profiles = {name: BenchOverrides().apply(load_profile(name, root))
@@ -311,8 +319,8 @@ def plain(renderable: Any, width: int = 400) -> str:
     return console.export_text().rstrip("\n")
 
 
-def empty_workspace(root: Path) -> Path:
-    ws, _ = init_workspace(root)
+def empty_workspace(root: Path, workspaces: Any | None = None) -> Path:
+    ws = _new_workspace(root, workspaces)
     write_profiles(root)
     ws.close()
     return root
