@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtrack import queries_audit
 from devtrack.artifacts import (  # INCOMING_PREFIX: put's temp files, a write not finished
     INCOMING_PREFIX,
     RemoteArtifactStore,
@@ -93,17 +94,14 @@ def referenced_files(ws: Workspace) -> dict[str, _Referenced]:
     refs: dict[str, _Referenced] = {}
     store = ws.store
     if _table_exists(ws, "artifacts"):
-        for row in store.query("SELECT sha256, size_bytes FROM artifacts"):
-            refs.setdefault(str(row["sha256"]), _Referenced()).size_bytes = row["size_bytes"]
+        for sha, size in queries_audit.artifact_sizes(store):
+            refs.setdefault(sha, _Referenced()).size_bytes = size
     if _table_exists(ws, "releases") and _table_exists(ws, "models"):
-        for row in store.query("SELECT r.artifact_sha256 AS sha, m.name || '@' || r.version "
-                               "AS ref FROM releases r JOIN models m ON m.id = r.model_id "
-                               "ORDER BY r.id"):
-            refs.setdefault(str(row["sha"]), _Referenced()).users.append(f"release {row['ref']}")
+        for sha, ref in queries_audit.release_artifacts(store):
+            refs.setdefault(sha, _Referenced()).users.append(f"release {ref}")
     if _table_exists(ws, "datasets"):
-        for row in store.query("SELECT sha256, name FROM datasets ORDER BY id"):
-            refs.setdefault(str(row["sha256"]), _Referenced()).users.append(
-                f"dataset {row['name']}")
+        for sha, name in queries_audit.dataset_files(store):
+            refs.setdefault(sha, _Referenced()).users.append(f"dataset {name}")
     return refs
 
 

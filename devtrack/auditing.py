@@ -7,10 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from devtrack import queries_audit
 from devtrack.core.audit import ChainProblem
 from devtrack.core.audit_state import (
-    RELEASE_SEALED_FIELDS,
-    RUN_SEALED_FIELDS,
     StateProblem,
     comparison_fields_digest,
     cross_check,
@@ -20,51 +19,12 @@ from devtrack.core.audit_state import (
     snapshot_conditions_hash,
 )
 from devtrack.errors import DatabaseError
+from devtrack.store_contract import StoreBackend
 from devtrack.workspace import Workspace
 
 if TYPE_CHECKING:
     from devtrack.artifact_audit import Progress, StoreReport
 
-_RELEASE_COLUMNS = ", ".join(f"r.{f}" for f in RELEASE_SEALED_FIELDS if f != "parent")
-_RUN_COLUMNS = ", ".join(f"u.{f}" for f in RUN_SEALED_FIELDS)
-_RELEASES_SQL = f"""
-    SELECT r.id, m.name AS model, r.version, r.artifact_sha256, r.status, r.notes,
-           p.version AS parent, a.size_bytes, a.format, a.created_at AS artifact_created_at,
-           {_RELEASE_COLUMNS}
-    FROM releases r JOIN models m ON m.id = r.model_id
-    LEFT JOIN releases p ON p.id = r.parent_id
-    LEFT JOIN artifacts a ON a.sha256 = r.artifact_sha256"""
-_RUNS_SQL = f"""
-    SELECT u.id, m.name AS model, r.version, u.samples, u.conditions_hash, {_RUN_COLUMNS}
-    FROM runs u JOIN releases r ON r.id = u.release_id JOIN models m ON m.id = r.model_id
-    ORDER BY u.id"""
-_EVALUATIONS_SQL = """
-    SELECT e.id, e.run_id, d.name AS dataset, e.task, e.metrics, e.accuracy, e.predictions,
-           rm.name || '@' || rr.version AS reference, e.fidelity, e.nonfinite, e.created_at
-    FROM evaluations e LEFT JOIN datasets d ON d.id = e.dataset_id
-    LEFT JOIN releases rr ON rr.id = e.reference_release_id
-    LEFT JOIN models rm ON rm.id = rr.model_id"""
-_CHECKS_SQL = """
-    SELECT c.id, m.name AS model, r.version, c.profile, c.profile_hash, c.passed, c.report,
-           c.actor, c.created_at, bm.name || '@' || b.version AS baseline
-    FROM checks c JOIN releases r ON r.id = c.release_id JOIN models m ON m.id = r.model_id
-    LEFT JOIN releases b ON b.id = c.baseline_release_id
-    LEFT JOIN models bm ON bm.id = b.model_id"""
-_COMPARISONS_SQL = """
-    SELECT c.id, m.name AS model, r.version, c.profile, c.status, c.ratio, c.verdict,
-           b.version AS baseline, c.profile_hash, c.error, c.ci_low, c.ci_high, c.ratios,
-           c.details, c.created_at, c.actor
-    FROM comparisons c JOIN releases r ON r.id = c.candidate_release_id
-    JOIN models m ON m.id = r.model_id
-    LEFT JOIN releases b ON b.id = c.baseline_release_id"""
-_DEPLOYMENTS_SQL = """
-    SELECT d.id, m.name AS model, r.version, d.profile, d.kind, d.reason, d.forced,
-           d.check_id, p.version AS replaced, d.ended_at, d.deployed_at, d.deployed_by
-    FROM deployments d JOIN releases r ON r.id = d.release_id JOIN models m ON m.id = d.model_id
-    LEFT JOIN releases p ON p.id = d.replaced_release_id"""
-_DATASETS_SQL = ("SELECT id, name, sha256, task, samples, source_name, arrays, has_labels, "
-                 "created_at, created_by FROM datasets")
-_MODELS_SQL = "SELECT id, name, task, default_dataset, created_at FROM models"
 # What a run row keeps once its digests are taken (check_runs compares these one by one).
 _RUN_KEPT = ("id", "model", "version", "status", "profile", "p50_ms", "peak_rss_mb")
 
@@ -99,7 +59,7 @@ def _runs(ws: Workspace) -> list[dict[str, Any]]:
     """Runs with digests of their samples and sealed fields instead of them (one row's blob
     and texts in memory at a time: a big workspace holds gigabytes of them)."""
     rows = []
-    for row in ws.store.iterate(_RUNS_SQL):
+    for row in queries_audit.audited_runs(ws.store):
         kept = {key: row[key] for key in _RUN_KEPT}
         kept["samples_sha256"] = samples_digest(row["samples"])
         kept["fields_sha256"] = run_fields_digest(row)
@@ -120,20 +80,16 @@ def _missing(table: str) -> str:
             "restore the database from a backup")
 
 
-def _rows(ws: Workspace, table: str, sql: str, gone: list[str],
-          problems: list[StateProblem]) -> list[dict[str, Any]]:
+def _rows(ws: Workspace, table: str, query: Callable[[StoreBackend], list[dict[str, Any]]],
+          gone: list[str], problems: list[StateProblem]) -> list[dict[str, Any]]:
     """The query's rows, or none (and a problem naming the table) when it cannot be read."""
-    return _read(ws, table, lambda opened: opened.store.query(sql), gone, problems)
+    return _read(ws, table, lambda opened: query(opened.store), gone, problems)
 
 
 def comparison_rows(ws: Workspace, comparison_id: int | None = None) -> list[dict[str, Any]]:
     """Comparisons as verify reads them, their block ratios replaced by a digest (what
     COMPARISON_SEALED_FIELDS names); one of them when ``comparison_id`` is given."""
-    sql = _COMPARISONS_SQL
-    params: tuple[int, ...] = ()
-    if comparison_id is not None:
-        sql, params = sql + " WHERE c.id = ?", (comparison_id,)
-    rows = ws.store.query(sql, params)
+    rows = queries_audit.audited_comparisons(ws.store, comparison_id)
     for row in rows:
         row["ratios_sha256"] = samples_digest(row.pop("ratios"))
     return rows
@@ -147,12 +103,8 @@ def comparison_digest(ws: Workspace, comparison_id: int) -> str:
 def evaluation_rows(ws: Workspace, evaluation_id: int | None = None) -> list[dict[str, Any]]:
     """Evaluations as verify reads them, their predictions replaced by a digest (what
     EVALUATION_SEALED_FIELDS names); one of them when ``evaluation_id`` is given."""
-    sql = _EVALUATIONS_SQL
-    params: tuple[int, ...] = ()
-    if evaluation_id is not None:
-        sql, params = sql + " WHERE e.id = ?", (evaluation_id,)
     rows = []
-    for row in ws.store.iterate(sql, params):
+    for row in queries_audit.audited_evaluations(ws.store, evaluation_id):
         row["predictions_sha256"] = samples_digest(row.pop("predictions"))
         rows.append(row)
     return rows
@@ -193,19 +145,19 @@ def verify_audit(ws: Workspace, files: bool = True, quick: bool = False,
         table = "events" if "events" in gone else "meta"
         return AuditResult(0, ChainProblem(None, _missing(table)), files=report)
     store = ws.store
-    count = store.one("SELECT COUNT(*) AS n FROM events")
-    events = int(count["n"]) if count else 0
+    events = queries_audit.event_count(store)
     chain = store.verify_events()
     if chain is not None:  # the events themselves cannot be trusted to judge the tables
         return AuditResult(events, chain, files=report)
     problems = [StateProblem(table, None, _missing(table)) for table in gone]
     runs = [] if {"runs", "releases", "models"} & set(gone) else _runs(ws)
     state = cross_check(
-        store.events(), releases=_rows(ws, "releases", _RELEASES_SQL, gone, problems),
+        store.events(),
+        releases=_rows(ws, "releases", queries_audit.audited_releases, gone, problems),
         runs=runs, evaluations=_read(ws, "evaluations", evaluation_rows, gone, problems),
-        checks=_rows(ws, "checks", _CHECKS_SQL, gone, problems),
-        deployments=_rows(ws, "deployments", _DEPLOYMENTS_SQL, gone, problems),
-        datasets=_rows(ws, "datasets", _DATASETS_SQL, gone, problems),
+        checks=_rows(ws, "checks", queries_audit.audited_checks, gone, problems),
+        deployments=_rows(ws, "deployments", queries_audit.audited_deployments, gone, problems),
+        datasets=_rows(ws, "datasets", queries_audit.audited_datasets, gone, problems),
         comparisons=_read(ws, "comparisons", comparison_rows, gone, problems),
-        models=_rows(ws, "models", _MODELS_SQL, gone, problems))
+        models=_rows(ws, "models", queries_audit.audited_models, gone, problems))
     return AuditResult(events, None, problems + state, files=report)

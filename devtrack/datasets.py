@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from devtrack import queries_datasets
 from devtrack.core.audit_state import dataset_fields_digest
 from devtrack.core.dataset import (
     LABELS,
@@ -27,6 +28,8 @@ from devtrack.workspace import Workspace
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from devtrack import records
 
 def load_npz(path: Path, max_bytes: int | None = None) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` at ``path``, its sizes checked from the headers before
@@ -56,36 +59,35 @@ def describe_arrays(arrays: dict[str, np.ndarray]) -> tuple[dict[str, ArraySpec]
     return specs, integral
 
 
-def _row_to_dataset(row: dict[str, Any], used_by: list[str]) -> Dataset:
-    arrays = {k: ArraySpec.from_dict(v) for k, v in json.loads(row["arrays"]).items()}
-    return Dataset(id=row["id"], name=row["name"], sha256=row["sha256"], task=row["task"],
-                   samples=row["samples"], arrays=arrays, has_labels=bool(row["has_labels"]),
-                   source_name=row["source_name"], created_at=row["created_at"],
-                   created_by=row["created_by"], used_by=used_by)
+def _to_dataset(row: records.Dataset, used_by: list[str]) -> Dataset:
+    arrays = {k: ArraySpec.from_dict(v) for k, v in json.loads(row.arrays).items()}
+    return Dataset(id=row.id, name=row.name, sha256=row.sha256, task=row.task,
+                   samples=row.samples, arrays=arrays, has_labels=bool(row.has_labels),
+                   source_name=row.source_name, created_at=row.created_at,
+                   created_by=row.created_by, used_by=used_by)
 
 
 def _defaults(ws: Workspace) -> dict[str, list[str]]:
     used: dict[str, list[str]] = {}
-    for row in ws.store.query("SELECT name, default_dataset FROM models "
-                              "WHERE default_dataset IS NOT NULL ORDER BY name"):
-        used.setdefault(row["default_dataset"], []).append(row["name"])
+    for model, dataset in queries_datasets.defaults_by_model(ws.store):
+        used.setdefault(dataset, []).append(model)
     return used
 
 
 def list_datasets(ws: Workspace) -> list[Dataset]:
     """Every registered dataset, by name, with the model lines that use it by default."""
     used = _defaults(ws)
-    return [_row_to_dataset(row, used.get(row["name"], []))
-            for row in ws.store.query("SELECT * FROM datasets ORDER BY name")]
+    return [_to_dataset(row, used.get(row.name, []))
+            for row in queries_datasets.datasets(ws.store)]
 
 
 def get_dataset(ws: Workspace, name: str) -> Dataset:
-    row = ws.store.one("SELECT * FROM datasets WHERE name = ?", (name,))
+    row = queries_datasets.dataset(ws.store, name)
     if row is None:
         known = ", ".join(d.name for d in list_datasets(ws)) or "none yet"
         raise NotFoundError(f"unknown dataset {shown(name)} (datasets: {known}); add one with "
                             "'devtrack dataset add FILE --name NAME'")
-    return _row_to_dataset(row, _defaults(ws).get(name, []))
+    return _to_dataset(row, _defaults(ws).get(name, []))
 
 
 def _duplicate_dataset(name: str) -> DuplicateError:
@@ -104,7 +106,7 @@ def add_dataset(ws: Workspace, path: Path, name: str, task: str | None = None,
     check_dataset_name(name)
     if task is not None:
         check_task(task)
-    if ws.store.one("SELECT id FROM datasets WHERE name = ?", (name,)):
+    if queries_datasets.dataset(ws.store, name) is not None:
         raise _duplicate_dataset(name)
     from devtrack.artifacts import sha256_file
 
@@ -122,7 +124,7 @@ def add_dataset(ws: Workspace, path: Path, name: str, task: str | None = None,
         with ws.artifacts.hold(sha256):
             stored = ws.artifacts.put(path, sha256)
             with ws.store.transaction():
-                if ws.store.one("SELECT id FROM datasets WHERE name = ?", (name,)):
+                if queries_datasets.dataset(ws.store, name) is not None:
                     raise _duplicate_dataset(name)
                 row = {
                     "name": name, "sha256": sha256, "task": task, "samples": samples,
@@ -170,8 +172,7 @@ def default_dataset(ws: Workspace, model: str) -> Dataset | None:
     from devtrack.registry import require_model
 
     require_model(ws, model)
-    row = ws.store.one("SELECT default_dataset FROM models WHERE name = ?", (model,))
-    name = row["default_dataset"] if row else None
+    name = queries_datasets.default_of_model(ws.store, model)
     return get_dataset(ws, name) if name else None
 
 
@@ -188,8 +189,7 @@ def set_default_dataset(ws: Workspace, model: str, name: str | None) -> Dataset 
         dataset = get_dataset(ws, name)
         check_dataset_fits(dataset, get_release(ws, f"{model}@latest"))
     with ws.store.transaction():
-        ws.store.execute("UPDATE models SET default_dataset = ? WHERE name = ?",
-                         (name, model))
+        queries_datasets.set_default_of_model(ws.store, model, name)
         ws.store.append_event(actor=current_user(), kind="dataset_default", model=model,
                               version=None, payload={"dataset": name})
     return get_dataset(ws, name) if name is not None else None
