@@ -83,9 +83,10 @@ def test_two_runners_share_one_registry(tmp_path: Path, pg_url: str, mlp_onnx: P
     # Runner 2, a fresh folder: the deployed release is its baseline.
     history = json.loads(_devtrack(two, "history", "kws", "--json").stdout)
     assert [(d["version"], d["deployed_by"]) for d in history] == [("1.0", "runner-1")]
-    (base,) = [d["version"] for d in history if d["live"] and d["profile"] == "ci-runner"]
-    _devtrack(two, "register", mlp_onnx_b, "-m", "kws", "-v", "1.1", "--parent", base,
+    _devtrack(two, "register", mlp_onnx_b, "-m", "kws", "-v", "1.1", "--parent", "deployed",
               "--notes", "retrained")
+    shown = json.loads(_devtrack(two, "show", "kws@1.1", "--json").stdout)
+    assert shown["parent"] == "1.0"  # the release runner 1 deployed
     checked = _devtrack(two, "check", "kws@1.1", "--profile", "ci-runner", "--bench",
                         "--repeats", "8", "--json", "--junit", tmp_path / "junit.xml")
     report = json.loads(checked.stdout)
