@@ -327,6 +327,5 @@ def phone_report(profile: Profile) -> tuple[bool | None, list[str], dict[str, An
     if problems and ("not reachable" in problems[0] or "not ready" in problems[0]):
         return False, problems, {}
     facts = device_facts(run)
-    info = {"host": f"adb://{run.serial}", **{k: v for k, v in facts.items() if k != "serial"},
-            "benchmark_model": run.benchmark_model}
+    info = {"host": f"adb://{run.serial}", **facts, "benchmark_model": run.benchmark_model}
     return True, problems, info
