@@ -246,3 +246,18 @@ def test_a_stop_request_kills_the_tool_on_the_phone(phone_ws: Path, phone: Phone
                      load_profile("pixel8", phone_ws), timeout_s=20, progress=progress)
     assert seen == ["measure"] * 3
     assert [c for c in phone.calls() if c[2:] == ["shell", f"kill {fake_adb.PID}"]]
+
+
+def test_a_bench_on_a_phone_says_it_evaluated_no_accuracy(phone_ws: Path, run_cli,
+                                                          tmp_path: Path) -> None:
+    import numpy as np
+
+    data = tmp_path / "eval.npz"
+    np.savez(data, input=np.zeros((8, 16), dtype=np.float32),
+             labels=np.zeros(8, dtype=np.int64))
+    assert run_cli("dataset", "add", data, "--name", "kws-eval").exit_code == 0
+    assert run_cli("dataset", "default", "kws", "kws-eval").exit_code == 0
+    assert run_cli("bench", "kws@1.0.0", "-p", "pixel8").exit_code == 0
+    run = _runs(run_cli)[0]
+    assert run["status"] == "ok" and run.get("accuracy") is None
+    assert any(w.startswith("accuracy not evaluated: kws-eval") for w in run["warnings"])
