@@ -91,7 +91,7 @@ def run_on_adb(task: TargetJob) -> dict[str, Any]:
     the device key is the target string: one measurement per phone at a time."""
     from devtrack.bench.adb import run_on_phone
 
-    return run_on_phone(task.job, task.profile, task.timeout_s)
+    return run_on_phone(task.job, task.profile, task.timeout_s, task.progress)
 
 
 ADB_TARGET = Target("adb", run_on_adb)

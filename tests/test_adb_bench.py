@@ -220,3 +220,44 @@ def test_lab_check_on_a_phone_says_what_it_is_and_what_it_lacks(
     assert json.loads(gone.out)[0]["reachable"] is False
     listed = json.loads(run_cli("lab", "--json").out)
     assert {r["profile"]: r["reachable"] for r in listed}["pixel8"] is False
+
+
+def test_a_stop_request_kills_the_tool_on_the_phone(phone_ws: Path, phone: Phone,
+                                                   mlp_tflite: Path) -> None:
+    """The bench orchestration stops a job by raising Aborted from its progress callback
+    (the app's ctrl+x); on a phone that kills benchmark_model there, by its pid."""
+    import hashlib
+
+    from devtrack.bench.adb import run_on_phone
+    from devtrack.errors import Aborted
+    from devtrack.profiles import load_profile
+
+    phone.configure(sleep_s=30)
+    seen: list[str] = []
+
+    def progress(p: Any) -> None:
+        seen.append(p.phase)
+        if len(seen) >= 3:
+            raise Aborted("measurement stopped on request")
+
+    sha = hashlib.sha256(mlp_tflite.read_bytes()).hexdigest()
+    with pytest.raises(Aborted, match="stopped on request"):
+        run_on_phone({"artifact_path": str(mlp_tflite), "sha256": sha},
+                     load_profile("pixel8", phone_ws), timeout_s=20, progress=progress)
+    assert seen == ["measure"] * 3
+    assert [c for c in phone.calls() if c[2:] == ["shell", f"kill {fake_adb.PID}"]]
+
+
+def test_a_bench_on_a_phone_says_it_evaluated_no_accuracy(phone_ws: Path, run_cli,
+                                                          tmp_path: Path) -> None:
+    import numpy as np
+
+    data = tmp_path / "eval.npz"
+    np.savez(data, input=np.zeros((8, 16), dtype=np.float32),
+             labels=np.zeros(8, dtype=np.int64))
+    assert run_cli("dataset", "add", data, "--name", "kws-eval").exit_code == 0
+    assert run_cli("dataset", "default", "kws", "kws-eval").exit_code == 0
+    assert run_cli("bench", "kws@1.0.0", "-p", "pixel8").exit_code == 0
+    run = _runs(run_cli)[0]
+    assert run["status"] == "ok" and run.get("accuracy") is None
+    assert any(w.startswith("accuracy not evaluated: kws-eval") for w in run["warnings"])

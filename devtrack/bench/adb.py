@@ -23,9 +23,11 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from devtrack.bench.runner import Progress
 from devtrack.core.adb_target import DEVICE_DIR, is_adb, serial_of
 from devtrack.core.aggregate_runs import result_from_log
 from devtrack.core.benchmark_model_log import BenchmarkLog, parse_log
@@ -33,6 +35,7 @@ from devtrack.core.profile import Profile
 from devtrack.errors import Aborted, LogFormatError, UsageError
 from devtrack.interrupts import reason, signum_of
 
+POLL_S = 0.1  # how often a running benchmark_model's progress is reported (and a stop seen)
 STEP_TIMEOUT_S = 30.0  # any adb step but the benchmark itself (a push gets more per MB)
 PUSH_S_PER_MB = 1.0  # a slow USB 2 link moves ~20 MB/s; a 1 s/MB allowance is generous
 PID_MARK = "DEVTRACK_PID="
@@ -199,24 +202,35 @@ def _pid_of(output: str) -> str | None:
     return None
 
 
-def run_tool(run: PhoneRun, model_path: str, op_profile: bool) -> tuple[int | None, str, str]:
+def run_tool(run: PhoneRun, model_path: str, op_profile: bool,
+             progress: Callable[[Progress], None] | None = None
+             ) -> tuple[int | None, str, str]:
     """Run benchmark_model on the phone: (exit code or None on timeout, output, its pid).
 
-    The remote shell prints its pid first (``exec`` keeps it for the tool), so a timeout or an
-    interrupt kills exactly that process on the phone.
+    The remote shell prints its pid first (``exec`` keeps it for the tool), so a timeout, an
+    interrupt or a stop request (``progress``, called every ~0.1 s, raising Aborted) kills
+    exactly that process on the phone.
     """
     tool = " ".join(shlex.quote(a) for a in run.tool_arguments(model_path, op_profile))
     command = [run.adb, "-s", run.serial, "shell", f"echo {PID_MARK}$$; exec {tool} 2>&1"]
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
+    started = time.monotonic()
     try:
-        out, _ = proc.communicate(timeout=run.timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-        text = out.decode("utf-8", errors="replace")
-        _kill_remote(run, _pid_of(text))
-        return None, text, _pid_of(text) or ""
+        while True:
+            try:  # communicate() may be called again after a timeout: no output is lost
+                out, _ = proc.communicate(timeout=POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                elapsed = time.monotonic() - started
+                if elapsed > run.timeout_s:
+                    proc.kill()
+                    out, _ = proc.communicate()
+                    text = out.decode("utf-8", errors="replace")
+                    _kill_remote(run, _pid_of(text))
+                    return None, text, _pid_of(text) or ""
+                if progress is not None:
+                    progress(Progress(proc.pid, "measure", elapsed, None))
     except BaseException:
         proc.kill()
         out, _ = proc.communicate()
@@ -230,8 +244,8 @@ def _failed(error: str, **extra: Any) -> dict[str, Any]:
     return {"status": "failed", "error": error, "warnings": [], **extra}
 
 
-def run_on_phone(job: dict[str, Any], profile: Profile, timeout_s: float | None = None
-                 ) -> dict[str, Any]:
+def run_on_phone(job: dict[str, Any], profile: Profile, timeout_s: float | None = None,
+                 progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
     """Measure ``job``'s model (``artifact_path``, ``sha256``, ``op_profile``) on the phone
     of ``profile``: a result dict for ``benchmarking.store_run``; Aborted on an interrupt."""
     run = PhoneRun.of(profile, timeout_s)
@@ -247,7 +261,7 @@ def run_on_phone(job: dict[str, Any], profile: Profile, timeout_s: float | None 
         remote, pushed = push_model(run, job["artifact_path"], job["sha256"])
         isolation.update(model_path=remote, pushed=pushed)
         op_profile = bool(job.get("op_profile") or job.get("options", {}).get("op_profile"))
-        code, output, pid = run_tool(run, remote, op_profile)
+        code, output, pid = run_tool(run, remote, op_profile, progress)
     except AdbFailure as exc:
         return _failed(str(exc), isolation=isolation)
     except KeyboardInterrupt as exc:
@@ -327,6 +341,5 @@ def phone_report(profile: Profile) -> tuple[bool | None, list[str], dict[str, An
     if problems and ("not reachable" in problems[0] or "not ready" in problems[0]):
         return False, problems, {}
     facts = device_facts(run)
-    info = {"host": f"adb://{run.serial}", **{k: v for k, v in facts.items() if k != "serial"},
-            "benchmark_model": run.benchmark_model}
+    info = {"host": f"adb://{run.serial}", **facts, "benchmark_model": run.benchmark_model}
     return True, problems, info
