@@ -9,7 +9,13 @@ Builds a workspace with 1,000 releases × 4 profiles (4,000 runs with samples an
 - ``devtrack --help`` and ``devtrack releases`` start-up against ``python -c "import rich"``
   (target: within 4×).
 
+With ``--postgres`` the same workspace is built a second time on PostgreSQL (a throwaway
+local cluster, tests/pgserver.py, fsync on; or ``--postgres URL``, an empty database of your
+own) and the app's timings are taken on both backends in the same run, with the ratio
+PostgreSQL / SQLite of each median (the < 1 s first-paint target holds for both).
+
 Run: python benchmarks/tui_startup.py [--releases 1000] [--repeat 5] [--keep DIR]
+         [--postgres [URL]]
 """
 
 from __future__ import annotations
@@ -273,11 +279,54 @@ def report(label: str, values: list[float], target: float | None) -> None:
     print(f"  {label:<44} median {_ms(median)}  worst {_ms(worst)}{verdict}")
 
 
+def app_timings(root: Path, repeat: int) -> tuple[list[float], dict[str, list[float]]]:
+    """The app's first paint (fresh process, in process) and interactions, reported."""
+    cold = [cold_first_paint(root) for _ in range(repeat)]
+    report("first paint, fresh process (incl. imports)", cold, TARGET_PAINT_S)
+    timings = asyncio.run(in_app_timings(root, repeat))
+    report("first paint, in process", timings["paint"], TARGET_PAINT_S)
+    report("switch model line (1,000 ↔ 50 releases)", timings["switch"], TARGET_INTERACTION_S)
+    report("open a release (enter → detail painted)", timings["open"], TARGET_INTERACTION_S)
+    report("open another release (detail screen reused)", timings["reopen"],
+           TARGET_INTERACTION_S)
+    report("back to the table (esc)", timings["back"], TARGET_INTERACTION_S)
+    return cold, timings
+
+
+def postgres_app_timings(tmp: Path, url: str, releases: int,
+                         repeat: int) -> tuple[list[float], dict[str, list[float]]]:
+    """The same workspace on PostgreSQL (``url``, or a throwaway cluster when empty), timed
+    as on SQLite; the cluster is stopped after."""
+    server = None
+    if not url:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from pgserver import start_server
+
+        (tmp / "pg").mkdir(exist_ok=True)
+        server = start_server(tmp / "pg", durable=True)
+        os.environ["PGPASSFILE"] = str(server.passfile)
+        url = server.url(server.fresh_database())
+    os.environ["DEVTRACK_DATABASE_URL"] = url  # the app and the fresh processes read it
+    try:
+        root = tmp / "big-pg"
+        t0 = time.perf_counter()
+        build_workspace(root, releases)
+        print(f"\nreview app (120×35, headless), PostgreSQL (workspace built in "
+              f"{time.perf_counter() - t0:.1f} s)")
+        return app_timings(root, repeat)
+    finally:
+        os.environ.pop("DEVTRACK_DATABASE_URL", None)
+        if server is not None:
+            server.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--releases", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="build the workspace here and keep it")
+    parser.add_argument("--postgres", nargs="?", const="", metavar="URL",
+                        help="also time the app on PostgreSQL (a throwaway cluster, or URL)")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="devtrack-tui-bench-"))
     root = args.keep or tmp / "big"
@@ -290,18 +339,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"workspace: {args.releases} releases × {len(PROFILES)} profiles "
               f"(+ a 50-release line), {args.releases * len(PROFILES)} runs, built in "
               f"{built:.1f} s\n")
-        print("review app (120×35, headless)")
-        cold = [cold_first_paint(root) for _ in range(args.repeat)]
-        report("first paint, fresh process (incl. imports)", cold, TARGET_PAINT_S)
-        timings = asyncio.run(in_app_timings(root, args.repeat))
-        report("first paint, in process", timings["paint"], TARGET_PAINT_S)
-        report("switch model line (1,000 ↔ 50 releases)", timings["switch"],
-               TARGET_INTERACTION_S)
-        report("open a release (enter → detail painted)", timings["open"],
-               TARGET_INTERACTION_S)
-        report("open another release (detail screen reused)", timings["reopen"],
-               TARGET_INTERACTION_S)
-        report("back to the table (esc)", timings["back"], TARGET_INTERACTION_S)
+        print("review app (120×35, headless), SQLite")
+        cold, timings = app_timings(root, args.repeat)
+        if args.postgres is not None:
+            pg_cold, pg_timings = postgres_app_timings(tmp, args.postgres, args.releases,
+                                                       args.repeat)
+            print("\nPostgreSQL / SQLite, medians")
+            for label, a, b in [("first paint, fresh process", cold, pg_cold),
+                                *[(key, timings[key], pg_timings[key]) for key in timings]]:
+                ratio = statistics.median(b) / statistics.median(a)
+                print(f"  {label:<44} {ratio:5.2f}×")
+            cold += pg_cold
+            for key in timings:
+                timings[key] += pg_timings[key]
 
         small = tmp / "small"
         small_workspace(small)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtrack import queries
 from devtrack.bench.protocol import blob_to_text, text_to_blob
 from devtrack.core.audit_state import (
     RELEASE_SEALED_FIELDS,
@@ -126,12 +127,6 @@ def _named_release_ids(ws: Workspace, refs: list[str]) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-_RELEASE_SQL = """SELECT r.*, m.name AS model, m.task AS task, a.format, a.size_bytes,
-    p.version AS parent FROM releases r JOIN models m ON m.id = r.model_id
-    JOIN artifacts a ON a.sha256 = r.artifact_sha256 LEFT JOIN releases p ON p.id = r.parent_id
-    WHERE r.id = ?"""
-
-
 class _OriginEvents:
     """Where each exported row was sealed in this workspace's chain: the id and hash of its
     register or bench event, carried so the row can be traced back here (they cannot be
@@ -157,7 +152,7 @@ class _OriginEvents:
 
 
 def _release_entry(store: StoreBackend, release_id: int) -> dict[str, Any]:
-    row = store.one(_RELEASE_SQL, (release_id,))
+    row = queries.release_for_export(store, release_id)
     assert row is not None
     entry = {key: row[key] for key in ("model", "task", "version", "format", "size_bytes",
                                        "notes", "status")}
@@ -171,21 +166,16 @@ def _release_entry(store: StoreBackend, release_id: int) -> dict[str, Any]:
 def _run_entries(store: StoreBackend, release_id: int, model: str, version: str,
                  artifact: str, origin: _OriginEvents) -> list[dict[str, Any]]:
     entries = []
-    for row in store.query("SELECT * FROM runs WHERE release_id = ? ORDER BY id", (release_id,)):
+    for run in queries.runs_of_release(store, release_id):
+        row = vars(run)
         entry: dict[str, Any] = {key: row[key] for key in RUN_SEALED_FIELDS}
         fields = run_fields_digest(row)
-        samples = samples_digest(row["samples"])
-        entry.update(model=model, version=version, samples=_b64(row["samples"]),
+        samples = samples_digest(run.samples)
+        entry.update(model=model, version=version, samples=_b64(run.samples),
                      fields_sha256=fields, samples_sha256=samples,
                      identity=run_identity(artifact, fields, samples), evaluation=None,
-                     origin_event=origin.of_run(int(row["id"])))
-        evaluation = store.one(
-            "SELECT e.*, d.name AS dataset, rm.name || '@' || rr.version AS reference, "
-            "e.reference_release_id AS reference_id FROM evaluations e "
-            "JOIN datasets d ON d.id = e.dataset_id "
-            "LEFT JOIN releases rr ON rr.id = e.reference_release_id "
-            "LEFT JOIN models rm ON rm.id = rr.model_id WHERE e.run_id = ? ORDER BY e.id "
-            "LIMIT 1", (row["id"],))
+                     origin_event=origin.of_run(run.id))
+        evaluation = queries.first_evaluation(store, run.id)
         if evaluation is not None:
             entry["evaluation"] = {
                 **{key: evaluation[key] for key in _EVALUATION_COLUMNS},
@@ -229,8 +219,7 @@ def export_bundle(ws: Workspace, refs: list[str], out: Path) -> ExportResult:
             wanted.extend(int(r["evaluation"]["reference_id"]) for r in found
                           if r["evaluation"] and r["evaluation"]["reference_id"] is not None)
     dataset_names = sorted({r["evaluation"]["dataset"] for r in runs if r["evaluation"]})
-    datasets = [store.one(f"SELECT {', '.join(_DATASET_COLUMNS)} FROM datasets WHERE name = ?",
-                          (name,)) for name in dataset_names]
+    datasets = [_dataset_entry(store, name) for name in dataset_names]
     ordered = [releases[key] for key in sorted(releases)]  # parents were registered first
     for entry in ordered:
         entry.pop("parent_id")
@@ -282,21 +271,20 @@ def _dataset_conflict(name: str, sha: str, held: str) -> DuplicateError:
         f"dataset of that name here ({held[:12]}); refusing the bundle, nothing was written")
 
 
-def _release_sha(store: StoreBackend, model: str, version: str) -> str | None:
-    row = store.one("SELECT r.artifact_sha256 AS sha FROM releases r JOIN models m ON "
-                    "m.id = r.model_id WHERE m.name = ? AND r.version = ?", (model, version))
-    return row["sha"] if row else None
+def _dataset_entry(store: StoreBackend, name: str) -> dict[str, Any] | None:
+    found = queries.dataset(store, name)
+    return {key: getattr(found, key) for key in _DATASET_COLUMNS} if found else None
 
 
 def _check_conflicts(store: StoreBackend, data: dict[str, Any]) -> None:
     for entry in data["releases"]:
-        held = _release_sha(store, entry["model"], entry["version"])
+        held = queries.release_sha256(store, entry["model"], entry["version"])
         if held is not None and held != entry["sha256"]:
             raise _conflict(f"{entry['model']}@{entry['version']}", entry["sha256"], held)
     for entry in data["datasets"]:
-        row = store.one("SELECT sha256 FROM datasets WHERE name = ?", (entry["name"],))
-        if row is not None and row["sha256"] != entry["sha256"]:
-            raise _dataset_conflict(entry["name"], entry["sha256"], row["sha256"])
+        held_dataset = queries.dataset(store, entry["name"])
+        if held_dataset is not None and held_dataset.sha256 != entry["sha256"]:
+            raise _dataset_conflict(entry["name"], entry["sha256"], held_dataset.sha256)
 
 
 def _require(entry: Any, keys: tuple[str, ...]) -> None:
@@ -340,12 +328,6 @@ def _check_data(data: Any, manifest: Manifest) -> dict[str, Any]:
     return data
 
 
-def _release_id(store: StoreBackend, model: str, version: str) -> int | None:
-    row = store.one("SELECT r.id FROM releases r JOIN models m ON m.id = r.model_id "
-                    "WHERE m.name = ? AND r.version = ?", (model, version))
-    return int(row["id"]) if row else None
-
-
 class _Writer:
     """The rows of one import and their seals; call inside the write transaction."""
 
@@ -358,10 +340,10 @@ class _Writer:
                                                        "runs": []}
 
     def dataset(self, entry: dict[str, Any]) -> None:
-        row = self.store.one("SELECT sha256 FROM datasets WHERE name = ?", (entry["name"],))
-        if row is not None:
-            if row["sha256"] != entry["sha256"]:
-                raise _dataset_conflict(entry["name"], entry["sha256"], row["sha256"])
+        held = queries.dataset(self.store, entry["name"])
+        if held is not None:
+            if held.sha256 != entry["sha256"]:
+                raise _dataset_conflict(entry["name"], entry["sha256"], held.sha256)
             return
         stored = {key: entry[key] for key in _DATASET_COLUMNS}
         self.store.insert("datasets", stored)
@@ -374,25 +356,22 @@ class _Writer:
     def release(self, entry: dict[str, Any]) -> None:
         model, version, sha = entry["model"], entry["version"], entry["sha256"]
         ref = f"{model}@{version}"
-        held = _release_sha(self.store, model, version)
+        held = queries.release_sha256(self.store, model, version)
         if held is not None:
             if held != sha:
                 raise _conflict(ref, sha, held)
             self.result.releases_present.append(ref)
             return
         store = self.store
-        store.execute("INSERT INTO models (name, task, created_at) VALUES (?, ?, ?) "
-                      "ON CONFLICT(name) DO NOTHING", (model, entry["task"], self.now))
-        model_row = store.one("SELECT id, task FROM models WHERE name = ?", (model,))
-        assert model_row is not None
-        if store.one("SELECT sha256 FROM artifacts WHERE sha256 = ?", (sha,)) is None:
+        model_id = queries.add_model_if_new(store, model, entry["task"], self.now)
+        if not queries.artifact_known(store, sha):
             store.insert("artifacts", {"sha256": sha, "format": entry["format"],
                                        "size_bytes": entry["size_bytes"],
                                        "created_at": self.now})
         parent = entry["parent"]
-        parent_id = _release_id(store, model, parent) if parent is not None else None
+        parent_id = queries.release_id(store, model, parent) if parent is not None else None
         row = {key: entry[key] for key in RELEASE_SEALED_FIELDS if key != "parent"}
-        row.update(model_id=model_row["id"], version=version, artifact_sha256=sha,
+        row.update(model_id=model_id, version=version, artifact_sha256=sha,
                    parent_id=parent_id, notes=entry["notes"])
         store.insert("releases", row)
         sealed = {**row, "parent": parent if parent_id is not None else None}
@@ -401,22 +380,20 @@ class _Writer:
         self.seals["releases"].append({
             "model": model, "version": version, "sha256": sha, "format": entry["format"],
             "size_bytes": entry["size_bytes"], "parent": sealed["parent"],
-            "task": model_row["task"], "notes_sha256": text_digest(entry["notes"]),
+            "task": queries.model_task(store, model), "notes_sha256": text_digest(entry["notes"]),
             "fields_sha256": release_fields_digest(sealed),
             "origin_event": entry.get("origin_event")})
         self.result.releases_added.append(ref)
 
     def _identities(self, release_id: int, artifact: str) -> set[str]:
-        columns = ", ".join(RUN_SEALED_FIELDS)
-        return {run_identity(artifact, run_fields_digest(row), samples_digest(row["samples"]))
-                for row in self.store.query(f"SELECT {columns}, samples FROM runs "
-                                            "WHERE release_id = ?", (release_id,))}
+        return {run_identity(artifact, run_fields_digest(vars(run)), samples_digest(run.samples))
+                for run in queries.runs_of_release(self.store, release_id)}
 
     def runs(self, runs: list[dict[str, Any]], releases: dict[tuple[str, str], str]) -> None:
         known: dict[int, set[str]] = {}
         for entry in runs:
             key = (entry["model"], entry["version"])
-            release_id = _release_id(self.store, *key)
+            release_id = queries.release_id(self.store, *key)
             assert release_id is not None
             artifact = releases[key]
             if release_id not in known:
@@ -436,10 +413,9 @@ class _Writer:
         row.update(release_id=release_id, samples=_unb64(entry["samples"]),
                    conditions_hash=snapshot_conditions_hash(entry["profile_snapshot"]))
         run_id = store.insert("runs", row)
-        stored = store.one(f"SELECT {', '.join(RUN_SEALED_FIELDS)}, samples FROM runs "
-                           "WHERE id = ?", (run_id,))
+        stored = queries.run(store, run_id)
         assert stored is not None
-        fields, samples = run_fields_digest(stored), samples_digest(stored["samples"])
+        fields, samples = run_fields_digest(vars(stored)), samples_digest(stored.samples)
         if run_identity(artifact, fields, samples) != entry["identity"]:
             raise _malformed(f"a run of {entry['model']}@{entry['version']} does not match "
                              "its identity")
@@ -447,23 +423,22 @@ class _Writer:
             "model": entry["model"], "version": entry["version"], "run": run_id,
             "profile": row["profile"], "profile_hash": str(row["profile_hash"])[:12],
             "conditions_hash": row["conditions_hash"][:12], "status": row["status"],
-            "p50_ms": stored["p50_ms"], "peak_rss_mb": stored["peak_rss_mb"],
+            "p50_ms": stored.p50_ms, "peak_rss_mb": stored.peak_rss_mb,
             "error": row["error"], "samples_sha256": samples, "fields_sha256": fields,
             "identity": entry["identity"], "origin_event": entry.get("origin_event"),
             "evaluation": None}
         evaluation = entry["evaluation"]
         if evaluation is not None:
-            dataset = store.one("SELECT id FROM datasets WHERE name = ?",
-                                (evaluation["dataset"],))
+            dataset = queries.dataset(store, evaluation["dataset"])
             assert dataset is not None
             reference = evaluation["reference"]
             reference_id = None
             if reference is not None:
                 ref = parse_ref(reference)
-                reference_id = _release_id(store, ref.model, ref.version)
+                reference_id = queries.release_id(store, ref.model, ref.version)
             evaluation_id = store.insert("evaluations", {
                 **{key: evaluation[key] for key in _EVALUATION_COLUMNS},
-                "run_id": run_id, "dataset_id": dataset["id"],
+                "run_id": run_id, "dataset_id": dataset.id,
                 "predictions": _unb64(evaluation["predictions"]),
                 "reference_release_id": reference_id})
             seal.update(evaluation=evaluation_id, dataset=evaluation["dataset"],

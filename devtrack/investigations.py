@@ -173,13 +173,17 @@ def investigation_summary(kind: str, model: str, version: str | None,
                      else "")
             maybe = (f" (or skipped {', '.join(payload['maybe'])})" if payload.get("maybe")
                      else "")
+            count = payload.get("measurements")
             return (f"bisect {span}: first bad {payload['first_bad']}{ratio}{maybe}, after "
-                    f"{payload.get('last_good')}; {payload.get('measurements')} measurements")
+                    f"{payload.get('last_good')}; {count} measurement"
+                    f"{'' if count == 1 else 's'}")
         return f"bisect {span}: {payload.get('note') or 'no first bad release'}"
     what = f"explain {payload.get('baseline')} → {version} on {profile}"
     if payload.get("status") != "ok":
         return f"{what}: measurement failed: {payload.get('error')}"
-    return f"{what}: {payload.get('headline') or ''}"
+    # the cause; what changed between the releases is in the event (and `devtrack compare`)
+    cause = str(payload.get("headline") or "").split("; what changed: ", 1)[0]
+    return f"{what}: {cause}"
 
 
 def investigations(ws: Workspace, model: str) -> list[Investigation]:

@@ -1,4 +1,9 @@
-"""`devtrack lab`: the device profiles, whether each device is reachable and ready, who holds it."""
+"""`devtrack lab`: the device profiles, whether each device is reachable and ready, who holds it.
+
+SSH boards are probed with the bootstrap's probe (bench/device_probe.py); adb phones with
+``bench.adb.adb_check`` (the client, the phone's state, benchmark_model, taskset) and their
+make and model; a local profile is this host's Python, probed only by ``lab check``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtrack.core.adb_target import is_adb
 from devtrack.core.profile import Profile
 from devtrack.core.targets import is_ssh, readiness_problems
 from devtrack.errors import DeviceError, DeviceUnreachable
@@ -53,6 +59,14 @@ def inspect_profile(profile: Profile) -> DeviceReport:
     from devtrack.bench.device_probe import probe_device, probe_here
 
     target = profile.execution.target
+    if is_adb(target):  # a phone: adb and LiteRT's benchmark_model, not a probe of Python
+        from devtrack.bench.adb import phone_report
+
+        reachable, problems, info = phone_report(profile)
+        return DeviceReport(profile=profile.name, target=target, reachable=reachable,
+                            ready=not problems, problems=problems,
+                            error=problems[0] if reachable is not True and problems else None,
+                            info=info)
     try:
         if is_ssh(target):
             from devtrack.bench.ssh_transport import SshDevice
@@ -82,15 +96,16 @@ def check_devices(profiles: Sequence[Profile]) -> list[DeviceReport]:
 
 
 def lab_overview(workspace_root: Path | None) -> list[DeviceReport]:
-    """``devtrack lab``: every profile with its target; SSH devices probed in parallel
-    (reachable, who holds each); local profiles are listed as they are, not probed."""
+    """``devtrack lab``: every profile with its target; SSH devices and phones probed in
+    parallel (reachable, who holds each board); local profiles are listed as they are, not
+    probed."""
     from devtrack.profiles import list_profiles
 
     def one(entry: Any) -> DeviceReport:
         if entry.profile is None:
             return DeviceReport(profile=entry.name, target="?", error=entry.error)
         profile = entry.profile
-        if not is_ssh(profile.execution.target):
+        if not is_ssh(profile.execution.target) and not is_adb(profile.execution.target):
             return DeviceReport(profile=profile.name, target=profile.execution.target,
                                 ready=True)
         return inspect_profile(profile)

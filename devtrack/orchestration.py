@@ -1,8 +1,8 @@
-"""One bench for the CLI and the app: plan, run one job per device at a time (devices in
-parallel), report every job's progress, stop on request or on a signal.
+"""The one bench loop of the CLI and the app: one job per device at a time, devices in parallel.
 
-``run_bench`` coordinates from the caller's thread: it builds each job, hands it to a thread
-of that job's device (``targets.device_of``: every local profile is the device ``local``, so
+It plans, reports every job's progress and stops on request or on a signal. ``run_bench``
+coordinates from the caller's thread: it builds each job, hands it to a thread of that job's
+device (``targets.device_of``: every local profile is the device ``local``, so
 local measurements never overlap; each other target is a device of its own), relays the
 thread's progress as :class:`JobEvent`s, and stores each result as it arrives, so the
 database is written from one thread only (under ``interrupts.deferred``, as before).
@@ -171,6 +171,10 @@ def run_bench(ws: Workspace, bench_plan: BenchPlan, overrides: BenchOverrides, *
         run.interrupted = Aborted(f"benchmark {interrupt_reason(signum)}; the worker "
                                   "process was stopped", signum=signum)
         run.loop()  # only collects and stores the stopped jobs now
+    except Exception as exc:  # e.g. on_event or the database failed: stop the other devices
+        run.halt(f"stopped: {type(exc).__name__} in devtrack while measuring")
+        run.error = run.error or exc
+        run.loop(draining=True)
     if run.error is not None:
         raise run.error
     return run.outcome()
@@ -219,7 +223,12 @@ class _Coordinator:
             self.halted.signum = signum
             self.halted.reason = reason
 
-    def loop(self) -> None:
+    def loop(self, draining: bool = False) -> None:
+        """Start jobs on idle devices and handle what the running ones post, until none runs.
+        ``draining``: after a failure, only collect and store; a further failure is noted,
+        never raised, so no device thread is left behind."""
+        if draining:
+            self.emit = lambda event: None
         if not self.announced:
             self.announced = True
             for job in self.plan.jobs:
@@ -238,7 +247,12 @@ class _Coordinator:
                     message = self.inbox.get(timeout=POLL_S)
                 except queue.Empty:
                     continue
-                self.handle(message)
+                try:
+                    self.handle(message)
+                except Exception as exc:
+                    if not draining:
+                        raise
+                    self.error = self.error or exc
 
     def start_idle_devices(self) -> None:
         for device, waiting in self.pending.items():

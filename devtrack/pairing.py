@@ -246,14 +246,25 @@ def pair_job(ws: Workspace, a: Release, b: Release, profile: Profile, key: str,
 
 
 def run_pair_job(job: dict[str, Any], profile: Profile, sessions: int) -> dict[str, Any]:
-    """Run a :func:`pair_job` in one isolated worker on the profile's target (this host or
-    its device, ``targets.py``) under its threads, CPU affinity and timeout; its memory cap
-    is ``sessions`` times the profile's (that many sessions are open at once). Returns the
-    worker's result dict (never raises but Aborted)."""
-    from devtrack.targets import TargetJob, target_for
+    """Run a :func:`pair_job` in one isolated worker on the profile's target
+    (``targets.target_for``: this host, or the device it names) under the profile's threads,
+    CPU affinity and timeout; its memory cap is ``sessions`` times the profile's (that many
+    sessions are open at once). Returns the worker's result dict (never raises but Aborted)."""
+    import os
+    from dataclasses import replace
 
-    return target_for(profile).run(TargetJob(job, profile, profile.execution.timeout_s,
-                                             sessions=sessions))
+    from devtrack.targets import LOCAL, TargetJob, target_for
+
+    target = target_for(profile)
+    execution = profile.execution
+    cap = execution.memory_limit_mb
+    execution = replace(execution, memory_limit_mb=sessions * cap if cap else None)
+    if target.scheme == LOCAL and execution.cpu_affinity and hasattr(os, "sched_getaffinity"):
+        # The cores this host has, chosen quietly (a bench run's warning already says so).
+        execution = replace(execution, cpu_affinity=execution.effective_affinity(
+            sorted(os.sched_getaffinity(0))))
+    return target.run(TargetJob(job, replace(profile, execution=execution),
+                                profile.execution.timeout_s))
 
 
 def measure_pair(ws: Workspace, baseline: Release, candidate: Release, profile: Profile,

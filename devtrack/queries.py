@@ -4,10 +4,15 @@ records (records.py), partial ones as dicts keyed by column."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devtrack.records import Run, from_row
 from devtrack.store_contract import StoreBackend
+
+if TYPE_CHECKING:
+    from devtrack.records import Dataset, Run
+
+# records.py (a dozen dataclasses, ~10 ms to create) is imported by the functions that build
+# records: `devtrack releases` reaches this module through registry.py and builds none.
 
 Row = dict[str, Any]
 
@@ -22,6 +27,8 @@ _FIGURES = ", ".join(f"runs.{c}" for c in RUN_FIGURES)
 
 def run(store: StoreBackend, run_id: int) -> Run | None:
     """One whole run, samples included."""
+    from devtrack.records import Run, from_row
+
     row = store.one("SELECT * FROM runs WHERE id = ?", (run_id,))
     return from_row(Run, row) if row is not None else None
 
@@ -34,6 +41,8 @@ def runs_of_release(store: StoreBackend, release_id: int,
     else:
         rows = store.query("SELECT * FROM runs WHERE release_id = ? AND profile = ? "
                            "ORDER BY id", (release_id, profile))
+    from devtrack.records import Run, from_row
+
     return [from_row(Run, row) for row in rows]
 
 
@@ -267,3 +276,34 @@ def referenced_hashes(store: StoreBackend) -> set[str]:
     rows = store.query("SELECT sha256 AS h FROM artifacts UNION "
                        "SELECT artifact_sha256 FROM releases UNION SELECT sha256 FROM datasets")
     return {str(row["h"]) for row in rows}
+
+
+# -- bundles: export and import ---------------------------------------------------------------
+
+def release_for_export(store: StoreBackend, release_id: int) -> Row | None:
+    """A whole release row with its model's name and task, the artifact's format and size,
+    and the parent's version (``parent``)."""
+    return store.one(
+        "SELECT r.*, m.name AS model, m.task AS task, a.format, a.size_bytes, "
+        "p.version AS parent FROM releases r JOIN models m ON m.id = r.model_id "
+        "JOIN artifacts a ON a.sha256 = r.artifact_sha256 "
+        "LEFT JOIN releases p ON p.id = r.parent_id WHERE r.id = ?", (release_id,))
+
+
+def first_evaluation(store: StoreBackend, run_id: int) -> Row | None:
+    """A run's first evaluation, whole, with its dataset's name, its fidelity reference as
+    MODEL@VERSION (``reference``) and that release's id (``reference_id``)."""
+    return store.one(
+        "SELECT e.*, d.name AS dataset, rm.name || '@' || rr.version AS reference, "
+        "e.reference_release_id AS reference_id FROM evaluations e "
+        "JOIN datasets d ON d.id = e.dataset_id "
+        "LEFT JOIN releases rr ON rr.id = e.reference_release_id "
+        "LEFT JOIN models rm ON rm.id = rr.model_id WHERE e.run_id = ? ORDER BY e.id "
+        "LIMIT 1", (run_id,))
+
+
+def dataset(store: StoreBackend, name: str) -> Dataset | None:
+    from devtrack.records import Dataset, from_row
+
+    row = store.one("SELECT * FROM datasets WHERE name = ?", (name,))
+    return from_row(Dataset, row) if row is not None else None

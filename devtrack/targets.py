@@ -10,6 +10,11 @@ time and different device keys in parallel, so every local profile shares the ke
 (local measurements never overlap), and by default any other distinct target string is a
 device of its own.
 
+Every measurement reaches its device through here: ``bench`` and ``check --bench``
+(``orchestration.py``, ``benchmarking.run_measurement``) and the side-by-side jobs of
+``compare --rerun``, ``check``, ``explain`` and ``bisect`` (``pairing.run_pair_job``); a
+runner gets each protocol job whatever its mode (single, ``pair``, ``op_pair``).
+
 Built-in schemes are imported only when a profile uses them (``BUILTIN_TARGETS``, "module:
 attribute"); tests and plugins call :func:`register_target`.
 """

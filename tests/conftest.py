@@ -202,7 +202,8 @@ def dynamic_onnx(model_dir: Path) -> Path:
 
 def _database_dump(root: Path) -> str:
     """Every row of every table, in order, read with the backend's own driver."""
-    setting = database_setting(root)
+    sqlite_file = root / DOT_DIR / "devtrack.db"
+    setting = None if sqlite_file.is_file() else database_setting(root)  # a config under test
     if setting is None:
         conn = sqlite3.connect(root / DOT_DIR / "devtrack.db")
         try:
@@ -226,7 +227,7 @@ def _database_dump(root: Path) -> str:
 def raw_sql(root: Path, *statements: str) -> list[tuple[Any, ...]]:
     """What someone with the database's own client (sqlite3, psql) could do to a workspace:
     the statements in one transaction, outside devtrack; the last one's rows."""
-    setting = database_setting(root)
+    setting = None if (root / DOT_DIR / "devtrack.db").is_file() else database_setting(root)
     if setting is None:
         conn = sqlite3.connect(root / DOT_DIR / "devtrack.db")
         try:

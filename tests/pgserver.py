@@ -158,7 +158,9 @@ def start_server(passfile_dir: Path, *, durable: bool = False) -> PgServer:
             raise ServerUnavailable("running as root without 'runuser' to start PostgreSQL as "
                                     "the 'postgres' user")
         run_as = "postgres"
-    root = Path(tempfile.mkdtemp(prefix="devtrack-pg-", dir="/tmp"))
+    reap_orphans(bindir, run_as)
+    root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX, dir="/tmp"))
+    (root / OWNER_FILE).write_text(str(os.getpid()))  # reap_orphans: who started it
     password = secrets.token_hex(16)
     pwfile = root / "pw"
     pwfile.write_text(password + "\n")
@@ -188,12 +190,41 @@ def start_server(passfile_dir: Path, *, durable: bool = False) -> PgServer:
         else:
             log = (root / "log").read_text(errors="replace").strip().splitlines()
             raise ServerUnavailable(f"pg_ctl start failed: {log[-1] if log else started.stderr}")
+        passfile.write_text(f"127.0.0.1:{server.port}:*:{SUPERUSER}:{password}\n")
+        passfile.chmod(0o600)
     except BaseException:
         server.stop()
         raise
-    passfile.write_text(f"127.0.0.1:{server.port}:*:{SUPERUSER}:{password}\n")
-    passfile.chmod(0o600)
     return server
+
+
+ROOT_PREFIX = "devtrack-pg-"
+OWNER_FILE = "owner"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans(bindir: Path, run_as: str | None) -> None:
+    """Stop and remove the clusters of test sessions that died without stopping theirs (a
+    killed pytest never runs its fixtures' teardown, and pg_ctl's server outlives it)."""
+    for root in Path("/tmp").glob(f"{ROOT_PREFIX}*"):
+        try:
+            owner = int((root / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not ours to judge (no owner recorded), or still being created
+        if _alive(owner):
+            continue
+        orphan = PgServer(bindir, root, 0, "", root / "unused", run_as)
+        with contextlib.suppress(OSError, subprocess.SubprocessError, ServerUnavailable):
+            orphan.stop()
 
 
 @pytest.fixture(scope="session")

@@ -199,3 +199,24 @@ def test_check_on_a_phone_with_an_unmeasured_baseline_says_how_to_measure_it(
     assert item["status"] == "not_measured"
     assert "devtrack bench kws@1.0.0 --profile pixel8" in item["message"]
     assert "--no-rerun" not in item["message"]
+
+
+def test_lab_check_on_a_phone_says_what_it_is_and_what_it_lacks(
+        phone_ws: Path, run_cli, phone: Phone) -> None:
+    ready = run_cli("lab", "check", "pixel8")
+    assert ready.exit_code == 0, ready.err
+    assert "pixel8 (adb://R58M123ABC): ready" in ready.out
+    assert "Google Pixel 8, Android 14, arm64-v8a" in ready.out
+    report = json.loads(run_cli("lab", "check", "pixel8", "--json").out)[0]
+    assert report["reachable"] is True and report["info"]["model"] == "Pixel 8"
+    phone.configure(binary=False)
+    missing = run_cli("lab", "check", "pixel8")
+    assert missing.exit_code == 1 and "NOT READY" in missing.out
+    assert "benchmark_model is missing on R58M123ABC" in missing.err
+    assert "Traceback" not in missing.err
+    phone.configure(state="missing")
+    gone = run_cli("lab", "check", "pixel8", "--json")
+    assert gone.exit_code == 1
+    assert json.loads(gone.out)[0]["reachable"] is False
+    listed = json.loads(run_cli("lab", "--json").out)
+    assert {r["profile"]: r["reachable"] for r in listed}["pixel8"] is False

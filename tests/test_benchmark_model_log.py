@@ -168,3 +168,28 @@ def test_parameters_the_tool_printed_are_kept() -> None:
     assert log.param("Graph") == "/data/local/tmp/devtrack/3f1c.tflite"
     older = parse_log(_log("older_no_percentiles.log"))
     assert older.param("Use nnapi") == "0" and older.param("use xnnpack") is None
+
+
+def test_hostile_long_lines_are_refused_without_hanging(tmp_path: Path) -> None:
+    """Lines built to make a backtracking pattern quadratic (megabytes of digits, word
+    characters, '=' signs) are cut and read in linear time: bounded here by a subprocess
+    timeout, not a wall-clock assertion."""
+    import subprocess
+    import sys
+
+    crafted = tmp_path / "hostile.log"
+    crafted.write_text("\n".join([
+        "count=5 " + "a" * 2_000_000,
+        "count=5 first=" + "9" * 2_000_000 + "x",
+        "=" * 2_000_000,
+        "Num threads" + " " * 2_000_000 + ": [",
+        "Inference timings in us: " + "Init" * 500_000,
+    ]) + "\n")
+    code = ("import sys; from devtrack.core.benchmark_model_log import parse_log\n"
+            "from devtrack.errors import LogFormatError\n"
+            "try:\n    parse_log(open(sys.argv[1]).read())\nexcept LogFormatError as e:\n"
+            "    print('refused:', str(e)[:80])\n")
+    done = subprocess.run([sys.executable, "-c", code, str(crafted)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "refused:" in done.stdout

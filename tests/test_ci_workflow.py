@@ -20,29 +20,13 @@ import yaml
 
 import devtrack
 from tests.s3_server import S3Server, s3_server  # noqa: F401 - the fixture
+from tests.test_two_runners import TEAM_PROFILE
 
 WORKFLOW = Path(devtrack.__file__).parent / "examples" / "github-actions.yml"
 # What a team's runner brings that this test stands in for: the checkout, Python, the
 # install (the test's own environment has devtrack) and the model build (a built model).
 STAND_INS = {"install", "build"}
 STEP_TIMEOUT_S = 240
-PROFILE = """
-name = "ci-host"
-description = "the team's CI runners"
-formats = ["onnx"]
-[execution]
-threads = 1
-timeout_s = 60
-[measurement]
-warmup_runs = 3
-min_runs = 20
-min_time_s = 0.1
-max_time_s = 0.5
-target_rel_ci = 0.05
-[budgets]
-latency_p90_ms = 1000.0
-max_latency_regression_pct = 25.0
-"""
 
 
 def _workflow() -> dict[str, Any]:
@@ -87,7 +71,8 @@ def _runner(tmp_path: Path, name: str, model: Path, sha: str, values: dict[str, 
     """An empty checkout: the team's device_profiles/ and the built model, its own cache."""
     folder = tmp_path / name
     (folder / "device_profiles").mkdir(parents=True)
-    (folder / "device_profiles" / "ci-host.toml").write_text(PROFILE)
+    (folder / "device_profiles" / "ci-host.toml").write_text(
+        TEAM_PROFILE.replace('name = "ci-runner"', 'name = "ci-host"'))
     (folder / "build").mkdir()
     shutil.copy(model, folder / "build" / "model.onnx")
     env = {key: value for key, value in os.environ.items()

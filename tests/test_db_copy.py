@@ -28,7 +28,7 @@ from devtrack.workspace import DOT_DIR
 from tests.test_cli_bench import TINY_PROFILE
 from tests.test_cli_errors import assert_clean_error
 
-KILL_RUNS = 3000  # rows in the runs table of the copy that is killed midway
+KILL_RUNS = 500  # rows in the runs table of the copy that is killed midway
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +88,7 @@ def test_copy_reproduces_every_table_row_by_row_and_the_chain_verifies(
         source_ws: Path, pg_url: str, run_cli) -> None:
     result = run_cli("db", "copy", "--to", pg_url, "-w", source_ws, "--json")
     assert result.exit_code == 0, result.err
+    assert result.err == ""  # a copy this quick prints no progress
     report = json.loads(result.out)
     source = open_store(source_ws / DOT_DIR / "devtrack.db")
     copy = open_postgres_store(pg_url)
@@ -117,6 +118,23 @@ def test_copy_reproduces_every_table_row_by_row_and_the_chain_verifies(
     finally:
         source.close()
         copy.close()
+
+
+def test_audit_verify_passes_on_the_copy_and_the_library_reads_it_as_the_original(
+        source_ws: Path, pg_url: str, tmp_path: Path, run_cli,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = shutil.copytree(source_ws, tmp_path / "moved")
+    assert run_cli("db", "copy", "--to", pg_url, "-w", folder).exit_code == 0
+    original = {args: run_cli(*args, "-w", folder, "--json").out
+                for args in (("releases",), ("show", "kws@1.1"), ("history", "kws"),
+                             ("results", "kws@1.0"))}
+    # The same folder (its artifacts, its profiles) on the copy alone: the SQLite file goes.
+    (folder / DOT_DIR / "devtrack.db").rename(tmp_path / "devtrack.db.moved-away")
+    monkeypatch.setenv("DEVTRACK_DATABASE_URL", pg_url)
+    verified = run_cli("audit", "verify", "-w", folder)
+    assert verified.exit_code == 0, verified.out + verified.err
+    for args, out in original.items():
+        assert run_cli(*args, "-w", folder, "--json").out == out, args
 
 
 def test_a_non_empty_target_is_refused_and_left_as_it_was(source_ws: Path, pg_url: str,
@@ -185,11 +203,42 @@ def test_an_unreachable_server_is_one_line_exit_2(source_ws: Path, pg_server: Pg
                        "cannot reach the PostgreSQL server")
 
 
+def test_a_workspace_already_on_postgresql_is_refused(
+        source_ws: Path, pg_url: str, pg_server: PgServer, run_cli,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    other = pg_server.url(pg_server.fresh_database())
+    monkeypatch.setenv("DEVTRACK_DATABASE_URL", other)
+    assert_clean_error(run_cli("db", "copy", "--to", pg_url, "-w", source_ws),
+                       "not a SQLite file")
+    store = open_postgres_store(pg_url)
+    try:
+        assert set(_counts(store).values()) == {0}
+    finally:
+        store.close()
+
+
 def test_a_missing_database_and_a_missing_option_are_refused(
         source_ws: Path, pg_server: PgServer, run_cli) -> None:
     assert_clean_error(run_cli("db", "copy", "--to", pg_server.url("nosuchdb"), "-w",
                                source_ws), "does not exist")
     assert_clean_error(run_cli("db", "copy", "-w", source_ws), "--to")
+
+
+def test_a_workspace_whose_chain_does_not_verify_is_not_copied(
+        source_ws: Path, pg_url: str, tmp_path: Path, run_cli) -> None:
+    edited = tmp_path / "edited"
+    shutil.copytree(source_ws, edited)
+    conn = sqlite3.connect(edited / DOT_DIR / "devtrack.db")
+    conn.execute("UPDATE events SET reason = 'rewritten' WHERE id = 2")
+    conn.commit()
+    conn.close()
+    assert_clean_error(run_cli("db", "copy", "--to", pg_url, "-w", edited),
+                       "does not verify on the copy", "event 2", "nothing was written")
+    store = open_postgres_store(pg_url)
+    try:
+        assert set(_counts(store).values()) == {0}
+    finally:
+        store.close()
 
 
 def _grow_runs(root: Path, rows: int) -> None:
@@ -206,34 +255,62 @@ def _grow_runs(root: Path, rows: int) -> None:
         conn.close()
 
 
+def _start_copy(ws: Path, url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "devtrack", "db", "copy", "--to", url,
+                             "-w", str(ws), "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(conn: Any, sql: str, copier: subprocess.Popen[str]) -> Any:
+    """The first row of ``sql`` once it has one (the copy reached the point the test blocks
+    it at); fails if the copy ends first, or after 60 s."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = conn.execute(sql).fetchone()
+        if row is not None:
+            return row
+        assert copier.poll() is None, copier.communicate(timeout=30)
+        time.sleep(0.05)
+    raise AssertionError(f"the copy never reached: {sql}")
+
+
+def _wait_for_gone(conn: Any, pid: int) -> None:
+    """Wait (up to 30 s) until the server has ended the killed client's backend."""
+    deadline = time.monotonic() + 30
+    while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+        assert time.monotonic() < deadline, "the killed copy's backend lingers"
+        time.sleep(0.05)
+
+
 def test_a_copy_killed_midway_leaves_the_target_empty_and_a_retry_succeeds(
         source_ws: Path, pg_url: str, tmp_path: Path) -> None:
+    import psycopg
+
     big = tmp_path / "big"
     shutil.copytree(source_ws, big)
     _grow_runs(big, KILL_RUNS)
-    copier = subprocess.Popen([sys.executable, "-m", "devtrack", "db", "copy", "--to", pg_url,
-                               "-w", str(big)], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
-    seen = ""
-    try:
-        deadline = time.monotonic() + 120
-        assert copier.stderr is not None
-        while time.monotonic() < deadline:
-            line = copier.stderr.readline()
-            if not line:
-                break
-            if line.startswith("copying runs:"):
-                seen = line
-                os.kill(copier.pid, signal.SIGKILL)
-                break
-    finally:
-        if copier.poll() is None:
-            copier.kill()
-        copier.communicate(timeout=30)
-    assert seen, "the copy printed no progress for the runs table before it ended"
-    done, total = seen.split(":")[1].split()[0].split("/")
-    assert 0 < int(done.replace(",", "")) < int(total.replace(",", "")) == KILL_RUNS
-    assert copier.returncode == -signal.SIGKILL
+    open_postgres_store(pg_url).close()  # the schema, so the test can lock the runs table
+    with psycopg.connect(pg_url, autocommit=True) as blocker, \
+            psycopg.connect(pg_url, autocommit=True) as watcher:
+        # The copy writes runs after the tables they reference: a lock that COPY into runs
+        # must wait for stops it midway, every earlier table written and not committed.
+        blocker.execute("BEGIN")
+        blocker.execute("LOCK TABLE runs IN SHARE MODE")
+        copier = _start_copy(big, pg_url)
+        try:
+            pid, xid = _wait_for(
+                watcher, "SELECT pid, backend_xid FROM pg_stat_activity WHERE query LIKE "
+                "'COPY \"runs\"%' AND wait_event_type = 'Lock'", copier)
+            assert xid is not None  # its transaction has written rows (the tables before)
+            os.kill(copier.pid, signal.SIGKILL)
+            copier.communicate(timeout=30)
+        finally:
+            if copier.poll() is None:
+                copier.kill()
+                copier.communicate(timeout=30)
+            blocker.execute("ROLLBACK")
+        assert copier.returncode == -signal.SIGKILL
+        _wait_for_gone(watcher, pid)
     store = open_postgres_store(pg_url)
     try:
         assert set(_counts(store).values()) == {0}
@@ -250,33 +327,67 @@ def test_a_copy_killed_midway_leaves_the_target_empty_and_a_retry_succeeds(
         store.close()
 
 
-def test_a_writer_on_the_workspace_during_the_copy_is_not_blocked_nor_half_copied(
-        source_ws: Path, pg_url: str, tmp_path: Path, mlp_tflite: Path) -> None:
+def test_a_copy_that_takes_a_moment_prints_its_progress_on_stderr(
+        source_ws: Path, pg_url: str, tmp_path: Path) -> None:
+    import re
+
+    import psycopg
+
+    from devtrack.cli.db_cmds import CopyProgressLines
+
     big = tmp_path / "big"
     shutil.copytree(source_ws, big)
     _grow_runs(big, KILL_RUNS)
-    before = open_store(big / DOT_DIR / "devtrack.db")
+    open_postgres_store(pg_url).close()
+    with psycopg.connect(pg_url, autocommit=True) as blocker, \
+            psycopg.connect(pg_url, autocommit=True) as watcher:
+        blocker.execute("BEGIN")
+        blocker.execute("LOCK TABLE runs IN SHARE MODE")  # held until the copy is past DELAY_S
+        copier = _start_copy(big, pg_url)
+        try:
+            _wait_for(watcher, "SELECT 1 FROM pg_stat_activity WHERE query LIKE "
+                               "'COPY \"runs\"%' AND wait_event_type = 'Lock'", copier)
+            time.sleep(CopyProgressLines.DELAY_S + 0.1)
+        finally:
+            blocker.execute("ROLLBACK")
+        out, err = copier.communicate(timeout=120)
+    assert copier.returncode == 0, err
+    assert json.loads(out)["rows"]["runs"] == KILL_RUNS
+    lines = err.splitlines()
+    assert lines and all(re.fullmatch(r"copying \w+: [\d,]+/[\d,]+ rows \([\d.]+ s\)", line)
+                         for line in lines), lines
+
+
+def test_a_writer_on_the_workspace_during_the_copy_is_not_blocked_nor_copied(
+        source_ws: Path, pg_url: str, tmp_path: Path, mlp_tflite: Path) -> None:
+    import psycopg
+
+    from devtrack.postgres.backend import WRITE_LOCK
+
+    folder = shutil.copytree(source_ws, tmp_path / "busy")
+    before = open_store(folder / DOT_DIR / "devtrack.db")
     try:
         expected = {name: before.count_rows(name) for name in before.tables()}
     finally:
         before.close()
-    copier = subprocess.Popen([sys.executable, "-m", "devtrack", "db", "copy", "--to", pg_url,
-                               "-w", str(big), "--json"], stderr=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert copier.stderr is not None
-        line = copier.stderr.readline()  # the copy is under way: it has printed progress
-        assert line.startswith("copying "), line
-        writer = subprocess.run([sys.executable, "-m", "devtrack", "register", str(mlp_tflite),
-                                 "-m", "kws", "-v", "2.0", "-w", str(big)],
-                                capture_output=True, text=True, timeout=60)
-        assert copier.poll() is None, "the copy ended before the writer: grow KILL_RUNS"
+    open_postgres_store(pg_url).close()
+    with psycopg.connect(pg_url, autocommit=True) as blocker, \
+            psycopg.connect(pg_url, autocommit=True) as watcher:
+        # Another writer on the target holds its write lock: the copy, its snapshot of the
+        # workspace already taken, waits; meanwhile a register writes the workspace.
+        blocker.execute("BEGIN")
+        blocker.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        copier = _start_copy(folder, pg_url)
+        try:
+            _wait_for(watcher, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND "
+                               "NOT granted", copier)
+            writer = subprocess.run([sys.executable, "-m", "devtrack", "register",
+                                     str(mlp_tflite), "-m", "kws", "-v", "2.0", "-w",
+                                     str(folder)], capture_output=True, text=True, timeout=60)
+        finally:
+            blocker.execute("COMMIT")
         out, err = copier.communicate(timeout=120)
-    finally:
-        if copier.poll() is None:
-            copier.kill()
-            copier.communicate(timeout=30)
-    assert writer.returncode == 0, writer.stderr
+    assert writer.returncode == 0, writer.stderr  # the copy's read did not block it
     assert copier.returncode == 0, err
     assert json.loads(out)["rows"] == expected  # the snapshot, without the new release
     store = open_postgres_store(pg_url)

@@ -1,8 +1,9 @@
 """explain and bisect leave a record: their measurements stored, sealed by an event, verified.
 
 Real onnxruntime workers on a built line: ``mm`` 1.0 and 1.1 (4 MatMul layers), 1.2 (12
-layers: the bad step), 1.3 (a TFLite model the onnx-only profile cannot run); each the
-parent of the next. Every test gets its own copy of the workspace (records are written).
+layers: the bad step), 1.3 (a TFLite model the onnx-only profile cannot run), 1.4 (an ONNX
+custom op no runtime has: its measurement fails); each the parent of the next. Every test
+gets its own copy of the workspace (records are written).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tests.test_comparison import TINY_PROFILE
 
 @pytest.fixture(scope="module")
 def line_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from devtrack.builders.onnx_models import build_matmul_chain
+    from devtrack.builders.onnx_models import build_custom_op, build_matmul_chain
     from devtrack.builders.tflite_models import build_tflite_mlp
     from devtrack.registry import RegisterRequest, register_release
     from devtrack.workspace import init_workspace
@@ -34,7 +35,8 @@ def line_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     files = {"1.0": build_matmul_chain(models / "a.onnx", size=128, layers=4, seed=0),
              "1.1": build_matmul_chain(models / "b.onnx", size=128, layers=4, seed=1),
              "1.2": build_matmul_chain(models / "c.onnx", size=128, layers=12, seed=2),
-             "1.3": build_tflite_mlp(models / "d.tflite")}
+             "1.3": build_tflite_mlp(models / "d.tflite"),
+             "1.4": build_custom_op(models / "e.onnx")}
     parent = None
     for version, path in files.items():
         register_release(ws, RegisterRequest(file=path, model="mm", version=version,
@@ -246,3 +248,63 @@ def test_most_measurements_is_the_bad_end_then_halving() -> None:
             assert search.first_bad == first_bad and asked <= most_measurements(size)
     with pytest.raises(ValueError):
         most_measurements(1)
+
+
+def test_explain_and_bisect_records_verify_on_postgresql(tmp_path: Path, pg_url: str,
+                                                          run_cli) -> None:
+    from devtrack.builders.onnx_models import build_matmul_chain
+
+    root = tmp_path / "team"
+    assert run_cli("init", root, "--database", pg_url).exit_code == 0
+    (root / "device_profiles" / "tiny.toml").write_text(TINY_PROFILE)
+    parent: tuple[str, ...] = ()
+    for version, layers in (("1.0", 4), ("1.1", 4), ("1.2", 12)):
+        model = build_matmul_chain(tmp_path / f"{version}.onnx", size=128, layers=layers,
+                                   seed=len(parent))
+        registered = run_cli("register", model, "-m", "mm", "-v", version, *parent,
+                             "-w", root)
+        assert registered.exit_code == 0, registered.err
+        parent = ("--parent", version)
+    bisected = run_cli("bisect", "mm", "--good", "1.0", "--bad", "1.2", "-p", "tiny", "--json",
+                       "-w", root)
+    assert bisected.exit_code == 0, bisected.err
+    data = json.loads(bisected.out)
+    assert data["first_bad"] == "mm@1.2" and data["event_id"] is not None
+    assert data["explanation"]["b"] == "mm@1.2"
+    verified = run_cli("audit", "verify", "--quick", "-w", root)
+    assert verified.exit_code == 0, (verified.out, verified.err)
+    log = run_cli("log", "mm", "--kind", "bisect", "--json", "-w", root)
+    (event,) = json.loads(log.out)
+    assert event["payload"]["first_bad"] == "1.2" and len(event["payload"]["steps"]) == 2
+
+
+def test_an_investigation_in_one_line() -> None:
+    from devtrack.investigations import investigation_summary
+
+    bisect = {"good": "1.0", "bad": "1.3", "profile": "tiny", "first_bad": "1.2",
+              "last_good": "1.1", "maybe": [], "measurements": 1,
+              "steps": [{"version": "1.2", "ratio": 2.5, "verdict": "bad"}]}
+    assert investigation_summary("bisect", "mm", "1.2", bisect) == (
+        "bisect 1.0 … 1.3 on tiny: first bad 1.2 (×2.500), after 1.1; 1 measurement")
+    none = {**bisect, "first_bad": None, "note": "mm@1.3 is not slower", "measurements": 2}
+    assert investigation_summary("bisect", "mm", "1.3", none) == (
+        "bisect 1.0 … 1.3 on tiny: mm@1.3 is not slower")
+    explain = {"baseline": "1.1", "profile": "tiny", "status": "ok",
+               "headline": "+1 ms (+50%): 90% in 2 added MatMul nodes a, b; what changed: x"}
+    assert investigation_summary("explain", "mm", "1.2", explain) == (
+        "explain 1.1 → 1.2 on tiny: +1 ms (+50%): 90% in 2 added MatMul nodes a, b")
+    failed = {**explain, "status": "failed", "error": "FancyGelu"}
+    assert investigation_summary("explain", "mm", "1.2", failed).endswith(
+        "measurement failed: FancyGelu")
+
+
+def test_a_failed_explain_measurement_is_recorded_too(line_ws: Path, run_cli) -> None:
+    result = run_cli("-w", line_ws, "explain", "mm@1.0", "mm@1.4", "-p", "tiny")
+    assert result.exit_code == 1 and "FancyGelu" in result.err, result.err
+    (row,) = _comparisons(line_ws)
+    assert row["status"] == "failed" and "FancyGelu" in row["error"] and row["ratio"] is None
+    (event,) = _events(line_ws, "explain")
+    assert event["payload"]["status"] == "failed" and "headline" not in event["payload"]
+    assert _verify(line_ws) == []
+    log = run_cli("-w", line_ws, "log", "mm", "--kind", "explain")
+    assert "measurement failed" in " ".join(log.out.split())

@@ -219,3 +219,29 @@ def test_the_memory_cap_is_enforced_on_the_device(in_ws: Path, ssh_lab: SshLab,
     run = json.loads(result.out)[0]
     assert run["status"] == "failed"
     assert run["error"].startswith("exceeded memory limit of 5 MB (resident ")
+
+
+def test_two_boards_measure_at_the_same_time_each_under_its_own_lock(
+        in_ws: Path, ssh_lab: SshLab, mlp_onnx: Path, run_cli) -> None:
+    import sqlite3
+
+    # two "boards": two target strings (so two devices to the bench), two workdirs (two locks)
+    loop = "min_time_s = 0.2\nmax_time_s = 0.5"
+    for name, target in (("board-a", ssh_lab.target),
+                         ("board-b", f"ssh://127.0.0.1:{ssh_lab.port}")):
+        text = ssh_lab.profile_toml(name, target=target, body="target_rel_ci = 0.0001\n",
+                                    extra_ssh=f'workdir = "~/{name}"\n')
+        (in_ws / "device_profiles" / f"{name}.toml").write_text(
+            text.replace(loop, "min_time_s = 1.5\nmax_time_s = 1.5"))
+    run_cli("register", mlp_onnx, "-m", "kws", "-v", "1.0")
+    result = run_cli("bench", "kws@1.0", "-p", "board-a", "-p", "board-b", "--json")
+    assert result.exit_code == 0, result.err
+    with sqlite3.connect(in_ws / ".devtrack" / "devtrack.db") as conn:
+        rows = conn.execute("SELECT profile, details FROM runs ORDER BY profile").fetchall()
+    locks = {p: json.loads(d)["isolation"]["device_lock"] for p, d in rows}
+    workdirs = {p: json.loads(d)["isolation"]["workdir"] for p, d in rows}
+    assert workdirs == {"board-a": str(ssh_lab.home / "board-a"),
+                        "board-b": str(ssh_lab.home / "board-b")}
+    a, b = locks["board-a"], locks["board-b"]
+    # each held its own device's lock, and the two holds overlapped: measured in parallel
+    assert a["acquired_at"] < b["released_at"] and b["acquired_at"] < a["released_at"]

@@ -256,3 +256,72 @@ def test_check_bench_measures_what_lacks_a_run_on_every_device_at_once(
     assert spans.overlap("board-a", "board-b")
     _measure_missing(ws, get_release(ws, "mlp@1.0"), None, chosen, True, said.append)
     assert len(said) == 2 and len(stored(ws)) == 2  # each now has a run that counts
+
+
+def test_a_failing_progress_display_stops_every_device_and_leaves_no_worker(
+        ws: Workspace, spans: Spans) -> None:
+    chosen = [profile(ws, "slow-local", window=SLOW),
+              profile(ws, "slow-board", "labtest://a", window=SLOW)]
+
+    def on_event(event: JobEvent) -> None:
+        if event.kind == "phase" and event.phase == "measure":
+            raise ValueError("the display broke")
+
+    with pytest.raises(ValueError, match="the display broke"):
+        run(ws, chosen, on_event=on_event)
+    rows = stored(ws)
+    assert {name: row["status"] for name, row in rows.items()} == {
+        "slow-local": "aborted", "slow-board": "aborted"}
+    assert {row["error"] for row in rows.values()} == {
+        "stopped: ValueError in devtrack while measuring"}
+    assert not [t for t in threading.enumerate() if t.name.startswith("bench ")]
+
+
+def test_a_job_that_cannot_start_raises_after_the_running_ones_are_stored(
+        ws: Workspace, spans: Spans, mlp_onnx_b: Path, tmp_path: Path) -> None:
+    from devtrack.errors import DevtrackError
+
+    register_release(ws, RegisterRequest(mlp_onnx_b, "mlp", "2.0"), cwd=tmp_path)
+    broken = get_release(ws, "mlp@2.0")
+    stored_file = ws.artifacts.path_for(broken.sha256)
+    stored_file.chmod(0o644)
+    stored_file.write_bytes(b"not the model any more")
+    chosen = [profile(ws, "board-a", "labtest://a"),
+              profile(ws, "board-b", "labtest://b", window={"min_time": 3, "max_time": 4})]
+    events: list[JobEvent] = []
+    with pytest.raises(DevtrackError, match=r"was modified .* refusing to benchmark it"):
+        bench(ws, [get_release(ws, "mlp@1.0"), broken], chosen, BenchOverrides(),
+              on_event=events.append)
+    # mlp@2.0 never started anywhere; the mlp@1.0 job still measuring on board-b finished
+    rows = ws.store.query("SELECT release_id, profile, status FROM runs ORDER BY id")
+    assert sorted((r["profile"], r["status"]) for r in rows) == [
+        ("board-a", "ok"), ("board-b", "ok")]
+    assert {r["release_id"] for r in rows} == {get_release(ws, "mlp@1.0").id}
+    assert [e.label for e in events if e.kind == "started"] == [
+        "mlp@1.0 on board-a", "mlp@1.0 on board-b"]
+
+
+def test_side_by_side_measurements_run_on_the_profiles_target(ws: Workspace,
+                                                               mlp_onnx_b: Path,
+                                                               tmp_path: Path) -> None:
+    """compare --rerun, check, explain and bisect reach a device through the same seam."""
+    from devtrack.pairing import RerunSettings, measure_pair, measured_profile
+
+    register_release(ws, RegisterRequest(mlp_onnx_b, "mlp", "2.0"), cwd=tmp_path)
+    handed: list[TargetJob] = []
+
+    def run_on_board(task: TargetJob) -> dict[str, Any]:
+        handed.append(task)
+        return run_local(task)
+
+    board = profile(ws, "board", "labtest://a")
+    board = replace(board, execution=replace(board.execution, memory_limit_mb=512))
+    with registered_target(Target("labtest", run_on_board)):
+        result = measure_pair(ws, get_release(ws, "mlp@1.0"), get_release(ws, "mlp@2.0"),
+                              measured_profile(board),
+                              RerunSettings(repeats=4, repeat_s=0.2, sequential=False))
+    assert result.ok, result.error
+    [task] = handed
+    assert "pair" in task.job and task.job["protocol"] == 1
+    assert task.profile.execution.memory_limit_mb == 1024  # two models resident at once
+    assert task.profile.execution.target == "labtest://a"

@@ -58,3 +58,36 @@ def test_each_test_gets_a_fresh_empty_database(pg_server: PgServer, pg_url: str)
 def test_as_root_the_cluster_runs_as_the_postgres_user(pg_server: PgServer) -> None:
     assert pg_server.run_as == "postgres"
     assert pg_server.datadir.stat().st_uid != 0
+
+
+def test_a_cluster_whose_test_session_died_is_stopped_by_the_next_one(tmp_path: Path) -> None:
+    """A killed pytest leaves its cluster running (pg_ctl's server outlives it): the next
+    session's start stops and removes it, and leaves a live session's cluster alone."""
+    import psycopg
+    from pgserver import OWNER_FILE, reap_orphans, start_server
+
+    orphan = start_server(tmp_path)
+    passfile_before = os.environ.get("PGPASSFILE")
+    try:
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        (orphan.root / OWNER_FILE).write_text(str(dead.pid))  # its session is gone
+        os.environ["PGPASSFILE"] = str(orphan.passfile)
+        reap_orphans(orphan.bindir, orphan.run_as)
+        assert not orphan.root.exists()
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(orphan.url(), connect_timeout=3)
+    finally:
+        orphan.stop()
+        if passfile_before is None:
+            os.environ.pop("PGPASSFILE", None)
+        else:
+            os.environ["PGPASSFILE"] = passfile_before
+
+
+def test_a_live_sessions_cluster_is_left_alone(pg_server: PgServer) -> None:
+    from pgserver import reap_orphans
+
+    reap_orphans(pg_server.bindir, pg_server.run_as)
+    assert pg_server.datadir.exists()
+    pg_server.admin("SELECT 1")

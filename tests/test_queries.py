@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devtrack.errors import DuplicateError, NotFoundError
-from devtrack.postgres.backend import open_postgres_store
 from devtrack.registry import (
     RegisterRequest,
     get_release,
@@ -19,20 +17,15 @@ from devtrack.registry import (
     register_release,
     require_model,
 )
-from devtrack.store import create_store
-from devtrack.workspace import DOT_DIR, Workspace
+from devtrack.workspace import Workspace, open_workspace
+
+pytestmark = pytest.mark.both_backends
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_ws(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workspace]:
-    """A workspace folder (artifacts on disk) whose database is on each backend."""
-    (tmp_path / DOT_DIR / "artifacts" / "sha256").mkdir(parents=True)
-    store: Any
-    if request.param == "sqlite":
-        store = create_store(tmp_path / DOT_DIR / "devtrack.db")
-    else:
-        store = open_postgres_store(request.getfixturevalue("pg_url"))
-    ws = Workspace(tmp_path, store)
+@pytest.fixture
+def any_ws(ws_dir: Path) -> Iterator[Workspace]:
+    """An open workspace on this test's backend."""
+    ws = open_workspace(ws_dir)
     try:
         yield ws
     finally:
@@ -77,7 +70,7 @@ def test_bench_evaluate_check_compare_and_trend_on_both_backends(
     from devtrack.trends import trend
     from tests.test_cli_bench import TINY_PROFILE
 
-    (any_ws.root / "device_profiles").mkdir()
+    (any_ws.root / "device_profiles").mkdir(exist_ok=True)
     (any_ws.root / "device_profiles" / "tiny.toml").write_text(TINY_PROFILE)
     x = np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32)
     np.savez(tmp_path / "eval.npz", input=x, labels=np.arange(8) % 4)
@@ -105,3 +98,46 @@ def test_bench_evaluate_check_compare_and_trend_on_both_backends(
     predictions = predictions_of(any_ws, results[0]["run_id"])
     assert predictions is not None and len(predictions) == 8
     assert any_ws.store.verify_events() is None
+
+
+def test_a_bundle_exports_and_imports_on_both_backends(
+        any_ws: Workspace, mlp_onnx: Path, mlp_onnx_b: Path, tmp_path: Path) -> None:
+    """A bundle of measured, evaluated releases exported from the workspace on each backend
+    imports into a SQLite workspace once, then adds nothing (bundles' SQL is in queries.py)."""
+    import numpy as np
+
+    from devtrack.benchmarking import BenchOverrides, plan, run_measurement
+    from devtrack.bundles import export_bundle, import_bundle
+    from devtrack.datasets import add_dataset
+    from devtrack.profiles import load_profile
+    from devtrack.workspace import init_workspace
+    from tests.test_cli_bench import TINY_PROFILE
+
+    (any_ws.root / "device_profiles").mkdir(exist_ok=True)
+    (any_ws.root / "device_profiles" / "tiny.toml").write_text(TINY_PROFILE)
+    a = register_release(any_ws, RegisterRequest(mlp_onnx, "kws", "1.0"))
+    b = register_release(any_ws, RegisterRequest(mlp_onnx_b, "kws", "1.1", parent="1.0"))
+    x = np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32)
+    np.savez(tmp_path / "eval.npz", input=x, labels=np.arange(8) % 4)
+    add_dataset(any_ws, tmp_path / "eval.npz", "digits")
+    overrides = BenchOverrides(eval_dataset="digits")
+    measurements, _ = plan([a, b], [load_profile("tiny", any_ws.root)], overrides)
+    assert [run_measurement(any_ws, m, overrides)["status"] for m in measurements] == ["ok"] * 2
+    exported = export_bundle(any_ws, ["kws"], tmp_path / "kws.zip")
+    assert exported.releases == ["kws@1.0", "kws@1.1"] and exported.runs == 2
+    assert exported.datasets == ["digits"]
+    target, _ = init_workspace(tmp_path / "team")
+    try:
+        first = import_bundle(target, tmp_path / "kws.zip")
+        again = import_bundle(target, tmp_path / "kws.zip")
+        assert (first.releases_added, first.runs_added) == (["kws@1.0", "kws@1.1"], 2)
+        assert first.datasets_added == ["digits"]
+        assert (again.event_id, again.runs_present) == (None, 2)
+        assert get_release(target, "kws@1.1").parent == "1.0"
+        # and back: the SQLite workspace's bundle adds nothing new on this backend
+        export_bundle(target, ["kws"], tmp_path / "b.zip")
+    finally:
+        target.close()
+    back = import_bundle(any_ws, tmp_path / "b.zip")
+    assert (back.event_id, back.runs_present, back.releases_present) == (
+        None, 2, ["kws@1.0", "kws@1.1"])

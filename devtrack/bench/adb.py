@@ -315,3 +315,18 @@ def op_profiles_on_phone(profile: Profile, models: list[tuple[str, str]],
         raise Aborted(f"explain {reason(signum)}; benchmark_model on {run.serial} was "
                       "stopped", signum=signum) from None
     return logs
+
+
+def phone_report(profile: Profile) -> tuple[bool | None, list[str], dict[str, Any]]:
+    """For ``devtrack lab``: (reachable — None when the adb client itself is missing —, what
+    the phone lacks, what it is: make, model, Android version, ABI). Never raises."""
+    run = PhoneRun.of(profile)
+    problems = adb_problems(run)
+    if problems and "not found on this host" in problems[0]:
+        return None, problems, {}
+    if problems and ("not reachable" in problems[0] or "not ready" in problems[0]):
+        return False, problems, {}
+    facts = device_facts(run)
+    info = {"host": f"adb://{run.serial}", **{k: v for k, v in facts.items() if k != "serial"},
+            "benchmark_model": run.benchmark_model}
+    return True, problems, info

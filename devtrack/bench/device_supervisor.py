@@ -111,7 +111,10 @@ def supervise(workdir: str, channel: _Channel) -> None:
     from devtrack.errors import Aborted
     from devtrack.interrupts import signals_interrupt
 
-    request = json.loads(sys.stdin.buffer.readline().decode("utf-8"))
+    line = sys.stdin.buffer.readline()
+    if not line.strip():
+        return  # devtrack hung up before it sent the job: nothing to do, nothing locked
+    request = json.loads(line.decode("utf-8"))
     channel.watch_stdin()
     root = resolve_workdir(workdir)
     os.makedirs(root, exist_ok=True)

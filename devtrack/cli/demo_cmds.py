@@ -59,7 +59,7 @@ def demo(directory: Path, no_tui: bool, as_json: bool) -> None:
         f"devtrack rollback {result.model} --profile big-core-1t --reason 'test' --dry-run",
         f"devtrack log {result.model}",
         "devtrack audit verify",
-        "devtrack                                  # the review app",
+        "devtrack                                  # the review app (B on 1.3.0 bisects it)",
     ):
         click.echo(f"  {line}")
     if not no_tui and on_terminal():

@@ -78,7 +78,8 @@ def lab(ctx: click.Context, workspace_dir: Path | None, as_json: bool) -> None:
         table.add_column(column, no_wrap=column in ("profile", "target"),
                          ratio=1 if column == "note" else None)
     for r in reports:
-        held = _holder_text(r.holder) if r.reachable else "-"
+        lockable = r.reachable and r.target.startswith("ssh://")  # boards hold a lock file
+        held = _holder_text(r.holder) if lockable else "-"
         note = r.error or ("; ".join(r.problems) if r.problems else "")
         table.add_row(literal(r.profile), literal(r.target), _reachable_text(r), literal(held),
                       literal(note), style="red" if r.error or r.problems else None)
@@ -94,10 +95,12 @@ def check(ctx: click.Context, profile_names: tuple[str, ...], workspace_dir: Pat
           as_json: bool) -> None:
     """Connect to each profile's device and report what it is and what it lacks.
 
-    Exit 0 when every device can measure its profile's formats (Python >= 3.10, numpy, and
-    onnxruntime and/or LiteRT importable by the profile's ssh.python), 1 naming what is
-    missing or why a device cannot be reached (ssh's own message), 2 for an unknown profile.
-    A local profile is checked against this host's Python.
+    Exit 0 when every device can measure its profile's formats (an SSH board: Python >= 3.10,
+    numpy, and onnxruntime and/or LiteRT importable by the profile's ssh.python; an adb
+    phone: the adb client, the phone authorised, benchmark_model executable, taskset when
+    cores are pinned), 1 naming what is missing or why a device cannot be reached (ssh's or
+    adb's own message), 2 for an unknown profile. A local profile is checked against this
+    host's Python.
 
     Example: devtrack lab check pi4 --json
     """
@@ -121,7 +124,13 @@ def check(ctx: click.Context, profile_names: tuple[str, ...], workspace_dir: Pat
 def _print_report(r: DeviceReport) -> None:
     state = "ready" if r.ready else "NOT READY"
     click.echo(printable(f"{r.profile} ({r.target}): {state}"))
-    if r.reachable:
+    if r.reachable and r.target.startswith("adb://"):  # a phone: benchmark_model, no Python
+        i = r.info
+        phone = " ".join(str(i[k]) for k in ("manufacturer", "model") if i.get(k)) or "phone"
+        click.echo(printable(f"  {phone}, Android {i.get('android') or '?'}, "
+                             f"{i.get('abi') or '?'}; benchmark_model at "
+                             f"{i.get('benchmark_model')}"))
+    elif r.reachable:
         i, v = r.info, r.versions
         click.echo(printable(
             f"  host {i.get('host')}: {i.get('cpu_model')}, {i.get('logical_cores')} cores, "

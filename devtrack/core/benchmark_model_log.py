@@ -27,7 +27,10 @@ from typing import Any
 
 from devtrack.errors import LogFormatError
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# Unambiguous (one way to match any digit run), so a long digit string fails in linear time.
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER_TEXT = re.compile(rf"^{_NUMBER}$")
+MAX_LINE_CHARS = 2000  # longer lines are cut: benchmark_model's own are far shorter
 _PREFIXES = (
     # logcat -v threadtime: "12-05 10:00:00.123  1234  1234 I tflite  : "
     re.compile(r"^\s*\d{2}-\d{2}\s+\d{2}:\d{2}:\d{2}\.\d+\s+\d+\s+\d+\s+[VDIWEF]\s+[^:]*?\s*:\s?"),
@@ -43,16 +46,13 @@ _ERROR_LINE = re.compile(r"(?:^|\s)(?:ERROR|FATAL):|Segmentation fault|Fatal sig
                          r"|Benchmarking failed|Failed to|terminate called|CANNOT LINK"
                          r"|No such file", re.IGNORECASE)
 _COUNT_LINE = re.compile(r"^\s*count=(\d+)\b(.*)$")
-_PAIR = re.compile(rf"(\w+)=({_NUMBER}|-?nan|-?inf)")
 _TIMINGS = re.compile(r"^\s*(?:Average )?[Ii]nference timings in us:(.*)$")
-_TIMING_ITEM = re.compile(rf"([A-Za-z][A-Za-z ()]*?):\s*({_NUMBER})")
+_TIMING_ITEM = re.compile(rf"([A-Za-z][A-Za-z ()]{{0,40}}?):\s*({_NUMBER})")
 _MEMORY = re.compile(rf"Memory footprint delta from the start of the tool \(MB\):\s*"
                      rf"init=({_NUMBER})\s+overall=({_NUMBER})")
 _PEAK = re.compile(rf"Overall peak memory footprint \(MB\) via periodic monitoring:\s*({_NUMBER})")
 _MODEL_SIZE = re.compile(rf"The input model file size \(MB\):\s*({_NUMBER})")
-_PARAM = re.compile(r"^\s*([A-Za-z#][^:\[\]=]*?)\s*:\s*\[(.*)\]\s*$")
 _HEADER_CELL = re.compile(r"\[([^\]]+)\]")
-_TABLE_TITLE = re.compile(r"^\s*=+\s*(.*?)\s*=+\s*$")
 _RUN_SECTION = "Operator-wise Profiling Info for Regular Benchmark Runs"
 _OTHER_SECTION = re.compile(r"Profiling Info for .*:\s*$")
 _NUMERIC_CELL = re.compile(rf"^(?:{_NUMBER})%?$")
@@ -190,8 +190,31 @@ def _ms(us: str | None) -> float | None:
     return value / 1000.0 if math.isfinite(value) else None
 
 
+def _table_title(line: str) -> str | None:
+    """``Run Order`` of ``===== Run Order =====``; None for any other line."""
+    text = line.strip()
+    if not (text.startswith("===") and text.endswith("===")):
+        return None
+    return text.strip("=").strip()
+
+
+def _param(line: str) -> tuple[str, str] | None:
+    """``("Num threads", "4")`` of ``Num threads: [4]``; None for any other line."""
+    text = line.strip()
+    key, sep, value = text.partition(": [")
+    key = key.strip()
+    if (not sep or not text.endswith("]") or not key or not (key[0].isalpha() or key[0] == "#")
+            or any(c in key for c in "[]=:")):
+        return None
+    return key, value[:-1]
+
+
 def _count_line(rest: str, count: int) -> RunStats:
-    values = dict(_PAIR.findall(rest))
+    values = {}
+    for token in rest.split():
+        key, sep, value = token.partition("=")
+        if sep and (_NUMBER_TEXT.match(value) or value.lstrip("-") in ("nan", "inf")):
+            values[key] = value
     return RunStats(count, *(_ms(values.get(k)) for k in (
         "first", "curr", "min", "max", "avg", "std", "p5", "median", "p95")))
 
@@ -219,6 +242,7 @@ def parse_log(text: str, source: str = "the log") -> BenchmarkLog:
     """Read one benchmark_model run's output. Raises LogFormatError naming what is missing
     (and the first error line the tool printed, when there is one)."""
     raw_lines = text.splitlines()
+    raw_lines = [line[:MAX_LINE_CHARS] for line in raw_lines]
     lines = [strip_prefix(line.rstrip("\r")) for line in raw_lines]
     count_lines: list[tuple[int, RunStats]] = []
     timings_at: int | None = None
@@ -238,8 +262,8 @@ def parse_log(text: str, source: str = "the log") -> BenchmarkLog:
             timings_at = i
             timings, wording = _timings(match.group(1))
             continue
-        if (m := _PARAM.match(line)) is not None and timings_at is None:
-            params.append((m.group(1).strip(), m.group(2)))
+        if timings_at is None and (param := _param(line)) is not None:
+            params.append(param)
         elif (m := _MEMORY.search(line)) is not None:
             memory = (float(m.group(1)), float(m.group(2)))
         elif (m := _PEAK.search(line)) is not None:
@@ -291,9 +315,8 @@ def parse_op_tables(lines: list[str]) -> OpProfile | None:
             section, nodes, types, runs = "run", [], [], None  # the last section wins
         elif _OTHER_SECTION.search(line):
             section = "other"
-        title = _TABLE_TITLE.match(line)
-        if title and i + 1 < len(lines) and section == "run":
-            kind = title.group(1)
+        kind = _table_title(line)
+        if kind is not None and i + 1 < len(lines) and section == "run":
             header = _HEADER_CELL.findall(lines[i + 1])
             rows, i = _table_rows(lines, i + 2)
             if kind == "Run Order" and header:
@@ -313,7 +336,7 @@ def parse_op_tables(lines: list[str]) -> OpProfile | None:
 def _table_rows(lines: list[str], start: int) -> tuple[list[str], int]:
     rows = []
     i = start
-    while i < len(lines) and lines[i].strip() and not _TABLE_TITLE.match(lines[i]):
+    while i < len(lines) and lines[i].strip() and _table_title(lines[i]) is None:
         rows.append(lines[i])
         i += 1
     return rows, i

@@ -51,7 +51,8 @@ class ReviewActions:
         Binding("b", "bench", "Bench", tooltip="Benchmark the release on chosen profiles, "
                 "in the background"),
         Binding("ctrl+x", "cancel_bench", "Cancel bench", show=False,
-                tooltip="Stop the running benchmark (the run is kept as aborted)"),
+                tooltip="Stop the running benchmark (the run is kept as aborted) or bisect "
+                "(nothing kept)"),
     )
 
     app: Any

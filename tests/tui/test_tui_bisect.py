@@ -85,10 +85,16 @@ async def test_bisect_from_a_flagged_release_finds_the_unmeasured_culprit(
         await pilot.pause()
         assert not isinstance(app.screen, BisectDialog)
         assert screen.check_action("bisect", ()) is False  # hidden from the footer
+        from devtrack.tui.screens.help import bindings_table
+
+        keys = " ".join(plain(bindings_table(screen)).split())  # ... but listed by ? always
+        assert "B Which release made it slower?" in keys
+        assert "ctrl+x stops it (not on the highlighted one)" in keys
         await pilot.press("G")  # the last row: 1.3, marked !
         await pilot.pause()
         assert screen.current_row.version == "1.3" and screen.current_row.regressed
         assert screen.check_action("bisect", ()) is True
+        assert "(not on the highlighted one)" not in plain(bindings_table(screen))
         _shot(app, "bisect-1-table")
         await pilot.press("B")
         await pilot.pause()

@@ -33,8 +33,9 @@ def plan_text(plan: BisectPlan) -> Text:
     text.append(plan.profile.name, style="bold")
     text.append(f": a release is bad when it is slower than {plan.good.ref} by more than "
                 f"{plan.threshold_pct:g}%, measured side by side with it in one worker")
-    text.append(f"\nat most {plan.most_measurements} side-by-side measurements (more if a "
-                "release cannot run), then the first bad one is explained per operator",
+    most = plan.most_measurements
+    text.append(f"\nat most {most} side-by-side measurement{'s' if most != 1 else ''} (more "
+                "if a release cannot run), then the first bad one is explained per operator",
                 style="dim")
     return text
 
@@ -157,7 +158,9 @@ def answer_text(result: BisectResult, top: int = TOP) -> Text:
         text.append("\n\nSkipped:", style="bold")
         for s in result.skipped:
             text.append(f"\n  {s.ref}: {s.reason}", style="yellow")
-    text.append(f"\n\nSteps ({result.measurements} side-by-side measurements):", style="bold")
+    count = result.measurements
+    text.append(f"\n\nSteps ({count} side-by-side measurement{'s' if count != 1 else ''}):",
+                style="bold")
     for s in result.steps:
         if s.ratio is not None:
             text.append(f"\n  {s.ref}  ×{s.ratio:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]  ")

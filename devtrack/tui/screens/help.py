@@ -72,6 +72,13 @@ def bindings_table(screen: Screen[Any]) -> Table:
             group = "Everywhere"  # Textual's own screen keys (focus, copy), not this screen's
         groups.setdefault(group, []).append((display, description))
         del key
+    active_actions = {active.binding.action for active in screen.active_bindings.values()}
+    for binding in getattr(screen, "BINDINGS", ()):  # offered on some rows only: say where
+        when = getattr(screen, "HELP_WHEN", {}).get(getattr(binding, "action", None))
+        if when and binding.action not in active_actions:
+            display = binding.key_display or screen.app.get_key_display(binding)
+            groups.setdefault("This screen", []).append(
+                (display, f"{binding.tooltip or binding.description} ({when})"))
     order = ["This screen", *sorted(g for g in groups if g not in ("This screen", "Everywhere")),
              "Everywhere"]
     shown: set[tuple[str, str]] = set()  # a key bound at several levels is listed once

@@ -166,6 +166,7 @@ class ReleasesScreen(ReviewActions, Screen[None]):
 
     CSS_PATH = "releases.tcss"
     HELP_TITLE = "releases"
+    HELP_WHEN: ClassVar[dict[str, str]] = {"bisect": "not on the highlighted one"}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "app.help", "Help", key_display="?"),
         Binding("q", "app.quit", "Quit", tooltip="Quit (asks first while a measurement runs)"),
@@ -186,7 +187,7 @@ class ReleasesScreen(ReviewActions, Screen[None]):
         *ReviewActions.ACTION_BINDINGS,
         Binding("B", "bisect", "Bisect", tooltip="Which release made it slower? On a release "
                 "marked ! for p50: bisect from the last good one, side by side, in the "
-                "background"),
+                "background; ctrl+x stops it"),
         Binding("t", "trends", "Trends", tooltip="Charts of latency, memory and accuracy"),
         Binding("e", "audit", "Audit", tooltip="The audit log: every change, filterable"),
     ]
