@@ -7,7 +7,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devtrack import queries_datasets
+from devtrack import queries, queries_datasets
 from devtrack.core.audit_state import dataset_fields_digest
 from devtrack.core.dataset import (
     LABELS,
@@ -82,7 +82,7 @@ def list_datasets(ws: Workspace) -> list[Dataset]:
 
 
 def get_dataset(ws: Workspace, name: str) -> Dataset:
-    row = queries_datasets.dataset(ws.store, name)
+    row = queries.dataset(ws.store, name)
     if row is None:
         known = ", ".join(d.name for d in list_datasets(ws)) or "none yet"
         raise NotFoundError(f"unknown dataset {shown(name)} (datasets: {known}); add one with "
@@ -106,7 +106,7 @@ def add_dataset(ws: Workspace, path: Path, name: str, task: str | None = None,
     check_dataset_name(name)
     if task is not None:
         check_task(task)
-    if queries_datasets.dataset(ws.store, name) is not None:
+    if queries.dataset(ws.store, name) is not None:
         raise _duplicate_dataset(name)
     from devtrack.artifacts import sha256_file
 
@@ -124,7 +124,7 @@ def add_dataset(ws: Workspace, path: Path, name: str, task: str | None = None,
         with ws.artifacts.hold(sha256):
             stored = ws.artifacts.put(path, sha256)
             with ws.store.transaction():
-                if queries_datasets.dataset(ws.store, name) is not None:
+                if queries.dataset(ws.store, name) is not None:
                     raise _duplicate_dataset(name)
                 row = {
                     "name": name, "sha256": sha256, "task": task, "samples": samples,

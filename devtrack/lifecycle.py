@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from devtrack import queries_lifecycle
 from devtrack.core.aggregate_runs import budget_latency_ms
 from devtrack.core.budgets import Figures
 from devtrack.core.profile import Profile
@@ -176,8 +177,8 @@ def promote(ws: Workspace, release: Release | ReleaseRef | str, to: str,
         require_intact_artifact(ws, rel, "approve")
     store = ws.store
     with store.transaction():
-        row = store.one("SELECT status FROM releases WHERE id = ?", (rel.id,))
-        previous = row["status"] if row else rel.status
+        stored = queries_lifecycle.release_status_and_notes(store, rel.id)
+        previous = stored[0] if stored else rel.status
         if previous == to:
             raise UsageError(f"{rel.ref} is already {to}; nothing to change")
         if to not in TRANSITIONS.get(previous, ()):
@@ -185,10 +186,8 @@ def promote(ws: Workspace, release: Release | ReleaseRef | str, to: str,
                     "version to ship it again" if previous == "yanked"
                     else f"from {previous} it can become: {', '.join(TRANSITIONS[previous])}")
             raise UsageError(f"{rel.ref} is {previous} and cannot become {to}; {hint}")
-        store.execute("UPDATE releases SET status = ? WHERE id = ?", (to, rel.id))
-        live = [d["profile"] for d in store.query(
-            "SELECT profile FROM deployments WHERE release_id = ? AND ended_at IS NULL "
-            "ORDER BY profile", (rel.id,))]
+        queries_lifecycle.set_release_status(store, rel.id, to)
+        live = queries_lifecycle.profiles_running(store, rel.id)
         store.append_event(actor=current_user(), kind="promote", model=rel.model,
                            version=rel.version, reason=why,
                            payload={"from": previous, "to": to, "deployed_on": live})
@@ -204,11 +203,11 @@ def set_notes(ws: Workspace, release: Release | ReleaseRef | str, notes: str,
         raise UsageError("release notes cannot be empty; say what changed and why")
     rel = _release(ws, release)
     with ws.store.transaction():  # the old text is read under the write lock: none is lost
-        row = ws.store.one("SELECT notes FROM releases WHERE id = ?", (rel.id,))
-        old = row["notes"] if row else rel.notes
+        stored = queries_lifecycle.release_status_and_notes(ws.store, rel.id)
+        old = stored[1] if stored else rel.notes
         if text == old.strip():
             raise UsageError(f"{rel.ref} already has exactly these notes; nothing to change")
-        ws.store.execute("UPDATE releases SET notes = ? WHERE id = ?", (text, rel.id))
+        queries_lifecycle.set_release_notes(ws.store, rel.id, text)
         ws.store.append_event(actor=current_user(), kind="notes", model=rel.model,
                               version=rel.version, reason=(reason or "").strip() or None,
                               payload={"old": old, "new": text})
@@ -216,15 +215,6 @@ def set_notes(ws: Workspace, release: Release | ReleaseRef | str, notes: str,
 
 
 # -- deployments ----------------------------------------------------------------------------
-
-_DEPLOYMENT_SQL = """
-SELECT d.*, m.name AS model, r.version AS version, p.version AS replaced_version
-FROM deployments d
-JOIN models m ON m.id = d.model_id
-JOIN releases r ON r.id = d.release_id
-LEFT JOIN releases p ON p.id = d.replaced_release_id
-"""
-
 
 def _to_deployment(row: dict[str, Any]) -> Deployment:
     return Deployment(
@@ -238,19 +228,14 @@ def _to_deployment(row: dict[str, Any]) -> Deployment:
 def history(ws: Workspace, model: str, profile: str | None = None) -> list[Deployment]:
     """Every deployment and rollback of ``model`` (on ``profile``), oldest first."""
     model_id = require_model(ws, model)
-    sql = _DEPLOYMENT_SQL + " WHERE d.model_id = ?"
-    params: list[Any] = [model_id]
-    if profile is not None:
-        sql += " AND d.profile = ?"
-        params.append(profile)
-    return [_to_deployment(r) for r in ws.store.query(sql + " ORDER BY d.id", tuple(params))]
+    return [_to_deployment(r)
+            for r in queries_lifecycle.deployment_history(ws.store, model_id, profile)]
 
 
 def current_deployment(ws: Workspace, model: str, profile: str) -> Deployment | None:
     """The deployment live on ``profile`` now, or None when nothing is deployed there."""
     model_id = require_model(ws, model)
-    row = ws.store.one(_DEPLOYMENT_SQL + " WHERE d.model_id = ? AND d.profile = ? AND "
-                       "d.ended_at IS NULL ORDER BY d.id DESC LIMIT 1", (model_id, profile))
+    row = queries_lifecycle.live_deployment(ws.store, model_id, profile)
     return _to_deployment(row) if row else None
 
 
@@ -283,17 +268,13 @@ def _passing_check(ws: Workspace, rel: Release, profile: Profile) -> tuple[int |
     it is keyed on the hash ``check`` stores (the profile as ``bench`` runs it)."""
     from devtrack.pairing import measured_profile
 
-    row = ws.store.one(
-        "SELECT id, passed FROM checks WHERE release_id = ? AND profile = ? AND "
-        "profile_hash = ? ORDER BY id DESC LIMIT 1",
-        (rel.id, profile.name, measured_profile(profile).hash))
-    if row is not None and row["passed"]:
-        return int(row["id"]), ""
-    if row is not None:
-        return None, f"its latest check on {profile.name} (#{row['id']}) failed"
-    older = ws.store.one("SELECT COUNT(*) AS n FROM checks WHERE release_id = ? AND profile = ?",
-                         (rel.id, profile.name))
-    if older and older["n"]:
+    check = queries_lifecycle.latest_check(ws.store, rel.id, profile.name,
+                                           measured_profile(profile).hash)
+    if check is not None and check.passed:
+        return int(check.id), ""
+    if check is not None:
+        return None, f"its latest check on {profile.name} (#{check.id}) failed"
+    if queries_lifecycle.check_count(ws.store, rel.id, profile.name):
         return None, (f"its checks on {profile.name} were made under an older version of the "
                       "profile")
     return None, f"it has no check on {profile.name}"
@@ -304,22 +285,20 @@ def _insert_deployment(ws: Workspace, rel: Release, model_id: int, profile: str,
                        now: str) -> tuple[int, int | None]:
     """End what is live on the profile and record the new deployment (inside a transaction)."""
     store = ws.store
-    live = store.one("SELECT id, release_id FROM deployments WHERE model_id = ? AND profile = ? "
-                     "AND ended_at IS NULL", (model_id, profile))
+    live = queries_lifecycle.live_release_on(store, model_id, profile)
     if live is not None:
-        store.execute("UPDATE deployments SET ended_at = ? WHERE model_id = ? AND "
-                      "profile = ? AND ended_at IS NULL", (now, model_id, profile))
+        queries_lifecycle.end_deployments(store, model_id, profile, now)
     deployment_id = store.insert("deployments", {
         "model_id": model_id, "release_id": rel.id, "profile": profile, "kind": kind,
         "deployed_at": now, "deployed_by": current_user(), "reason": reason,
-        "replaced_release_id": live["release_id"] if live else None,
+        "replaced_release_id": live,
         "forced": int(forced), "check_id": check_id, "ended_at": None,
     })
-    return deployment_id, (live["release_id"] if live else None)
+    return deployment_id, live
 
 
 def _get_deployment(ws: Workspace, deployment_id: int) -> Deployment:
-    row = ws.store.one(_DEPLOYMENT_SQL + " WHERE d.id = ?", (deployment_id,))
+    row = queries_lifecycle.deployment(ws.store, deployment_id)
     assert row is not None
     return _to_deployment(row)
 
@@ -341,8 +320,8 @@ def deploy(ws: Workspace, release: Release | ReleaseRef | str, profile: Profile 
     store = ws.store
     model_id = require_model(ws, rel.model)
     with store.transaction():
-        row = store.one("SELECT status, notes FROM releases WHERE id = ?", (rel.id,))
-        status, notes = (row["status"], row["notes"]) if row else (rel.status, rel.notes)
+        status, notes = (queries_lifecycle.release_status_and_notes(store, rel.id)
+                         or (rel.status, rel.notes))
         if status == "rejected":
             raise UsageError(f"{rel.ref} is rejected and cannot be deployed; approve it with "
                              f"'devtrack promote {rel.ref} --to approved' if that was a mistake")
@@ -352,9 +331,7 @@ def deploy(ws: Workspace, release: Release | ReleaseRef | str, profile: Profile 
         if not notes.strip():
             raise UsageError(f"{rel.ref} has no release notes; add them first: devtrack notes "
                              f"{rel.ref} --set TEXT")
-        live = store.one("SELECT release_id FROM deployments WHERE model_id = ? AND profile = ? "
-                         "AND ended_at IS NULL", (model_id, prof.name))
-        if live is not None and live["release_id"] == rel.id:
+        if queries_lifecycle.live_release_on(store, model_id, prof.name) == rel.id:
             raise UsageError(f"{rel.ref} is already deployed on {prof.name}; nothing to change")
         check_id, missing = _passing_check(ws, rel, prof)
         if check_id is None and not force:
@@ -380,8 +357,7 @@ def deploy(ws: Workspace, release: Release | ReleaseRef | str, profile: Profile 
 def _version_of(ws: Workspace, release_id: int | None) -> str | None:
     if release_id is None:
         return None
-    row = ws.store.one("SELECT version FROM releases WHERE id = ?", (release_id,))
-    return row["version"] if row else None
+    return queries_lifecycle.release_version(ws.store, release_id)
 
 
 # -- rollback -------------------------------------------------------------------------------
@@ -397,8 +373,7 @@ def _release_facts(ws: Workspace, model: str, prof: Profile) -> list[ReleaseFact
     model_id = require_model(ws, model)
     choices = counted_runs(ws, model_id, prof.name, prof.conditions_hash)
     accuracy = counted_evaluations(ws, model_id, prof.name, choices)
-    deployed = {r["release_id"] for r in ws.store.query(
-        "SELECT DISTINCT release_id FROM deployments WHERE model_id = ?", (model_id,))}
+    deployed = queries_lifecycle.ever_deployed(ws.store, model_id)
     facts = []
     for r in list_releases(ws, model):
         choice = choices.get(r.id)

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
+from devtrack import queries_overview
 from devtrack.core.aggregate_runs import budget_latency_ms
 from devtrack.core.budgets import FAIL, MISSING, PASS, BudgetResult, Figures, evaluate_budgets
 from devtrack.core.counting import NEWER_RUNS_NOTE, RunChoice, not_measured_note
@@ -164,17 +165,7 @@ class ReleaseDetail:
 
 def list_model_overview(ws: Workspace) -> list[ModelOverview]:
     """Every model line with counts, in one query."""
-    rows = ws.store.query(
-        "SELECT m.name, m.task, COUNT(r.id) AS releases, "
-        "SUM(CASE WHEN r.status = 'candidate' THEN 1 ELSE 0 END) AS candidates, "
-        "SUM(CASE WHEN r.status = 'approved' THEN 1 ELSE 0 END) AS approved, "
-        "SUM(CASE WHEN r.status = 'rejected' THEN 1 ELSE 0 END) AS rejected, "
-        "SUM(CASE WHEN r.status = 'yanked' THEN 1 ELSE 0 END) AS yanked, "
-        "(SELECT version FROM releases WHERE model_id = m.id ORDER BY id DESC LIMIT 1) AS latest, "
-        "(SELECT COUNT(*) FROM deployments d WHERE d.model_id = m.id AND d.ended_at IS NULL) "
-        "AS live FROM models m LEFT JOIN releases r ON r.model_id = m.id "
-        "GROUP BY m.id ORDER BY m.name"
-    )
+    rows = queries_overview.model_lines(ws.store)
     return [ModelOverview(row["name"], row["task"], row["releases"], row["candidates"],
                           row["approved"], row["rejected"], row["yanked"], row["latest"],
                           row["live"]) for row in rows]
@@ -182,11 +173,7 @@ def list_model_overview(ws: Workspace) -> list[ModelOverview]:
 
 def profiles_with_runs(ws: Workspace, model: str) -> dict[str, int]:
     """Profile name -> number of runs of the model's releases on it."""
-    rows = ws.store.query(
-        "SELECT runs.profile AS profile, COUNT(*) AS n FROM runs "
-        "JOIN releases r ON r.id = runs.release_id JOIN models m ON m.id = r.model_id "
-        "WHERE m.name = ? GROUP BY runs.profile", (model,))
-    return {row["profile"]: row["n"] for row in rows}
+    return queries_overview.run_counts_by_profile(ws.store, model)
 
 
 def default_profile(ws: Workspace, model: str, names: list[str]) -> str | None:
@@ -197,16 +184,6 @@ def default_profile(ws: Workspace, model: str, names: list[str]) -> str | None:
         return max(measured, key=lambda n: (counts[n], -names.index(n)))
     return names[0] if names else None
 
-
-_RELEASES_SQL = """
-SELECT r.id, r.version, r.status, r.created_at, r.notes, a.format, a.size_bytes,
-       r.summary, p.version AS parent
-FROM releases r
-JOIN artifacts a ON a.sha256 = r.artifact_sha256
-LEFT JOIN releases p ON p.id = r.parent_id
-WHERE r.model_id = ?
-ORDER BY r.id
-"""
 
 def _summary_figures(text: str | None) -> dict[str, Any]:
     """The quantization label and weight count of a release's stored summary (read here,
@@ -230,10 +207,8 @@ def _model_id(ws: Workspace, model: str) -> int:
 
 def _deployed_map(ws: Workspace, model_id: int) -> dict[int, list[str]]:
     deployed: dict[int, list[str]] = {}
-    for row in ws.store.query(
-            "SELECT release_id, profile FROM deployments WHERE model_id = ? AND ended_at IS NULL "
-            "ORDER BY profile", (model_id,)):
-        deployed.setdefault(row["release_id"], []).append(row["profile"])
+    for release_id, profile in queries_overview.live_profiles(ws.store, model_id):
+        deployed.setdefault(release_id, []).append(profile)
     return deployed
 
 
@@ -329,7 +304,7 @@ def release_overview(ws: Workspace, model: str, profile: str | None) -> ReleaseT
     model_id = _model_id(ws, model)
     loaded, error = load_profile_or_error(ws, profile) if profile else (None, None)
     conditions = conditions_now(loaded)
-    releases = ws.store.query(_RELEASES_SQL, (model_id,))
+    releases = queries_overview.release_table(ws.store, model_id)
     deployed = _deployed_map(ws, model_id)
     choices: dict[int, RunChoice[dict[str, Any]]] = {}
     evaluations: dict[int, dict[str, Any]] = {}
@@ -424,9 +399,7 @@ def release_detail(ws: Workspace, ref: ReleaseRef | str) -> ReleaseDetail:
     from devtrack.registry import get_release
 
     release = get_release(ws, ref)
-    family = {row["id"]: row for row in ws.store.query(
-        "SELECT id, version, parent_id FROM releases WHERE model_id = "
-        "(SELECT model_id FROM releases WHERE id = ?)", (release.id,))}
+    family = {row["id"]: row for row in queries_overview.release_family(ws.store, release.id)}
     lineage: list[str] = []
     seen = {release.id}
     parent_id = family[release.id]["parent_id"]
@@ -437,17 +410,10 @@ def release_detail(ws: Workspace, ref: ReleaseRef | str) -> ReleaseDetail:
     children = [row["version"] for row in family.values() if row["parent_id"] == release.id]
     runs = list_runs(ws, release)
     evaluations: dict[int, dict[str, Any]] = {}
-    if runs:
-        marks = ", ".join("?" for _ in runs)
-        for row in ws.store.query(
-                "SELECT e.*, d.name AS dataset FROM evaluations e "
-                f"LEFT JOIN datasets d ON d.id = e.dataset_id WHERE e.run_id IN ({marks}) "
-                "ORDER BY e.id", tuple(r["run_id"] for r in runs)):
-            evaluations[row["run_id"]] = row
-    deployments = ws.store.query(
-        "SELECT d.*, rr.version AS replaced_version FROM deployments d "
-        "LEFT JOIN releases rr ON rr.id = d.replaced_release_id "
-        "WHERE d.release_id = ? ORDER BY d.id", (release.id,))
+    for row in queries_overview.evaluations_with_dataset(ws.store,
+                                                         [r["run_id"] for r in runs]):
+        evaluations[row["run_id"]] = row
+    deployments = queries_overview.deployments_of_release(ws.store, release.id)
     live = {d["profile"] for d in deployments if d["ended_at"] is None}
     by_profile: dict[str, list[dict[str, Any]]] = {}
     for run in reversed(runs):
@@ -470,29 +436,23 @@ def release_detail(ws: Workspace, ref: ReleaseRef | str) -> ReleaseDetail:
             profile=name, runs=profile_runs, counted=ok, evaluation=evaluation,
             budget_results=results, conditions_hash=conditions, deployed=name in live,
             choice=choice))
-    events = ws.store.query("SELECT * FROM events WHERE model = ? AND version = ? ORDER BY id",
-                            (release.model, release.version))
+    events = queries_overview.events_of_release(ws.store, release.model, release.version)
     return ReleaseDetail(release=release, lineage=lineage, children=sorted(children),
                          profiles=profiles, deployments=deployments, events=events)
 
 
 def compare_baseline(ws: Workspace, model: str, version: str) -> str | None:
     """The release to compare ``version`` with by default: its parent, else the one before."""
-    row = ws.store.one(
-        "SELECT p.version AS parent, (SELECT version FROM releases WHERE model_id = r.model_id "
-        "AND id < r.id ORDER BY id DESC LIMIT 1) AS previous FROM releases r "
-        "JOIN models m ON m.id = r.model_id LEFT JOIN releases p ON p.id = r.parent_id "
-        "WHERE m.name = ? AND r.version = ?", (model, version))
-    if row is None:
+    found = queries_overview.parent_and_previous(ws.store, model, version)
+    if found is None:
         return None
-    return row["parent"] or row["previous"]
+    parent, previous = found
+    return parent or previous
 
 
 def release_versions(ws: Workspace, model: str) -> list[str]:
     """The versions of a model line in registration order."""
-    return [row["version"] for row in ws.store.query(
-        "SELECT r.version FROM releases r JOIN models m ON m.id = r.model_id WHERE m.name = ? "
-        "ORDER BY r.id", (model,))]
+    return queries_overview.versions_of_model(ws.store, model)
 
 
 def _evaluation_view(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -515,4 +475,4 @@ def audit_events(ws: Workspace, model: str | None = None, kind: str | None = Non
 
 
 def event_kinds(ws: Workspace) -> list[str]:
-    return [row["kind"] for row in ws.store.query("SELECT DISTINCT kind FROM events ORDER BY kind")]
+    return queries_overview.event_kinds(ws.store)

@@ -1,5 +1,6 @@
 """The dataset registry's questions to the database (``datasets.py``), over either backend:
-datasets as records, the model lines' default datasets."""
+every dataset as records, the model lines' default datasets (one dataset by name is
+``queries.dataset``, which bundles use too)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,6 @@ if TYPE_CHECKING:
 
 # records.py is imported by the functions that build records (as in queries.py): it costs
 # ~10 ms to create its dataclasses, paid only by commands that read whole rows.
-
-
-def dataset(store: StoreBackend, name: str) -> Dataset | None:
-    """The dataset registered as ``name``, whole."""
-    from devtrack.records import Dataset, from_row
-
-    row = store.one("SELECT * FROM datasets WHERE name = ?", (name,))
-    return from_row(Dataset, row) if row is not None else None
 
 
 def datasets(store: StoreBackend) -> list[Dataset]:
