@@ -45,13 +45,6 @@ class TargetJob:
     timeout_s: float  # the wall limit: the profile's timeout_s plus any evaluation allowance
     progress: Callable[[Progress], None] | None = None  # call on every poll; it may raise
     # Aborted (a stop request): stop the worker and raise it with ``result`` = what is known
-    sessions: int = 1  # models open at once (2 side by side): the memory cap is this × the
-    # profile's
-
-    @property
-    def memory_limit_mb(self) -> float | None:
-        cap = self.profile.execution.memory_limit_mb
-        return self.sessions * cap if cap else None
 
 
 JobRunner = Callable[[TargetJob], dict[str, Any]]
@@ -79,7 +72,7 @@ def run_local(task: TargetJob) -> dict[str, Any]:
     execution = task.profile.execution
     return run_job(task.job, threads=execution.threads,
                    cpu_affinity=list(execution.cpu_affinity) or None,
-                   memory_limit_mb=task.memory_limit_mb, timeout_s=task.timeout_s,
+                   memory_limit_mb=execution.memory_limit_mb, timeout_s=task.timeout_s,
                    progress=task.progress)
 
 
@@ -109,8 +102,8 @@ def run_on_ssh(task: TargetJob) -> dict[str, Any]:
     device = SshDevice.of(profile.name, profile.execution.target, profile.ssh)
     return run_remote_job(task.job, device, threads=profile.execution.threads,
                           cpu_affinity=list(profile.execution.cpu_affinity) or None,
-                          memory_limit_mb=task.memory_limit_mb, timeout_s=task.timeout_s,
-                          progress=task.progress)
+                          memory_limit_mb=profile.execution.memory_limit_mb,
+                          timeout_s=task.timeout_s, progress=task.progress)
 
 
 SSH_TARGET = Target("ssh", run_on_ssh)
