@@ -28,7 +28,7 @@ def test_lab_check_of_a_ready_phone_is_exit_0(phone_ws: Path, run_cli) -> None:
     assert result.exit_code == 0, result.err
     report = json.loads(result.out)[0]
     assert report["ready"] and report["reachable"] and report["problems"] == []
-    assert report["info"]["serial"] == SERIAL
+    assert report["info"]["host"] == f"adb://{SERIAL}"  # bench.adb.phone_report's facts
     assert "pixel8 (adb://R58M123ABC): ready" in run_cli("lab", "check", "pixel8").out
 
 
