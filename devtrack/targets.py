@@ -106,7 +106,17 @@ def run_on_ssh(task: TargetJob) -> dict[str, Any]:
                           timeout_s=task.timeout_s, progress=task.progress)
 
 
-SSH_TARGET = Target("ssh", run_on_ssh)
+def ssh_device(profile: Profile) -> str:
+    """An SSH board's device key: its host and port (``ssh://pi@board`` and
+    ``ssh://board:22`` are one board; the user does not make another device)."""
+    from devtrack.core.targets import parse_ssh_target
+
+    target = parse_ssh_target(profile.execution.target)
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return f"ssh://{host}:{target.port or 22}"
+
+
+SSH_TARGET = Target("ssh", run_on_ssh, ssh_device)
 
 # scheme -> "module:attribute" of its Target, imported when a profile first uses it.
 BUILTIN_TARGETS: dict[str, str] = {LOCAL: "devtrack.targets:LOCAL_TARGET",

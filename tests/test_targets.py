@@ -68,3 +68,21 @@ def test_missing_numpy_is_named_first() -> None:
     probe = {**READY, "numpy": {"ok": False, "error": "ModuleNotFoundError: numpy"}}
     assert readiness_problems(probe, ("onnx",), "jetson")[0].startswith(
         "numpy is not importable by /usr/bin/python3 on jetson")
+
+
+def test_one_ssh_board_is_one_device_whoever_logs_in() -> None:
+    """Profiles that reach one board as different users or with the default port written out
+    measure one after another, not at once."""
+    from dataclasses import replace
+
+    from devtrack.core.profile import ExecutionSettings, Profile
+    from devtrack.targets import device_of
+
+    def on(target: str) -> Profile:
+        return replace(Profile(name="p"), execution=ExecutionSettings(target=target))
+
+    assert device_of(on("ssh://pi@board")) == device_of(on("ssh://ci@board:22")) == \
+        "ssh://board:22"
+    assert device_of(on("ssh://board:2222")) != device_of(on("ssh://board"))
+    assert device_of(on("ssh://[fe80::1]:22")) == "ssh://[fe80::1]:22"
+    assert device_of(on("local")) == "local"
