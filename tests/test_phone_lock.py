@@ -194,3 +194,36 @@ def test_lab_says_who_holds_a_phone(phone_ws: Path, phone: Phone, run_cli) -> No
     assert checked.exit_code == 0
     assert ("held by ci@runner7 pid 4242 since 2026-12-05T10:00:00Z (bench)"
             in checked.out)
+
+
+def test_a_stop_request_while_waiting_or_measuring_leaves_no_lock(
+        phone_ws: Path, phone: Phone, mlp_tflite: Path) -> None:
+    """The app's ctrl+x raises Aborted from the progress callback: while the phone is busy
+    (nothing taken, the other holder's lock kept) and while measuring (the lock released)."""
+    import hashlib
+
+    from devtrack.bench.adb import run_on_phone
+    from devtrack.errors import Aborted
+    from devtrack.profiles import load_profile
+
+    job = {"artifact_path": str(mlp_tflite),
+           "sha256": hashlib.sha256(mlp_tflite.read_bytes()).hexdigest()}
+    phases: list[str] = []
+
+    def stop_on_third(p: Any) -> None:
+        phases.append(p.phase)
+        if len(phases) >= 3:
+            raise Aborted("measurement stopped on request")
+
+    held = hold(phone, time.time() + 3600)
+    with pytest.raises(Aborted):
+        run_on_phone(job, load_profile("pixel8", phone_ws), progress=stop_on_third)
+    assert phases[0].startswith("waiting for pixel8: held by ci@runner7 pid 4242")
+    assert held.exists() and "ci@runner7" in (held / "holder").read_text()
+    shutil.rmtree(held)
+    phone.configure(sleep_s=30)
+    phases.clear()
+    with pytest.raises(Aborted):
+        run_on_phone(job, load_profile("pixel8", phone_ws), progress=stop_on_third)
+    assert phases == ["measure"] * 3
+    assert not lock_dir(phone).exists()
