@@ -7,9 +7,11 @@ sha256 (a cached copy is used only when the phone's ``sha256sum`` agrees). The t
 the profile's threads, a ``taskset`` mask from ``cpu_affinity``, XNNPACK on or off,
 ``--report_peak_memory_footprint=true`` and, when asked, ``--enable_op_profiling=true``,
 bounded by the profile's timeout (the tool on the phone is killed by its pid when it is
-exceeded, or on Ctrl-C / SIGTERM). Its output becomes a run holding only aggregates
-(``core/aggregate_runs.py``). Like ``runner.run_job``: whatever happens, the caller gets a
-result dict with ``status`` and a one-line ``error``; an interrupt raises Aborted.
+exceeded, or on Ctrl-C / SIGTERM). The phone's lock (``bench/phone_lock.py``) is held from
+before the push until the tool has ended, so two hosts never measure on one phone at once.
+Its output becomes a run holding only aggregates (``core/aggregate_runs.py``). Like
+``runner.run_job``: whatever happens, the caller gets a result dict with ``status`` and a
+one-line ``error``; an interrupt raises Aborted.
 
 benchmark_model runs one model per process, so nothing here interleaves two models: the
 side-by-side re-measurement of ``check`` and ``compare --rerun`` is not available on a phone.
