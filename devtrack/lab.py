@@ -1,8 +1,9 @@
 """`devtrack lab`: the device profiles, whether each device is reachable and ready, who holds it.
 
 SSH boards are probed with the bootstrap's probe (bench/device_probe.py); adb phones with
-``bench.adb.adb_check`` (the client, the phone's state, benchmark_model, taskset) and their
-make and model; a local profile is this host's Python, probed only by ``lab check``.
+``bench.adb.adb_check`` (the client, the phone's state, benchmark_model, taskset), their
+make and model and their lock's holder; a local profile is this host's Python, probed only
+by ``lab check``.
 """
 
 from __future__ import annotations
@@ -60,13 +61,14 @@ def inspect_profile(profile: Profile) -> DeviceReport:
 
     target = profile.execution.target
     if is_adb(target):  # a phone: adb and LiteRT's benchmark_model, not a probe of Python
-        from devtrack.bench.adb import phone_report
+        from devtrack.bench.adb import phone_holder, phone_report
 
         reachable, problems, info = phone_report(profile)
+        held, holder = phone_holder(profile) if reachable else (False, None)
         return DeviceReport(profile=profile.name, target=target, reachable=reachable,
                             ready=not problems, problems=problems,
                             error=problems[0] if reachable is not True and problems else None,
-                            info=info)
+                            info=info, holder=(holder or {"holder": "unknown"}) if held else None)
     try:
         if is_ssh(target):
             from devtrack.bench.ssh_transport import SshDevice

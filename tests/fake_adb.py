@@ -5,7 +5,9 @@ Tests install it on PATH as `adb` (``install``); ``FAKE_ADB_DIR`` holds its stat
 and ``config.json``: ``state`` (get-state's answer; "missing" makes adb fail as for an
 unplugged device), ``binary`` (benchmark_model present), ``taskset`` (present), ``outputs``
 (sha256 of a model -> a recorded benchmark_model log to replay), ``output`` (the default log),
-``exit_code`` and ``sleep_s`` of the benchmark run.
+``exit_code`` and ``sleep_s`` of the benchmark run (``benchmarks.jsonl``: when each ran).
+The phone lock's shell scripts (anything naming ``/data/local/tmp/devtrack/lock``) run in a
+real ``/bin/sh`` on ``device/``.
 """
 
 from __future__ import annotations
@@ -87,7 +89,19 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _real_shell(state: Path, command: str) -> int:
+    """Run ``command`` in a real POSIX shell with the phone's paths moved into ``device/``
+    (the lock's scripts: mkdir's atomicity, cat, rm -r, date +%s, printf, as on the phone)."""
+    import subprocess
+
+    root = str(state / "device")  # a pytest tmp_path: no spaces or quotes to escape
+    local = command.replace("/data/local/tmp", f"{root}/data/local/tmp")
+    return subprocess.run(["/bin/sh", "-c", local], check=False).returncode
+
+
 def _shell(state: Path, config: dict, command: str) -> int:
+    if "/data/local/tmp/devtrack/lock" in command:
+        return _real_shell(state, command)
     if "exec " in command:
         return _benchmark(state, config, shlex.split(command.split("exec ", 1)[1]))
     if "getprop" in command:
@@ -128,7 +142,10 @@ def _benchmark(state: Path, config: dict, args: list[str]) -> int:
     if not model.exists():
         print(f"ERROR: Could not open '{graph}'.\nERROR: Benchmarking failed.")
         return 1
+    begun = time.time()
     time.sleep(float(config.get("sleep_s", 0)))
+    with open(state / "benchmarks.jsonl", "a", encoding="utf-8") as fh:  # when it ran
+        fh.write(json.dumps([begun, time.time()]) + "\n")
     outputs = config.get("outputs", {})
     log = outputs.get(_sha(model)) or config.get("output")
     sys.stdout.write(Path(log).read_text(encoding="utf-8"))

@@ -81,12 +81,22 @@ def test_bad_adb_profiles_name_the_key(change: tuple[str, str], needles: list[st
     ('[adb]\nbenchmark_model = 3\n', ["adb.benchmark_model", "expected a string"]),
     ('[adb]\nbenchmark = "/x"\n', ["adb.benchmark", "did you mean 'benchmark_model'"]),
     ('[litert]\napi = "compiled_model"\n', ["litert.api", "Interpreter API"]),
+    ("[adb]\nlock_timeout_s = -1\n", ["adb.lock_timeout_s"]),
+    ("[adb]\nlock_timeout_s = 100000\n", ["adb.lock_timeout_s"]),
+    ('[adb]\nlock_timeout_s = "10"\n', ["adb.lock_timeout_s", "expected a number"]),
 ])
 def test_bad_adb_tables(table: str, needles: list[str]) -> None:
     with pytest.raises(ProfileError) as info:
         _profile(PHONE + table)
     for needle in needles:
         assert needle in str(info.value)
+
+
+def test_the_lock_timeout_defaults_as_ssh_s_and_is_read() -> None:
+    from devtrack.core.targets import SshSettings
+
+    assert _profile(PHONE).adb.lock_timeout_s == SshSettings().lock_timeout_s == 600
+    assert _profile(PHONE + "[adb]\nlock_timeout_s = 0\n").adb.lock_timeout_s == 0
 
 
 def test_an_adb_table_without_an_adb_target_is_refused() -> None:

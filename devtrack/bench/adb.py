@@ -7,9 +7,11 @@ sha256 (a cached copy is used only when the phone's ``sha256sum`` agrees). The t
 the profile's threads, a ``taskset`` mask from ``cpu_affinity``, XNNPACK on or off,
 ``--report_peak_memory_footprint=true`` and, when asked, ``--enable_op_profiling=true``,
 bounded by the profile's timeout (the tool on the phone is killed by its pid when it is
-exceeded, or on Ctrl-C / SIGTERM). Its output becomes a run holding only aggregates
-(``core/aggregate_runs.py``). Like ``runner.run_job``: whatever happens, the caller gets a
-result dict with ``status`` and a one-line ``error``; an interrupt raises Aborted.
+exceeded, or on Ctrl-C / SIGTERM). The phone's lock (``bench/phone_lock.py``) is held from
+before the push until the tool has ended, so two hosts never measure on one phone at once.
+Its output becomes a run holding only aggregates (``core/aggregate_runs.py``). Like
+``runner.run_job``: whatever happens, the caller gets a result dict with ``status`` and a
+one-line ``error``; an interrupt raises Aborted.
 
 benchmark_model runs one model per process, so nothing here interleaves two models: the
 side-by-side re-measurement of ``check`` and ``compare --rerun`` is not available on a phone.
@@ -23,10 +25,17 @@ import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from devtrack.bench.phone_lock import (
+    PhoneBusy,
+    new_holder,
+    phone_locked,
+    read_holder,
+    takeover_warning,
+)
 from devtrack.bench.runner import Progress
 from devtrack.core.adb_target import DEVICE_DIR, is_adb, serial_of
 from devtrack.core.aggregate_runs import result_from_log
@@ -39,6 +48,7 @@ POLL_S = 0.1  # how often a running benchmark_model's progress is reported (and 
 STEP_TIMEOUT_S = 30.0  # any adb step but the benchmark itself (a push gets more per MB)
 PUSH_S_PER_MB = 1.0  # a slow USB 2 link moves ~20 MB/s; a 1 s/MB allowance is generous
 PID_MARK = "DEVTRACK_PID="
+LEASE_MARGIN_S = 120.0  # a lock's lease: the measurement's own bounds plus this
 
 
 @dataclass(frozen=True)
@@ -189,6 +199,26 @@ def push_model(run: PhoneRun, local_path: str, sha256: str) -> tuple[str, bool]:
     return remote, True
 
 
+def _shell_runner(run: PhoneRun) -> Callable[[str, float], str]:
+    return lambda command, timeout_s: _adb(run, "shell", command, timeout_s=timeout_s)
+
+
+def _push_allowance_s(paths: list[str]) -> float:
+    """The bound on pushing and checking these models (the steps before the tool runs)."""
+    return sum(4 * STEP_TIMEOUT_S + PUSH_S_PER_MB * os.path.getsize(p) / 1e6 for p in paths)
+
+
+@contextlib.contextmanager
+def _locked(run: PhoneRun, profile: Profile, what: str, lease_s: float,
+            progress: Callable[[Progress], None] | None) -> Iterator[dict[str, Any]]:
+    """The phone's lock held for the block (bench/phone_lock.py)."""
+    with phone_locked(_shell_runner(run), new_holder(what), lease_s=lease_s + LEASE_MARGIN_S,
+                      timeout_s=profile.adb.lock_timeout_s, device=profile.name,
+                      serial=run.serial, step_timeout_s=STEP_TIMEOUT_S,
+                      progress=progress) as record:
+        yield record
+
+
 def _kill_remote(run: PhoneRun, pid: str | None) -> None:
     if pid:
         with contextlib.suppress(AdbFailure):
@@ -240,6 +270,10 @@ def run_tool(run: PhoneRun, model_path: str, op_profile: bool,
     return proc.returncode, text, _pid_of(text) or ""
 
 
+def _what(job: dict[str, Any]) -> str:
+    return f"measurement of {str(job.get('sha256', ''))[:12]}"
+
+
 def _failed(error: str, **extra: Any) -> dict[str, Any]:
     return {"status": "failed", "error": error, "warnings": [], **extra}
 
@@ -257,13 +291,18 @@ def run_on_phone(job: dict[str, Any], profile: Profile, timeout_s: float | None 
         problems = adb_problems(run)
         if problems:
             return _failed("; ".join(problems), isolation=isolation)
-        facts = device_facts(run)
-        remote, pushed = push_model(run, job["artifact_path"], job["sha256"])
-        isolation.update(model_path=remote, pushed=pushed)
-        op_profile = bool(job.get("op_profile") or job.get("options", {}).get("op_profile"))
-        code, output, pid = run_tool(run, remote, op_profile, progress)
+        lease_s = run.timeout_s + _push_allowance_s([job["artifact_path"]])
+        with _locked(run, profile, _what(job), lease_s, progress) as lock:
+            isolation["device_lock"] = lock
+            facts = device_facts(run)
+            remote, pushed = push_model(run, job["artifact_path"], job["sha256"])
+            isolation.update(model_path=remote, pushed=pushed)
+            op_profile = bool(job.get("op_profile") or job.get("options", {}).get("op_profile"))
+            code, output, pid = run_tool(run, remote, op_profile, progress)
     except AdbFailure as exc:
         return _failed(str(exc), isolation=isolation)
+    except PhoneBusy as exc:
+        return _failed(str(exc), isolation=isolation, phase="lock")
     except KeyboardInterrupt as exc:
         signum = signum_of(exc)
         partial = {"status": "aborted", "error": f"{reason(signum)}; benchmark_model stopped",
@@ -282,6 +321,9 @@ def run_on_phone(job: dict[str, Any], profile: Profile, timeout_s: float | None 
         return _failed(f"{exc}{detail}", isolation=isolation)
     result = _result(log, facts, isolation)
     result["warnings"] = list(job.get("notes") or []) + result["warnings"]
+    if "took_over" in isolation.get("device_lock", {}):
+        result["warnings"].append(takeover_warning(run.serial,
+                                                   isolation["device_lock"]["took_over"]))
     if code:
         result["warnings"].append(f"benchmark_model exited with code {code} after printing "
                                   "its figures")
@@ -311,17 +353,22 @@ def op_profiles_on_phone(profile: Profile, models: list[tuple[str, str]],
         problems = adb_problems(run)
         if problems:
             raise MeasurementFailed("; ".join(problems))
-        remote = [push_model(run, path, sha)[0] for path, sha in models]
-        logs = []
-        for index in order:
-            code, output, _ = run_tool(run, remote[index], op_profile=True)
-            if code is None:
-                raise MeasurementFailed(f"benchmark_model on {run.serial} timed out after "
-                                        f"{run.timeout_s:g} s (killed)")
-            try:
-                logs.append(parse_log(output, source=f"benchmark_model on {run.serial}"))
-            except LogFormatError as exc:
-                raise MeasurementFailed(str(exc)) from None
+        lease_s = (run.timeout_s * len(order)
+                   + _push_allowance_s([path for path, _ in models]))
+        with _locked(run, profile, "per-operator measurement", lease_s, None):
+            remote = [push_model(run, path, sha)[0] for path, sha in models]
+            logs = []
+            for index in order:
+                code, output, _ = run_tool(run, remote[index], op_profile=True)
+                if code is None:
+                    raise MeasurementFailed(f"benchmark_model on {run.serial} timed out "
+                                            f"after {run.timeout_s:g} s (killed)")
+                try:
+                    logs.append(parse_log(output, source=f"benchmark_model on {run.serial}"))
+                except LogFormatError as exc:
+                    raise MeasurementFailed(str(exc)) from None
+    except PhoneBusy as exc:
+        raise MeasurementFailed(str(exc)) from None
     except AdbFailure as exc:
         raise MeasurementFailed(str(exc)) from None
     except KeyboardInterrupt as exc:
@@ -343,3 +390,12 @@ def phone_report(profile: Profile) -> tuple[bool | None, list[str], dict[str, An
     facts = device_facts(run)
     info = {"host": f"adb://{run.serial}", **facts, "benchmark_model": run.benchmark_model}
     return True, problems, info
+
+
+def phone_holder(profile: Profile) -> tuple[bool, dict[str, Any] | None]:
+    """For ``devtrack lab``: (whether the phone's lock is held, who holds it when its holder
+    file says); (False, None) when it cannot be read. One adb call."""
+    try:
+        return read_holder(_shell_runner(PhoneRun.of(profile)))
+    except AdbFailure:
+        return False, None

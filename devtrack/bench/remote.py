@@ -36,6 +36,7 @@ from devtrack.bench import ssh_transport as ssh
 from devtrack.bench.runner import MEMORY_CAP_METHOD, Progress, stop_requested
 from devtrack.bench.shipment import Shipment, build_shipment
 from devtrack.bench.ssh_transport import SshDevice
+from devtrack.core.device_lock import waiting_phase
 from devtrack.errors import Aborted, DeviceError
 from devtrack.interrupts import reason, signum_of
 
@@ -187,12 +188,6 @@ def _rewrite_paths(data: Any, to_device: dict[str, str]) -> Any:
     return data
 
 
-def _holder_text(holder: dict[str, Any] | None) -> str:
-    if not holder:
-        return "another measurement"
-    return f"{holder.get('holder', '?')} pid {holder.get('pid', '?')} since {holder.get('since')}"
-
-
 @contextlib.contextmanager
 def _session(argv: list[str]
              ) -> Iterator[tuple[subprocess.Popen[bytes], queue.Queue[str | None], list[str]]]:
@@ -268,8 +263,7 @@ def _watch(device: SshDevice, proc: subprocess.Popen[bytes], lines: queue.Queue[
             if kind == "hello":
                 state["hello"] = True
             elif kind == "waiting":
-                state["phase"] = (f"waiting for {device.name}: held by "
-                                  f"{_holder_text(event.get('holder'))}")
+                state["phase"] = waiting_phase(device.name, event.get("holder"))
             elif kind == "locked":
                 state["phase"], state["locked"] = "starting", True
             elif kind == "progress":

@@ -78,7 +78,7 @@ def lab(ctx: click.Context, workspace_dir: Path | None, as_json: bool) -> None:
         table.add_column(column, no_wrap=column in ("profile", "target"),
                          ratio=1 if column == "note" else None)
     for r in reports:
-        lockable = r.reachable and r.target.startswith("ssh://")  # boards hold a lock file
+        lockable = r.reachable and r.target.startswith(("ssh://", "adb://"))  # a device lock
         held = _holder_text(r.holder) if lockable else "-"
         note = r.error or ("; ".join(r.problems) if r.problems else "")
         table.add_row(literal(r.profile), literal(r.target), _reachable_text(r), literal(held),
@@ -129,7 +129,7 @@ def _print_report(r: DeviceReport) -> None:
         phone = " ".join(str(i[k]) for k in ("manufacturer", "model") if i.get(k)) or "phone"
         click.echo(printable(f"  {phone}, Android {i.get('android') or '?'}, "
                              f"{i.get('abi') or '?'}; benchmark_model at "
-                             f"{i.get('benchmark_model')}"))
+                             f"{i.get('benchmark_model')}; {_holder_text(r.holder)}"))
     elif r.reachable:
         i, v = r.info, r.versions
         click.echo(printable(

@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from devtrack.core.device_lock import DEFAULT_LOCK_TIMEOUT_S
+
 ADB_SCHEME = "adb://"
 DEFAULT_BENCHMARK_MODEL = "/data/local/tmp/benchmark_model"
 DEVICE_DIR = "/data/local/tmp/devtrack"  # models cached here by sha256
+LOCK_DIR = f"{DEVICE_DIR}/lock"  # the phone's lock: created by an atomic mkdir
+LOCK_HOLDER = f"{LOCK_DIR}/holder"  # "EXPIRES_EPOCH {json}": who holds it, until when
 # Serials as adb prints them: "emulator-5554", "R58M123ABC", "192.168.1.20:5555".
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 # A path on the phone that goes into an `adb shell` command line unquoted-safe.
@@ -20,6 +24,7 @@ class AdbSettings:
 
     benchmark_model: str = DEFAULT_BENCHMARK_MODEL  # pushed once by the user
     adb: str = "adb"  # the adb client on this host: a name on PATH or a path
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S  # wait this long for a busy phone
 
 
 def is_adb(target: str) -> bool:

@@ -53,6 +53,7 @@ BOUNDS: dict[str, Bound] = {
     "measurement.cooldown_s": Bound(0, 600),
     "ssh.connect_timeout_s": Bound(0, 300, low_open=True),
     "ssh.lock_timeout_s": Bound(0, 86_400),  # 0: fail at once when the device is busy
+    "adb.lock_timeout_s": Bound(0, 86_400),  # the same, for a phone
     "budgets.latency_p90_ms": Bound(0, 3_600_000),  # an hour
     "budgets.peak_memory_mb": Bound(0, MIB_PER_TIB),
     "budgets.model_size_mb": Bound(0, MIB_PER_TIB),

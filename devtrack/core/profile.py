@@ -200,7 +200,8 @@ def validate_profile(data: Mapping[str, Any], source: str) -> Profile:
             f.name: budgets.bounded(f.name, None) for f in fields(Budgets)
         }),
         alerts=_alerts(data.get("alerts"), source),
-        adb=_adb(_Table(source, "adb", top.table("adb"), ("benchmark_model", "adb")),
+        adb=_adb(_Table(source, "adb", top.table("adb"),
+                        ("benchmark_model", "adb", "lock_timeout_s")),
                  execution, top, lite.choice("api", "interpreter", LITERT_APIS)),
         ssh=_ssh(_Table(source, "ssh", top.table("ssh"), _SSH_KEYS), execution, top),
         source=source,
@@ -241,7 +242,8 @@ def _adb(t: _Table, execution: ExecutionSettings, top: _Table, api: str) -> AdbS
     client = t.string("adb", AdbSettings.adb)
     if not client or client.startswith("-") or "\n" in client or "\0" in client:
         t.fail("adb", f"{_show(client)} is not a program; give \"adb\" or a path to it")
-    return AdbSettings(benchmark_model=binary, adb=client)
+    return AdbSettings(benchmark_model=binary, adb=client,
+                       lock_timeout_s=t.bounded("lock_timeout_s", AdbSettings.lock_timeout_s))
 
 
 def _formats(top: _Table) -> tuple[str, ...]:

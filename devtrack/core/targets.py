@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from devtrack.core.adb_target import adb_target_problem, is_adb
+from devtrack.core.device_lock import DEFAULT_LOCK_TIMEOUT_S
 
 LOCAL = "local"
 SSH_SCHEME = "ssh://"
 DEFAULT_PYTHON = "python3"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
-DEFAULT_LOCK_TIMEOUT_S = 600.0
 # What a user name and a host may hold: no spaces, quotes or shell characters, and never a
 # leading "-" (it would reach ssh's command line as an option).
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
