@@ -154,7 +154,9 @@ def start_lab(root: Path) -> SshLab:
     port = free_port()
     host_pub = (root / "host_key.pub").read_text().strip()
     known = root / "known_hosts"
-    known.write_text(f"[127.0.0.1]:{port} {host_pub}\n")
+    # 127.0.0.1 and localhost: two names of one server, two "boards" to a bench (a board is
+    # its host and port)
+    known.write_text(f"[127.0.0.1]:{port} {host_pub}\n[localhost]:{port} {host_pub}\n")
     home = root / "home"
     home.mkdir()
     lab = SshLab(root=root, port=port, client_key=root / "client_key", known_hosts=known,

@@ -13,6 +13,16 @@ from devtrack.interrupts import Interrupted, deferred, reason, signals_interrupt
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_is_live():
+    """Ctrl-C as a terminal delivers it, whatever this test process inherited: started in the
+    background by a non-interactive shell, it was told to ignore SIGINT (and devtrack keeps
+    an ignored signal ignored, which another test checks)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def deliver(sig: int) -> None:
     """Send ``sig`` to this process and give Python a moment to run its handler."""
     os.kill(os.getpid(), sig)

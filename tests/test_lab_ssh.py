@@ -225,10 +225,10 @@ def test_two_boards_measure_at_the_same_time_each_under_its_own_lock(
         in_ws: Path, ssh_lab: SshLab, mlp_onnx: Path, run_cli) -> None:
     import sqlite3
 
-    # two "boards": two target strings (so two devices to the bench), two workdirs (two locks)
+    # two "boards": two host names (so two devices to the bench), two workdirs (two locks)
     loop = "min_time_s = 0.2\nmax_time_s = 0.5"
     for name, target in (("board-a", ssh_lab.target),
-                         ("board-b", f"ssh://127.0.0.1:{ssh_lab.port}")):
+                         ("board-b", f"ssh://localhost:{ssh_lab.port}")):
         text = ssh_lab.profile_toml(name, target=target, body="target_rel_ci = 0.0001\n",
                                     extra_ssh=f'workdir = "~/{name}"\n')
         (in_ws / "device_profiles" / f"{name}.toml").write_text(
