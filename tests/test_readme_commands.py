@@ -28,5 +28,5 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 def test_the_test_command_lints_types_checks_the_walls_and_tests() -> None:
     steps = [step.strip() for step in _readme_test_command().split("&&")]
     assert steps[-4:] == [".venv/bin/ruff check .", ".venv/bin/mypy", ".venv/bin/lint-imports",
-                          ".venv/bin/pytest -q"]
+                          ".venv/bin/pytest -q -n auto --maxprocesses 4 --dist loadfile"]
     assert "pip install -e '.[test]'" in steps[1]
