@@ -87,12 +87,14 @@ def test_on_all_sends_a_passing_check_too(review_ws: Path, run_cli, hook: Hook) 
     profile.write_text(profile.read_text().replace(
         "[execution]", f'[alerts]\nurls = ["{hook.url("json", "all")}"]\non = ["all"]\n\n'
                        "[execution]", 1))
-    result = run_cli("check", "mm@1.1", "--profile", "tiny", "--no-rerun")
-    assert result.exit_code == 0, result.err
+    # Side by side (not --no-rerun): two stored runs of the same bytes can differ by more than
+    # the limit on a loaded machine; measured together, the same bytes pass.
+    result = run_cli("check", "mm@1.1", "--profile", "tiny")
+    assert result.exit_code == 0, result.out + result.err
     [post] = hook.requests
     assert post.json()["title"] == "devtrack check passed: mm@1.1 on tiny"
     assert post.json()["type"] == "success"
-    assert "--no-rerun" in post.json()["message"]
+    assert "mm@1.0" in post.json()["message"]  # the baseline it passed against
 
 
 def test_a_rollback_posts_who_what_where_and_why(review_ws: Path, run_cli, hook: Hook) -> None:
