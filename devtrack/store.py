@@ -20,9 +20,9 @@ from devtrack.store_contract import (
     REFERENCES_FILE_SQL,
     Params,
     TableShape,
-    chained_event,
-    events_head,
+    append_chained_event,
     events_query,
+    verify_event_chain,
 )
 from devtrack.store_contract import utc_now as utc_now  # the one timestamp format, re-exported
 
@@ -453,12 +453,8 @@ class Store:
         ts: str | None = None,
     ) -> dict[str, Any]:
         """Append one chained event. Call inside :meth:`transaction`."""
-        last = self.one("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
-        event = chained_event(last, actor=actor, kind=kind, model=model, version=version,
-                              payload=payload, reason=reason, ts=ts)
-        self.insert("events", event)
-        self.set_meta("events_head", json.dumps([event["id"], event["hash"]]))
-        return event
+        return append_chained_event(self, actor=actor, kind=kind, model=model,
+                                    version=version, payload=payload, reason=reason, ts=ts)
 
     def events(self, model: str | None = None, kind: str | None = None,
                newest_first: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
@@ -466,9 +462,7 @@ class Store:
         return self.query(*events_query(model, kind, newest_first, limit))
 
     def verify_events(self) -> ChainProblem | None:
-        from devtrack.core.audit import verify_chain
-
-        return verify_chain(self.events(), events_head(self.meta("events_head")))
+        return verify_event_chain(self)
 
     # -- whole tables (devtrack db copy) ----------------------------------------------------
 

@@ -102,11 +102,30 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def append_chained_event(store: StoreBackend, *, actor: str, kind: str, model: str | None,
+                         version: str | None, payload: dict[str, Any], reason: str | None,
+                         ts: str | None) -> dict[str, Any]:
+    """Insert the next event of the chain and record the new head: both backends'
+    ``append_event`` (each under its own write lock), so they build one chain."""
+    last = store.one("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
+    event = chained_event(last, actor=actor, kind=kind, model=model, version=version,
+                          payload=payload, reason=reason, ts=ts)
+    store.insert("events", event)
+    store.set_meta("events_head", json.dumps([event["id"], event["hash"]]))
+    return event
+
+
+def verify_event_chain(store: StoreBackend) -> ChainProblem | None:
+    """The first problem in the store's event chain (against its recorded head), or None."""
+    from devtrack.core.audit import verify_chain
+
+    return verify_chain(store.events(), events_head(store.meta("events_head")))
+
+
 def chained_event(last: dict[str, Any] | None, *, actor: str, kind: str, model: str | None,
                   version: str | None, payload: dict[str, Any], reason: str | None,
                   ts: str | None) -> dict[str, Any]:
-    """The next event after ``last`` (its ``id`` and ``hash``; None for the first): what
-    both backends' ``append_event`` insert, so they build one chain."""
+    """The next event after ``last`` (its ``id`` and ``hash``; None for the first)."""
     from devtrack.core.audit import GENESIS_HASH, event_hash
 
     prev_hash = last["hash"] if last else GENESIS_HASH

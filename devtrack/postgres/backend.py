@@ -3,7 +3,6 @@ SQLite, so the audit trail stays one hash chain under concurrent writers."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -25,9 +24,9 @@ from devtrack.store_contract import (
     REFERENCES_FILE_SQL,
     Params,
     TableShape,
-    chained_event,
-    events_head,
+    append_chained_event,
     events_query,
+    verify_event_chain,
 )
 
 if TYPE_CHECKING:
@@ -182,12 +181,8 @@ class PostgresStore:
         """Append one chained event under the write lock (inside :meth:`transaction`, it
         commits with the change it records)."""
         with self.transaction():
-            last = self.one("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
-            event = chained_event(last, actor=actor, kind=kind, model=model, version=version,
-                                  payload=payload, reason=reason, ts=ts)
-            self.insert("events", event)
-            self.set_meta("events_head", json.dumps([event["id"], event["hash"]]))
-        return event
+            return append_chained_event(self, actor=actor, kind=kind, model=model,
+                                        version=version, payload=payload, reason=reason, ts=ts)
 
     def events(self, model: str | None = None, kind: str | None = None,
                newest_first: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
@@ -195,9 +190,7 @@ class PostgresStore:
         return self.query(*events_query(model, kind, newest_first, limit))
 
     def verify_events(self) -> ChainProblem | None:
-        from devtrack.core.audit import verify_chain
-
-        return verify_chain(self.events(), events_head(self.meta("events_head")))
+        return verify_event_chain(self)
 
     # -- whole tables (devtrack db copy) ----------------------------------------------------
 
