@@ -3,6 +3,7 @@ database and the artifacts), or, with a PostgreSQL URL, only ``device_profiles/`
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +43,11 @@ class Workspace:
     def dot_dir(self) -> Path:
         return self.root / DOT_DIR
 
-    @property
+    @functools.cached_property
     def artifacts(self) -> ArtifactStore:
         """The workspace's own ``.devtrack/artifacts``, or the store that
-        DEVTRACK_ARTIFACTS_URL (or ``[artifacts] url``) names: a shared directory or a bucket."""
+        DEVTRACK_ARTIFACTS_URL (or ``[artifacts] url``) names: a shared directory or a bucket.
+        Decided once per open workspace (the setting is read from the config file)."""
         from devtrack.artifacts import ArtifactStore, RemoteArtifactStore
         from devtrack.objectstore import cache_folder, parse_url
 
